@@ -1,0 +1,49 @@
+"""create_app: the FastAPI application, wired from Settings in its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.routes import events, health, leads
+from leadflow.bootstrap import open_store
+from leadflow.settings import Settings
+from leadflow.temporal import LeadWorkflows, connect
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.store = await asyncio.to_thread(open_store, settings)
+        app.state.workflows = None
+
+        async def connect_in_background() -> None:
+            # Ingest never waits on Temporal: the API serves while it connects.
+            client = await connect(
+                settings.temporal_target, settings.temporal_namespace, wait_seconds=float("inf")
+            )
+            app.state.workflows = LeadWorkflows(
+                client, settings.task_queue, settings.workflow_history_limit
+            )
+
+        connecting = asyncio.create_task(connect_in_background())
+        try:
+            yield
+        finally:
+            connecting.cancel()
+            app.state.store.close()
+
+    app = FastAPI(title="leadflow", version="0.1.0", lifespan=lifespan)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(events.router)
+    app.include_router(leads.router)
+    return app

@@ -1,0 +1,77 @@
+"""API keys: `Authorization: Bearer <key>` with scopes ingest, read, admin (SPEC §9).
+
+Keys are 32 random bytes, so a single SHA-256 is a sound way to store them (no salt or
+slow hash needed: there is nothing to brute-force); the plain key is shown once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table, select
+from sqlalchemy.engine import Engine
+
+SCOPES = ("ingest", "read", "admin")
+
+metadata = MetaData()
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_hash", String(64), primary_key=True),
+    Column("scopes", String(100), nullable=False),
+    Column("name", String(200), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    return "lf_" + secrets.token_urlsafe(32)
+
+
+class KeyStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def create(self, scopes: list[str], name: str | None = None, key: str | None = None) -> str:
+        """Store a key (a new random one unless given) and return it in plain text."""
+        unknown = set(scopes) - set(SCOPES)
+        if unknown:
+            raise ValueError(f"unknown scopes: {sorted(unknown)}")
+        plain = key or new_key()
+        row = {
+            "key_hash": hash_key(plain),
+            "scopes": ",".join(sorted(set(scopes))),
+            "name": name,
+            "created_at": datetime.now(UTC),
+        }
+        with self.engine.begin() as conn:
+            exists = conn.execute(
+                select(api_keys.c.key_hash).where(api_keys.c.key_hash == row["key_hash"])
+            ).first()
+            if exists:
+                conn.execute(
+                    api_keys.update()
+                    .where(api_keys.c.key_hash == row["key_hash"])
+                    .values(scopes=row["scopes"])
+                )
+            else:
+                conn.execute(api_keys.insert().values(**row))
+        return plain
+
+    def scopes_of(self, key: str) -> frozenset[str] | None:
+        """The key's scopes, or None for an unknown key. Admin implies every scope."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(api_keys.c.scopes).where(api_keys.c.key_hash == hash_key(key))
+            ).scalar_one_or_none()
+        if found is None:
+            return None
+        scopes = frozenset(found.split(","))
+        return frozenset(SCOPES) if "admin" in scopes else scopes

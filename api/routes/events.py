@@ -1,0 +1,67 @@
+"""POST /v1/events and /v1/events/batch: validate, authenticate, append (SPEC §3.1, §4).
+
+The append is the commit point: 202 means the event is durable in the log; any 4xx means
+nothing was appended. Delivery to the workflow happens after, from the log.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from api.deps import JsonBody, SettingsDep, StoreDep, require
+from api.errors import ApiError
+from domain.errors import FieldError, InvalidEvent
+from domain.events import IncomingEvent, parse_event
+from leadflow.eventlog import ItemRejected
+
+router = APIRouter(prefix="/v1/events", tags=["events"], dependencies=[Depends(require("ingest"))])
+
+MAX_BATCH = 1000
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+
+@router.post("", status_code=202)
+async def post_event(
+    body: JsonBody, store: StoreDep, settings: SettingsDep, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    event = parse_event(body, now=datetime.now(UTC), phone_region=settings.phone_region)
+    key = event.event_id or idempotency_key
+    try:
+        [result] = await run_in_threadpool(store.event_log.append, [event], [key])
+    except ItemRejected as rejected:
+        raise rejected.cause from None
+    return JSONResponse(result.as_dict(), status_code=202)
+
+
+@router.post("/batch", status_code=202)
+async def post_batch(
+    body: JsonBody, store: StoreDep, settings: SettingsDep, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    if not isinstance(body, dict) or not isinstance(body.get("events"), list):
+        raise InvalidEvent([FieldError("/events", "required: a list of events")])
+    items: list[Any] = body["events"]
+    if len(items) > MAX_BATCH:
+        raise ApiError(413, "batch_too_large", f"a batch holds at most {MAX_BATCH} events")
+    now = datetime.now(UTC)
+    events: list[IncomingEvent] = []
+    errors: list[FieldError] = []
+    for index, item in enumerate(items):
+        try:
+            events.append(parse_event(item, now=now, phone_region=settings.phone_region))
+        except InvalidEvent as invalid:
+            errors.extend(invalid.prefixed(f"/events/{index}").errors)
+    if errors:
+        raise InvalidEvent(errors)
+    # The batch's Idempotency-Key K stands for "K/<index>" on each item without an event_id.
+    keys = [
+        e.event_id or (f"{idempotency_key}/{i}" if idempotency_key else None)
+        for i, e in enumerate(events)
+    ]
+    results = await run_in_threadpool(store.event_log.append, events, keys)
+    return JSONResponse({"results": [r.as_dict() for r in results]}, status_code=202)

@@ -1,0 +1,45 @@
+"""/healthz (the process is up) and /readyz (log DB, Temporal and a worker are reachable)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from api.deps import StoreDep, WorkflowsDep
+from api.errors import error_body
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(store: StoreDep, workflows: WorkflowsDep) -> JSONResponse:
+    def database_up() -> bool:
+        try:
+            with store.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    checks = {"database": await run_in_threadpool(database_up)}
+    checks["temporal"] = workflows is not None and await workflows.server_reachable()
+    checks["worker"] = (
+        checks["temporal"] and workflows is not None and await workflows.worker_polling()
+    )
+    down = [name for name, ok in checks.items() if not ok]
+    if down:
+        body = error_body(
+            "not_ready",
+            f"not ready: {', '.join(down)} down",
+            [{"component": name, "status": "down"} for name in down],
+        )
+        body["checks"] = {name: "up" if ok else "down" for name, ok in checks.items()}
+        return JSONResponse(body, status_code=503)
+    return JSONResponse({"status": "ready", "checks": {name: "up" for name in checks}})

@@ -1,0 +1,72 @@
+"""Typed domain errors. Raised by the pure core, mapped to HTTP status codes once, in api/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class DomainError(Exception):
+    """Base of every error the core raises on purpose."""
+
+    code = "domain_error"
+
+    def __init__(self, message: str, details: list[dict[str, object]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One bad field: a JSON Pointer into the request body and what is wrong with it."""
+
+    path: str
+    message: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"path": self.path, "message": self.message}
+
+
+@dataclass
+class InvalidEvent(DomainError):
+    """The request does not describe a valid event; nothing was appended."""
+
+    errors: list[FieldError] = field(default_factory=list)
+    code = "invalid_event"
+
+    def __post_init__(self) -> None:
+        summary = "; ".join(f"{e.path}: {e.message}" for e in self.errors[:3])
+        super().__init__(f"invalid event: {summary}", [e.as_dict() for e in self.errors])
+
+    def prefixed(self, prefix: str) -> InvalidEvent:
+        return InvalidEvent([FieldError(prefix + e.path, e.message) for e in self.errors])
+
+
+class LeadNotFound(DomainError):
+    code = "lead_not_found"
+
+
+class Conflict(DomainError):
+    """The event is valid but contradicts the lead's current state (HTTP 409)."""
+
+    code = "conflict"
+
+
+class StageWouldMoveBackward(Conflict):
+    code = "stage_would_move_backward"
+
+
+class LeadNotInPool(Conflict):
+    code = "lead_not_in_pool"
+
+
+class NotLeadOwner(Conflict):
+    code = "not_lead_owner"
+
+
+class LeadClosed(Conflict):
+    code = "lead_closed"
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "idempotency_key_reused"

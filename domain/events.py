@@ -1,0 +1,285 @@
+"""The event catalogue (SPEC §4) and validation of posted events.
+
+`parse_event` turns a posted JSON envelope into an `IncomingEvent` or raises `InvalidEvent`
+listing every bad field by JSON Pointer. Pure: the clock and the phone region come in as
+arguments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from domain.errors import FieldError, InvalidEvent
+from domain.identity import BadIdentity, normalise_email, normalise_phone
+
+Intent = Literal["low", "medium", "high"]
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class LeadCapturedData(_Data):
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=40)
+    name: str | None = Field(default=None, max_length=200)
+    company: str | None = Field(default=None, max_length=200)
+    source: str = Field(min_length=1, max_length=100)
+    channel: str | None = Field(default=None, max_length=100)
+    region: str | None = Field(default=None, max_length=100)
+    industry: str | None = Field(default=None, max_length=100)
+    company_size: str | None = Field(default=None, max_length=50)
+    campaign_id: str | None = Field(default=None, max_length=100)
+    form_id: str | None = Field(default=None, max_length=100)
+    intent: Intent | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _needs_contact(self) -> LeadCapturedData:
+        if not self.email and not self.phone:
+            raise ValueError("email or phone is required")
+        return self
+
+
+class LeadFollowedUpData(_Data):
+    rep_id: str = Field(min_length=1, max_length=100)
+    kind: Literal["call", "email", "meeting", "visit", "sms"] | None = None
+    note: str | None = Field(default=None, max_length=5000)
+
+
+class RepActionData(_Data):
+    rep_id: str = Field(min_length=1, max_length=100)
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class LeadClaimedData(_Data):
+    rep_id: str = Field(min_length=1, max_length=100)
+
+
+class LeadQualifiedData(_Data):
+    stage: Literal["MQL", "SQL"]
+
+
+class OpportunityOpenedData(_Data):
+    amount: Decimal | None = Field(default=None, ge=0)
+
+
+class LeadWonData(_Data):
+    amount: Decimal = Field(ge=0)
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+
+
+class LeadLostData(_Data):
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class EmailTrackedData(_Data):
+    message_id: str = Field(min_length=1, max_length=200)
+    url: str | None = Field(default=None, max_length=2000)
+
+
+class EmptyData(_Data):
+    pass
+
+
+class SpendRecordedData(_Data):
+    campaign_id: str = Field(min_length=1, max_length=100)
+    amount: Decimal = Field(ge=0)
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    period_start: date | None = None
+    period_end: date | None = None
+
+    @model_validator(mode="after")
+    def _period_in_order(self) -> SpendRecordedData:
+        if self.period_start and self.period_end and self.period_end < self.period_start:
+            raise ValueError("period_end is before period_start")
+        return self
+
+
+EXTERNAL_DATA: dict[str, type[_Data]] = {
+    "lead.captured": LeadCapturedData,
+    "lead.followed_up": LeadFollowedUpData,
+    "lead.claimed": LeadClaimedData,
+    "lead.reassigned": RepActionData,
+    "lead.released": RepActionData,
+    "lead.qualified": LeadQualifiedData,
+    "lead.opportunity_opened": OpportunityOpenedData,
+    "lead.won": LeadWonData,
+    "lead.lost": LeadLostData,
+    "email.opened": EmailTrackedData,
+    "email.clicked": EmailTrackedData,
+    "email.bounced": EmailTrackedData,
+    "email.replied": EmailTrackedData,
+    "lead.unsubscribed": EmptyData,
+    "campaign.spend_recorded": SpendRecordedData,
+}
+
+DECIDED_TYPES = frozenset(
+    {
+        "lead.assigned",
+        "lead.task_created",
+        "lead.timer_fired",
+        "lead.reminder_sent",
+        "lead.returned_to_pool",
+        "lead.stage_changed",
+        "lead.scored",
+        "nurture.enrolled",
+        "nurture.email_sent",
+        "nurture.exited",
+        "experiment.variant_assigned",
+        "notification.sent",
+        "ruleset.published",
+        "ruleset.activated",
+    }
+)
+
+# Events that belong to no lead.
+LEADLESS_TYPES = frozenset({"campaign.spend_recorded"})
+
+
+@dataclass(frozen=True)
+class IncomingEvent:
+    """A validated external event, ready to be appended."""
+
+    type: str
+    data: dict[str, Any]
+    occurred_at: datetime
+    event_id: str | None = None
+    lead_id: UUID | None = None
+    identities: dict[str, str] = field(default_factory=dict)
+    fingerprint: str = ""
+
+    @property
+    def is_capture(self) -> bool:
+        return self.type == "lead.captured"
+
+
+_ENVELOPE_KEYS = {"type", "lead_id", "event_id", "occurred_at", "data"}
+
+
+def _pointer(loc: tuple[int | str, ...]) -> str:
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in loc)
+
+
+def _parse_time(raw: object, now: datetime) -> datetime:
+    if raw is None:
+        return now
+    if not isinstance(raw, str):
+        raise ValueError("must be an RFC 3339 timestamp string")
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError("must be an RFC 3339 timestamp, e.g. 2026-01-31T09:00:00Z") from exc
+    if parsed.tzinfo is None:
+        raise ValueError("must include a time-zone offset (e.g. Z or +08:00)")
+    return parsed.astimezone(UTC)
+
+
+def _json_safe(data: BaseModel) -> dict[str, Any]:
+    dumped: dict[str, Any] = data.model_dump(mode="json", exclude_none=True)
+    return dumped
+
+
+def parse_event(body: object, *, now: datetime, phone_region: str) -> IncomingEvent:
+    """Validate one posted envelope; raise InvalidEvent naming every bad field."""
+    if not isinstance(body, dict):
+        raise InvalidEvent([FieldError("", "an event must be a JSON object")])
+    errors: list[FieldError] = []
+    for key in body:
+        if key not in _ENVELOPE_KEYS:
+            errors.append(FieldError(_pointer((key,)), "unknown field"))
+
+    event_type = body.get("type")
+    model: type[_Data] | None = None
+    if not isinstance(event_type, str):
+        errors.append(FieldError("/type", "required: the event type, e.g. lead.captured"))
+    elif event_type in DECIDED_TYPES:
+        errors.append(FieldError("/type", f"{event_type} is decided by leadflow, not posted"))
+    elif event_type not in EXTERNAL_DATA:
+        errors.append(FieldError("/type", f"unknown event type {event_type!r}"))
+    else:
+        model = EXTERNAL_DATA[event_type]
+
+    lead_id: UUID | None = None
+    raw_lead = body.get("lead_id")
+    if isinstance(event_type, str) and model is not None:
+        if event_type == "lead.captured" and raw_lead is not None:
+            errors.append(FieldError("/lead_id", "omit it: a capture's lead is found by identity"))
+        elif event_type in LEADLESS_TYPES and raw_lead is not None:
+            errors.append(FieldError("/lead_id", f"{event_type} belongs to no lead"))
+        elif event_type != "lead.captured" and event_type not in LEADLESS_TYPES:
+            if raw_lead is None:
+                errors.append(FieldError("/lead_id", "required for this event type"))
+            else:
+                try:
+                    lead_id = UUID(str(raw_lead))
+                except ValueError:
+                    errors.append(FieldError("/lead_id", "must be a lead id (UUID)"))
+
+    event_id = body.get("event_id")
+    if event_id is not None and (not isinstance(event_id, str) or not 1 <= len(event_id) <= 200):
+        errors.append(FieldError("/event_id", "must be a string of 1 to 200 characters"))
+        event_id = None
+
+    try:
+        occurred_at = _parse_time(body.get("occurred_at"), now)
+    except ValueError as exc:
+        errors.append(FieldError("/occurred_at", str(exc)))
+        occurred_at = now
+
+    data: dict[str, Any] = {}
+    identities: dict[str, str] = {}
+    raw_data = body.get("data", {})
+    if not isinstance(raw_data, dict):
+        errors.append(FieldError("/data", "must be a JSON object"))
+    elif model is not None:
+        try:
+            parsed = model.model_validate(raw_data)
+        except ValidationError as exc:
+            for err in exc.errors():
+                msg = str(err["msg"]).removeprefix("Value error, ")
+                errors.append(FieldError(_pointer(("data", *err["loc"])), msg))
+        else:
+            data = _json_safe(parsed)
+            if isinstance(parsed, LeadCapturedData):
+                identities = _identities(parsed, phone_region, errors)
+                data.update(identities)
+
+    if errors:
+        raise InvalidEvent(errors)
+    assert isinstance(event_type, str)
+    canonical = {k: v for k, v in body.items() if k != "event_id"}
+    return IncomingEvent(
+        fingerprint=hashlib.sha256(
+            json.dumps(canonical, sort_keys=True, default=str).encode()
+        ).hexdigest(),
+        type=event_type,
+        data=data,
+        occurred_at=occurred_at,
+        event_id=event_id if isinstance(event_id, str) else None,
+        lead_id=lead_id,
+        identities=identities,
+    )
+
+
+def _identities(data: LeadCapturedData, region: str, errors: list[FieldError]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    if data.email:
+        try:
+            found["email"] = normalise_email(data.email)
+        except BadIdentity as exc:
+            errors.append(FieldError("/data/email", str(exc)))
+    if data.phone:
+        try:
+            found["phone"] = normalise_phone(data.phone, region)
+        except BadIdentity as exc:
+            errors.append(FieldError("/data/phone", str(exc)))
+    return found

@@ -1,0 +1,178 @@
+"""A lead's current state as a pure fold over its stream, and the guards that keep
+external events consistent with it (stages only move forward, claims only from the pool).
+
+Shared by the API (guards at append time), `LeadWorkflow` (state kept from signals) and the
+replay simulator. Deliberately free of I/O and of heavy imports: it runs inside the
+Temporal workflow sandbox.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from domain.errors import LeadClosed, LeadNotInPool, NotLeadOwner, StageWouldMoveBackward
+
+STAGE_ORDER = {"new": 0, "MQL": 1, "SQL": 2, "opportunity": 3, "won": 4, "lost": 4}
+CLOSED_STAGES = frozenset({"won", "lost"})
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """One event as stored in a lead's stream; what the dispatcher delivers to the workflow.
+
+    Times are RFC 3339 strings so the record crosses Temporal's JSON converter unchanged.
+    """
+
+    lead_id: str
+    sequence: int
+    event_id: str
+    type: str
+    occurred_at: str
+    recorded_at: str
+    data: dict[str, Any] = field(default_factory=dict)
+    rule_id: str | None = None
+    ruleset_version: int | None = None
+    caused_by: str | None = None
+
+
+@dataclass(frozen=True)
+class LeadState:
+    """Everything leadflow knows about a lead now, derived only from its events."""
+
+    lead_id: str
+    last_sequence: int = 0
+    stage: str = "new"
+    owner: str | None = None
+    team: str | None = None
+    in_pool: bool = False
+    email: str | None = None
+    phone: str | None = None
+    name: str | None = None
+    company: str | None = None
+    source: str | None = None
+    channel: str | None = None
+    region: str | None = None
+    industry: str | None = None
+    company_size: str | None = None
+    campaign_id: str | None = None
+    form_id: str | None = None
+    intent: str | None = None
+    score: int = 0
+    tags: tuple[str, ...] = ()
+    attributes: dict[str, Any] = field(default_factory=dict)
+    touch_count: int = 0
+    followups_count: int = 0
+    created_at: str | None = None
+    first_response_at: str | None = None
+    last_activity_at: str | None = None
+    won_amount: str | None = None
+    unsubscribed: bool = False
+    ruleset_version: int | None = None
+
+    @property
+    def is_closed(self) -> bool:
+        return self.stage in CLOSED_STAGES
+
+
+_CAPTURE_FIELDS = (
+    "email",
+    "phone",
+    "name",
+    "company",
+    "source",
+    "channel",
+    "region",
+    "industry",
+    "company_size",
+    "campaign_id",
+    "form_id",
+    "intent",
+)
+
+
+def _forward(state: LeadState, stage: str) -> str:
+    return stage if STAGE_ORDER[stage] >= STAGE_ORDER[state.stage] else state.stage
+
+
+def apply_event(state: LeadState, event: LoggedEvent) -> LeadState:
+    """Fold one stored event into the state. Events already folded (by sequence) are no-ops."""
+    if event.sequence <= state.last_sequence:
+        return state
+    s = replace(state, last_sequence=event.sequence)
+    d = event.data
+    if event.ruleset_version is not None:
+        s = replace(s, ruleset_version=event.ruleset_version)
+    match event.type:
+        case "lead.captured":
+            # A first capture sets every field; a later touch fills only what was unknown.
+            first = s.touch_count == 0
+            updates = {
+                name: d[name]
+                for name in _CAPTURE_FIELDS
+                if name in d and (first or getattr(s, name) is None)
+            }
+            new_attributes = d.get("attributes", {})
+            attributes = dict(new_attributes) if first else {**new_attributes, **s.attributes}
+            s = replace(
+                s,
+                **updates,
+                attributes=attributes,
+                touch_count=s.touch_count + 1,
+                created_at=s.created_at or event.occurred_at,
+                last_activity_at=event.occurred_at,
+            )
+        case "lead.followed_up":
+            s = replace(
+                s,
+                followups_count=s.followups_count + 1,
+                first_response_at=s.first_response_at or event.occurred_at,
+                last_activity_at=event.occurred_at,
+            )
+        case "lead.claimed" | "lead.reassigned":
+            s = replace(s, owner=d["rep_id"], in_pool=False, last_activity_at=event.occurred_at)
+        case "lead.assigned":
+            s = replace(s, owner=d.get("owner"), team=d.get("team"), in_pool=False)
+        case "lead.released" | "lead.returned_to_pool":
+            s = replace(s, owner=None, in_pool=True)
+        case "lead.qualified" | "lead.stage_changed":
+            s = replace(s, stage=_forward(s, d["stage"]))
+        case "lead.opportunity_opened":
+            s = replace(s, stage=_forward(s, "opportunity"))
+        case "lead.won":
+            s = replace(s, stage="won", won_amount=str(d.get("amount")))
+        case "lead.lost":
+            s = replace(s, stage="lost")
+        case "lead.scored":
+            s = replace(s, score=int(d.get("score", s.score)))
+        case "lead.unsubscribed":
+            s = replace(s, unsubscribed=True)
+    return s
+
+
+def fold(lead_id: str, events: list[LoggedEvent]) -> LeadState:
+    """The state after every event of a stream, in order."""
+    state = LeadState(lead_id=lead_id)
+    for event in events:
+        state = apply_event(state, event)
+    return state
+
+
+def check_external_event(state: LeadState, event_type: str, data: dict[str, Any]) -> None:
+    """Raise a Conflict if appending this external event would contradict the lead's state."""
+    if event_type == "lead.qualified" or event_type == "lead.opportunity_opened":
+        target = data.get("stage", "opportunity")
+        if state.is_closed:
+            raise LeadClosed(f"lead is already {state.stage}; it cannot move to {target}")
+        if STAGE_ORDER[target] < STAGE_ORDER[state.stage]:
+            raise StageWouldMoveBackward(
+                f"stages only move forward: lead is {state.stage}, cannot go back to {target}"
+            )
+    elif event_type in ("lead.won", "lead.lost"):
+        if state.is_closed:
+            raise LeadClosed(f"lead is already {state.stage}")
+    elif event_type == "lead.claimed":
+        if not state.in_pool:
+            raise LeadNotInPool("only a lead in the public pool can be claimed")
+    elif event_type == "lead.released" and state.owner != data["rep_id"]:
+        raise NotLeadOwner(f"{data['rep_id']} does not own this lead (owner: {state.owner})")

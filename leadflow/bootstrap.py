@@ -1,0 +1,55 @@
+"""The composition root: the one place that builds the store, the key store and the
+Temporal gateway from Settings. Every process (api, worker, projector, CLI) starts here."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from api.keys import KeyStore
+from api.keys import metadata as keys_metadata
+from leadflow.eventlog import EventLog, open_event_log
+from leadflow.settings import Settings
+from projections.follower import PositionStore
+from projections.follower import metadata as follower_metadata
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Store:
+    """Everything that lives in the database: the log and leadflow's own tables."""
+
+    event_log: EventLog
+    engine: Engine
+    keys: KeyStore
+    positions: PositionStore
+
+    def close(self) -> None:
+        self.event_log.close()
+        self.engine.dispose()
+
+
+def _create_tables(engine: Engine) -> None:
+    for metadata in (keys_metadata, follower_metadata):
+        try:
+            metadata.create_all(engine)
+        except (OperationalError, ProgrammingError):
+            # Another process created them at the same moment; the second look sees them.
+            metadata.create_all(engine)
+
+
+def open_store(settings: Settings) -> Store:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.sqlalchemy_url
+    engine = create_engine(url, pool_pre_ping=True)
+    _create_tables(engine)
+    event_log = open_event_log(url)
+    keys = KeyStore(engine)
+    if settings.bootstrap_admin_key:
+        keys.create(["admin"], name="bootstrap", key=settings.bootstrap_admin_key)
+    return Store(event_log=event_log, engine=engine, keys=keys, positions=PositionStore(engine))

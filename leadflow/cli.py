@@ -1,0 +1,123 @@
+"""The `leadflow` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from leadflow.settings import Settings
+
+app = typer.Typer(help="leadflow: lead-management automation on Temporal.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+console = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Where SQLite and Temporal keep their files [./.leadflow]."),
+]
+
+
+def _settings(data_dir: Path | None, **overrides: object) -> Settings:
+    settings = Settings()
+    updates = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        updates["data_dir"] = data_dir
+    return settings.model_copy(update=updates)
+
+
+def _logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s [%(processName)s %(process)d] %(name)s: %(message)s",
+    )
+    for noisy in ("httpx", "temporalio.worker._workflow_instance"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@app.command()
+def dev(
+    data_dir: DataDir = None,
+    port: Annotated[int, typer.Option(help="API port.")] = 8000,
+    temporal_port: Annotated[int, typer.Option(help="Temporal gRPC port.")] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Temporal UI port.")] = 8233,
+    no_ui: Annotated[bool, typer.Option("--no-ui", help="Start Temporal without its UI.")] = False,
+) -> None:
+    """Start everything: Temporal dev server (with UI), worker, projector and API."""
+    from leadflow.dev import run_dev
+
+    _logging()
+    settings = _settings(data_dir, api_port=port)
+    run_dev(
+        settings,
+        temporal_port=temporal_port,
+        ui_port=None if no_ui else ui_port,
+        console=console,
+    )
+
+
+@app.command()
+def api(
+    data_dir: DataDir = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
+) -> None:
+    """Run the HTTP API (production process)."""
+    from leadflow.processes import run_api
+
+    _logging()
+    run_api(_settings(data_dir, api_port=port, api_host=host))
+
+
+@app.command()
+def worker(data_dir: DataDir = None) -> None:
+    """Run the Temporal worker (production process)."""
+    from leadflow.processes import run_worker
+
+    _logging()
+    asyncio.run(run_worker(_settings(data_dir)))
+
+
+@app.command()
+def projector(data_dir: DataDir = None) -> None:
+    """Run the dispatcher that delivers the log to workflows (production process)."""
+    from leadflow.processes import run_projector
+
+    _logging()
+    asyncio.run(run_projector(_settings(data_dir)))
+
+
+class Scope(StrEnum):
+    read = "read"
+    ingest = "ingest"
+    admin = "admin"
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: Annotated[
+        list[Scope], typer.Option("--scope", help="read, ingest or admin; repeatable.")
+    ],
+    name: Annotated[str | None, typer.Option(help="A label for the key.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Create an API key and print it, alone, on stdout."""
+    from leadflow.bootstrap import open_store
+
+    store = open_store(_settings(data_dir))
+    try:
+        key = store.keys.create([s.value for s in scope], name=name)
+    finally:
+        store.close()
+    typer.echo(key)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,263 @@
+"""The event log: an eventsourcing Application over SQLite or PostgreSQL.
+
+`append` is the commit point of the ingest path (SPEC §3): identity resolution, the state
+guards and the idempotency record all happen inside one transaction, retried when a
+concurrent writer got there first. The log is also the outbox the dispatcher follows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, Notification
+
+from domain.errors import DomainError, IdempotencyKeyReused, LeadNotFound
+from domain.events import LEADLESS_TYPES, IncomingEvent
+from domain.identity import campaign_id_for, idempotency_record_id, identity_index_id
+from domain.lead import (
+    EXTERNAL_LEAD_TOPICS,
+    Campaign,
+    IdempotencyRecord,
+    IdentityIndex,
+    Lead,
+    LeadEvent,
+)
+from domain.state import LeadState, LoggedEvent, check_external_event
+
+log = logging.getLogger(__name__)
+
+MAX_CONFLICT_RETRIES = 50
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What the API answers for one accepted event (SPEC §4)."""
+
+    event_id: str
+    lead_id: UUID | None
+    sequence: int
+    new_lead: bool
+    duplicate: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "lead_id": str(self.lead_id) if self.lead_id else None,
+            "sequence": self.sequence,
+            "new_lead": self.new_lead,
+            "duplicate": self.duplicate,
+        }
+
+
+class ItemRejected(DomainError):
+    """Item `index` of an append was refused; nothing of the append was written."""
+
+    def __init__(self, index: int, cause: DomainError) -> None:
+        super().__init__(cause.message, cause.details)
+        self.index = index
+        self.cause = cause
+        self.code = cause.code
+
+
+class EventLog(Application):
+    """leadflow's one event store. Tables: `leadflow_events` (+ the library's own)."""
+
+    name = "LeadFlow"
+    log_section_size = 1000
+
+    def append(self, events: Sequence[IncomingEvent], keys: Sequence[str | None]) -> list[Appended]:
+        """Append validated events atomically, all or nothing, in order.
+
+        `keys[i]` is event i's idempotency key (client event id or Idempotency-Key): a key
+        seen before answers the earlier result with `duplicate: true` and appends nothing.
+        """
+        for _ in range(MAX_CONFLICT_RETRIES):
+            try:
+                return self._append_once(events, keys)
+            except IntegrityError:
+                # Another writer appended to one of these streams first: read again, retry.
+                continue
+        raise RuntimeError("could not append: too many concurrent writers on one stream")
+
+    def _append_once(
+        self, events: Sequence[IncomingEvent], keys: Sequence[str | None]
+    ) -> list[Appended]:
+        unit = _UnitOfWork(self)
+        results: list[Appended] = []
+        for index, (event, key) in enumerate(zip(events, keys, strict=True)):
+            try:
+                results.append(unit.add(event, key))
+            except DomainError as exc:
+                raise ItemRejected(index, exc) from exc
+        if unit.aggregates:
+            self.save(*unit.aggregates.values())
+        return results
+
+    def get_lead(self, lead_id: UUID) -> Lead:
+        try:
+            lead: Aggregate = self.repository.get(lead_id)
+        except AggregateNotFoundError:
+            raise LeadNotFound(f"no lead {lead_id}") from None
+        if not isinstance(lead, Lead):
+            raise LeadNotFound(f"no lead {lead_id}")
+        return lead
+
+    def lead_state(self, lead_id: UUID) -> LeadState:
+        return self.get_lead(lead_id).state
+
+    def lead_events(self, lead_id: UUID) -> list[LoggedEvent]:
+        """The lead's whole stream, external and decided events, in order."""
+        events = [e for e in self.events.get(lead_id) if isinstance(e, LeadEvent)]
+        if not events:
+            raise LeadNotFound(f"no lead {lead_id}")
+        return [e.to_logged() for e in events]
+
+    def read_lead_events_after(
+        self, position: int, limit: int
+    ) -> tuple[list[LoggedEvent], int | None]:
+        """External lead events after log `position`, and the last position read (or None)."""
+        notifications: Sequence[Notification] = self.recorder.select_notifications(
+            start=position,
+            limit=limit,
+            topics=EXTERNAL_LEAD_TOPICS,
+            inclusive_of_start=False,
+        )
+        if not notifications:
+            return [], None
+        events: list[LoggedEvent] = []
+        for notification in notifications:
+            event = self.mapper.to_domain_event(notification)
+            assert isinstance(event, LeadEvent)
+            events.append(event.to_logged())
+        return events, notifications[-1].id
+
+    def max_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+
+class _UnitOfWork:
+    """Aggregates touched by one append, so a batch sees its own earlier items."""
+
+    def __init__(self, log: EventLog) -> None:
+        self.log = log
+        self.aggregates: dict[UUID, Aggregate] = {}
+        self.seen_keys: dict[str, tuple[str, Appended]] = {}
+
+    def _get(self, aggregate_id: UUID) -> Aggregate | None:
+        if aggregate_id in self.aggregates:
+            return self.aggregates[aggregate_id]
+        try:
+            aggregate: Aggregate = self.log.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return aggregate
+
+    def _track(self, aggregate: Aggregate) -> None:
+        self.aggregates[aggregate.id] = aggregate
+
+    def add(self, event: IncomingEvent, key: str | None) -> Appended:
+        if key is not None:
+            earlier = self._earlier_answer(key, event.fingerprint)
+            if earlier is not None:
+                return earlier
+        event_id = event.event_id or str(uuid4())
+        if event.type in LEADLESS_TYPES:
+            result = self._record_spend(event, event_id)
+        elif event.is_capture:
+            result = self._capture(event, event_id)
+        else:
+            result = self._record_on_lead(event, event_id)
+        if key is not None:
+            self._track(
+                IdempotencyRecord.remember(
+                    idempotency_record_id(key),
+                    fingerprint=event.fingerprint,
+                    event_id=result.event_id,
+                    lead_id=result.lead_id,
+                    sequence=result.sequence,
+                    new_lead=result.new_lead,
+                )
+            )
+            self.seen_keys[key] = (event.fingerprint, result)
+        return result
+
+    def _earlier_answer(self, key: str, fingerprint: str) -> Appended | None:
+        if key in self.seen_keys:
+            seen_fingerprint, seen = self.seen_keys[key]
+            record_fingerprint = seen_fingerprint
+            answer = Appended(seen.event_id, seen.lead_id, seen.sequence, seen.new_lead, True)
+        else:
+            record = self._get(idempotency_record_id(key))
+            if not isinstance(record, IdempotencyRecord):
+                return None
+            record_fingerprint = record.fingerprint
+            answer = Appended(
+                record.event_id, record.lead_id, record.sequence, record.new_lead, True
+            )
+        if record_fingerprint != fingerprint:
+            raise IdempotencyKeyReused(
+                f"idempotency key {key!r} was already used for a different event"
+            )
+        return answer
+
+    def _capture(self, event: IncomingEvent, event_id: str) -> Appended:
+        lead_id: UUID | None = None
+        unindexed: list[UUID] = []
+        # Email first: when email and phone point at different leads, the email wins.
+        for kind in ("email", "phone"):
+            if kind not in event.identities:
+                continue
+            index_id = identity_index_id(kind, event.identities[kind])
+            index = self._get(index_id)
+            if isinstance(index, IdentityIndex):
+                lead_id = lead_id or index.lead_id
+            else:
+                unindexed.append(index_id)
+        new_lead = lead_id is None
+        if lead_id is None:
+            lead = Lead.capture(uuid4(), event_id, event.occurred_at, event.data)
+        else:
+            existing = self._get(lead_id)
+            assert isinstance(existing, Lead)
+            lead = existing
+            lead.record("lead.captured", event_id, event.occurred_at, event.data)
+        self._track(lead)
+        for index_id in unindexed:
+            self._track(IdentityIndex.for_identity(index_id, lead.id))
+        return Appended(event_id, lead.id, lead.version, new_lead, False)
+
+    def _record_on_lead(self, event: IncomingEvent, event_id: str) -> Appended:
+        assert event.lead_id is not None
+        lead = self._get(event.lead_id)
+        if not isinstance(lead, Lead):
+            raise LeadNotFound(f"no lead {event.lead_id}")
+        check_external_event(lead.state, event.type, event.data)
+        lead.record(event.type, event_id, event.occurred_at, event.data)
+        self._track(lead)
+        return Appended(event_id, lead.id, lead.version, False, False)
+
+    def _record_spend(self, event: IncomingEvent, event_id: str) -> Appended:
+        campaign_key = str(event.data["campaign_id"])
+        stream_id = campaign_id_for(campaign_key)
+        campaign = self._get(stream_id)
+        if not isinstance(campaign, Campaign):
+            campaign = Campaign.register(stream_id, campaign_key)
+        sequence = campaign.record_spend(event_id, event.occurred_at, event.data)
+        self._track(campaign)
+        return Appended(event_id, None, sequence, False, False)
+
+
+def open_event_log(sqlalchemy_url: str) -> EventLog:
+    """The one way to construct the log (used by the composition root and the tests)."""
+    return EventLog(
+        env={
+            "PERSISTENCE_MODULE": "eventsourcing_sqlalchemy",
+            "SQLALCHEMY_URL": sqlalchemy_url,
+        }
+    )

@@ -1,0 +1,70 @@
+"""The long-running production processes: worker, projector (dispatcher), api.
+
+Each one builds its services from Settings through the composition root, runs until it is
+told to stop (SIGINT/SIGTERM), and shuts down cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import uvicorn
+from temporalio.worker import Worker
+
+from api.app import create_app
+from leadflow.bootstrap import open_store
+from leadflow.settings import Settings
+from leadflow.temporal import LeadWorkflows, connect
+from projections.dispatcher import Dispatcher
+from workflows.lead import LeadWorkflow
+
+log = logging.getLogger(__name__)
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def run_worker(settings: Settings) -> None:
+    stop = _stop_on_signals()
+    client = await connect(settings.temporal_target, settings.temporal_namespace, wait_seconds=120)
+    async with Worker(client, task_queue=settings.task_queue, workflows=[LeadWorkflow]):
+        log.info("worker polling task queue %s", settings.task_queue)
+        await stop.wait()
+
+
+async def run_projector(settings: Settings) -> None:
+    stop = _stop_on_signals()
+    store = await asyncio.to_thread(open_store, settings)
+    try:
+        client = await connect(
+            settings.temporal_target, settings.temporal_namespace, wait_seconds=float("inf")
+        )
+        workflows = LeadWorkflows(client, settings.task_queue, settings.workflow_history_limit)
+        dispatcher = Dispatcher(
+            store.event_log,
+            store.positions,
+            workflows.deliver,
+            concurrency=settings.dispatcher_concurrency,
+            poll_seconds=settings.dispatcher_poll_seconds,
+        )
+        log.info("dispatcher following the log")
+        await dispatcher.run_forever(stop)
+    finally:
+        store.close()
+
+
+def run_api(settings: Settings) -> None:
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="warning",
+        access_log=False,
+    )

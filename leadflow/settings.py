@@ -1,0 +1,55 @@
+"""Settings, read once from the environment (prefix LEADFLOW_) by the composition root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SEARCH_ATTRIBUTES = {
+    "LeadStage": "Keyword",
+    "LeadOwner": "Keyword",
+    "LeadSource": "Keyword",
+    "LeadRegion": "Keyword",
+    "LeadInPool": "Bool",
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEADFLOW_", extra="ignore")
+
+    data_dir: Path = Path(".leadflow")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite in the data dir"
+    )
+    temporal_address: str | None = Field(
+        default=None, description="host:port of an existing Temporal; `dev` starts one if unset"
+    )
+    temporal_namespace: str = "default"
+    task_queue: str = "leadflow"
+    bootstrap_admin_key: str | None = None
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    phone_region: str = "CN"
+    smtp_url: str | None = None
+    mail_from: str = "leadflow@localhost"
+    # A lead's workflow continues as new once its history holds this many events.
+    workflow_history_limit: int = 2000
+    dispatcher_poll_seconds: float = 0.2
+    dispatcher_concurrency: int = 32
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The store's URL with the driver leadflow installs (psycopg 3 for PostgreSQL)."""
+        if self.database_url is None:
+            return f"sqlite:///{(self.data_dir / 'leadflow.db').resolve()}?timeout=30"
+        url = self.database_url
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url.removeprefix(prefix)
+        return url
+
+    @property
+    def temporal_target(self) -> str:
+        return self.temporal_address or "127.0.0.1:7233"

@@ -1,0 +1,113 @@
+"""LeadWorkflow: one long-running workflow per lead (id `lead-<lead_id>`).
+
+A thin, deterministic shell: events arrive as signals from the dispatcher (at least once,
+in log order), are folded into the lead's state by the pure `domain.state.apply_event`,
+and the state is mirrored into search attributes for operators. Before its history grows
+large the workflow continues as new, carrying its state and any undelivered signals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
+
+with workflow.unsafe.imports_passed_through():
+    from domain.state import LeadState, LoggedEvent, apply_event
+
+LEAD_STAGE = SearchAttributeKey.for_keyword("LeadStage")
+LEAD_OWNER = SearchAttributeKey.for_keyword("LeadOwner")
+LEAD_SOURCE = SearchAttributeKey.for_keyword("LeadSource")
+LEAD_REGION = SearchAttributeKey.for_keyword("LeadRegion")
+LEAD_IN_POOL = SearchAttributeKey.for_bool("LeadInPool")
+
+EVENT_SIGNAL = "event"
+
+
+def workflow_id_for(lead_id: str) -> str:
+    return f"lead-{lead_id}"
+
+
+@dataclass
+class LeadWorkflowInput:
+    lead_id: str
+    history_limit: int = 2000
+    # Carried over by continue-as-new.
+    state: LeadState | None = None
+    pending: list[LoggedEvent] = field(default_factory=list)
+
+
+def _search_attribute_updates(
+    before: LeadState | None, after: LeadState
+) -> list[SearchAttributeUpdate]:
+    updates: list[SearchAttributeUpdate] = []
+    for key, attr in (
+        (LEAD_STAGE, "stage"),
+        (LEAD_OWNER, "owner"),
+        (LEAD_SOURCE, "source"),
+        (LEAD_REGION, "region"),
+    ):
+        value = getattr(after, attr)
+        if before is not None and getattr(before, attr) == value:
+            continue
+        updates.append(key.value_set(value) if value is not None else key.value_unset())
+    if before is None or before.in_pool != after.in_pool:
+        updates.append(LEAD_IN_POOL.value_set(after.in_pool))
+    return updates
+
+
+@workflow.defn
+class LeadWorkflow:
+    def __init__(self) -> None:
+        self._pending: list[LoggedEvent] = []
+        self._state: LeadState | None = None
+
+    @workflow.run
+    async def run(self, input: LeadWorkflowInput) -> None:
+        self._state = input.state or LeadState(lead_id=input.lead_id)
+        self._pending = list(input.pending) + self._pending
+        published: LeadState | None = input.state
+        while True:
+            await workflow.wait_condition(lambda: bool(self._pending))
+            while self._pending:
+                event = self._pending.pop(0)
+                if event.sequence <= self._state.last_sequence:
+                    workflow.logger.debug(
+                        "lead %s: seq %s already seen", input.lead_id, event.sequence
+                    )
+                    continue
+                self._state = apply_event(self._state, event)
+                workflow.logger.info("lead %s: %s #%s", input.lead_id, event.type, event.sequence)
+            updates = _search_attribute_updates(published, self._state)
+            if updates:
+                workflow.upsert_search_attributes(updates)
+                published = self._state
+            if self._should_continue_as_new(input.history_limit):
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(
+                    LeadWorkflowInput(
+                        lead_id=input.lead_id,
+                        history_limit=input.history_limit,
+                        state=self._state,
+                        pending=list(self._pending),
+                    )
+                )
+
+    @staticmethod
+    def _should_continue_as_new(history_limit: int) -> bool:
+        info = workflow.info()
+        return (
+            info.get_current_history_length() >= history_limit
+            or info.is_continue_as_new_suggested()
+        )
+
+    @workflow.signal(name=EVENT_SIGNAL)
+    def event(self, event: LoggedEvent) -> None:
+        """One event of this lead's stream, delivered at least once and in log order."""
+        self._pending.append(event)
+
+    @workflow.query
+    def state(self) -> LeadState:
+        assert self._state is not None
+        return self._state
