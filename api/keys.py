@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 SCOPES = ("ingest", "read", "admin")
 
@@ -51,18 +52,17 @@ class KeyStore:
             "name": name,
             "created_at": datetime.now(UTC),
         }
-        with self.engine.begin() as conn:
-            exists = conn.execute(
-                select(api_keys.c.key_hash).where(api_keys.c.key_hash == row["key_hash"])
-            ).first()
-            if exists:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(api_keys.insert().values(**row))
+        except IntegrityError:
+            # The key exists (e.g. the bootstrap key, stored by every process at start).
+            with self.engine.begin() as conn:
                 conn.execute(
                     api_keys.update()
                     .where(api_keys.c.key_hash == row["key_hash"])
                     .values(scopes=row["scopes"])
                 )
-            else:
-                conn.execute(api_keys.insert().values(**row))
         return plain
 
     def scopes_of(self, key: str) -> frozenset[str] | None:

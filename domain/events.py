@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from domain.errors import FieldError, InvalidEvent
 from domain.identity import BadIdentity, normalise_email, normalise_phone
@@ -42,11 +51,23 @@ class LeadCapturedData(_Data):
     intent: Intent | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _needs_contact(self) -> LeadCapturedData:
-        if not self.email and not self.phone:
-            raise ValueError("email or phone is required")
-        return self
+    @field_validator("email")
+    @classmethod
+    def _normal_email(cls, raw: str | None) -> str | None:
+        return None if raw is None else _identity(lambda: normalise_email(raw))
+
+    @field_validator("phone")
+    @classmethod
+    def _normal_phone(cls, raw: str | None, info: ValidationInfo) -> str | None:
+        region = (info.context or {}).get("phone_region", "CN")
+        return None if raw is None else _identity(lambda: normalise_phone(raw, region))
+
+
+def _identity(normalise: Callable[[], str]) -> str:
+    try:
+        return normalise()
+    except BadIdentity as exc:
+        raise ValueError(str(exc)) from exc
 
 
 class LeadFollowedUpData(_Data):
@@ -241,8 +262,10 @@ def parse_event(body: object, *, now: datetime, phone_region: str) -> IncomingEv
     if not isinstance(raw_data, dict):
         errors.append(FieldError("/data", "must be a JSON object"))
     elif model is not None:
+        if model is LeadCapturedData and not raw_data.get("email") and not raw_data.get("phone"):
+            errors.append(FieldError("/data", "email or phone is required"))
         try:
-            parsed = model.model_validate(raw_data)
+            parsed = model.model_validate(raw_data, context={"phone_region": phone_region})
         except ValidationError as exc:
             for err in exc.errors():
                 msg = str(err["msg"]).removeprefix("Value error, ")
@@ -250,8 +273,7 @@ def parse_event(body: object, *, now: datetime, phone_region: str) -> IncomingEv
         else:
             data = _json_safe(parsed)
             if isinstance(parsed, LeadCapturedData):
-                identities = _identities(parsed, phone_region, errors)
-                data.update(identities)
+                identities = {k: data[k] for k in ("email", "phone") if k in data}
 
     if errors:
         raise InvalidEvent(errors)
@@ -268,18 +290,3 @@ def parse_event(body: object, *, now: datetime, phone_region: str) -> IncomingEv
         lead_id=lead_id,
         identities=identities,
     )
-
-
-def _identities(data: LeadCapturedData, region: str, errors: list[FieldError]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    if data.email:
-        try:
-            found["email"] = normalise_email(data.email)
-        except BadIdentity as exc:
-            errors.append(FieldError("/data/email", str(exc)))
-    if data.phone:
-        try:
-            found["phone"] = normalise_phone(data.phone, region)
-        except BadIdentity as exc:
-            errors.append(FieldError("/data/phone", str(exc)))
-    return found

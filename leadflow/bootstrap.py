@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from api.keys import KeyStore
 from api.keys import metadata as keys_metadata
@@ -38,7 +38,7 @@ def _create_tables(engine: Engine) -> None:
     for metadata in (keys_metadata, follower_metadata):
         try:
             metadata.create_all(engine)
-        except (OperationalError, ProgrammingError):
+        except (IntegrityError, OperationalError, ProgrammingError):
             # Another process created them at the same moment; the second look sees them.
             metadata.create_all(engine)
 

@@ -7,6 +7,7 @@ and the API as child processes. A child that dies is restarted; Ctrl-C stops the
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import shutil
@@ -27,6 +28,7 @@ from leadflow.settings import SEARCH_ATTRIBUTES, Settings
 log = logging.getLogger(__name__)
 
 STOP_GRACE_SECONDS = 10.0
+PR_SET_PDEATHSIG = 1
 
 
 def temporal_binary() -> str:
@@ -66,6 +68,13 @@ def temporal_dev_server_args(
     return args
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when the supervisor dies, so a
+    killed `leadflow dev` leaves no orphan holding its ports."""
+    if sys.platform == "linux":
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 @dataclass
 class Child:
     name: str
@@ -76,7 +85,7 @@ class Child:
     started_at: float = field(default=0.0)
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.argv, env=self.env)
+        self.process = subprocess.Popen(self.argv, env=self.env, preexec_fn=_die_with_parent)
         self.started_at = time.monotonic()
 
     def exited(self) -> int | None:
@@ -106,10 +115,18 @@ class Supervisor:
                 self.console.print(
                     f"[yellow]{child.name} exited with {code}; restarting in {delay}s[/]"
                 )
-                time.sleep(delay)
+                if self.sleep(delay):
+                    return
                 child.restarts = child.restarts + 1 if quick else 0
                 child.start()
-            time.sleep(0.5)
+            self.sleep(0.5)
+
+    def sleep(self, seconds: float) -> bool:
+        """Sleep, waking early when asked to stop; True if stopping."""
+        deadline = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(min(0.1, deadline - time.monotonic()))
+        return self.stopping
 
     def stop(self) -> None:
         self.stopping = True
@@ -140,15 +157,15 @@ def admin_key(settings: Settings) -> str:
     return key
 
 
-def _wait_for_api(url: str, timeout: float) -> bool:
+def _wait_for_api(url: str, timeout: float, supervisor: Supervisor) -> bool:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not supervisor.stopping:
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return True
         except httpx.HTTPError:
             pass
-        time.sleep(0.2)
+        supervisor.sleep(0.2)
     return False
 
 
@@ -188,7 +205,7 @@ def run_dev(
         for name in ("worker", "projector", "api"):
             supervisor.add(Child(name, [*me, name], env))
         api_url = f"http://{settings.api_host}:{settings.api_port}"
-        if not _wait_for_api(api_url, timeout=60) and not supervisor.stopping:
+        if not _wait_for_api(api_url, 60, supervisor) and not supervisor.stopping:
             console.print("[red]the API did not come up within 60 s; see the log above[/]")
         if not supervisor.stopping:
             ui = (

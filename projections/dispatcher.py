@@ -51,8 +51,10 @@ class Dispatcher:
             try:
                 delivered = await self.dispatch_page()
                 backoff = self.poll_seconds
-            except Exception:
-                log.warning("delivery failed; retrying in %.1fs", backoff, exc_info=True)
+            except Exception as exc:
+                # One line per failed attempt: an outage of Temporal would otherwise flood the log.
+                log.warning("delivery failed (%s); retrying in %.1fs", exc, backoff)
+                log.debug("delivery failure", exc_info=True)
                 delivered = 0
                 backoff = min(backoff * 2, 5.0)
                 await _sleep_or_stop(stop, backoff)

@@ -1,0 +1,306 @@
+"""`leadflow dev` end to end: the real supervisor, Temporal dev server, worker, dispatcher and
+API as subprocesses, driven over HTTP, with workflows inspected through Temporal queries.
+
+What a user relies on: a 202 means the event is kept and will reach the lead's workflow,
+whatever happens to the processes (kill -9, a Temporal outage), and Ctrl-C leaves nothing
+running behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+from uuid import uuid4
+
+import httpx
+import pytest
+from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.service import RPCError
+
+from domain.state import LeadState
+from workflows.lead import LeadWorkflow
+
+if TYPE_CHECKING:
+    # Fixture types only: at run time everything comes through the fixtures.
+    from conftest import LeadflowDev, Processes
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e"), pytest.mark.timeout(300)]
+
+# Generous: two cores, shared with other test runs.
+DELIVERY_SECONDS = 90.0
+OUTAGE_SECONDS = 12.0
+STOP_SECONDS = 20.0
+
+T = TypeVar("T")
+
+
+def api(dev: LeadflowDev) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=dev.api_url, headers={"Authorization": f"Bearer {dev.admin_key}"}, timeout=30
+    )
+
+
+def capture(email: str, event_id: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": "lead.captured",
+        "data": {"email": email, "source": "website"},
+    }
+    if event_id is not None:
+        body["event_id"] = event_id
+    return body
+
+
+def follow_up(lead_id: str, event_id: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": "lead.followed_up",
+        "lead_id": lead_id,
+        "data": {"rep_id": "rep-a"},
+    }
+    if event_id is not None:
+        body["event_id"] = event_id
+    return body
+
+
+async def post_event(http: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
+    """POST /v1/events, which must accept it (202); its answer."""
+    response = await http.post("/v1/events", json=body)
+    assert response.status_code == 202, f"{body['type']} refused: {response.text}"
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], seconds: float, what: str) -> T:
+    """Poll `probe` until it returns something other than None, for at most `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = await probe()
+        if result is not None:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {seconds:.0f}s")
+        await asyncio.sleep(0.5)
+
+
+async def workflow_state(client: Client, lead_id: str) -> LeadState | None:
+    """The state `LeadWorkflow` holds for the lead, or None if it cannot answer yet."""
+    # The id operators look a lead up by (SPEC §1), spelled out rather than imported.
+    handle = client.get_workflow_handle_for(LeadWorkflow.run, f"lead-{lead_id}")
+    try:
+        return await handle.query(LeadWorkflow.state, rpc_timeout=timedelta(seconds=10))
+    except (RPCError, WorkflowQueryFailedError):
+        return None  # not started yet, or no worker to answer right now
+
+
+async def wait_for_workflows(
+    client: Client, last_sequences: Mapping[str, int], seconds: float = DELIVERY_SECONDS
+) -> dict[str, LeadState]:
+    """Wait until each lead's workflow has folded its stream up to the given sequence."""
+    folded: dict[str, LeadState] = {}
+
+    def behind() -> list[str]:
+        return [
+            lead_id
+            for lead_id, sequence in last_sequences.items()
+            if lead_id not in folded or folded[lead_id].last_sequence < sequence
+        ]
+
+    async def probe() -> dict[str, LeadState] | None:
+        lagging = behind()
+        found = await asyncio.gather(*(workflow_state(client, lead_id) for lead_id in lagging))
+        folded.update({k: state for k, state in zip(lagging, found, strict=True) if state})
+        return None if behind() else folded
+
+    try:
+        return await eventually(probe, seconds, "events reaching their workflows")
+    except AssertionError:
+        report = {k: (folded[k].last_sequence if k in folded else None) for k in behind()}
+        raise AssertionError(
+            f"{len(report)} of {len(last_sequences)} workflows behind the log after "
+            f"{seconds:.0f}s (lead id: last sequence folded): {report}"
+        ) from None
+
+
+async def readyz(dev: LeadflowDev) -> tuple[int, dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=dev.api_url, timeout=10) as http:
+        response = await http.get("/readyz")
+    return response.status_code, response.json()
+
+
+async def test_kill_9_and_restart_loses_nothing(processes: Processes, tmp_path: Path) -> None:
+    dev = processes.leadflow_dev(tmp_path / "data")
+    await asyncio.to_thread(dev.wait_ready)
+
+    # Every accepted event: its request body (to repost) and the answer it got.
+    posted: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    async with api(dev) as http:
+        for i in range(30):
+            body = capture(f"kill9-{i}@example.com", event_id=str(uuid4()))
+            posted.append((body, await post_event(http, body)))
+        lead_ids = [answer["lead_id"] for _, answer in posted]
+        followed = lead_ids[:5]
+        for lead_id in followed:
+            body = follow_up(lead_id, event_id=str(uuid4()))
+            posted.append((body, await post_event(http, body)))
+
+    client = await Client.connect(dev.temporal_target)
+    last_sequences = {lead_id: 2 if lead_id in followed else 1 for lead_id in lead_ids}
+    await wait_for_workflows(client, last_sequences)
+    run_ids = {
+        lead_id: (await client.get_workflow_handle(f"lead-{lead_id}").describe()).run_id
+        for lead_id in lead_ids
+    }
+
+    # kill -9 everything at once: supervisor, Temporal, worker, dispatcher, API.
+    dev.kill_9()
+    dev.start()
+    await asyncio.to_thread(dev.wait_ready)
+
+    async with api(dev) as http:
+        # The log kept every event, with the sequences the clients were told.
+        for lead_id in lead_ids:
+            response = await http.get(f"/v1/leads/{lead_id}/events")
+            assert response.status_code == 200, response.text
+            stored = [(e["event_id"], e["sequence"]) for e in response.json()["events"]]
+            told = [
+                (answer["event_id"], answer["sequence"])
+                for _, answer in posted
+                if answer["lead_id"] == lead_id
+            ]
+            assert stored == told
+
+        # A client retrying after the crash gets the first answer, not a second event.
+        for body, answer in posted:
+            again = await post_event(http, body)
+            assert again == {**answer, "duplicate": True}
+
+    # The same workflow executions survived (their histories live in the data dir), and
+    # nothing was folded twice when the dispatcher resumed.
+    client = await Client.connect(dev.temporal_target)
+    states = await wait_for_workflows(client, last_sequences)
+    for lead_id in lead_ids:
+        description = await client.get_workflow_handle(f"lead-{lead_id}").describe()
+        assert description.run_id == run_ids[lead_id]
+        state = states[lead_id]
+        assert state.last_sequence == last_sequences[lead_id]
+        assert state.touch_count == 1
+        assert state.followups_count == (1 if lead_id in followed else 0)
+
+    # Events posted after the restart reach their workflows too.
+    async with api(dev) as http:
+        for lead_id in lead_ids[:10]:
+            answer = await post_event(http, follow_up(lead_id))
+            last_sequences[lead_id] = answer["sequence"]
+        newcomer = await post_event(http, capture("after-restart@example.com"))
+        assert newcomer["new_lead"] is True
+        last_sequences[newcomer["lead_id"]] = 1
+    states = await wait_for_workflows(client, last_sequences)
+    assert [states[lead_id].followups_count for lead_id in lead_ids[:10]] == [2] * 5 + [1] * 5
+
+
+async def test_events_posted_while_temporal_is_down_are_delivered_after(
+    processes: Processes, tmp_path: Path
+) -> None:
+    temporal = processes.temporal_server(tmp_path / "temporal.db")
+    dev = processes.leadflow_dev(tmp_path / "data", temporal_address=temporal.address)
+    await asyncio.to_thread(dev.wait_ready)
+
+    async with api(dev) as http:
+        first = await post_event(http, capture("before-outage@example.com"))
+    client = await Client.connect(dev.temporal_target)
+    await wait_for_workflows(client, {first["lead_id"]: 1})
+
+    await asyncio.to_thread(temporal.stop)
+
+    # Ingest does not depend on Temporal: every event is accepted during the outage.
+    last_sequences = {first["lead_id"]: 1}
+    async with api(dev) as http:
+        for i in range(10):
+            captured = await post_event(http, capture(f"during-outage-{i}@example.com"))
+            assert captured["new_lead"] is True
+            followed = await post_event(http, follow_up(captured["lead_id"]))
+            last_sequences[captured["lead_id"]] = followed["sequence"]
+
+    async def temporal_reported_down() -> dict[str, Any] | None:
+        status, body = await readyz(dev)
+        return body if status == 503 else None
+
+    not_ready = await eventually(temporal_reported_down, 30, "/readyz answering 503")
+    assert {"component": "temporal", "status": "down"} in not_ready["error"]["details"]
+
+    # Stay down longer than one delivery's RPC timeout (10 s), so the dispatcher's own
+    # fail-and-retry path runs, not only the Temporal client's internal retries.
+    await asyncio.sleep(OUTAGE_SECONDS)
+
+    temporal.start()  # same database file and port: Temporal comes back with its history
+
+    states = await wait_for_workflows(client, last_sequences)
+    outage_leads = list(last_sequences)[1:]
+    assert [states[lead_id].followups_count for lead_id in outage_leads] == [1] * 10
+
+    async def ready_again() -> bool | None:
+        status, _ = await readyz(dev)
+        return True if status == 200 else None
+
+    await eventually(ready_again, DELIVERY_SECONDS, "/readyz answering 200 again")
+
+
+async def test_twenty_concurrent_captures_of_one_email_make_one_lead(
+    shared_dev: LeadflowDev,
+) -> None:
+    local = f"Concurrent.{uuid4().hex[:8]}"
+    # One address, written twenty ways: letter case and surrounding whitespace vary.
+    spellings = [
+        " " * (i % 3)
+        + (local.upper() if i % 2 else local.lower())
+        + ("@EXAMPLE.com" if i % 4 < 2 else "@example.COM")
+        + "\t" * (i % 2)
+        for i in range(20)
+    ]
+    async with api(shared_dev) as http:
+        responses = await asyncio.gather(
+            *(http.post("/v1/events", json=capture(email)) for email in spellings)
+        )
+    assert [r.status_code for r in responses] == [202] * 20, [r.text for r in responses]
+    answers = [r.json() for r in responses]
+    assert sum(a["new_lead"] for a in answers) == 1
+    assert not any(a["duplicate"] for a in answers)
+    lead_ids = {a["lead_id"] for a in answers}
+    assert len(lead_ids) == 1
+    [lead_id] = lead_ids
+    assert sorted(a["sequence"] for a in answers) == list(range(1, 21))
+
+    async with api(shared_dev) as http:
+        response = await http.get(f"/v1/leads/{lead_id}")
+    assert response.status_code == 200, response.text
+    assert response.json()["email"] == f"{local.lower()}@example.com"
+
+    client = await Client.connect(shared_dev.temporal_target)
+    states = await wait_for_workflows(client, {lead_id: 20})
+    assert states[lead_id].touch_count == 20
+
+
+async def test_ctrl_c_stops_every_child(processes: Processes, tmp_path: Path) -> None:
+    dev = processes.leadflow_dev(tmp_path / "data")
+    await asyncio.to_thread(dev.wait_ready)
+    assert dev.group.popen is not None
+    assert len(dev.group.members()) >= 5, "supervisor, Temporal, worker, projector and API"
+    log_before = dev.group.log_size()
+
+    # SIGINT to `leadflow dev` alone, as a process manager or an IDE's stop button sends
+    # it (a terminal signals the whole group): the supervisor must stop its children.
+    os.kill(dev.group.popen.pid, signal.SIGINT)
+    try:
+        await asyncio.to_thread(dev.group.popen.wait, STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"leadflow dev still running {STOP_SECONDS:.0f}s after Ctrl-C")
+
+    assert dev.group.members() == [], "children left running after leadflow dev exited"
+    shutdown_log = dev.group.log_text(since=log_before)
+    assert "Traceback" not in shutdown_log
