@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import events, health, leads
+from api.routes import directory, events, health, leads, rulesets
 from leadflow.bootstrap import open_store
 from leadflow.settings import Settings
 from leadflow.temporal import LeadWorkflows, connect
@@ -22,7 +23,8 @@ def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.store = await asyncio.to_thread(open_store, settings)
+        app.state.store = store = await asyncio.to_thread(open_store, settings)
+        await asyncio.to_thread(store.rulebook.install_defaults, datetime.now(UTC))
         app.state.workflows = None
 
         async def connect_in_background() -> None:
@@ -46,4 +48,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(events.router)
     app.include_router(leads.router)
+    app.include_router(rulesets.router)
+    app.include_router(directory.router)
     return app

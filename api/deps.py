@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from api.errors import ApiError
+from api.keys import Caller
 from leadflow.bootstrap import Store
 from leadflow.settings import Settings
 from leadflow.temporal import LeadWorkflows
@@ -36,19 +37,20 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 WorkflowsDep = Annotated[LeadWorkflows | None, Depends(get_workflows)]
 
 
-def require(scope: str) -> Callable[..., None]:
+def require(scope: str) -> Callable[..., Caller]:
     """A dependency that lets the request through only with a key holding `scope`."""
 
-    def check(request: Request, store: StoreDep) -> None:
+    def check(request: Request, store: StoreDep) -> Caller:
         header = request.headers.get("authorization", "")
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise ApiError(401, "unauthenticated", "send an API key: Authorization: Bearer <key>")
-        scopes = store.keys.scopes_of(key.strip())
-        if scopes is None:
+        caller = store.keys.lookup(key.strip())
+        if caller is None:
             raise ApiError(401, "unauthenticated", "unknown API key")
-        if scope not in scopes:
+        if scope not in caller.scopes:
             raise ApiError(403, "forbidden", f"this key lacks the {scope!r} scope")
+        return caller
 
     return check
 
@@ -77,3 +79,4 @@ async def json_body(request: Request) -> Any:
 
 
 JsonBody = Annotated[Any, Depends(json_body)]
+AdminCaller = Annotated[Caller, Depends(require("admin"))]

@@ -10,8 +10,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from domain.directory import InvalidDirectory
 from domain.errors import Conflict, DomainError, InvalidEvent, LeadNotFound
 from leadflow.eventlog import ItemRejected
+from leadflow.rulebook import RulesetNotFound
+from rules.validation import InvalidRuleset
 
 
 class ApiError(Exception):
@@ -38,8 +41,10 @@ def error_body(
 
 
 def status_of(error: DomainError) -> int:
-    if isinstance(error, InvalidEvent):
+    if isinstance(error, InvalidEvent | InvalidRuleset | InvalidDirectory):
         return 422
+    if isinstance(error, RulesetNotFound):
+        return 404
     if isinstance(error, LeadNotFound):
         return 404
     if isinstance(error, Conflict):

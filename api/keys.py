@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, select
@@ -26,6 +27,14 @@ api_keys = Table(
     Column("name", String(200), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The holder of an API key, as recorded on what they change (e.g. `published_by`)."""
+
+    name: str
+    scopes: frozenset[str]
 
 
 def hash_key(key: str) -> str:
@@ -65,13 +74,18 @@ class KeyStore:
                 )
         return plain
 
-    def scopes_of(self, key: str) -> frozenset[str] | None:
-        """The key's scopes, or None for an unknown key. Admin implies every scope."""
+    def lookup(self, key: str) -> Caller | None:
+        """Who holds this key and its scopes, or None for an unknown key. Admin implies
+        every scope."""
+        hashed = hash_key(key)
         with self.engine.connect() as conn:
             found = conn.execute(
-                select(api_keys.c.scopes).where(api_keys.c.key_hash == hash_key(key))
-            ).scalar_one_or_none()
+                select(api_keys.c.scopes, api_keys.c.name).where(api_keys.c.key_hash == hashed)
+            ).first()
         if found is None:
             return None
-        scopes = frozenset(found.split(","))
-        return frozenset(SCOPES) if "admin" in scopes else scopes
+        scopes = frozenset(found.scopes.split(","))
+        return Caller(
+            name=found.name or f"key:{hashed[:8]}",
+            scopes=frozenset(SCOPES) if "admin" in scopes else scopes,
+        )

@@ -68,5 +68,13 @@ class LeadClosed(Conflict):
     code = "lead_closed"
 
 
+class RepAtCapacity(Conflict):
+    code = "rep_at_capacity"
+
+
+class RepInactive(Conflict):
+    code = "rep_inactive"
+
+
 class IdempotencyKeyReused(Conflict):
     code = "idempotency_key_reused"

@@ -159,6 +159,10 @@ DECIDED_TYPES = frozenset(
         "notification.sent",
         "ruleset.published",
         "ruleset.activated",
+        # Beyond SPEC §4's list, for actions whose effect must be a fact on the log:
+        "lead.tagged",
+        "lead.intent_set",
+        "directory.replaced",
     }
 )
 

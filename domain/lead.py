@@ -13,7 +13,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.state import LeadState, LoggedEvent, apply_event
+from domain.state import Decision, LeadState, LoggedEvent, apply_event
 
 
 class LeadEvent(Aggregate.Event):
@@ -98,6 +98,49 @@ class Lead(Aggregate):
     class Unsubscribed(LeadEvent):
         TYPE = "lead.unsubscribed"
 
+    # Decided by leadflow (rules and lifecycle); each carries rule_id, ruleset_version, caused_by.
+    class Assigned(LeadEvent):
+        TYPE = "lead.assigned"
+
+    class TaskCreated(LeadEvent):
+        TYPE = "lead.task_created"
+
+    class TimerFired(LeadEvent):
+        TYPE = "lead.timer_fired"
+
+    class ReminderSent(LeadEvent):
+        TYPE = "lead.reminder_sent"
+
+    class ReturnedToPool(LeadEvent):
+        TYPE = "lead.returned_to_pool"
+
+    class StageChanged(LeadEvent):
+        TYPE = "lead.stage_changed"
+
+    class Scored(LeadEvent):
+        TYPE = "lead.scored"
+
+    class Tagged(LeadEvent):
+        TYPE = "lead.tagged"
+
+    class IntentSet(LeadEvent):
+        TYPE = "lead.intent_set"
+
+    class NurtureEnrolled(LeadEvent):
+        TYPE = "nurture.enrolled"
+
+    class NurtureEmailSent(LeadEvent):
+        TYPE = "nurture.email_sent"
+
+    class NurtureExited(LeadEvent):
+        TYPE = "nurture.exited"
+
+    class VariantAssigned(LeadEvent):
+        TYPE = "experiment.variant_assigned"
+
+    class NotificationSent(LeadEvent):
+        TYPE = "notification.sent"
+
     def __init__(
         self,
         event_id: str,
@@ -142,6 +185,49 @@ class Lead(Aggregate):
         assert isinstance(event, LeadEvent)
         return event
 
+    def record_decision(
+        self,
+        decision: Decision,
+        *,
+        event_id: str,
+        occurred_at: datetime,
+        ruleset_version: int | None,
+        caused_by: str,
+    ) -> LeadEvent:
+        """Append an event decided by leadflow, with the rule and ruleset that made it."""
+        self.trigger_event(
+            DECIDED_LEAD_EVENTS[decision.type],
+            event_id=event_id,
+            occurred_at=occurred_at,
+            data=decision.data,
+            rule_id=decision.rule_id,
+            ruleset_version=ruleset_version,
+            caused_by=caused_by,
+        )
+        event = self.pending_events[-1]
+        assert isinstance(event, LeadEvent)
+        return event
+
+
+DECIDED_LEAD_EVENTS: dict[str, type[LeadEvent]] = {
+    cls.TYPE: cls
+    for cls in (
+        Lead.Assigned,
+        Lead.TaskCreated,
+        Lead.TimerFired,
+        Lead.ReminderSent,
+        Lead.ReturnedToPool,
+        Lead.StageChanged,
+        Lead.Scored,
+        Lead.Tagged,
+        Lead.IntentSet,
+        Lead.NurtureEnrolled,
+        Lead.NurtureEmailSent,
+        Lead.NurtureExited,
+        Lead.VariantAssigned,
+        Lead.NotificationSent,
+    )
+}
 
 EXTERNAL_LEAD_EVENTS: dict[str, type[LeadEvent]] = {
     cls.TYPE: cls

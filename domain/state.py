@@ -37,6 +37,16 @@ class LoggedEvent:
 
 
 @dataclass(frozen=True)
+class Decision:
+    """A decided event before it is appended: its type, payload and the rule that made it
+    (None for what the lifecycle does by itself)."""
+
+    type: str
+    data: dict[str, Any]
+    rule_id: str | None = None
+
+
+@dataclass(frozen=True)
 class LeadState:
     """Everything leadflow knows about a lead now, derived only from its events."""
 
@@ -69,6 +79,16 @@ class LeadState:
     won_amount: str | None = None
     unsubscribed: bool = False
     ruleset_version: int | None = None
+    variants: dict[str, str] = field(default_factory=dict)
+    open_tasks: dict[str, str] = field(default_factory=dict)  # task → due_at
+    sequences: tuple[str, ...] = ()
+
+    @property
+    def open_owner(self) -> str | None:
+        """The rep this lead counts against (capacity): owned, open, not in the pool."""
+        if self.owner is None or self.in_pool or self.is_closed:
+            return None
+        return self.owner
 
     @property
     def is_closed(self) -> bool:
@@ -123,8 +143,10 @@ def apply_event(state: LeadState, event: LoggedEvent) -> LeadState:
                 last_activity_at=event.occurred_at,
             )
         case "lead.followed_up":
+            # A follow-up is what every open task asks for: it completes them.
             s = replace(
                 s,
+                open_tasks={},
                 followups_count=s.followups_count + 1,
                 first_response_at=s.first_response_at or event.occurred_at,
                 last_activity_at=event.occurred_at,
@@ -132,9 +154,9 @@ def apply_event(state: LeadState, event: LoggedEvent) -> LeadState:
         case "lead.claimed" | "lead.reassigned":
             s = replace(s, owner=d["rep_id"], in_pool=False, last_activity_at=event.occurred_at)
         case "lead.assigned":
-            s = replace(s, owner=d.get("owner"), team=d.get("team"), in_pool=False)
+            s = replace(s, owner=d.get("owner"), team=d.get("team", s.team), in_pool=False)
         case "lead.released" | "lead.returned_to_pool":
-            s = replace(s, owner=None, in_pool=True)
+            s = replace(s, owner=None, in_pool=True, open_tasks={})
         case "lead.qualified" | "lead.stage_changed":
             s = replace(s, stage=_forward(s, d["stage"]))
         case "lead.opportunity_opened":
@@ -146,7 +168,21 @@ def apply_event(state: LeadState, event: LoggedEvent) -> LeadState:
         case "lead.scored":
             s = replace(s, score=int(d.get("score", s.score)))
         case "lead.unsubscribed":
-            s = replace(s, unsubscribed=True)
+            s = replace(s, unsubscribed=True, sequences=())
+        case "lead.task_created":
+            s = replace(s, open_tasks={**s.open_tasks, d["task"]: d["due_at"]})
+        case "lead.tagged":
+            if d["tag"] not in s.tags:
+                s = replace(s, tags=(*s.tags, d["tag"]))
+        case "lead.intent_set":
+            s = replace(s, intent=d["intent"])
+        case "experiment.variant_assigned":
+            s = replace(s, variants={**s.variants, d["experiment"]: d["variant"]})
+        case "nurture.enrolled":
+            if d["sequence"] not in s.sequences:
+                s = replace(s, sequences=(*s.sequences, d["sequence"]))
+        case "nurture.exited":
+            s = replace(s, sequences=tuple(q for q in s.sequences if q != d["sequence"]))
     return s
 
 

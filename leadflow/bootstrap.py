@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from api.keys import KeyStore
 from api.keys import metadata as keys_metadata
 from leadflow.eventlog import EventLog, open_event_log
+from leadflow.rulebook import Rulebook
 from leadflow.settings import Settings
 from projections.follower import PositionStore
 from projections.follower import metadata as follower_metadata
@@ -28,6 +29,7 @@ class Store:
     engine: Engine
     keys: KeyStore
     positions: PositionStore
+    rulebook: Rulebook
 
     def close(self) -> None:
         self.event_log.close()
@@ -52,4 +54,10 @@ def open_store(settings: Settings) -> Store:
     keys = KeyStore(engine)
     if settings.bootstrap_admin_key:
         keys.create(["admin"], name="bootstrap", key=settings.bootstrap_admin_key)
-    return Store(event_log=event_log, engine=engine, keys=keys, positions=PositionStore(engine))
+    return Store(
+        event_log=event_log,
+        engine=engine,
+        keys=keys,
+        positions=PositionStore(engine),
+        rulebook=Rulebook(event_log),
+    )

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -175,8 +176,13 @@ def run_dev(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     key = admin_key(settings)
     settings = settings.model_copy(update={"bootstrap_admin_key": key})
-    # Create tables once, before several processes race to do it.
-    open_store(settings).close()
+    # Create tables (and the default directory and ruleset) once, before several processes
+    # race to do it.
+    store = open_store(settings)
+    try:
+        store.rulebook.install_defaults(datetime.now(UTC))
+    finally:
+        store.close()
 
     supervisor = Supervisor(console)
     temporal_address = settings.temporal_address or f"127.0.0.1:{temporal_port}"

@@ -10,16 +10,31 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-from uuid import UUID, uuid4
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Notification
 
-from domain.errors import DomainError, IdempotencyKeyReused, LeadNotFound
+from domain.directory import Directory
+from domain.errors import (
+    DomainError,
+    FieldError,
+    IdempotencyKeyReused,
+    InvalidEvent,
+    LeadNotFound,
+    RepAtCapacity,
+    RepInactive,
+)
 from domain.events import LEADLESS_TYPES, IncomingEvent
-from domain.identity import campaign_id_for, idempotency_record_id, identity_index_id
+from domain.identity import (
+    LEADFLOW_NAMESPACE,
+    campaign_id_for,
+    idempotency_record_id,
+    identity_index_id,
+)
 from domain.lead import (
     EXTERNAL_LEAD_TOPICS,
     Campaign,
@@ -28,9 +43,13 @@ from domain.lead import (
     Lead,
     LeadEvent,
 )
+from domain.lifecycle import ActiveRuleset, step
 from domain.state import LeadState, LoggedEvent, check_external_event
+from domain.workload import RepWorkload, TeamRotation, rep_workload_id, team_rotation_id
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=Aggregate)
 
 MAX_CONFLICT_RETRIES = 50
 
@@ -70,34 +89,95 @@ class EventLog(Application):
 
     name = "LeadFlow"
     log_section_size = 1000
+    # Workload and rotation streams grow with every assignment; read them from snapshots.
+    snapshotting_intervals: ClassVar[dict[Any, int]] = {
+        RepWorkload: 50,
+        TeamRotation: 50,
+    }
 
-    def append(self, events: Sequence[IncomingEvent], keys: Sequence[str | None]) -> list[Appended]:
+    def append(
+        self,
+        events: Sequence[IncomingEvent],
+        keys: Sequence[str | None],
+        directory: Directory | None = None,
+    ) -> list[Appended]:
         """Append validated events atomically, all or nothing, in order.
 
         `keys[i]` is event i's idempotency key (client event id or Idempotency-Key): a key
         seen before answers the earlier result with `duplicate: true` and appends nothing.
+        `directory` is what claims are checked against (rep known, active, with room).
         """
         for _ in range(MAX_CONFLICT_RETRIES):
             try:
-                return self._append_once(events, keys)
+                return self._append_once(events, keys, directory)
             except IntegrityError:
                 # Another writer appended to one of these streams first: read again, retry.
                 continue
         raise RuntimeError("could not append: too many concurrent writers on one stream")
 
     def _append_once(
-        self, events: Sequence[IncomingEvent], keys: Sequence[str | None]
+        self,
+        events: Sequence[IncomingEvent],
+        keys: Sequence[str | None],
+        directory: Directory | None,
     ) -> list[Appended]:
-        unit = _UnitOfWork(self)
+        unit = _UnitOfWork(self, directory)
         results: list[Appended] = []
         for index, (event, key) in enumerate(zip(events, keys, strict=True)):
             try:
                 results.append(unit.add(event, key))
             except DomainError as exc:
                 raise ItemRejected(index, exc) from exc
-        if unit.aggregates:
-            self.save(*unit.aggregates.values())
+        unit.save()
         return results
+
+    def decide(
+        self,
+        lead_id: UUID,
+        trigger: str,
+        cause_id: str,
+        now: datetime,
+        active: ActiveRuleset,
+        directory: Directory,
+    ) -> tuple[list[LoggedEvent], LeadState]:
+        """Run the lifecycle step for `trigger` and append its decisions to the lead's stream;
+        returns them with the lead's state after them (folded from the whole stream).
+
+        Idempotent: decisions already recorded for `cause_id` (a retried activity) are
+        returned instead of being decided again. A concurrent append is retried on the
+        fresh state.
+        """
+        for _ in range(MAX_CONFLICT_RETRIES):
+            unit = _UnitOfWork(self, directory)
+            events = list(self.events.get(lead_id))
+            earlier = [e for e in events if isinstance(e, LeadEvent) and e.caused_by == cause_id]
+            lead: Any = None
+            for event in events:
+                lead = event.mutate(lead)  # type: ignore[attr-defined]
+            if not isinstance(lead, Lead):
+                raise LeadNotFound(f"no lead {lead_id}")
+            if earlier:
+                return [e.to_logged() for e in earlier], lead.state
+            unit.adopt(lead)
+            result = step(lead.state, trigger, active, directory, unit, now)
+            decided = [
+                lead.record_decision(
+                    decision,
+                    event_id=str(uuid5(LEADFLOW_NAMESPACE, f"decision:{lead_id}:{cause_id}:{i}")),
+                    occurred_at=now,
+                    ruleset_version=active.version,
+                    caused_by=cause_id,
+                )
+                for i, decision in enumerate(result.decisions)
+            ]
+            for team_id, rep_id in result.rotations:
+                unit.rotation_for_change(team_id).choose(str(lead_id), rep_id)
+            try:
+                unit.save()
+            except IntegrityError:
+                continue
+            return [e.to_logged() for e in decided], lead.state
+        raise RuntimeError("could not append decisions: too many concurrent writers")
 
     def get_lead(self, lead_id: UUID) -> Lead:
         try:
@@ -142,12 +222,57 @@ class EventLog(Application):
 
 
 class _UnitOfWork:
-    """Aggregates touched by one append, so a batch sees its own earlier items."""
+    """Aggregates touched by one append, saved in one transaction. A batch sees its own
+    earlier items; every change of a lead's open owner moves the reps' workloads with it."""
 
-    def __init__(self, log: EventLog) -> None:
+    def __init__(self, log: EventLog, directory: Directory | None = None) -> None:
         self.log = log
+        self.directory = directory
         self.aggregates: dict[UUID, Aggregate] = {}
         self.seen_keys: dict[str, tuple[str, Appended]] = {}
+        self.owner_before: dict[UUID, str | None] = {}
+
+    def adopt(self, lead: Lead, *, is_new: bool = False) -> None:
+        if lead.id not in self.owner_before:
+            self.owner_before[lead.id] = None if is_new else lead.state.open_owner
+        self._track(lead)
+
+    def _existing(self, aggregate_id: UUID, kind: type[T]) -> T | None:
+        found = self._get(aggregate_id)
+        return found if isinstance(found, kind) else None
+
+    def open_leads(self, rep_id: str) -> int:
+        workload = self._existing(rep_workload_id(rep_id), RepWorkload)
+        return workload.open_leads if workload else 0
+
+    def last_assigned(self, team_id: str) -> str | None:
+        rotation = self._existing(team_rotation_id(team_id), TeamRotation)
+        return rotation.last_assigned if rotation else None
+
+    def workload_for_change(self, rep_id: str) -> RepWorkload:
+        workload = self._existing(rep_workload_id(rep_id), RepWorkload) or RepWorkload.open(rep_id)
+        self._track(workload)
+        return workload
+
+    def rotation_for_change(self, team_id: str) -> TeamRotation:
+        rotation = self._existing(team_rotation_id(team_id), TeamRotation)
+        rotation = rotation or TeamRotation.open(team_id)
+        self._track(rotation)
+        return rotation
+
+    def save(self) -> None:
+        for lead_id, before in self.owner_before.items():
+            lead = self.aggregates[lead_id]
+            assert isinstance(lead, Lead)
+            after = lead.state.open_owner
+            if before != after:
+                if before is not None:
+                    self.workload_for_change(before).change(str(lead_id), -1)
+                if after is not None:
+                    self.workload_for_change(after).change(str(lead_id), +1)
+        pending = [a for a in self.aggregates.values() if a.pending_events]
+        if pending:
+            self.log.save(*pending)
 
     def _get(self, aggregate_id: UUID) -> Aggregate | None:
         if aggregate_id in self.aggregates:
@@ -222,12 +347,13 @@ class _UnitOfWork:
         new_lead = lead_id is None
         if lead_id is None:
             lead = Lead.capture(uuid4(), event_id, event.occurred_at, event.data)
+            self.adopt(lead, is_new=True)
         else:
             existing = self._get(lead_id)
             assert isinstance(existing, Lead)
             lead = existing
+            self.adopt(lead)
             lead.record("lead.captured", event_id, event.occurred_at, event.data)
-        self._track(lead)
         for index_id in unindexed:
             self._track(IdentityIndex.for_identity(index_id, lead.id))
         return Appended(event_id, lead.id, lead.version, new_lead, False)
@@ -238,9 +364,22 @@ class _UnitOfWork:
         if not isinstance(lead, Lead):
             raise LeadNotFound(f"no lead {event.lead_id}")
         check_external_event(lead.state, event.type, event.data)
+        if event.type == "lead.claimed":
+            self._check_claimant(str(event.data["rep_id"]))
+        self.adopt(lead)
         lead.record(event.type, event_id, event.occurred_at, event.data)
-        self._track(lead)
         return Appended(event_id, lead.id, lead.version, False, False)
+
+    def _check_claimant(self, rep_id: str) -> None:
+        rep = self.directory.rep(rep_id) if self.directory else None
+        if rep is None:
+            raise InvalidEvent([FieldError("/data/rep_id", f"no rep {rep_id!r} in the directory")])
+        if not rep.active:
+            raise RepInactive(f"rep {rep_id} is not active")
+        if self.open_leads(rep_id) >= rep.capacity:
+            raise RepAtCapacity(
+                f"rep {rep_id} holds {self.open_leads(rep_id)} open leads (capacity {rep.capacity})"
+            )
 
     def _record_spend(self, event: IncomingEvent, event_id: str) -> Appended:
         campaign_key = str(event.data["campaign_id"])

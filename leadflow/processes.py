@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 import uvicorn
+from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.decisions import DecisionActivities
 from api.app import create_app
-from leadflow.bootstrap import open_store
+from leadflow.bootstrap import Store, open_store
 from leadflow.settings import Settings
 from leadflow.temporal import LeadWorkflows, connect
 from projections.dispatcher import Dispatcher
@@ -31,12 +34,29 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
+def lead_worker(client: Client, store: Store, task_queue: str, executor: Executor) -> Worker:
+    """The worker for LeadWorkflow and its activities (also used by the tests)."""
+    decisions = DecisionActivities(store.event_log, store.rulebook)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[LeadWorkflow],
+        activities=[decisions.decide],
+        activity_executor=executor,
+    )
+
+
 async def run_worker(settings: Settings) -> None:
     stop = _stop_on_signals()
+    store = await asyncio.to_thread(open_store, settings)
     client = await connect(settings.temporal_target, settings.temporal_namespace, wait_seconds=120)
-    async with Worker(client, task_queue=settings.task_queue, workflows=[LeadWorkflow]):
-        log.info("worker polling task queue %s", settings.task_queue)
-        await stop.wait()
+    try:
+        with ThreadPoolExecutor(max_workers=16) as executor:
+            async with lead_worker(client, store, settings.task_queue, executor):
+                log.info("worker polling task queue %s", settings.task_queue)
+                await stop.wait()
+    finally:
+        store.close()
 
 
 async def run_projector(settings: Settings) -> None:

@@ -1,19 +1,23 @@
 """LeadWorkflow: one long-running workflow per lead (id `lead-<lead_id>`).
 
 A thin, deterministic shell: events arrive as signals from the dispatcher (at least once,
-in log order), are folded into the lead's state by the pure `domain.state.apply_event`,
-and the state is mirrored into search attributes for operators. Before its history grows
+in log order; a sequence already delivered is dropped). For each one the decisions local
+activity evaluates the active ruleset and appends the decided events to the log, and
+returns the lead's state folded from its stream by the pure `domain.state.apply_event`.
+The state is mirrored into search attributes for operators. Before its history grows
 large the workflow continues as new, carrying its state and any undelivered signals.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
+    from activities.decisions import DecideInput, DecisionActivities
     from domain.state import LeadState, LoggedEvent, apply_event
 
 LEAD_STAGE = SearchAttributeKey.for_keyword("LeadStage")
@@ -23,6 +27,8 @@ LEAD_REGION = SearchAttributeKey.for_keyword("LeadRegion")
 LEAD_IN_POOL = SearchAttributeKey.for_bool("LeadInPool")
 
 EVENT_SIGNAL = "event"
+# Histories recorded before rules existed fold events without the decisions activity.
+DECIDE_PATCH = "decide-rules-v1"
 
 
 def workflow_id_for(lead_id: str) -> str:
@@ -36,6 +42,7 @@ class LeadWorkflowInput:
     # Carried over by continue-as-new.
     state: LeadState | None = None
     pending: list[LoggedEvent] = field(default_factory=list)
+    delivered: int = 0  # highest external sequence handled
 
 
 def _search_attribute_updates(
@@ -67,18 +74,16 @@ class LeadWorkflow:
     async def run(self, input: LeadWorkflowInput) -> None:
         self._state = input.state or LeadState(lead_id=input.lead_id)
         self._pending = list(input.pending) + self._pending
+        delivered = input.delivered or self._state.last_sequence
         published: LeadState | None = input.state
         while True:
             await workflow.wait_condition(lambda: bool(self._pending))
             while self._pending:
                 event = self._pending.pop(0)
-                if event.sequence <= self._state.last_sequence:
-                    workflow.logger.debug(
-                        "lead %s: seq %s already seen", input.lead_id, event.sequence
-                    )
-                    continue
-                self._state = apply_event(self._state, event)
-                workflow.logger.info("lead %s: %s #%s", input.lead_id, event.type, event.sequence)
+                if event.sequence <= delivered:
+                    continue  # delivered before: the dispatcher delivers at least once
+                delivered = event.sequence
+                self._state = await self._handle(event)
             updates = _search_attribute_updates(published, self._state)
             if updates:
                 workflow.upsert_search_attributes(updates)
@@ -91,8 +96,36 @@ class LeadWorkflow:
                         history_limit=input.history_limit,
                         state=self._state,
                         pending=list(self._pending),
+                        delivered=delivered,
                     )
                 )
+
+    async def _handle(self, event: LoggedEvent) -> LeadState:
+        assert self._state is not None
+        if not workflow.patched(DECIDE_PATCH):
+            return apply_event(self._state, event)
+        result = await workflow.execute_local_activity_method(
+            DecisionActivities.decide,
+            DecideInput(
+                lead_id=event.lead_id,
+                trigger=event.type,
+                cause_id=event.event_id,
+                at=event.recorded_at,
+            ),
+            start_to_close_timeout=timedelta(seconds=30),
+        )
+        for decided in result.decided:
+            workflow.logger.info(
+                "lead %s: %s by rule %s (v%s)",
+                event.lead_id,
+                decided.type,
+                decided.rule_id,
+                decided.ruleset_version,
+            )
+        # The log may hold newer events than this one (appended meanwhile); never go back.
+        if result.state.last_sequence >= self._state.last_sequence:
+            return result.state
+        return self._state
 
     @staticmethod
     def _should_continue_as_new(history_limit: int) -> bool:

@@ -1,0 +1,27 @@
+"""The sales directory (SPEC §6): teams, reps, people and channels, replaced whole."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
+
+from api.deps import AdminCaller, JsonBody, StoreDep, require
+
+router = APIRouter(prefix="/v1/directory", tags=["directory"])
+
+
+@router.put("")
+async def replace_directory(body: JsonBody, store: StoreDep, caller: AdminCaller) -> dict[str, Any]:
+    directory = await run_in_threadpool(
+        store.rulebook.replace_directory, body, caller.name, datetime.now(UTC)
+    )
+    result: dict[str, Any] = directory.model_dump(mode="json")
+    return result
+
+
+@router.get("", dependencies=[Depends(require("read"))])
+async def get_directory(store: StoreDep) -> dict[str, Any]:
+    return await run_in_threadpool(store.rulebook.directory_document)

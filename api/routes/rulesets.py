@@ -1,0 +1,78 @@
+"""Rulesets (SPEC §5): validate, publish immutable versions, activate (and roll back)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from api.deps import AdminCaller, JsonBody, StoreDep, require
+from rules.schema import ruleset_schema
+from rules.validation import validate_ruleset
+
+router = APIRouter(prefix="/v1/rulesets", tags=["rulesets"])
+Reader = [Depends(require("read"))]
+
+
+@router.get("/schema", dependencies=Reader)
+async def get_schema() -> dict[str, Any]:
+    """Variables (types, operators), actions (param schemas) and triggers: what a
+    rule-builder UI needs."""
+    return ruleset_schema()
+
+
+@router.post("/validate", dependencies=Reader)
+async def validate(body: JsonBody, store: StoreDep) -> dict[str, Any]:
+    directory = await run_in_threadpool(store.rulebook.directory)
+    errors = validate_ruleset(body, directory)
+    return {"valid": not errors, "errors": [e.as_dict() for e in errors]}
+
+
+@router.post("", status_code=201)
+async def publish(body: JsonBody, store: StoreDep, caller: AdminCaller) -> JSONResponse:
+    version = await run_in_threadpool(store.rulebook.publish, body, caller.name, datetime.now(UTC))
+    return JSONResponse({"version": version}, status_code=201)
+
+
+@router.get("", dependencies=Reader)
+async def list_versions(store: StoreDep) -> dict[str, Any]:
+    def read() -> dict[str, Any]:
+        active = store.rulebook.active_version()
+        return {
+            "active_version": active,
+            "rulesets": [v.summary(active) for v in store.rulebook.versions()],
+        }
+
+    return await run_in_threadpool(read)
+
+
+@router.get("/active", dependencies=Reader)
+async def get_active(store: StoreDep) -> dict[str, Any]:
+    def read() -> dict[str, Any]:
+        active = store.rulebook.active_version()
+        if active is None:
+            return {"version": None, "ruleset": None}
+        return _version_body(store, active, active)
+
+    return await run_in_threadpool(read)
+
+
+@router.get("/{version}", dependencies=Reader)
+async def get_version(version: int, store: StoreDep) -> dict[str, Any]:
+    return await run_in_threadpool(
+        lambda: _version_body(store, version, store.rulebook.active_version())
+    )
+
+
+@router.post("/{version}/activate")
+async def activate(version: int, store: StoreDep, caller: AdminCaller) -> dict[str, Any]:
+    await run_in_threadpool(store.rulebook.activate, version, caller.name, datetime.now(UTC))
+    return {"active_version": version}
+
+
+def _version_body(store: Any, version: int, active: int | None) -> dict[str, Any]:
+    published = store.rulebook.get(version)
+    return {**published.summary(active), "ruleset": published.document}

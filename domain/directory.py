@@ -1,0 +1,268 @@
+"""The sales directory (SPEC §6): teams, the reps who take leads, the people who only
+manage or receive notifications, and the webhook channels teams are reached on.
+
+`parse_directory` validates a whole `PUT /v1/directory` document and names every bad field
+by JSON Pointer. Pure and free of I/O: the lifecycle and the rules read it as a value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    ValidationError,
+)
+
+from domain.errors import DomainError, FieldError
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+ChannelKind = Literal["dingtalk", "wecom", "slack", "webhook"]
+
+
+def _email(text: str) -> str:
+    if len(text) > 320 or not re.fullmatch(r"[^@\s]+@[^@\s]+", text):
+        raise ValueError("must be an email address")
+    return text
+
+
+def _url(text: str) -> str:
+    if len(text) > 2000 or not re.fullmatch(r"https?://\S+", text):
+        raise ValueError("must be an http:// or https:// URL")
+    return text
+
+
+Email = Annotated[str, AfterValidator(_email)]
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Team(_Entry):
+    """A sales team; its manager and director are a rep or a person."""
+
+    id: Id
+    name: Name
+    manager: Id
+    director: Id
+    regions: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] = []
+    channel: Id | None = None
+
+
+class Rep(_Entry):
+    """A sales rep who takes leads; `capacity` is how many open leads they may hold."""
+
+    id: Id
+    name: Name
+    email: Email
+    team: Id
+    capacity: Annotated[int, Field(ge=0)]
+    active: bool = True
+
+
+class Person(_Entry):
+    """Someone who manages or is notified but takes no leads (a manager, a director)."""
+
+    id: Id
+    name: Name
+    email: Email | None = None
+    dingtalk_user_id: str | None = None
+    wecom_user_id: str | None = None
+
+
+class Channel(_Entry):
+    """A webhook a team is notified on (DingTalk or WeCom robot, Slack, generic JSON)."""
+
+    id: Id
+    kind: ChannelKind
+    url: Annotated[str, AfterValidator(_url)]
+
+
+class Directory(BaseModel):
+    """The whole sales directory, with lookups by id. Build it with `parse_directory`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    teams: list[Team]
+    reps: list[Rep]
+    people: list[Person] = []
+    channels: list[Channel] = []
+
+    _teams: dict[str, Team] = PrivateAttr(default_factory=dict)
+    _reps: dict[str, Rep] = PrivateAttr(default_factory=dict)
+    _people: dict[str, Person] = PrivateAttr(default_factory=dict)
+    _channels: dict[str, Channel] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._teams = {t.id: t for t in self.teams}
+        self._reps = {r.id: r for r in self.reps}
+        self._people = {p.id: p for p in self.people}
+        self._channels = {c.id: c for c in self.channels}
+
+    def rep(self, rep_id: str) -> Rep | None:
+        """The rep with this id, or None if the directory has no such rep."""
+        return self._reps.get(rep_id)
+
+    def team(self, team_id: str) -> Team | None:
+        """The team with this id, or None."""
+        return self._teams.get(team_id)
+
+    def channel(self, channel_id: str) -> Channel | None:
+        """The channel with this id, or None."""
+        return self._channels.get(channel_id)
+
+    def reps_of(self, team_id: str) -> list[Rep]:
+        """The team's reps, active or not, in directory order (the round-robin order)."""
+        return [r for r in self.reps if r.team == team_id]
+
+    def team_for_region(self, region: str) -> Team | None:
+        """The first team, in directory order, whose regions include `region` exactly."""
+        return next((t for t in self.teams if region in t.regions), None)
+
+    def person_or_rep(self, person_id: str) -> Person | Rep | None:
+        """Whoever has this id: a person in `people` or a rep (ids are unique across both)."""
+        return self._people.get(person_id) or self._reps.get(person_id)
+
+
+@dataclass
+class InvalidDirectory(DomainError):
+    """The directory document is invalid; the stored directory is unchanged."""
+
+    errors: list[FieldError] = field(default_factory=list)
+    code = "invalid_directory"
+
+    def __post_init__(self) -> None:
+        summary = "; ".join(f"{e.path}: {e.message}" for e in self.errors[:3])
+        super().__init__(f"invalid directory: {summary}", [e.as_dict() for e in self.errors])
+
+
+_SECTIONS: dict[str, tuple[type[_Entry], bool]] = {
+    "teams": (Team, True),
+    "reps": (Rep, True),
+    "people": (Person, False),
+    "channels": (Channel, False),
+}
+
+
+def _pointer(*parts: object) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _pydantic_errors(exc: ValidationError, *prefix: object) -> Iterator[FieldError]:
+    for err in exc.errors():
+        if err["type"] == "missing":
+            message = "required"
+        elif err["type"] == "extra_forbidden":
+            message = "unknown field"
+        else:
+            message = str(err["msg"]).removeprefix("Value error, ")
+        yield FieldError(_pointer(*prefix, *err["loc"]), message)
+
+
+def _raw_ids(entries: list[Any]) -> dict[str, int]:
+    """First index of each string id among the raw entries, valid or not, so that one
+    bad field in an entry does not make every reference to it look unknown as well."""
+    ids: dict[str, int] = {}
+    for index, entry in enumerate(entries):
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+            ids.setdefault(entry["id"], index)
+    return ids
+
+
+def parse_directory(doc: object) -> Directory:
+    """Validate a directory document; raise InvalidDirectory naming every bad field.
+
+    Checks each entry's fields, duplicate ids (rep and person ids share one namespace),
+    reps in unknown teams, managers and directors naming nobody, and team channels naming
+    no channel.
+    """
+    if not isinstance(doc, dict):
+        raise InvalidDirectory([FieldError("", "the directory must be a JSON object")])
+    errors: list[FieldError] = [
+        FieldError(_pointer(key), "unknown field") for key in doc if key not in _SECTIONS
+    ]
+    raw: dict[str, list[Any]] = {}
+    parsed: dict[str, list[Any]] = {}
+    for section, (model, required) in _SECTIONS.items():
+        entries = doc.get(section)
+        raw[section], parsed[section] = [], []
+        if entries is None:
+            if required:
+                errors.append(FieldError(_pointer(section), "required (may be an empty list)"))
+            continue
+        if not isinstance(entries, list):
+            errors.append(FieldError(_pointer(section), "must be a list"))
+            continue
+        raw[section] = entries
+        for index, entry in enumerate(entries):
+            try:
+                parsed[section].append(model.model_validate(entry))
+            except ValidationError as exc:
+                errors.extend(_pydantic_errors(exc, section, index))
+
+    ids = {section: _raw_ids(entries) for section, entries in raw.items()}
+    for section, entries in raw.items():
+        seen: dict[str, int] = {}
+        for index, entry in enumerate(entries):
+            entry_id = entry.get("id") if isinstance(entry, dict) else None
+            if not isinstance(entry_id, str):
+                continue
+            if entry_id in seen:
+                errors.append(
+                    FieldError(
+                        _pointer(section, index, "id"),
+                        f"duplicate id {entry_id!r} (first at {_pointer(section, seen[entry_id])})",
+                    )
+                )
+            else:
+                seen[entry_id] = index
+            if section == "people" and entry_id in ids["reps"]:
+                errors.append(
+                    FieldError(
+                        _pointer(section, index, "id"),
+                        f"{entry_id!r} is already a rep's id; rep and person ids must differ",
+                    )
+                )
+
+    def references(section: str, key: str) -> Iterator[tuple[int, str]]:
+        for index, entry in enumerate(raw[section]):
+            value = entry.get(key) if isinstance(entry, dict) else None
+            if isinstance(value, str):
+                yield index, value
+
+    for index, team_id in references("reps", "team"):
+        if team_id not in ids["teams"]:
+            errors.append(FieldError(_pointer("reps", index, "team"), f"no team {team_id!r}"))
+    for key in ("manager", "director"):
+        for index, person_id in references("teams", key):
+            if person_id not in ids["reps"] and person_id not in ids["people"]:
+                errors.append(
+                    FieldError(
+                        _pointer("teams", index, key),
+                        f"{person_id!r} is neither a rep nor a person in people",
+                    )
+                )
+    for index, channel_id in references("teams", "channel"):
+        if channel_id not in ids["channels"]:
+            errors.append(
+                FieldError(_pointer("teams", index, "channel"), f"no channel {channel_id!r}")
+            )
+
+    if errors:
+        raise InvalidDirectory(errors)
+    return Directory(
+        teams=parsed["teams"],
+        reps=parsed["reps"],
+        people=parsed["people"],
+        channels=parsed["channels"],
+    )

@@ -1,0 +1,216 @@
+"""The pure lifecycle step: what leadflow decides when something happens to a lead.
+
+`step(state, trigger, ruleset, now, ...)` evaluates the active ruleset for the trigger and
+turns the fired actions into decided events (SPEC §4, §5), folding each into the state as
+it goes so later actions see earlier ones. No I/O and no clock: the rep workloads and the
+team rotation come in through `Workloads`, the time as `now`. `LeadWorkflow` (through the
+decisions activity) and the replay simulator drive this same function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Protocol
+
+from domain.directory import Directory
+from domain.state import STAGE_ORDER, Decision, LeadState, LoggedEvent, apply_event
+from rules.assignment import can_take, choose_rep
+from rules.catalog import (
+    ActionParams,
+    AddScore,
+    AddTag,
+    AssignToRep,
+    AssignToTeam,
+    AssignVariant,
+    CreateTask,
+    EnrollInSequence,
+    ExitSequence,
+    ReturnToPool,
+    SetIntent,
+    SetStage,
+)
+from rules.compile import CompiledRuleset
+from rules.evaluate import evaluate, facts_for
+from rules.experiments import assign_variant
+from rules.model import Ruleset
+
+# Decided events may trigger rules too (e.g. `when: ["lead.assigned"]`); this bounds a cascade.
+MAX_CASCADE = 8
+
+
+class Workloads(Protocol):
+    """What assignment needs from the log: open leads per rep, a team's last pick."""
+
+    def open_leads(self, rep_id: str) -> int: ...
+
+    def last_assigned(self, team_id: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class ActiveRuleset:
+    version: int | None
+    ruleset: Ruleset
+    compiled: CompiledRuleset
+
+
+@dataclass
+class StepResult:
+    state: LeadState
+    decisions: list[Decision] = field(default_factory=list)
+    # Round-robin picks to record in the teams' rotations: (team, rep).
+    rotations: list[tuple[str, str]] = field(default_factory=list)
+
+
+class _Step:
+    def __init__(
+        self,
+        state: LeadState,
+        active: ActiveRuleset,
+        directory: Directory,
+        workloads: Workloads,
+        now: datetime,
+    ) -> None:
+        self.result = StepResult(state)
+        self.active = active
+        self.directory = directory
+        self.workloads = workloads
+        self.now = now
+        # Leads this step gave to or took from reps, on top of what the log says.
+        self.taken: dict[str, int] = {}
+
+    @property
+    def state(self) -> LeadState:
+        return self.result.state
+
+    def decide(self, type_: str, data: dict[str, object], rule_id: str | None) -> None:
+        decision = Decision(type_, data, rule_id)
+        before = self.state.open_owner
+        self.result.decisions.append(decision)
+        stand_in = LoggedEvent(
+            lead_id=self.state.lead_id,
+            sequence=self.state.last_sequence + 1,
+            event_id="",
+            type=type_,
+            occurred_at=self.now.isoformat(),
+            recorded_at=self.now.isoformat(),
+            data=dict(data),
+            rule_id=rule_id,
+        )
+        # The stand-in's sequence is provisional; keep the state's real high-water mark.
+        folded = apply_event(self.state, stand_in)
+        self.result.state = replace(folded, last_sequence=self.state.last_sequence)
+        after = self.state.open_owner
+        if before != after:
+            if before is not None:
+                self.taken[before] = self.taken.get(before, 0) - 1
+            if after is not None:
+                self.taken[after] = self.taken.get(after, 0) + 1
+
+    def load(self, rep_id: str) -> int:
+        return self.workloads.open_leads(rep_id) + self.taken.get(rep_id, 0)
+
+    def to_pool(self, reason: str, rule_id: str | None) -> None:
+        if not self.state.in_pool:
+            self.decide(
+                "lead.returned_to_pool",
+                {"reason": reason, "previous_owner": self.state.owner},
+                rule_id,
+            )
+
+    def run(self, trigger: str) -> None:
+        triggers = [trigger]
+        for _ in range(MAX_CASCADE):
+            if not triggers:
+                break
+            decided_before = len(self.result.decisions)
+            for name in triggers:
+                facts = facts_for(self.state, self.now, self.state.variants)
+                for fired in evaluate(self.active.compiled, name, facts):
+                    for action in fired.actions:
+                        self.apply(action, fired.rule_id)
+            triggers = [d.type for d in self.result.decisions[decided_before:]]
+        if trigger == "lead.captured" and self.state.owner is None and not self.state.in_pool:
+            self.to_pool("unassigned", None)
+
+    def apply(self, action: ActionParams, rule_id: str) -> None:
+        s = self.state
+        match action:
+            case AssignToRep(rep=rep_id, reassign=reassign):
+                if (s.owner is not None and not reassign) or s.owner == rep_id or s.is_closed:
+                    return
+                rep = self.directory.rep(rep_id)
+                if rep is None or not can_take(rep, {rep.id: self.load(rep.id)}):
+                    self.to_pool("rep_unavailable", rule_id)
+                    return
+                self.decide(
+                    "lead.assigned", {"owner": rep.id, "team": rep.team, "strategy": "rep"}, rule_id
+                )
+            case AssignToTeam(team=team_id, strategy=strategy, reassign=reassign):
+                if (s.owner is not None and not reassign) or s.is_closed:
+                    return
+                reps = [r for r in self.directory.reps_of(team_id) if r.id != s.owner]
+                loads = {r.id: self.load(r.id) for r in reps}
+                chosen = choose_rep(reps, strategy, loads, self.workloads.last_assigned(team_id))
+                if chosen is None:
+                    self.to_pool("team_unavailable", rule_id)
+                    return
+                self.decide(
+                    "lead.assigned",
+                    {"owner": chosen, "team": team_id, "strategy": strategy},
+                    rule_id,
+                )
+                if strategy == "round_robin":
+                    self.result.rotations.append((team_id, chosen))
+            case ReturnToPool(reason=reason):
+                self.to_pool(reason, rule_id)
+            case CreateTask(task=task, due_in=due_in):
+                due_at = (self.now + due_in).isoformat()
+                self.decide("lead.task_created", {"task": task, "due_at": due_at}, rule_id)
+            case EnrollInSequence(sequence=sequence):
+                if not s.unsubscribed and sequence not in s.sequences:
+                    self.decide("nurture.enrolled", {"sequence": sequence}, rule_id)
+            case ExitSequence(sequence=sequence):
+                for enrolled in s.sequences:
+                    if sequence is None or enrolled == sequence:
+                        self.decide(
+                            "nurture.exited", {"sequence": enrolled, "reason": "rule"}, rule_id
+                        )
+            case SetIntent(intent=intent):
+                if s.intent != intent:
+                    self.decide("lead.intent_set", {"intent": intent}, rule_id)
+            case AddScore(points=points):
+                self.decide("lead.scored", {"score": s.score + points, "delta": points}, rule_id)
+            case SetStage(stage=stage):
+                if not s.is_closed and STAGE_ORDER[stage] > STAGE_ORDER[s.stage]:
+                    self.decide("lead.stage_changed", {"stage": stage, "from": s.stage}, rule_id)
+            case AssignVariant(experiment=experiment):
+                spec = self.active.ruleset.experiments.get(experiment)
+                if spec is not None and experiment not in s.variants:
+                    weights = {name: v.weight for name, v in spec.variants.items()}
+                    variant = assign_variant(s.lead_id, experiment, weights)
+                    self.decide(
+                        "experiment.variant_assigned",
+                        {"experiment": experiment, "variant": variant},
+                        rule_id,
+                    )
+            case AddTag(tag=tag):
+                if tag not in s.tags:
+                    self.decide("lead.tagged", {"tag": tag}, rule_id)
+            case _:
+                # notify is delivered by the notifications activity (lifecycle issue).
+                pass
+
+
+def step(
+    state: LeadState,
+    trigger: str,
+    active: ActiveRuleset,
+    directory: Directory,
+    workloads: Workloads,
+    now: datetime,
+) -> StepResult:
+    """The decisions for `trigger` (an event type, or `timer.<id>`) on a lead in `state`."""
+    run = _Step(state, active, directory, workloads, now)
+    run.run(trigger)
+    return run.result

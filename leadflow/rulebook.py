@@ -1,0 +1,212 @@
+"""Rulesets and the sales directory on the log: publish, activate (and roll back), read.
+
+Versions are immutable; reading the active version or the current directory reads only
+the latest event of a small stream, and compiled rulesets are cached per version, so the
+decisions activity can look them up on every trigger.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from domain.directory import Directory, parse_directory
+from domain.errors import Conflict, DomainError
+from domain.lifecycle import ActiveRuleset
+from domain.rulebook import (
+    RULESET_ACTIVATIONS_ID,
+    RULESET_CATALOG_ID,
+    SALES_DIRECTORY_ID,
+    RulesetActivations,
+    RulesetCatalog,
+    SalesDirectory,
+)
+from leadflow.eventlog import EventLog
+from rules.compile import compile_ruleset
+from rules.model import Ruleset
+from rules.validation import InvalidRuleset, parse_ruleset
+
+
+class RulesetNotFound(DomainError):
+    code = "ruleset_not_found"
+
+
+class RulesetCannotBeActivated(Conflict):
+    code = "ruleset_invalid"
+
+
+@dataclass(frozen=True)
+class PublishedRuleset:
+    version: int
+    name: str
+    document: dict[str, Any]
+    published_by: str | None
+    published_at: datetime
+
+    def summary(self, active_version: int | None) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "name": self.name,
+            "published_by": self.published_by,
+            "published_at": self.published_at.isoformat(),
+            "active": self.version == active_version,
+        }
+
+
+def _bundled(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(resources.files("rules").joinpath(name).read_text())
+    return loaded
+
+
+def default_ruleset_document() -> dict[str, Any]:
+    return _bundled("default_ruleset.json")
+
+
+def default_directory_document() -> dict[str, Any]:
+    return _bundled("default_directory.json")
+
+
+EMPTY_DIRECTORY = Directory(teams=[], reps=[])
+
+
+class Rulebook:
+    def __init__(self, log: EventLog) -> None:
+        self.log = log
+        self._compiled: dict[int, ActiveRuleset] = {}
+        self._directory: tuple[int, Directory] | None = None
+
+    def _latest(self, stream_id: Any) -> Any | None:
+        stored = self.log.recorder.select_events(stream_id, desc=True, limit=1)
+        return self.log.mapper.to_domain_event(stored[0]) if stored else None
+
+    # -- directory -------------------------------------------------------------------
+
+    def directory(self) -> Directory:
+        """The current sales directory (empty before the first PUT)."""
+        latest = self._latest(SALES_DIRECTORY_ID)
+        if not isinstance(latest, SalesDirectory.Replaced):
+            return EMPTY_DIRECTORY
+        if self._directory is None or self._directory[0] != latest.originator_version:
+            self._directory = (latest.originator_version, parse_directory(latest.document))
+        return self._directory[1]
+
+    def directory_document(self) -> dict[str, Any]:
+        latest = self._latest(SALES_DIRECTORY_ID)
+        if isinstance(latest, SalesDirectory.Replaced):
+            return latest.document
+        return EMPTY_DIRECTORY.model_dump(mode="json")
+
+    def replace_directory(self, document: object, by: str | None, at: datetime) -> Directory:
+        directory = parse_directory(document)  # raises InvalidDirectory
+        normalised = directory.model_dump(mode="json")
+        for _ in range(10):
+            try:
+                stream = self._get_or_open(SALES_DIRECTORY_ID, SalesDirectory.open)
+                stream.replace(normalised, by, at)
+                self.log.save(stream)
+                return directory
+            except IntegrityError:
+                continue
+        raise RuntimeError("could not replace the directory: too many concurrent writers")
+
+    # -- rulesets --------------------------------------------------------------------
+
+    def publish(self, document: object, by: str | None, at: datetime) -> int:
+        """Validate against the current directory and store a new immutable version."""
+        ruleset = parse_ruleset(document, self.directory())
+        stored = ruleset.model_dump(mode="json", by_alias=True, exclude_none=True)
+        for _ in range(10):
+            try:
+                catalog = self._get_or_open(RULESET_CATALOG_ID, RulesetCatalog.open)
+                version = catalog.publish(stored, by, at)
+                self.log.save(catalog)
+                return version
+            except IntegrityError:
+                continue
+        raise RuntimeError("could not publish: too many concurrent writers")
+
+    def get(self, version: int) -> PublishedRuleset:
+        stored = self.log.recorder.select_events(
+            RULESET_CATALOG_ID, gt=version, lte=version + 1, limit=1
+        )
+        event = self.log.mapper.to_domain_event(stored[0]) if stored else None
+        if not isinstance(event, RulesetCatalog.Published) or version < 1:
+            raise RulesetNotFound(f"no ruleset version {version}")
+        return _published(event)
+
+    def versions(self) -> list[PublishedRuleset]:
+        stored = self.log.recorder.select_events(RULESET_CATALOG_ID)
+        events = [self.log.mapper.to_domain_event(s) for s in stored]
+        return [_published(e) for e in events if isinstance(e, RulesetCatalog.Published)]
+
+    def active_version(self) -> int | None:
+        latest = self._latest(RULESET_ACTIVATIONS_ID)
+        return latest.version if isinstance(latest, RulesetActivations.Activated) else None
+
+    def activate(self, version: int, by: str | None, at: datetime) -> None:
+        """Make `version` active (also how a rollback is done). It is validated again
+        against the directory as it is now: an invalid ruleset never becomes active."""
+        published = self.get(version)
+        try:
+            parse_ruleset(published.document, self.directory())
+        except InvalidRuleset as invalid:
+            raise RulesetCannotBeActivated(
+                f"version {version} is not valid against the current directory",
+                invalid.details,
+            ) from invalid
+        for _ in range(10):
+            try:
+                stream = self._get_or_open(RULESET_ACTIVATIONS_ID, RulesetActivations.open)
+                stream.activate(version, by, at)
+                self.log.save(stream)
+                return
+            except IntegrityError:
+                continue
+        raise RuntimeError("could not activate: too many concurrent writers")
+
+    def active(self) -> ActiveRuleset:
+        """The active ruleset, compiled (an empty one before any activation)."""
+        version = self.active_version()
+        if version is None:
+            return ActiveRuleset(None, _EMPTY_RULESET, compile_ruleset(_EMPTY_RULESET))
+        if version not in self._compiled:
+            ruleset = Ruleset.model_validate(self.get(version).document)
+            self._compiled[version] = ActiveRuleset(version, ruleset, compile_ruleset(ruleset))
+        return self._compiled[version]
+
+    def install_defaults(self, at: datetime) -> None:
+        """On a new store: the demo directory and the built-in ruleset, active as v1."""
+        if self._latest(SALES_DIRECTORY_ID) is None:
+            self.replace_directory(default_directory_document(), "leadflow", at)
+        if self._latest(RULESET_CATALOG_ID) is None:
+            try:
+                version = self.publish(default_ruleset_document(), "leadflow", at)
+            except IntegrityError:
+                return  # another process installed them at the same moment
+            if self.active_version() is None:
+                self.activate(version, "leadflow", at)
+
+    def _get_or_open(self, stream_id: Any, open_stream: Any) -> Any:
+        try:
+            return self.log.repository.get(stream_id)
+        except AggregateNotFoundError:
+            return open_stream()
+
+
+_EMPTY_RULESET = Ruleset(name="empty")
+
+
+def _published(event: RulesetCatalog.Published) -> PublishedRuleset:
+    return PublishedRuleset(
+        version=event.version,
+        name=str(event.document.get("name", "")),
+        document=event.document,
+        published_by=event.published_by,
+        published_at=event.published_at,
+    )
