@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from api.keys import KeyStore
 from api.keys import metadata as keys_metadata
-from leadflow.eventlog import EventLog, open_event_log
+from domain.events import IncomingEvent
+from leadflow.eventlog import Appended, EventLog, open_event_log
 from leadflow.rulebook import Rulebook
 from leadflow.settings import Settings
 from projections.follower import PositionStore
@@ -30,6 +31,12 @@ class Store:
     keys: KeyStore
     positions: PositionStore
     rulebook: Rulebook
+
+    def append(self, events: list[IncomingEvent], keys: list[str | None]) -> list[Appended]:
+        """Append posted events; claims are checked against the current directory."""
+        claims = any(e.type == "lead.claimed" for e in events)
+        directory = self.rulebook.directory() if claims else None
+        return self.event_log.append(events, keys, directory)
 
     def close(self) -> None:
         self.event_log.close()

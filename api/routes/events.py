@@ -17,8 +17,7 @@ from api.deps import JsonBody, SettingsDep, StoreDep, require
 from api.errors import ApiError
 from domain.errors import FieldError, InvalidEvent
 from domain.events import IncomingEvent, parse_event
-from leadflow.bootstrap import Store
-from leadflow.eventlog import Appended, ItemRejected
+from leadflow.eventlog import ItemRejected
 
 router = APIRouter(prefix="/v1/events", tags=["events"], dependencies=[Depends(require("ingest"))])
 
@@ -34,7 +33,7 @@ async def post_event(
     event = parse_event(body, now=datetime.now(UTC), phone_region=settings.phone_region)
     key = event.event_id or idempotency_key
     try:
-        [result] = await run_in_threadpool(_append, store, [event], [key])
+        [result] = await run_in_threadpool(store.append, [event], [key])
     except ItemRejected as rejected:
         raise rejected.cause from None
     return JSONResponse(result.as_dict(), status_code=202)
@@ -64,12 +63,5 @@ async def post_batch(
         e.event_id or (f"{idempotency_key}/{i}" if idempotency_key else None)
         for i, e in enumerate(events)
     ]
-    results = await run_in_threadpool(_append, store, events, keys)
+    results = await run_in_threadpool(store.append, events, keys)
     return JSONResponse({"results": [r.as_dict() for r in results]}, status_code=202)
-
-
-def _append(store: Store, events: list[IncomingEvent], keys: list[str | None]) -> list[Appended]:
-    # Claims are checked against the directory (rep known, active, with room).
-    claims = any(e.type == "lead.claimed" for e in events)
-    directory = store.rulebook.directory() if claims else None
-    return store.event_log.append(events, keys, directory)
