@@ -116,10 +116,8 @@ def _forward(state: LeadState, stage: str) -> str:
 
 
 def apply_event(state: LeadState, event: LoggedEvent) -> LeadState:
-    """Fold one stored event into the state. Events already folded (by sequence) are no-ops."""
-    if event.sequence <= state.last_sequence:
-        return state
-    s = replace(state, last_sequence=event.sequence)
+    """Fold one stored event into the state (callers drop events delivered twice)."""
+    s = replace(state, last_sequence=max(state.last_sequence, event.sequence))
     d = event.data
     if event.ruleset_version is not None:
         s = replace(s, ruleset_version=event.ruleset_version)
@@ -192,6 +190,36 @@ def fold(lead_id: str, events: list[LoggedEvent]) -> LeadState:
     for event in events:
         state = apply_event(state, event)
     return state
+
+
+def is_trigger(event: LoggedEvent) -> bool:
+    """Triggers are what rules run for: external events and fired timers. Every other
+    event is a decision, `caused_by` the trigger it answers."""
+    return event.caused_by is None or event.type == "lead.timer_fired"
+
+
+def state_at_trigger(lead_id: str, events: list[LoggedEvent], trigger_id: str) -> LeadState:
+    """The lead as the lifecycle saw it when `trigger_id` arrived: every earlier trigger
+    followed by its decisions, then the trigger itself.
+
+    The stream's physical order can differ (an event posted while the previous one was
+    being decided lands before those decisions); this logical order does not, so the
+    decisions for a trigger depend only on the log, in the workflow and in a replay.
+    """
+    decisions: dict[str, list[LoggedEvent]] = {}
+    for event in events:
+        if not is_trigger(event) and event.caused_by is not None:
+            decisions.setdefault(event.caused_by, []).append(event)
+    state = LeadState(lead_id=lead_id)
+    for event in events:
+        if not is_trigger(event):
+            continue
+        state = apply_event(state, event)
+        if event.event_id == trigger_id:
+            return state
+        for decision in decisions.get(event.event_id, []):
+            state = apply_event(state, decision)
+    raise ValueError(f"trigger {trigger_id} is not in lead {lead_id}'s stream")
 
 
 def check_external_event(state: LeadState, event_type: str, data: dict[str, Any]) -> None:

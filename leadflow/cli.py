@@ -16,6 +16,8 @@ from leadflow.settings import Settings
 app = typer.Typer(help="leadflow: lead-management automation on Temporal.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+rules_app = typer.Typer(help="Rulesets.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
 
 console = Console(stderr=True)
 
@@ -117,6 +119,43 @@ def keys_create(
     finally:
         store.close()
     typer.echo(key)
+
+
+@rules_app.command("validate")
+def rules_validate(
+    file: Annotated[Path, typer.Argument(help="A ruleset JSON document.", exists=True)],
+    data_dir: DataDir = None,
+    offline: Annotated[
+        bool, typer.Option(help="Skip the check of reps and teams against the directory.")
+    ] = False,
+) -> None:
+    """Validate a ruleset: every error with its JSON Pointer; exit 1 if there is any."""
+    import json
+
+    from leadflow.bootstrap import open_store
+    from rules.validation import validate_ruleset
+
+    try:
+        document = json.loads(file.read_text())
+    except json.JSONDecodeError as exc:
+        console.print(f"[red]{file}: not JSON: {exc}[/]")
+        raise typer.Exit(1) from exc
+    directory = None
+    if not offline:
+        store = open_store(_settings(data_dir))
+        try:
+            directory = store.rulebook.stored_directory()
+        finally:
+            store.close()
+        if directory is None:
+            console.print("[yellow]no directory stored yet: reps and teams are not checked[/]")
+    errors = validate_ruleset(document, directory)
+    for error in errors:
+        typer.echo(f"{file}:{error.path or '/'}: {error.message}")
+    if errors:
+        console.print(f"[red]{len(errors)} error(s)[/]")
+        raise typer.Exit(1)
+    console.print(f"[green]{file}: valid[/]")
 
 
 def main() -> None:

@@ -44,7 +44,7 @@ from domain.lead import (
     LeadEvent,
 )
 from domain.lifecycle import ActiveRuleset, step
-from domain.state import LeadState, LoggedEvent, check_external_event
+from domain.state import LeadState, LoggedEvent, check_external_event, state_at_trigger
 from domain.workload import RepWorkload, TeamRotation, rep_workload_id, team_rotation_id
 
 log = logging.getLogger(__name__)
@@ -149,17 +149,19 @@ class EventLog(Application):
         """
         for _ in range(MAX_CONFLICT_RETRIES):
             unit = _UnitOfWork(self, directory)
-            events = list(self.events.get(lead_id))
-            earlier = [e for e in events if isinstance(e, LeadEvent) and e.caused_by == cause_id]
+            events = [e for e in self.events.get(lead_id) if isinstance(e, LeadEvent)]
             lead: Any = None
             for event in events:
-                lead = event.mutate(lead)  # type: ignore[attr-defined]
+                lead = event.mutate(lead)
             if not isinstance(lead, Lead):
                 raise LeadNotFound(f"no lead {lead_id}")
+            earlier = [e for e in events if e.caused_by == cause_id and e.event_id != cause_id]
             if earlier:
                 return [e.to_logged() for e in earlier], lead.state
+            logged = [e.to_logged() for e in events]
+            at_trigger = state_at_trigger(str(lead_id), logged, cause_id)
             unit.adopt(lead)
-            result = step(lead.state, trigger, active, directory, unit, now)
+            result = step(at_trigger, trigger, active, directory, unit, now)
             decided = [
                 lead.record_decision(
                     decision,

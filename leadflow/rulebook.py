@@ -89,9 +89,13 @@ class Rulebook:
 
     def directory(self) -> Directory:
         """The current sales directory (empty before the first PUT)."""
+        return self.stored_directory() or EMPTY_DIRECTORY
+
+    def stored_directory(self) -> Directory | None:
+        """The current sales directory, or None if none was ever stored."""
         latest = self._latest(SALES_DIRECTORY_ID)
         if not isinstance(latest, SalesDirectory.Replaced):
-            return EMPTY_DIRECTORY
+            return None
         if self._directory is None or self._directory[0] != latest.originator_version:
             self._directory = (latest.originator_version, parse_directory(latest.document))
         return self._directory[1]

@@ -1,3 +1,4 @@
+import dataclasses
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from domain.state import (
     apply_event,
     check_external_event,
     fold,
+    state_at_trigger,
 )
 
 LEAD = "lead-1"
@@ -92,18 +94,65 @@ def streams(draw: st.DrawFn) -> list[LoggedEvent]:
     return [ev(i + 1, t, d) for i, (t, d) in enumerate(kinds)]
 
 
+DECISIONS = st.sampled_from(
+    [
+        ("lead.assigned", {"owner": "rep-a", "team": "east"}),
+        ("lead.returned_to_pool", {"reason": "unassigned"}),
+        ("lead.scored", {"score": 5}),
+        ("lead.tagged", {"tag": "vip"}),
+    ]
+)
+
+
 @given(streams(), st.data())
-def test_redelivery_never_changes_the_state(stream: list[LoggedEvent], data: st.DataObject) -> None:
-    """The dispatcher delivers at least once: replayed prefixes must be no-ops."""
-    delivered: list[LoggedEvent] = []
-    for i, event in enumerate(stream):
-        replay_from = data.draw(st.integers(min_value=0, max_value=i))
-        delivered.extend(stream[replay_from:i])  # a redelivered page
-        delivered.append(event)
-    state = LeadState(lead_id=LEAD)
-    for event in delivered:
-        state = apply_event(state, event)
-    assert state == fold(LEAD, stream)
+def test_the_state_at_a_trigger_does_not_depend_on_physical_interleaving(
+    stream: list[LoggedEvent], data: st.DataObject
+) -> None:
+    """Decisions for a trigger may land after later posted events; the state a trigger
+    is decided on must be the same as if everything had been serial."""
+    serial: list[LoggedEvent] = []  # each trigger followed by its decisions
+    groups: list[tuple[LoggedEvent, list[LoggedEvent]]] = []
+    for trigger in stream:
+        kinds = data.draw(st.lists(DECISIONS, max_size=2))
+        decisions = [
+            LoggedEvent(
+                LEAD,
+                0,
+                f"d-{trigger.event_id}-{j}",
+                t,
+                trigger.occurred_at,
+                trigger.occurred_at,
+                d,
+                "rule",
+                1,
+                trigger.event_id,
+            )
+            for j, (t, d) in enumerate(kinds)
+        ]
+        groups.append((trigger, decisions))
+        serial += [trigger, *decisions]
+    # Physical order: a group's decisions are appended some triggers later, but always
+    # before the next group's decisions (the workflow decides triggers one at a time).
+    physical: list[LoggedEvent] = []
+    waiting: list[LoggedEvent] = []
+    for trigger, decisions in groups:
+        if waiting and data.draw(st.booleans()):
+            physical += waiting
+            waiting = []
+        physical.append(trigger)
+        physical += waiting
+        waiting = decisions
+    physical += waiting
+    numbered = [dataclasses.replace(e, sequence=i + 1) for i, e in enumerate(physical)]
+    by_id = {e.event_id: e for e in numbered}
+    serial = [by_id[e.event_id] for e in serial]
+    for trigger, _ in groups:
+        at = state_at_trigger(LEAD, numbered, trigger.event_id)
+        prefix = serial[: serial.index(by_id[trigger.event_id]) + 1]
+        expected = fold(LEAD, prefix)
+        assert dataclasses.replace(at, last_sequence=0) == dataclasses.replace(
+            expected, last_sequence=0
+        )
 
 
 @given(streams())
