@@ -81,6 +81,10 @@ class LeadState:
     ruleset_version: int | None = None
     variants: dict[str, str] = field(default_factory=dict)
     open_tasks: dict[str, str] = field(default_factory=dict)  # task → due_at
+    # Why the lead is where it is: the rule (and version) behind its owner or its pool stay.
+    placed_by_rule: str | None = None
+    placed_by_ruleset_version: int | None = None
+    pool_reason: str | None = None
     sequences: tuple[str, ...] = ()
 
     @property
@@ -150,11 +154,35 @@ def apply_event(state: LeadState, event: LoggedEvent) -> LeadState:
                 last_activity_at=event.occurred_at,
             )
         case "lead.claimed" | "lead.reassigned":
-            s = replace(s, owner=d["rep_id"], in_pool=False, last_activity_at=event.occurred_at)
+            s = replace(
+                s,
+                owner=d["rep_id"],
+                in_pool=False,
+                pool_reason=None,
+                placed_by_rule=None,
+                placed_by_ruleset_version=None,
+                last_activity_at=event.occurred_at,
+            )
         case "lead.assigned":
-            s = replace(s, owner=d.get("owner"), team=d.get("team", s.team), in_pool=False)
+            s = replace(
+                s,
+                owner=d.get("owner"),
+                team=d.get("team", s.team),
+                in_pool=False,
+                pool_reason=None,
+                placed_by_rule=event.rule_id,
+                placed_by_ruleset_version=event.ruleset_version,
+            )
         case "lead.released" | "lead.returned_to_pool":
-            s = replace(s, owner=None, in_pool=True, open_tasks={})
+            s = replace(
+                s,
+                owner=None,
+                in_pool=True,
+                open_tasks={},
+                pool_reason=d.get("reason"),
+                placed_by_rule=event.rule_id,
+                placed_by_ruleset_version=event.ruleset_version,
+            )
         case "lead.qualified" | "lead.stage_changed":
             s = replace(s, stage=_forward(s, d["stage"]))
         case "lead.opportunity_opened":

@@ -54,6 +54,9 @@ async def test_east_website_lead_goes_to_the_named_rep_with_rule_and_version(
         state = await pipeline.state(lead)
         assert (state.owner, state.team, state.in_pool) == ("rep-east-1", "east", False)
         assert list(state.open_tasks) == ["first_follow_up"]
+        # The lead's page says why it is where it is.
+        current = pipeline.store.event_log.lead_state(lead)
+        assert (current.placed_by_rule, current.placed_by_ruleset_version) == ("east-website", 1)
 
 
 async def test_a_new_version_changes_the_next_lead_and_rollback_restores_it(
@@ -103,6 +106,7 @@ async def test_round_robin_capacity_and_the_pool(
         rulebook.replace_directory(directory, "test", NOW)
         pooled = pipeline.capture("w9@x.io", region="west")
         assert await assigned_to(pipeline, pooled) is None
+        assert pipeline.store.event_log.lead_state(pooled).pool_reason == "team_unavailable"
         assert decided(pipeline, pooled)[0][:3] == (
             "lead.returned_to_pool",
             {"reason": "team_unavailable", "previous_owner": None},
