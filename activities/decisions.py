@@ -1,20 +1,23 @@
-"""The decisions activity: evaluate the active ruleset for a trigger and append the
-decided events to the lead's stream, in one local activity (one Temporal round trip).
+"""The decisions activities: evaluate the active ruleset for a trigger (an event, or a
+timer that fired) and append the decided events to the lead's stream, each in one local
+activity (one Temporal round trip).
 
-All I/O is here; the deciding itself is the pure `domain.lifecycle.step`.
+All I/O is here; the deciding itself is the pure `domain.lifecycle.step`, and timers are
+planned by the pure `domain.timers.plan_timers`.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
 from temporalio import activity
 
 from domain.state import LeadState, LoggedEvent
-from leadflow.eventlog import EventLog
+from domain.timers import RunningTimer
+from leadflow.eventlog import Decided, EventLog
 from leadflow.rulebook import Rulebook
 
 log = logging.getLogger(__name__)
@@ -23,15 +26,24 @@ log = logging.getLogger(__name__)
 @dataclass
 class DecideInput:
     lead_id: str
-    trigger: str  # an event type, or timer.<id>
+    trigger: str  # the event type rules run for
     cause_id: str  # the triggering event's id: decided events are `caused_by` it
     at: str  # RFC 3339: when the trigger happened (recorded), the decisions' `now`
+    timers: dict[str, RunningTimer] = field(default_factory=dict)  # running before it
+
+
+@dataclass
+class FireTimerInput:
+    lead_id: str
+    timer: RunningTimer
+    timers: dict[str, RunningTimer]  # every running timer, the firing one included
 
 
 @dataclass
 class DecideResult:
     decided: list[LoggedEvent]
     state: LeadState  # the lead after the decisions, folded from its whole stream
+    timers: dict[str, RunningTimer]  # running after the trigger and its decisions
 
 
 class DecisionActivities:
@@ -42,18 +54,35 @@ class DecisionActivities:
     @activity.defn(name="decide")
     def decide(self, input: DecideInput) -> DecideResult:
         """The decided events for this trigger, appended (or found, on a retry)."""
-        decided, state = self.event_log.decide(
+        decided = self.event_log.decide(
             UUID(input.lead_id),
             input.trigger,
             input.cause_id,
             datetime.fromisoformat(input.at),
             self.rulebook.active(),
             self.rulebook.directory(),
+            input.timers,
         )
+        return self._result(input.lead_id, input.trigger, decided)
+
+    @activity.defn(name="fire_timer")
+    def fire_timer(self, input: FireTimerInput) -> DecideResult:
+        """Record `lead.timer_fired` and the decisions of the rules for `timer.<id>`."""
+        decided = self.event_log.fire_timer(
+            UUID(input.lead_id),
+            input.timer,
+            self.rulebook.active(),
+            self.rulebook.directory(),
+            input.timers,
+        )
+        return self._result(input.lead_id, f"timer.{input.timer.timer_id}", decided)
+
+    @staticmethod
+    def _result(lead_id: str, trigger: str, decided: Decided) -> DecideResult:
         log.info(
             "lead %s: %s → %s",
-            input.lead_id,
-            input.trigger,
-            ", ".join(e.type for e in decided) or "no decisions",
+            lead_id,
+            trigger,
+            ", ".join(e.type for e in decided.events) or "no decisions",
         )
-        return DecideResult(decided, state)
+        return DecideResult(decided.events, decided.state, decided.timers)

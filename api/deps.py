@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 
 from api.errors import ApiError
 from api.keys import Caller
@@ -17,17 +18,21 @@ from leadflow.temporal import LeadWorkflows
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def get_store(request: Request) -> Store:
+# The dependencies below are `async` because FastAPI runs plain `def` dependencies in a
+# worker thread: ~0.2 ms per hop here, for what is an attribute read.
+
+
+async def get_store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_workflows(request: Request) -> LeadWorkflows | None:
+async def get_workflows(request: Request) -> LeadWorkflows | None:
     workflows: LeadWorkflows | None = request.app.state.workflows
     return workflows
 
@@ -37,15 +42,17 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 WorkflowsDep = Annotated[LeadWorkflows | None, Depends(get_workflows)]
 
 
-def require(scope: str) -> Callable[..., Caller]:
+def require(scope: str) -> Callable[..., Awaitable[Caller]]:
     """A dependency that lets the request through only with a key holding `scope`."""
 
-    def check(request: Request, store: StoreDep) -> Caller:
+    async def check(request: Request, store: StoreDep) -> Caller:
         header = request.headers.get("authorization", "")
         scheme, _, key = header.partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
             raise ApiError(401, "unauthenticated", "send an API key: Authorization: Bearer <key>")
-        caller = store.keys.lookup(key.strip())
+        # A key seen in the last few seconds is checked without I/O, on the event loop.
+        caller = store.keys.remembered(key) or await run_in_threadpool(store.keys.lookup, key)
         if caller is None:
             raise ApiError(401, "unauthenticated", "unknown API key")
         if scope not in caller.scopes:

@@ -41,7 +41,7 @@ def lead_worker(client: Client, store: Store, task_queue: str, executor: Executo
         client,
         task_queue=task_queue,
         workflows=[LeadWorkflow],
-        activities=[decisions.decide],
+        activities=[decisions.decide, decisions.fire_timer],
         activity_executor=executor,
     )
 

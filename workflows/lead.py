@@ -10,6 +10,7 @@ large the workflow continues as new, carrying its state and any undelivered sign
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -17,8 +18,14 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
-    from activities.decisions import DecideInput, DecisionActivities
+    from activities.decisions import (
+        DecideInput,
+        DecideResult,
+        DecisionActivities,
+        FireTimerInput,
+    )
     from domain.state import LeadState, LoggedEvent, apply_event
+    from domain.timers import RunningTimer, next_due
 
 LEAD_STAGE = SearchAttributeKey.for_keyword("LeadStage")
 LEAD_OWNER = SearchAttributeKey.for_keyword("LeadOwner")
@@ -43,6 +50,7 @@ class LeadWorkflowInput:
     state: LeadState | None = None
     pending: list[LoggedEvent] = field(default_factory=list)
     delivered: int = 0  # highest external sequence handled
+    timers: dict[str, RunningTimer] = field(default_factory=dict)
 
 
 def _search_attribute_updates(
@@ -69,21 +77,29 @@ class LeadWorkflow:
     def __init__(self) -> None:
         self._pending: list[LoggedEvent] = []
         self._state: LeadState | None = None
+        self._timers: dict[str, RunningTimer] = {}
+        # Durable sleeps by the due time they wake up for.
+        self._wakeups: dict[str, asyncio.Task[None]] = {}
+        self._woken = False
 
     @workflow.run
     async def run(self, input: LeadWorkflowInput) -> None:
         self._state = input.state or LeadState(lead_id=input.lead_id)
         self._pending = list(input.pending) + self._pending
+        self._timers = dict(input.timers)
         delivered = input.delivered or self._state.last_sequence
         published: LeadState | None = input.state
         while True:
-            await workflow.wait_condition(lambda: bool(self._pending))
+            await self._wait_for_event_or_timer()
             while self._pending:
                 event = self._pending.pop(0)
                 if event.sequence <= delivered:
                     continue  # delivered before: the dispatcher delivers at least once
                 delivered = event.sequence
                 self._state = await self._handle(event)
+            due = next_due(self._timers)
+            if due is not None and workflow.now() >= due.due:
+                self._state = await self._fire(due)
             updates = _search_attribute_updates(published, self._state)
             if updates:
                 workflow.upsert_search_attributes(updates)
@@ -97,8 +113,34 @@ class LeadWorkflow:
                         state=self._state,
                         pending=list(self._pending),
                         delivered=delivered,
+                        timers=dict(self._timers),
                     )
                 )
+
+    async def _wait_for_event_or_timer(self) -> None:
+        """Until an event is delivered or the earliest timer is due (a durable timer).
+
+        Wake-ups are never cancelled: one that became stale (its timer was cancelled or
+        restarted) just wakes the loop once more. Cancelling a Temporal timer while a local
+        activity completes in the same task was refused by the server here
+        (BadCancelTimerAttributes), and a stale wake-up costs two history events.
+        """
+        due = next_due(self._timers)
+        if due is not None:
+            remaining = (due.due - workflow.now()).total_seconds()
+            if remaining <= 0:
+                return
+            if due.due_at not in self._wakeups:
+                self._wakeups[due.due_at] = asyncio.create_task(
+                    self._wake_after(due.due_at, remaining)
+                )
+        await workflow.wait_condition(lambda: bool(self._pending) or self._woken)
+        self._woken = False
+
+    async def _wake_after(self, due_at: str, seconds: float) -> None:
+        await workflow.sleep(seconds)
+        self._wakeups.pop(due_at, None)
+        self._woken = True
 
     async def _handle(self, event: LoggedEvent) -> LeadState:
         assert self._state is not None
@@ -111,13 +153,29 @@ class LeadWorkflow:
                 trigger=event.type,
                 cause_id=event.event_id,
                 at=event.recorded_at,
+                timers=dict(self._timers),
             ),
             start_to_close_timeout=timedelta(seconds=30),
         )
+        return self._took(result)
+
+    async def _fire(self, timer: RunningTimer) -> LeadState:
+        assert self._state is not None
+        workflow.logger.info("lead %s: timer %s fired", self._state.lead_id, timer.timer_id)
+        result = await workflow.execute_local_activity_method(
+            DecisionActivities.fire_timer,
+            FireTimerInput(lead_id=self._state.lead_id, timer=timer, timers=dict(self._timers)),
+            start_to_close_timeout=timedelta(seconds=30),
+        )
+        return self._took(result)
+
+    def _took(self, result: DecideResult) -> LeadState:
+        assert self._state is not None
+        self._timers = dict(result.timers)
         for decided in result.decided:
             workflow.logger.info(
                 "lead %s: %s by rule %s (v%s)",
-                event.lead_id,
+                decided.lead_id,
                 decided.type,
                 decided.rule_id,
                 decided.ruleset_version,
@@ -144,3 +202,8 @@ class LeadWorkflow:
     def state(self) -> LeadState:
         assert self._state is not None
         return self._state
+
+    @workflow.query
+    def timers(self) -> dict[str, RunningTimer]:
+        """The lead's running timers and when each is due (for operators)."""
+        return dict(self._timers)
