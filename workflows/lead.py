@@ -36,6 +36,7 @@ LEAD_IN_POOL = SearchAttributeKey.for_bool("LeadInPool")
 EVENT_SIGNAL = "event"
 # Histories recorded before rules existed fold events without the decisions activity.
 DECIDE_PATCH = "decide-rules-v1"
+COMPLETE_WHEN_IDLE_PATCH = "complete-when-idle-v1"
 
 
 def workflow_id_for(lead_id: str) -> str:
@@ -104,6 +105,13 @@ class LeadWorkflow:
             if updates:
                 workflow.upsert_search_attributes(updates)
                 published = self._state
+            if self._resting() and workflow.patched(COMPLETE_WHEN_IDLE_PATCH):
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if not self._pending:
+                    # Its next event starts a new run (signal-with-start), which gets the
+                    # lead's state back from the log with its first decision.
+                    workflow.logger.info("lead %s: nothing to wait for; run ends", input.lead_id)
+                    return
             if self._should_continue_as_new(input.history_limit):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
@@ -116,6 +124,16 @@ class LeadWorkflow:
                         timers=dict(self._timers),
                     )
                 )
+
+    def _resting(self) -> bool:
+        """Nothing left to wait for: won, lost, or in the pool, with no timer running.
+        An open workflow costs the server memory; such a lead's run completes."""
+        assert self._state is not None
+        return (
+            not self._pending
+            and not self._timers
+            and (self._state.is_closed or self._state.in_pool)
+        )
 
     async def _wait_for_event_or_timer(self) -> None:
         """Until an event is delivered or the earliest timer is due (a durable timer).

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import SearchAttributeKey
 
 from leadflow.settings import Settings
 from projections.dispatcher import FOLLOWER_NAME
-from workflows.lead import workflow_id_for
+from workflows.lead import LeadWorkflow, workflow_id_for
 
 if TYPE_CHECKING:
     from conftest import RunPipeline
@@ -77,9 +79,10 @@ async def test_long_histories_continue_as_new_without_losing_events(
 ) -> None:
     settings = temporal_settings.model_copy(update={"workflow_history_limit": 15})
     async with run_pipeline(settings) as pipeline:
-        lead = pipeline.capture("ann@x.io")
-        first_run = await pipeline.eventually(lead, lambda s: s.in_pool)
-        assert first_run.last_sequence == 2
+        # The default ruleset assigns the lead and starts its timers: the run stays open.
+        pipeline.store.rulebook.install_defaults(datetime.now(UTC))
+        lead = pipeline.capture("ann@x.io", region="east")
+        first = await pipeline.eventually(lead, lambda s: s.owner == "rep-east-1")
         run_before = (await pipeline.handle(lead).describe()).run_id
         for _ in range(12):
             pipeline.post(
@@ -87,6 +90,33 @@ async def test_long_histories_continue_as_new_without_losing_events(
             )
             await asyncio.sleep(0.05)  # separate workflow tasks, so the history really grows
         state = await pipeline.eventually(lead, lambda s: s.followups_count == 12)
-        assert state.last_sequence == 14
-        run_after = (await pipeline.handle(lead).describe()).run_id
-        assert run_after != run_before
+        assert state.last_sequence == first.last_sequence + 12
+        before = await pipeline.client.get_workflow_handle(
+            workflow_id_for(str(lead)), run_id=run_before
+        ).describe()
+        assert before.status == WorkflowExecutionStatus.CONTINUED_AS_NEW
+        # The timers crossed over to the new run.
+        assert set(await pipeline.handle(lead).query(LeadWorkflow.timers)) == {"idle"}
+
+
+async def test_a_resting_lead_ends_its_run_and_the_next_event_starts_another(
+    temporal_settings: Settings,
+    run_pipeline: RunPipeline,
+) -> None:
+    async with run_pipeline(temporal_settings) as pipeline:
+        lead = pipeline.capture("ann@x.io")  # no ruleset: nobody takes it, it rests in the pool
+        pipeline.post({"type": "lead.qualified", "lead_id": str(lead), "data": {"stage": "SQL"}})
+        await pipeline.eventually(lead, lambda s: s.stage == "SQL")
+        first = await pipeline.handle(lead).describe()
+        deadline = asyncio.get_running_loop().time() + 30
+        while first.status != WorkflowExecutionStatus.COMPLETED:
+            assert asyncio.get_running_loop().time() < deadline, "the run never completed"
+            await asyncio.sleep(0.1)
+            first = await pipeline.handle(lead).describe()
+
+        pipeline.post({"type": "lead.won", "lead_id": str(lead), "data": {"amount": "900"}})
+        state = await pipeline.eventually(lead, lambda s: s.stage == "won")
+        second = await pipeline.handle(lead).describe()
+        assert second.run_id != first.run_id
+        # The new run got the whole lead back from the log, not just the last event.
+        assert (state.email, state.in_pool, state.touch_count) == ("ann@x.io", True, 1)
