@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import directory, events, health, leads, rulesets
+from api.routes import directory, events, health, leads, notifications, rulesets
 from leadflow.bootstrap import open_store
 from leadflow.settings import Settings
 from leadflow.temporal import LeadWorkflows, connect
@@ -50,4 +50,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(leads.router)
     app.include_router(rulesets.router)
     app.include_router(directory.router)
+    app.include_router(notifications.router)
     return app

@@ -162,6 +162,7 @@ DECIDED_TYPES = frozenset(
         # Beyond SPEC §4's list, for actions whose effect must be a fact on the log:
         "lead.tagged",
         "lead.intent_set",
+        "notification.queued",
         "directory.replaced",
     }
 )

@@ -138,6 +138,9 @@ class Lead(Aggregate):
     class VariantAssigned(LeadEvent):
         TYPE = "experiment.variant_assigned"
 
+    class NotificationQueued(LeadEvent):
+        TYPE = "notification.queued"
+
     class NotificationSent(LeadEvent):
         TYPE = "notification.sent"
 
@@ -225,6 +228,7 @@ DECIDED_LEAD_EVENTS: dict[str, type[LeadEvent]] = {
         Lead.NurtureEmailSent,
         Lead.NurtureExited,
         Lead.VariantAssigned,
+        Lead.NotificationQueued,
         Lead.NotificationSent,
     )
 }

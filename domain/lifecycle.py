@@ -26,6 +26,7 @@ from rules.catalog import (
     CreateTask,
     EnrollInSequence,
     ExitSequence,
+    Notify,
     ReturnToPool,
     SetIntent,
     SetStage,
@@ -78,6 +79,7 @@ class _Step:
         self.now = now
         # Leads this step gave to or took from reps, on top of what the log says.
         self.taken: dict[str, int] = {}
+        self.trigger = ""
 
     @property
     def state(self) -> LeadState:
@@ -119,6 +121,7 @@ class _Step:
             )
 
     def run(self, trigger: str) -> None:
+        self.trigger = trigger
         triggers = [trigger]
         for _ in range(MAX_CASCADE):
             if not triggers:
@@ -197,9 +200,15 @@ class _Step:
             case AddTag(tag=tag):
                 if tag not in s.tags:
                     self.decide("lead.tagged", {"tag": tag}, rule_id)
-            case _:
-                # notify is delivered by the notifications activity (lifecycle issue).
-                pass
+            case Notify(to=to, template=template, channel=channel):
+                # Queued on the log with the other decisions; the workflow then sends it
+                # in an activity that retries without blocking the lead.
+                queued: dict[str, object] = {"to": to, "template": template, "channel": channel}
+                self.decide("notification.queued", queued, rule_id)
+                if self.trigger.startswith("timer.") and to == "owner":
+                    timer = self.trigger.removeprefix("timer.")
+                    reminder: dict[str, object] = {"timer": timer, "template": template}
+                    self.decide("lead.reminder_sent", reminder, rule_id)
 
 
 def step(

@@ -11,11 +11,14 @@ import logging
 import signal
 from concurrent.futures import Executor, ThreadPoolExecutor
 
+import httpx
 import uvicorn
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.decisions import DecisionActivities
+from activities.notifications import NotificationActivities
+from activities.notify import NotificationSender
 from api.app import create_app
 from leadflow.bootstrap import Store, open_store
 from leadflow.settings import Settings
@@ -34,16 +37,27 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-def lead_worker(client: Client, store: Store, task_queue: str, executor: Executor) -> Worker:
+def lead_worker(
+    client: Client,
+    store: Store,
+    task_queue: str,
+    executor: Executor,
+    sender: NotificationSender,
+) -> Worker:
     """The worker for LeadWorkflow and its activities (also used by the tests)."""
     decisions = DecisionActivities(store.event_log, store.rulebook)
+    notifications = NotificationActivities(store.event_log, store.rulebook, sender)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[LeadWorkflow],
-        activities=[decisions.decide, decisions.fire_timer],
+        activities=[decisions.decide, decisions.fire_timer, notifications.send],
         activity_executor=executor,
     )
+
+
+def notification_sender(settings: Settings, http: httpx.Client) -> NotificationSender:
+    return NotificationSender(settings.smtp_url, settings.mail_from, http)
 
 
 async def run_worker(settings: Settings) -> None:
@@ -51,8 +65,9 @@ async def run_worker(settings: Settings) -> None:
     store = await asyncio.to_thread(open_store, settings)
     client = await connect(settings.temporal_target, settings.temporal_namespace, wait_seconds=120)
     try:
-        with ThreadPoolExecutor(max_workers=16) as executor:
-            async with lead_worker(client, store, settings.task_queue, executor):
+        with ThreadPoolExecutor(max_workers=16) as executor, httpx.Client() as http:
+            sender = notification_sender(settings, http)
+            async with lead_worker(client, store, settings.task_queue, executor, sender):
                 log.info("worker polling task queue %s", settings.task_queue)
                 await stop.wait()
     finally:

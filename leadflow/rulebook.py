@@ -174,15 +174,19 @@ class Rulebook:
                 continue
         raise RuntimeError("could not activate: too many concurrent writers")
 
+    def version(self, version: int) -> ActiveRuleset:
+        """A published version, parsed and compiled (cached: versions are immutable)."""
+        if version not in self._compiled:
+            ruleset = Ruleset.model_validate(self.get(version).document)
+            self._compiled[version] = ActiveRuleset(version, ruleset, compile_ruleset(ruleset))
+        return self._compiled[version]
+
     def active(self) -> ActiveRuleset:
         """The active ruleset, compiled (an empty one before any activation)."""
         version = self.active_version()
         if version is None:
             return ActiveRuleset(None, _EMPTY_RULESET, compile_ruleset(_EMPTY_RULESET))
-        if version not in self._compiled:
-            ruleset = Ruleset.model_validate(self.get(version).document)
-            self._compiled[version] = ActiveRuleset(version, ruleset, compile_ruleset(ruleset))
-        return self._compiled[version]
+        return self.version(version)
 
     def install_defaults(self, at: datetime) -> None:
         """On a new store: the demo directory and the built-in ruleset, active as v1."""

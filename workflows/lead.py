@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.decisions import (
@@ -24,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         DecisionActivities,
         FireTimerInput,
     )
+    from activities.notifications import MAX_ATTEMPTS, NotificationActivities, SendInput
     from domain.state import LeadState, LoggedEvent, apply_event
     from domain.timers import RunningTimer, next_due
 
@@ -82,6 +84,7 @@ class LeadWorkflow:
         # Durable sleeps by the due time they wake up for.
         self._wakeups: dict[str, asyncio.Task[None]] = {}
         self._woken = False
+        self._sending: dict[str, asyncio.Task[None]] = {}  # notification id → delivery
 
     @workflow.run
     async def run(self, input: LeadWorkflowInput) -> None:
@@ -113,6 +116,8 @@ class LeadWorkflow:
                     workflow.logger.info("lead %s: nothing to wait for; run ends", input.lead_id)
                     return
             if self._should_continue_as_new(input.history_limit):
+                # Deliveries in flight belong to this run; let them finish first.
+                await workflow.wait_condition(lambda: not self._sending)
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
                     LeadWorkflowInput(
@@ -132,6 +137,7 @@ class LeadWorkflow:
         return (
             not self._pending
             and not self._timers
+            and not self._sending
             and (self._state.is_closed or self._state.in_pool)
         )
 
@@ -191,6 +197,8 @@ class LeadWorkflow:
         assert self._state is not None
         self._timers = dict(result.timers)
         for decided in result.decided:
+            if decided.type == "notification.queued" and decided.event_id not in self._sending:
+                self._sending[decided.event_id] = asyncio.create_task(self._send(decided))
             workflow.logger.info(
                 "lead %s: %s by rule %s (v%s)",
                 decided.lead_id,
@@ -202,6 +210,29 @@ class LeadWorkflow:
         if result.state.last_sequence >= self._state.last_sequence:
             return result.state
         return self._state
+
+    async def _send(self, queued: LoggedEvent) -> None:
+        """Deliver a notification with retries and backoff, beside the lead's own work."""
+        try:
+            await workflow.execute_activity_method(
+                NotificationActivities.send,
+                SendInput(lead_id=queued.lead_id, notification_id=queued.event_id),
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=1),
+                    backoff_coefficient=2.0,
+                    maximum_interval=timedelta(minutes=5),
+                    maximum_attempts=MAX_ATTEMPTS,
+                ),
+            )
+        except ActivityError:
+            # Recorded as failed (or skipped) on the log by the activity; the lead goes on.
+            workflow.logger.warning(
+                "lead %s: notification %s not delivered", queued.lead_id, queued.event_id
+            )
+        finally:
+            del self._sending[queued.event_id]
+            self._woken = True  # the lead may now be resting
 
     @staticmethod
     def _should_continue_as_new(history_limit: int) -> bool:

@@ -1,4 +1,5 @@
-"""The in-process pipeline for integration tests on a real Temporal dev server: the event
+"""Fixtures for integration tests: a real SMTP server (aiosmtpd), a real webhook receiver,
+and the in-process pipeline for tests on a real Temporal dev server: the event
 log, the dispatcher and a worker running `LeadWorkflow` with its activities.
 
 Every workflow history a test produces is replayed with `temporalio.worker.Replayer` when
@@ -10,15 +11,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import os
-from collections.abc import AsyncIterator, Callable
+import socket
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import httpx
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Replayer
@@ -26,7 +37,7 @@ from temporalio.worker import Replayer
 from domain.events import parse_event
 from domain.state import LeadState
 from leadflow.bootstrap import Store, open_store
-from leadflow.processes import lead_worker
+from leadflow.processes import lead_worker, notification_sender
 from leadflow.settings import Settings
 from leadflow.temporal import LeadWorkflows
 from projections.dispatcher import Dispatcher
@@ -117,8 +128,9 @@ async def running(settings: Settings) -> AsyncIterator[Pipeline]:
     dispatcher = Dispatcher(store.event_log, store.positions, workflows.deliver, poll_seconds=0.05)
     stop = asyncio.Event()
     try:
-        with ThreadPoolExecutor(max_workers=4) as executor:
-            async with lead_worker(client, store, settings.task_queue, executor):
+        with ThreadPoolExecutor(max_workers=4) as executor, httpx.Client() as http:
+            sender = notification_sender(settings, http)
+            async with lead_worker(client, store, settings.task_queue, executor, sender):
                 following = asyncio.create_task(dispatcher.run_forever(stop))
                 yield Pipeline(store, client, settings)
                 stop.set()
@@ -141,3 +153,144 @@ RunPipeline = Callable[[Settings], contextlib.AbstractAsyncContextManager[Pipeli
 def run_pipeline() -> RunPipeline:
     """`async with run_pipeline(settings) as pipeline:` runs log → dispatcher → workflows."""
     return running
+
+
+# --- a real SMTP server -------------------------------------------------------------------
+
+
+@dataclass
+class MailHandler:
+    """Collects accepted envelopes; refuses recipients listed in `refuse` with that reply."""
+
+    envelopes: list[Envelope] = field(default_factory=list)
+    refuse: dict[str, str] = field(default_factory=dict)
+    logins: list[tuple[str, str]] = field(default_factory=list)
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.envelopes.append(envelope)
+        return "250 Message accepted for delivery"
+
+    def authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        assert isinstance(data, LoginPassword)
+        self.logins.append((data.login.decode(), data.password.decode()))
+        return AuthResult(success=True)
+
+    def message(self, index: int = 0) -> EmailMessage:
+        content = self.envelopes[index].original_content
+        assert content is not None
+        parsed = message_from_bytes(content, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+
+@dataclass
+class MailServer:
+    handler: MailHandler
+    url: str
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def smtp() -> Iterator[MailServer]:
+    handler = MailHandler()
+    port = free_port()
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=handler.authenticate,
+        auth_require_tls=False,  # a test server without certificates still checks login
+    )
+    controller.start()
+    try:
+        yield MailServer(handler, f"smtp://127.0.0.1:{port}")
+    finally:
+        controller.stop()
+
+
+# --- a real webhook receiver --------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Receiver:
+    """Records every POST; answers each path as told (default 200 with a robot's
+    `{"errcode": 0}`), and holds `/slow` until the test ends."""
+
+    def __init__(self) -> None:
+        self.requests: list[Received] = []
+        self.answers: dict[str, tuple[int, bytes, dict[str, str]]] = {}
+        self.failures: dict[str, int] = {}  # path → how many 500s to answer first
+        self.release = threading.Event()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", 0))
+                receiver.requests.append(
+                    Received(self.path, dict(self.headers.items()), self.rfile.read(length))
+                )
+                if self.path.startswith("/slow"):
+                    receiver.release.wait(10)
+                path = self.path.split("?")[0]
+                status, body, headers = receiver.answers.get(
+                    path, (200, b'{"errcode": 0, "errmsg": "ok"}', {})
+                )
+                if receiver.failures.get(path, 0) > 0:
+                    receiver.failures[path] -= 1
+                    status, body, headers = 500, b"down for a moment", {}
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def answer(self, path: str, status: int, body: Any, **headers: str) -> None:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.answers[path] = (status, raw, headers)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+    thread = threading.Thread(
+        target=receiver.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        receiver.release.set()
+        receiver.server.shutdown()
+        receiver.server.server_close()

@@ -1,0 +1,140 @@
+"""The notification activity: deliver one queued notification (`notification.queued` on the
+lead's stream) and record each delivery as `notification.sent`.
+
+Runs as a regular activity with retries and backoff, started by the workflow without
+waiting for it, so a failing webhook never blocks the lead. Idempotent: a recipient whose
+`notification.sent` is already on the log is not sent to again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid5
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.notify import DeliveryFailed, NotificationSender
+from domain.identity import LEADFLOW_NAMESPACE
+from domain.notifications import NoRecipient, Target, message_fields, resolve_targets
+from domain.state import Decision, LoggedEvent, fold
+from leadflow.eventlog import EventLog
+from leadflow.rulebook import Rulebook
+from rules.templates import find_template, render
+
+log = logging.getLogger(__name__)
+
+# The workflow's retry policy allows this many attempts; the last one records the failure.
+MAX_ATTEMPTS = 6
+
+
+@dataclass
+class SendInput:
+    lead_id: str
+    notification_id: str  # the event id of its `notification.queued`
+
+
+class NotificationActivities:
+    def __init__(self, event_log: EventLog, rulebook: Rulebook, sender: NotificationSender) -> None:
+        self.event_log = event_log
+        self.rulebook = rulebook
+        self.sender = sender
+
+    @activity.defn(name="send_notification")
+    def send(self, input: SendInput) -> list[str]:
+        """Deliver to every recipient not yet served; returns the statuses recorded."""
+        lead_id = UUID(input.lead_id)
+        events = self.event_log.lead_events(lead_id)
+        [queued] = [e for e in events if e.event_id == input.notification_id]
+        # The lead as it was when the notification was decided (e.g. who owned it before a
+        # reclaim), so the message names the right people.
+        before = fold(str(lead_id), [e for e in events if e.sequence < queued.sequence])
+        directory = self.rulebook.directory()
+        ruleset = (
+            self.rulebook.version(queued.ruleset_version).ruleset
+            if queued.ruleset_version
+            else None
+        )
+        to, template_id = str(queued.data["to"]), str(queued.data["template"])
+        try:
+            targets = resolve_targets(to, queued.data.get("channel"), before, directory)
+        except NoRecipient as nobody:
+            return [self._record(queued, None, "skipped", nobody.message).data["status"]]
+        template = find_template(ruleset, template_id) if ruleset else None
+        if template is None:
+            return [
+                self._record(queued, None, "skipped", f"no template {template_id!r}").data["status"]
+            ]
+        fields = message_fields(before, directory=directory)
+        message = render(template, fields, variant=None)
+        statuses: list[str] = []
+        for target in targets:
+            already = [
+                e
+                for e in events
+                if e.type == "notification.sent"
+                and e.data.get("notification_id") == queued.event_id
+                and e.data.get("recipient") == target.recipient
+            ]
+            if already:
+                statuses.append(str(already[0].data["status"]))
+                continue
+            statuses.append(self._deliver(queued, target, message.subject, message.body))
+        return statuses
+
+    def _deliver(self, queued: LoggedEvent, target: Target, subject: str, body: str) -> str:
+        message_id = str(uuid5(LEADFLOW_NAMESPACE, f"message:{queued.event_id}:{target.recipient}"))
+        try:
+            status = self.sender.send(
+                target, subject, body, message_id=message_id, lead_id=queued.lead_id
+            )
+        except DeliveryFailed as failed:
+            last_try = activity.info().attempt >= MAX_ATTEMPTS
+            if failed.retryable and not last_try:
+                log.warning(
+                    "lead %s: notification to %s failed (%s); will retry",
+                    queued.lead_id,
+                    target.recipient,
+                    failed.reason,
+                )
+                raise ApplicationError(
+                    failed.reason,
+                    non_retryable=False,
+                    next_retry_delay=(
+                        timedelta(seconds=failed.retry_after) if failed.retry_after else None
+                    ),
+                ) from failed
+            return str(self._record(queued, target, "failed", failed.reason).data["status"])
+        return str(self._record(queued, target, status, None).data["status"])
+
+    def _record(
+        self, queued: LoggedEvent, target: Target | None, status: str, reason: str | None
+    ) -> LoggedEvent:
+        recipient = target.recipient if target else None
+        data: dict[str, object] = {
+            "notification_id": queued.event_id,
+            "to": queued.data["to"],
+            "recipient": recipient,
+            "channel": target.channel if target else queued.data.get("channel"),
+            "template": queued.data["template"],
+            "status": status,
+        }
+        if reason:
+            data["reason"] = reason
+        log.info(
+            "lead %s: notification %s to %s: %s",
+            queued.lead_id,
+            queued.data["template"],
+            recipient,
+            status,
+        )
+        return self.event_log.record_once(
+            UUID(queued.lead_id),
+            Decision("notification.sent", data, queued.rule_id),
+            event_id=str(uuid5(LEADFLOW_NAMESPACE, f"sent:{queued.event_id}:{recipient}")),
+            occurred_at=datetime.now(UTC),
+            ruleset_version=queued.ruleset_version,
+            caused_by=queued.caused_by or queued.event_id,
+        )

@@ -1,0 +1,204 @@
+"""Reminders, reclaims and their notifications for real: a Temporal dev server, a ruleset
+whose durations are seconds, a real SMTP server (aiosmtpd) and a real webhook receiver."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from leadflow.settings import Settings
+
+if TYPE_CHECKING:
+    from conftest import MailServer, Pipeline, Receiver, RunPipeline
+
+NOW = datetime.now(UTC)
+
+
+def directory(hook: str) -> dict[str, Any]:
+    return {
+        "teams": [
+            {
+                "id": "east",
+                "name": "East",
+                "manager": "mgr",
+                "director": "dir",
+                "regions": ["east"],
+                "channel": "east-hook",
+            }
+        ],
+        "reps": [
+            {
+                "id": "rep-east-1",
+                "name": "Li Wei",
+                "email": "li.wei@example.com",
+                "team": "east",
+                "capacity": 10,
+            }
+        ],
+        "people": [
+            {"id": "mgr", "name": "Liu Yang", "email": "liu.yang@example.com"},
+            {"id": "dir", "name": "Sun Hui", "email": "sun.hui@example.com"},
+        ],
+        "channels": [{"id": "east-hook", "kind": "webhook", "url": hook}],
+    }
+
+
+RULESET: dict[str, Any] = {
+    "name": "seconds",
+    "timers": [
+        {
+            "id": "first_follow_up",
+            "start_on": ["lead.assigned"],
+            "cancel_on": ["lead.followed_up", "lead.returned_to_pool"],
+            "after": "PT2S",
+        },
+        {
+            "id": "reclaim",
+            "start_on": ["lead.assigned"],
+            "cancel_on": ["lead.followed_up", "lead.returned_to_pool"],
+            "after": "PT4S",
+        },
+    ],
+    "rules": [
+        {
+            "id": "assign",
+            "when": ["lead.captured"],
+            "conditions": {"all": []},
+            "actions": [{"name": "assign_to_rep", "params": {"rep": "rep-east-1"}}],
+        },
+        {
+            "id": "remind",
+            "when": ["timer.first_follow_up"],
+            "conditions": {"all": []},
+            "actions": [
+                {"name": "notify", "params": {"to": "owner", "template": "follow-up-overdue"}},
+                {"name": "notify", "params": {"to": "team", "template": "follow-up-overdue"}},
+            ],
+        },
+        {
+            "id": "reclaim-48h",
+            "when": ["timer.reclaim"],
+            "conditions": {"all": []},
+            "actions": [
+                {"name": "return_to_pool", "params": {"reason": "no_follow_up_48h"}},
+                {"name": "notify", "params": {"to": "manager", "template": "lead-reclaimed"}},
+            ],
+        },
+    ],
+}
+
+
+def install(pipeline: Pipeline, hook: str) -> None:
+    rulebook = pipeline.store.rulebook
+    rulebook.replace_directory(directory(hook), "test", NOW)
+    rulebook.activate(rulebook.publish(RULESET, "test", NOW), "test", NOW)
+
+
+async def until(check: Callable[[], bool], what: str, seconds: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"never: {what}")
+        await asyncio.sleep(0.1)
+
+
+def sent(pipeline: Pipeline, lead: UUID) -> list[dict[str, Any]]:
+    return [
+        {**e.data, "rule_id": e.rule_id}
+        for e in pipeline.store.event_log.lead_events(lead)
+        if e.type == "notification.sent"
+    ]
+
+
+async def test_reminder_then_reclaim_notify_owner_team_and_manager(
+    temporal_settings: Settings, run_pipeline: RunPipeline, smtp: MailServer, receiver: Receiver
+) -> None:
+    settings = temporal_settings.model_copy(update={"smtp_url": smtp.url})
+    async with run_pipeline(settings) as pipeline:
+        install(pipeline, f"{receiver.base}/east")
+        lead = pipeline.capture("ann@x.io", name="Ann", company="Acme")
+        await until(lambda: len(sent(pipeline, lead)) == 3, "three notifications sent")
+
+        recipients = {tuple(e.rcpt_tos) for e in smtp.handler.envelopes}
+        assert recipients == {("li.wei@example.com",), ("liu.yang@example.com",)}
+        subjects = {smtp.handler.message(i)["Subject"] for i in range(2)}
+        assert subjects == {
+            "First follow-up overdue: Ann (Acme)",
+            "Lead reclaimed to the pool: Ann (Acme)",
+        }
+        [hook] = receiver.requests
+        assert (
+            hook.path == "/east" and hook.json()["subject"] == "First follow-up overdue: Ann (Acme)"
+        )
+
+        records = {
+            (n["to"], n["recipient"], n["channel"], n["status"], n["rule_id"])
+            for n in sent(pipeline, lead)
+        }
+        assert records == {
+            ("owner", "rep-east-1", "email", "sent", "remind"),
+            ("team", "east-hook", "webhook", "sent", "remind"),
+            ("manager", "mgr", "email", "sent", "reclaim-48h"),
+        }
+        types = [e.type for e in pipeline.store.event_log.lead_events(lead)]
+        assert "lead.reminder_sent" in types and "lead.returned_to_pool" in types
+
+
+async def test_a_failing_webhook_is_retried_without_blocking_the_lead(
+    temporal_settings: Settings, run_pipeline: RunPipeline, smtp: MailServer, receiver: Receiver
+) -> None:
+    settings = temporal_settings.model_copy(update={"smtp_url": smtp.url})
+    receiver.failures["/east"] = 3  # 500, 500, 500, then 200: retried with backoff
+    async with run_pipeline(settings) as pipeline:
+        install(pipeline, f"{receiver.base}/east")
+        lead = pipeline.capture("bo@x.io", name="Bo")
+        await until(
+            lambda: any(n["to"] == "team" for n in sent(pipeline, lead)), "the team webhook sent"
+        )
+        types = [e.type for e in pipeline.store.event_log.lead_events(lead)]
+        # The reclaim (4 s) did not wait for the webhook's retries (1 + 2 + 4 s).
+        reclaimed = types.index("lead.returned_to_pool")
+        team_sent = next(
+            i
+            for i, e in enumerate(pipeline.store.event_log.lead_events(lead))
+            if e.type == "notification.sent" and e.data["to"] == "team"
+        )
+        assert reclaimed < team_sent
+        assert [r.path for r in receiver.requests] == ["/east"] * 4
+        assert [n["status"] for n in sent(pipeline, lead) if n["to"] == "team"] == ["sent"]
+
+
+async def test_without_smtp_email_is_recorded_in_the_outbox_only(
+    temporal_settings: Settings, run_pipeline: RunPipeline, receiver: Receiver
+) -> None:
+    async with run_pipeline(temporal_settings) as pipeline:
+        install(pipeline, f"{receiver.base}/east")
+        lead = pipeline.capture("cy@x.io", name="Cy")
+        await until(lambda: len(sent(pipeline, lead)) == 3, "three notifications recorded")
+        statuses = {(n["channel"], n["status"]) for n in sent(pipeline, lead)}
+        assert statuses == {("email", "recorded"), ("webhook", "sent")}
+
+        # The same list over HTTP.
+        with TestClient(create_app(settings_of(pipeline))) as http:
+            listed = http.get(
+                "/v1/notifications", params={"lead_id": str(lead)}, headers=ADMIN
+            ).json()["items"]
+        assert {(n["to"], n["template"], n["status"]) for n in listed} == {
+            ("owner", "follow-up-overdue", "recorded"),
+            ("team", "follow-up-overdue", "sent"),
+            ("manager", "lead-reclaimed", "recorded"),
+        }
+        assert all(n["lead_id"] == str(lead) and n["sent_at"] for n in listed)
+
+
+def settings_of(pipeline: Pipeline) -> Settings:
+    return pipeline.settings
+
+
+ADMIN = {"Authorization": "Bearer lf_test_admin"}
