@@ -8,20 +8,25 @@ waiting for it, so a failing webhook never blocks the lead. Idempotent: a recipi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid5
 
+from eventsourcing.persistence import IntegrityError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.notify import DeliveryFailed, NotificationSender
 from domain.identity import LEADFLOW_NAMESPACE
 from domain.notifications import NoRecipient, Target, message_fields, resolve_targets
-from domain.state import Decision, LoggedEvent, fold
+from domain.state import Decision, LeadState, LoggedEvent, fold
+from domain.tracking import TrackedMessage, links_in, tracked_html, tracked_text
 from leadflow.eventlog import EventLog
 from leadflow.rulebook import Rulebook
+from rules.experiments import assign_variant
+from rules.model import Ruleset, Template
 from rules.templates import find_template, render
 
 log = logging.getLogger(__name__)
@@ -37,10 +42,17 @@ class SendInput:
 
 
 class NotificationActivities:
-    def __init__(self, event_log: EventLog, rulebook: Rulebook, sender: NotificationSender) -> None:
+    def __init__(
+        self,
+        event_log: EventLog,
+        rulebook: Rulebook,
+        sender: NotificationSender,
+        public_url: str,
+    ) -> None:
         self.event_log = event_log
         self.rulebook = rulebook
         self.sender = sender
+        self.public_url = public_url
 
     @activity.defn(name="send_notification")
     def send(self, input: SendInput) -> list[str]:
@@ -58,6 +70,8 @@ class NotificationActivities:
             else None
         )
         to, template_id = str(queued.data["to"]), str(queued.data["template"])
+        if to == "lead":
+            return [self._nurture(queued, before, ruleset)]
         try:
             targets = resolve_targets(to, queued.data.get("channel"), before, directory)
         except NoRecipient as nobody:
@@ -84,11 +98,71 @@ class NotificationActivities:
             statuses.append(self._deliver(queued, target, message.subject, message.body))
         return statuses
 
-    def _deliver(self, queued: LoggedEvent, target: Target, subject: str, body: str) -> str:
-        message_id = str(uuid5(LEADFLOW_NAMESPACE, f"message:{queued.event_id}:{target.recipient}"))
+    def _nurture(self, queued: LoggedEvent, lead: LeadState, ruleset: Ruleset | None) -> str:
+        """A nurture email to the lead itself, tracked, and recorded as nurture.email_sent."""
+        if any(
+            e.type == "notification.sent" and e.data.get("notification_id") == queued.event_id
+            for e in self.event_log.lead_events(UUID(queued.lead_id))
+        ):
+            return "sent"
+        template_id = str(queued.data["template"])
+        template = find_template(ruleset, template_id) if ruleset else None
+        if lead.unsubscribed or not lead.email or template is None:
+            reason = (
+                "unsubscribed"
+                if lead.unsubscribed
+                else "no email address"
+                if not lead.email
+                else f"no template {template_id!r}"
+            )
+            return str(self._record(queued, None, "skipped", reason).data["status"])
+        variant = subject_variant(lead, template_id, template)
+        message = render(template, message_fields(lead), variant=variant)
+        target = Target("email", lead.email, "lead")
+        message_id = self._message_id(queued, target)
+        with contextlib.suppress(IntegrityError):  # saved by an earlier attempt
+            self.event_log.save(
+                TrackedMessage.sent(message_id, queued.lead_id, links_in(message.body))
+            )
+        status = self._deliver(
+            queued,
+            target,
+            message.subject,
+            tracked_text(message.body, self.public_url, message_id),
+            html=tracked_html(message.body, self.public_url, message_id),
+        )
+        if status in ("sent", "recorded"):
+            self.event_log.record_once(
+                UUID(queued.lead_id),
+                Decision(
+                    "nurture.email_sent",
+                    {
+                        "message_id": message_id,
+                        "template": template_id,
+                        "variant": variant,
+                        "sequence": queued.data.get("sequence"),
+                        "step": queued.data.get("step"),
+                    },
+                    queued.rule_id,
+                ),
+                event_id=str(uuid5(LEADFLOW_NAMESPACE, f"nurture-sent:{message_id}")),
+                occurred_at=datetime.now(UTC),
+                ruleset_version=queued.ruleset_version,
+                caused_by=queued.caused_by or queued.event_id,
+            )
+        return status
+
+    @staticmethod
+    def _message_id(queued: LoggedEvent, target: Target) -> str:
+        return str(uuid5(LEADFLOW_NAMESPACE, f"message:{queued.event_id}:{target.recipient}"))
+
+    def _deliver(
+        self, queued: LoggedEvent, target: Target, subject: str, body: str, html: str | None = None
+    ) -> str:
+        message_id = self._message_id(queued, target)
         try:
             status = self.sender.send(
-                target, subject, body, message_id=message_id, lead_id=queued.lead_id
+                target, subject, body, message_id=message_id, html=html, lead_id=queued.lead_id
             )
         except DeliveryFailed as failed:
             last_try = activity.info().attempt >= MAX_ATTEMPTS
@@ -115,6 +189,7 @@ class NotificationActivities:
         recipient = target.recipient if target else None
         data: dict[str, object] = {
             "notification_id": queued.event_id,
+            "message_id": self._message_id(queued, target) if target else None,
             "to": queued.data["to"],
             "recipient": recipient,
             "channel": target.channel if target else queued.data.get("channel"),
@@ -138,3 +213,17 @@ class NotificationActivities:
             ruleset_version=queued.ruleset_version,
             caused_by=queued.caused_by or queued.event_id,
         )
+
+
+def subject_variant(lead: LeadState, template_id: str, template: Template) -> str | None:
+    """Which subject a lead gets when the template has A/B subjects: the lead's variant in
+    an experiment when one is named there, else a deterministic pick from the lead id
+    (`default` being the template's own subject)."""
+    if not template.subject_variants:
+        return None
+    for variant in lead.variants.values():
+        if variant in template.subject_variants:
+            return variant
+    weights = {name: 1 for name in [*template.subject_variants, "default"]}
+    picked = assign_variant(lead.lead_id, f"subject:{template_id}", weights)
+    return None if picked == "default" else picked

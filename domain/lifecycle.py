@@ -15,6 +15,7 @@ from typing import Protocol
 
 from domain.directory import Directory
 from domain.state import STAGE_ORDER, Decision, LeadState, LoggedEvent, apply_event
+from domain.timers import RunningTimer
 from rules.assignment import can_take, choose_rep
 from rules.catalog import (
     ActionParams,
@@ -120,14 +121,18 @@ class _Step:
                 rule_id,
             )
 
-    def run(self, trigger: str) -> None:
+    def run(self, trigger: str, timer: RunningTimer | None) -> None:
         self.trigger = trigger
+        if timer is not None and timer.sequence is not None:
+            self.nurture_step(timer.sequence, timer.step or 0)
+            return
         triggers = [trigger]
         for _ in range(MAX_CASCADE):
             if not triggers:
                 break
             decided_before = len(self.result.decisions)
             for name in triggers:
+                self.exit_sequences_on(name)
                 facts = facts_for(self.state, self.now, self.state.variants)
                 for fired in evaluate(self.active.compiled, name, facts):
                     for action in fired.actions:
@@ -135,6 +140,35 @@ class _Step:
             triggers = [d.type for d in self.result.decisions[decided_before:]]
         if trigger == "lead.captured" and self.state.owner is None and not self.state.in_pool:
             self.to_pool("unassigned", None)
+
+    def exit_sequences_on(self, event_type: str) -> None:
+        """End every sequence whose `exit_on` lists this event (an unsubscribe ends all)."""
+        for sequence in self.state.sequences:
+            spec = self.active.ruleset.sequences.get(sequence)
+            exits = spec.exit_on if spec is not None else []
+            if event_type in exits or event_type == "lead.unsubscribed":
+                self.decide("nurture.exited", {"sequence": sequence, "reason": event_type}, None)
+
+    def nurture_step(self, sequence: str, index: int) -> None:
+        """A sequence step is due: queue its email (not after an unsubscribe), and end the
+        sequence after its last step."""
+        if sequence not in self.state.sequences:
+            return
+        spec = self.active.ruleset.sequences.get(sequence)
+        if spec is None or index >= len(spec.steps) or self.state.unsubscribed:
+            reason = "unsubscribed" if self.state.unsubscribed else "sequence_removed"
+            self.decide("nurture.exited", {"sequence": sequence, "reason": reason}, None)
+            return
+        email = {
+            "to": "lead",
+            "template": spec.steps[index].template,
+            "channel": "email",
+            "sequence": sequence,
+            "step": index,
+        }
+        self.decide("notification.queued", email, None)
+        if index + 1 == len(spec.steps):
+            self.decide("nurture.exited", {"sequence": sequence, "reason": "completed"}, None)
 
     def apply(self, action: ActionParams, rule_id: str) -> None:
         s = self.state
@@ -218,8 +252,10 @@ def step(
     directory: Directory,
     workloads: Workloads,
     now: datetime,
+    timer: RunningTimer | None = None,
 ) -> StepResult:
-    """The decisions for `trigger` (an event type, or `timer.<id>`) on a lead in `state`."""
+    """The decisions for `trigger` (an event type, or `timer.<id>` with the `timer` that
+    fired) on a lead in `state`."""
     run = _Step(state, active, directory, workloads, now)
-    run.run(trigger)
+    run.run(trigger, timer)
     return run.result

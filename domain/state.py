@@ -194,7 +194,8 @@ def apply_event(state: LeadState, event: LoggedEvent) -> LeadState:
         case "lead.scored":
             s = replace(s, score=int(d.get("score", s.score)))
         case "lead.unsubscribed":
-            s = replace(s, unsubscribed=True, sequences=())
+            # Its sequences end by `nurture.exited` decisions, which the lifecycle makes.
+            s = replace(s, unsubscribed=True)
         case "lead.task_created":
             s = replace(s, open_tasks={**s.open_tasks, d["task"]: d["due_at"]})
         case "lead.tagged":

@@ -13,14 +13,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from rules.model import Timer
+from rules.model import Sequence, Timer
+
+NURTURE_PREFIX = "nurture:"
 
 
 @dataclass(frozen=True)
 class RunningTimer:
+    """A ruleset timer, or a nurture sequence's next step (`nurture:<sequence>`, `step`)."""
+
     timer_id: str
     due_at: str  # RFC 3339
     started_by: str  # id of the event that (re)started it: what `lead.timer_fired` answers
+    step: int | None = None  # the nurture step it sends
+
+    @property
+    def sequence(self) -> str | None:
+        return self.timer_id.removeprefix(NURTURE_PREFIX) if self.step is not None else None
 
     @property
     def due(self) -> datetime:
@@ -59,3 +68,32 @@ def next_due(running: Mapping[str, RunningTimer]) -> RunningTimer | None:
     if not running:
         return None
     return min(running.values(), key=lambda t: (t.due, t.timer_id))
+
+
+def plan_sequences(
+    running: Mapping[str, RunningTimer],
+    sequences: Mapping[str, Sequence],
+    happened: Iterable[tuple[str, str, dict[str, object]]],
+    at: datetime,
+    fired: RunningTimer | None = None,
+) -> dict[str, RunningTimer]:
+    """The nurture step timers after `happened` ((type, id, data) of each event, in order):
+    enrolment schedules step 0, the step that just `fired` schedules the next one, and an
+    exit (or the last step) ends the sequence's timer."""
+    timers = dict(running)
+    if fired is not None and fired.sequence is not None:
+        timers.pop(fired.timer_id, None)
+        spec = sequences.get(fired.sequence)
+        following = (fired.step or 0) + 1
+        if spec is not None and following < len(spec.steps):
+            due = (at + spec.steps[following].delay).isoformat()
+            timers[fired.timer_id] = RunningTimer(fired.timer_id, due, fired.started_by, following)
+    for event_type, event_id, data in happened:
+        sequence = str(data.get("sequence", ""))
+        timer_id = NURTURE_PREFIX + sequence
+        if event_type == "nurture.enrolled" and sequence in sequences:
+            due = (at + sequences[sequence].steps[0].delay).isoformat()
+            timers[timer_id] = RunningTimer(timer_id, due, event_id, 0)
+        elif event_type == "nurture.exited":
+            timers.pop(timer_id, None)
+    return timers

@@ -43,10 +43,11 @@ def lead_worker(
     task_queue: str,
     executor: Executor,
     sender: NotificationSender,
+    public_url: str,
 ) -> Worker:
     """The worker for LeadWorkflow and its activities (also used by the tests)."""
     decisions = DecisionActivities(store.event_log, store.rulebook)
-    notifications = NotificationActivities(store.event_log, store.rulebook, sender)
+    notifications = NotificationActivities(store.event_log, store.rulebook, sender, public_url)
     return Worker(
         client,
         task_queue=task_queue,
@@ -67,7 +68,9 @@ async def run_worker(settings: Settings) -> None:
     try:
         with ThreadPoolExecutor(max_workers=16) as executor, httpx.Client() as http:
             sender = notification_sender(settings, http)
-            async with lead_worker(client, store, settings.task_queue, executor, sender):
+            async with lead_worker(
+                client, store, settings.task_queue, executor, sender, settings.public_url
+            ):
                 log.info("worker polling task queue %s", settings.task_queue)
                 await stop.wait()
     finally:

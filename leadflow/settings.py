@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     phone_region: str = "CN"
     smtp_url: str | None = None
     mail_from: str = "leadflow@localhost"
+    # Where recipients reach the API: the base of tracking links in nurture emails.
+    public_url: str = "http://127.0.0.1:8000"
     # A lead's workflow continues as new once its history holds this many events.
     workflow_history_limit: int = 2000
     dispatcher_poll_seconds: float = 0.2

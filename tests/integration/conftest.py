@@ -130,7 +130,9 @@ async def running(settings: Settings) -> AsyncIterator[Pipeline]:
     try:
         with ThreadPoolExecutor(max_workers=4) as executor, httpx.Client() as http:
             sender = notification_sender(settings, http)
-            async with lead_worker(client, store, settings.task_queue, executor, sender):
+            async with lead_worker(
+                client, store, settings.task_queue, executor, sender, settings.public_url
+            ):
                 following = asyncio.create_task(dispatcher.run_forever(stop))
                 yield Pipeline(store, client, settings)
                 stop.set()

@@ -1,0 +1,94 @@
+"""Tracking links in nurture emails (SPEC §6): open pixel, click redirect, unsubscribe.
+
+No API key: the message id is unguessable. Each appends its event to the lead's stream
+like any posted event (once per message, and per link for clicks), and a redirect only
+goes to a URL the email itself contained.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+from fastapi import APIRouter, Path, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from api.deps import SettingsDep, StoreDep
+from api.errors import ApiError
+from domain.events import parse_event
+from domain.tracking import TrackedMessage, tracked_message_id
+from leadflow.bootstrap import Store
+
+router = APIRouter(prefix="/t", tags=["tracking"])
+
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+NO_STORE = {"Cache-Control": "no-store, max-age=0"}
+MessageId = Path(max_length=100, description="The message id from the email.")
+
+
+def _message(store: Store, message_id: str) -> TrackedMessage:
+    try:
+        message: Any = store.event_log.repository.get(tracked_message_id(message_id))
+    except AggregateNotFoundError:
+        raise ApiError(404, "unknown_message", "no such message") from None
+    assert isinstance(message, TrackedMessage)
+    return message
+
+
+def _record(
+    store: Store, region: str, message_id: str, event_type: str, data: dict[str, Any], key: str
+) -> None:
+    """Append the event to the message's lead, once per `key`."""
+    message = _message(store, message_id)
+    body = {"type": event_type, "lead_id": message.lead_id, "data": data}
+    store.append([parse_event(body, now=datetime.now(UTC), phone_region=region)], [key])
+
+
+@router.get("/o/{message_id}")
+async def opened(
+    message_id: str = MessageId, *, store: StoreDep, settings: SettingsDep
+) -> Response:
+    data = {"message_id": message_id}
+    key = f"opened:{message_id}"
+    await run_in_threadpool(
+        _record, store, settings.phone_region, message_id, "email.opened", data, key
+    )
+    return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
+
+
+@router.get("/c/{message_id}")
+async def clicked(
+    message_id: str = MessageId,
+    u: str = Query(max_length=2000, description="The link's target, as the email has it."),
+    *,
+    store: StoreDep,
+    settings: SettingsDep,
+) -> RedirectResponse:
+    message = await run_in_threadpool(_message, store, message_id)
+    if u not in message.links:
+        raise ApiError(404, "unknown_link", "this message has no such link")
+    data = {"message_id": message_id, "url": u}
+    key = f"clicked:{message_id}:{u}"
+    await run_in_threadpool(
+        _record, store, settings.phone_region, message_id, "email.clicked", data, key
+    )
+    return RedirectResponse(u, status_code=302, headers=NO_STORE)
+
+
+@router.get("/u/{message_id}", response_class=HTMLResponse)
+async def unsubscribed(
+    message_id: str = MessageId, *, store: StoreDep, settings: SettingsDep
+) -> HTMLResponse:
+    key = f"unsubscribed:{message_id}"
+    await run_in_threadpool(
+        _record, store, settings.phone_region, message_id, "lead.unsubscribed", {}, key
+    )
+    return HTMLResponse(
+        "<!doctype html><html lang=en><head><meta charset=utf-8><title>Unsubscribed</title>"
+        "</head><body><h1>You are unsubscribed</h1>"
+        "<p>You will not receive these emails any more.</p></body></html>",
+        headers=NO_STORE,
+    )

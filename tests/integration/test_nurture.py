@@ -1,0 +1,133 @@
+"""Nurture sequences for real: steps sent by a real SMTP server (aiosmtpd) at seconds-long
+waits, tracked opens and clicks, unsubscribe, and exit on the sequence's events."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from leadflow.settings import Settings
+
+if TYPE_CHECKING:
+    from conftest import MailServer, Pipeline, RunPipeline
+
+NOW = datetime.now(UTC)
+GUIDE = "https://example.com/guide?ref=nurture"
+
+RULESET: dict[str, Any] = {
+    "name": "quick nurture",
+    "rules": [
+        {
+            "id": "low-intent",
+            "when": ["lead.captured"],
+            "priority": 10,
+            "conditions": {"all": [{"name": "intent", "operator": "equal_to", "value": "low"}]},
+            "actions": [{"name": "enroll_in_sequence", "params": {"sequence": "drip"}}],
+        },
+    ],
+    "sequences": {
+        "drip": {
+            "steps": [
+                {"wait": "PT0S", "template": "welcome"},
+                {"wait": "PT2S", "template": "article-1"},
+                {"wait": "PT2S", "template": "article-2"},
+            ]
+        }
+    },
+    "templates": {
+        "article-1": {"subject": "{name}, read this", "body": f"Hello {{name}}, our guide: {GUIDE}"}
+    },
+}
+
+
+def install(pipeline: Pipeline) -> None:
+    rulebook = pipeline.store.rulebook
+    rulebook.install_defaults(NOW)
+    rulebook.activate(rulebook.publish(RULESET, "test", NOW), "test", NOW)
+
+
+async def until(check: Callable[[], bool], what: str, seconds: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"never: {what}")
+        await asyncio.sleep(0.1)
+
+
+def of_type(pipeline: Pipeline, lead: UUID, event_type: str) -> list[dict[str, Any]]:
+    return [e.data for e in pipeline.store.event_log.lead_events(lead) if e.type == event_type]
+
+
+async def test_a_sequence_sends_each_step_then_ends(
+    temporal_settings: Settings, run_pipeline: RunPipeline, smtp: MailServer
+) -> None:
+    settings = temporal_settings.model_copy(update={"smtp_url": smtp.url})
+    async with run_pipeline(settings) as pipeline:
+        install(pipeline)
+        lead = pipeline.capture("ann@x.io", name="Ann", intent="low")
+        # The last step's email is delivered after the sequence is marked completed.
+        await until(lambda: len(of_type(pipeline, lead, "nurture.email_sent")) == 3, "3 emails")
+        sent = of_type(pipeline, lead, "nurture.email_sent")
+        assert [(s["template"], s["step"]) for s in sent] == [
+            ("welcome", 0),
+            ("article-1", 1),
+            ("article-2", 2),
+        ]
+        assert of_type(pipeline, lead, "nurture.exited") == [
+            {"sequence": "drip", "reason": "completed"}
+        ]
+        subjects = [smtp.handler.message(i)["Subject"] for i in range(3)]
+        assert subjects[:2] == ["Welcome, Ann", "Ann, read this"]
+        assert {tuple(e.rcpt_tos) for e in smtp.handler.envelopes} == {("ann@x.io",)}
+        # Each email carries its message id, a tracked link and an unsubscribe link.
+        article = smtp.handler.message(1)
+        assert sent[1]["message_id"] in article["Message-ID"]
+        html = article.get_body(("html",)).get_content()
+        assert (
+            f"/t/c/{sent[1]['message_id']}?u=" in html and f"/t/o/{sent[1]['message_id']}" in html
+        )
+        text = article.get_body(("plain",)).get_content()
+        assert f"/t/u/{sent[1]['message_id']}" in text
+
+
+async def test_opens_clicks_and_unsubscribe_are_tracked_and_stop_the_emails(
+    temporal_settings: Settings, run_pipeline: RunPipeline, smtp: MailServer
+) -> None:
+    settings = temporal_settings.model_copy(update={"smtp_url": smtp.url})
+    async with run_pipeline(settings) as pipeline:
+        install(pipeline)
+        lead = pipeline.capture("bo@x.io", name="Bo", intent="low")
+        await until(lambda: len(of_type(pipeline, lead, "nurture.email_sent")) == 2, "2 emails")
+        message_id = of_type(pipeline, lead, "nurture.email_sent")[1]["message_id"]
+
+        with TestClient(create_app(settings)) as web:
+            pixel = web.get(f"/t/o/{message_id}")
+            assert pixel.status_code == 200 and pixel.headers["content-type"] == "image/gif"
+            web.get(f"/t/o/{message_id}")  # a second open is the same fact
+            click = web.get(f"/t/c/{message_id}", params={"u": GUIDE}, follow_redirects=False)
+            assert click.status_code == 302 and click.headers["location"] == GUIDE
+            elsewhere = web.get(
+                f"/t/c/{message_id}", params={"u": "https://evil.example"}, follow_redirects=False
+            )
+            assert elsewhere.status_code == 404
+            assert web.get("/t/o/not-a-message").status_code == 404
+            page = web.get(f"/t/u/{message_id}")
+            assert page.status_code == 200 and "unsubscribed" in page.text
+
+        assert of_type(pipeline, lead, "email.opened") == [{"message_id": message_id}]
+        assert of_type(pipeline, lead, "email.clicked") == [
+            {"message_id": message_id, "url": GUIDE}
+        ]
+        await until(lambda: of_type(pipeline, lead, "nurture.exited"), "the sequence exited")
+        assert of_type(pipeline, lead, "nurture.exited") == [
+            {"sequence": "drip", "reason": "lead.unsubscribed"}
+        ]
+        await asyncio.sleep(3)  # past when the third step was due
+        assert len(smtp.handler.envelopes) == 2
+        assert len(of_type(pipeline, lead, "nurture.email_sent")) == 2
