@@ -25,7 +25,6 @@ from domain.state import Decision, LeadState, LoggedEvent, fold
 from domain.tracking import TrackedMessage, links_in, tracked_html, tracked_text
 from leadflow.eventlog import EventLog
 from leadflow.rulebook import Rulebook
-from rules.experiments import assign_variant
 from rules.model import Ruleset, Template
 from rules.templates import find_template, render
 
@@ -116,7 +115,7 @@ class NotificationActivities:
                 else f"no template {template_id!r}"
             )
             return str(self._record(queued, None, "skipped", reason).data["status"])
-        variant = subject_variant(lead, template_id, template)
+        variant = subject_variant(lead, template)
         message = render(template, message_fields(lead), variant=variant)
         target = Target("email", lead.email, "lead")
         message_id = self._message_id(queued, target)
@@ -215,15 +214,10 @@ class NotificationActivities:
         )
 
 
-def subject_variant(lead: LeadState, template_id: str, template: Template) -> str | None:
-    """Which subject a lead gets when the template has A/B subjects: the lead's variant in
-    an experiment when one is named there, else a deterministic pick from the lead id
-    (`default` being the template's own subject)."""
-    if not template.subject_variants:
-        return None
+def subject_variant(lead: LeadState, template: Template) -> str | None:
+    """The A/B subject a lead gets: its variant in an experiment, when the template has a
+    subject for that variant (SPEC §5 `subject_variants`); None for the template's own."""
     for variant in lead.variants.values():
         if variant in template.subject_variants:
             return variant
-    weights = {name: 1 for name in [*template.subject_variants, "default"]}
-    picked = assign_variant(lead.lead_id, f"subject:{template_id}", weights)
-    return None if picked == "default" else picked
+    return None

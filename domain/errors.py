@@ -76,5 +76,13 @@ class RepInactive(Conflict):
     code = "rep_inactive"
 
 
+class ClaimCooldown(Conflict):
+    code = "claim_cooldown"
+
+
+class DailyClaimLimitReached(Conflict):
+    code = "daily_claim_limit_reached"
+
+
 class IdempotencyKeyReused(Conflict):
     code = "idempotency_key_reused"

@@ -85,6 +85,7 @@ class LeadState:
     placed_by_rule: str | None = None
     placed_by_ruleset_version: int | None = None
     pool_reason: str | None = None
+    former_owners: dict[str, str] = field(default_factory=dict)  # rep → when they lost it
     sequences: tuple[str, ...] = ()
 
     @property
@@ -174,8 +175,10 @@ def apply_event(state: LeadState, event: LoggedEvent) -> LeadState:
                 placed_by_ruleset_version=event.ruleset_version,
             )
         case "lead.released" | "lead.returned_to_pool":
+            former = {**s.former_owners, s.owner: event.occurred_at} if s.owner else s.former_owners
             s = replace(
                 s,
+                former_owners=former,
                 owner=None,
                 in_pool=True,
                 open_tasks={},

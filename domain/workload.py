@@ -35,9 +35,19 @@ class RepWorkload(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.open_leads += self.delta
 
+    class ClaimCounted(Aggregate.Event):
+        lead_id: str
+        day: str  # UTC date the claim counts for
+
+        def apply(self, aggregate: Any) -> None:
+            # Only today's count matters for the daily limit; older days are dropped.
+            count = aggregate.claims.get(self.day, 0) + 1
+            aggregate.claims = {self.day: count}
+
     def __init__(self, rep_id: str) -> None:
         self.rep_id = rep_id
         self.open_leads = 0
+        self.claims: dict[str, int] = {}
 
     @classmethod
     def open(cls, rep_id: str) -> RepWorkload:
@@ -45,6 +55,9 @@ class RepWorkload(Aggregate):
 
     def change(self, lead_id: str, delta: int) -> None:
         self.trigger_event(self.Changed, lead_id=lead_id, delta=delta)
+
+    def count_claim(self, lead_id: str, day: str) -> None:
+        self.trigger_event(self.ClaimCounted, lead_id=lead_id, day=day)
 
 
 class TeamRotation(Aggregate):

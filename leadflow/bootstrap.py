@@ -18,6 +18,8 @@ from leadflow.rulebook import Rulebook
 from leadflow.settings import Settings
 from projections.follower import PositionStore
 from projections.follower import metadata as follower_metadata
+from projections.leads import LeadsProjection
+from projections.projector import Projection
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +36,25 @@ class Store:
 
     def append(self, events: list[IncomingEvent], keys: list[str | None]) -> list[Appended]:
         """Append posted events; claims are checked against the current directory."""
-        claims = any(e.type == "lead.claimed" for e in events)
-        directory = self.rulebook.directory() if claims else None
-        return self.event_log.append(events, keys, directory)
+        if not any(e.type == "lead.claimed" for e in events):
+            return self.event_log.append(events, keys)
+        pool = self.rulebook.active().ruleset.pool
+        return self.event_log.append(events, keys, self.rulebook.directory(), pool)
 
     def close(self) -> None:
         self.event_log.close()
         self.engine.dispose()
 
 
+def projections(suffix: str = "") -> list[Projection]:
+    """Every read model the projector keeps; with `suffix`, copies of them under tables
+    named `<table><suffix>` (what a rebuild builds into)."""
+    return [LeadsProjection(suffix)]
+
+
 def _create_tables(engine: Engine) -> None:
-    for metadata in (keys_metadata, follower_metadata):
+    read_models = [projection.metadata for projection in projections()]
+    for metadata in (keys_metadata, follower_metadata, *read_models):
         try:
             metadata.create_all(engine)
         except (IntegrityError, OperationalError, ProgrammingError):

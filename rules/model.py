@@ -183,6 +183,18 @@ class Experiment(_Document):
     variants: Annotated[dict[str, Variant], Field(min_length=1)]
 
 
+class PoolPolicy(_Document):
+    """Rules of the public pool: how long a former owner waits before re-claiming a lead,
+    and how many leads a rep may claim per day (UTC). Unset: no limit."""
+
+    claim_cooldown: DurationText | None = None
+    daily_claim_limit: Annotated[int, Field(ge=0)] | None = None
+
+    @property
+    def cooldown(self) -> timedelta | None:
+        return parse_duration(self.claim_cooldown) if self.claim_cooldown else None
+
+
 class Ruleset(_Document):
     """One version of the rules: timers, rules, nurture sequences, templates, experiments."""
 
@@ -193,6 +205,7 @@ class Ruleset(_Document):
     sequences: dict[str, Sequence] = {}
     templates: dict[str, Template] = {}
     experiments: dict[str, Experiment] = {}
+    pool: PoolPolicy = PoolPolicy()
 
 
 AllOf.model_rebuild()

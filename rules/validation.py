@@ -32,7 +32,16 @@ from rules.templates import BUILTIN_TEMPLATES
 MAX_CONDITION_DEPTH = 32
 MAX_REGEX_LENGTH = 1000
 MAX_ID_LENGTH = 200
-_RULESET_KEYS = {"name", "description", "timers", "rules", "sequences", "templates", "experiments"}
+_RULESET_KEYS = {
+    "name",
+    "description",
+    "timers",
+    "rules",
+    "sequences",
+    "templates",
+    "experiments",
+    "pool",
+}
 
 Path = tuple[str | int, ...]
 
@@ -208,7 +217,21 @@ class _Check:
         self.unique_ids(rules, "rule")
         for path, rule in rules:
             self.rule(path, rule)
+        if "pool" in doc:
+            self.pool(("pool",), doc["pool"])
         return self.errors
+
+    def pool(self, path: Path, value: object) -> None:
+        if not self.obj(path, value, {"claim_cooldown", "daily_claim_limit"}, set()):
+            return
+        assert isinstance(value, dict)
+        if value.get("claim_cooldown") is not None:
+            self.duration((*path, "claim_cooldown"), value["claim_cooldown"])
+        limit = value.get("daily_claim_limit")
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
+            self.fail((*path, "daily_claim_limit"), "must be a whole number ≥ 0")
 
     def template(self, path: Path, value: object) -> None:
         if not self.obj(path, value, {"subject", "body", "subject_variants"}, {"subject", "body"}):

@@ -42,8 +42,13 @@ def errors(doc: object, directory: Directory | None = DIRECTORY) -> dict[str, st
 def test_the_default_ruleset_validates_against_the_default_directory() -> None:
     assert validate_ruleset(load("default_ruleset.json"), DIRECTORY) == []
     parsed = parse_ruleset(load("default_ruleset.json"), DIRECTORY)
-    assert [t.id for t in parsed.timers] == ["first_follow_up", "reclaim", "idle"]
-    assert [t.delay.total_seconds() for t in parsed.timers] == [86400, 172800, 604800]
+    assert [t.id for t in parsed.timers] == [
+        "first_follow_up",
+        "reclaim",
+        "reclaim_warning",
+        "idle",
+    ]
+    assert [t.delay.total_seconds() for t in parsed.timers] == [86400, 172800, 144000, 604800]
 
 
 def test_the_spec_example_validates_without_a_directory() -> None:
