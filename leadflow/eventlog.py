@@ -25,15 +25,9 @@ from sqlalchemy.orm import Session
 
 from domain.directory import Directory
 from domain.errors import (
-    ClaimCooldown,
-    DailyClaimLimitReached,
     DomainError,
-    FieldError,
     IdempotencyKeyReused,
-    InvalidEvent,
     LeadNotFound,
-    RepAtCapacity,
-    RepInactive,
 )
 from domain.events import LEADLESS_TYPES, IncomingEvent
 from domain.identity import (
@@ -51,6 +45,7 @@ from domain.lead import (
     LeadEvent,
 )
 from domain.lifecycle import ActiveRuleset, step
+from domain.pool import check_claim, claim_day
 from domain.state import (
     Decision,
     LeadState,
@@ -596,32 +591,13 @@ class _UnitOfWork:
         return Appended(event_id, lead.id, lead.version, False, False)
 
     def _check_claimant(self, rep_id: str, lead: LeadState, at: datetime) -> str:
-        """Raise unless `rep_id` may claim this pooled lead at `at`; returns the claim's
-        day (UTC), which the daily limit counts by."""
-        rep = self.directory.rep(rep_id) if self.directory else None
-        if rep is None:
-            raise InvalidEvent([FieldError("/data/rep_id", f"no rep {rep_id!r} in the directory")])
-        if not rep.active:
-            raise RepInactive(f"rep {rep_id} is not active")
-        if self.open_leads(rep_id) >= rep.capacity:
-            raise RepAtCapacity(
-                f"rep {rep_id} holds {self.open_leads(rep_id)} open leads (capacity {rep.capacity})"
-            )
-        cooldown = self.pool.cooldown
-        lost_at = lead.former_owners.get(rep_id)
-        if cooldown is not None and lost_at is not None:
-            until = datetime.fromisoformat(lost_at) + cooldown
-            if at < until:
-                raise ClaimCooldown(
-                    f"{rep_id} owned this lead until {lost_at}; they may claim it again "
-                    f"from {until.isoformat()}"
-                )
-        day = at.astimezone(UTC).date().isoformat()
-        limit = self.pool.daily_claim_limit
+        """Raise unless `rep_id` may claim this lead at `at` (see `domain.pool`); returns
+        the claim's day, which the daily limit counts by."""
+        day = claim_day(at)
         workload = self._existing(rep_workload_id(rep_id), RepWorkload)
-        claimed = workload.claims.get(day, 0) if workload else 0
-        if limit is not None and claimed >= limit:
-            raise DailyClaimLimitReached(f"{rep_id} already claimed {claimed} leads on {day}")
+        rep = self.directory.rep(rep_id) if self.directory else None
+        claims_today = workload.claims.get(day, 0) if workload else 0
+        check_claim(lead, rep_id, rep, self.open_leads(rep_id), claims_today, self.pool, at)
         return day
 
     def _record_spend(self, event: IncomingEvent, event_id: str) -> Appended:

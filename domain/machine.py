@@ -1,0 +1,96 @@
+"""A lead's whole lifecycle on a virtual clock: events in, decisions and fired timers out.
+
+The same pure pieces `LeadWorkflow` drives through its activities — `lifecycle.step`,
+`timers.plan_timers`, `timers.plan_sequences`, `state.apply_event` — composed without
+Temporal or a database, so unit tests (and the replay simulator) can run weeks of a
+lead's life in microseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from domain.directory import Directory
+from domain.lifecycle import ActiveRuleset, Workloads, step
+from domain.state import LeadState, LoggedEvent, apply_event
+from domain.timers import RunningTimer, next_due, plan_sequences, plan_timers
+
+
+@dataclass
+class LeadMachine:
+    lead_id: str
+    active: ActiveRuleset
+    directory: Directory
+    workloads: Workloads
+    state: LeadState = field(init=False)
+    timers: dict[str, RunningTimer] = field(default_factory=dict)
+    log: list[LoggedEvent] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.state = LeadState(lead_id=self.lead_id)
+
+    def _append(
+        self,
+        type_: str,
+        data: dict[str, Any],
+        at: datetime,
+        rule_id: str | None = None,
+        caused_by: str | None = None,
+    ) -> LoggedEvent:
+        sequence = len(self.log) + 1
+        event = LoggedEvent(
+            lead_id=self.lead_id,
+            sequence=sequence,
+            event_id=f"{self.lead_id}#{sequence}",
+            type=type_,
+            occurred_at=at.isoformat(),
+            recorded_at=at.isoformat(),
+            data=data,
+            rule_id=rule_id,
+            ruleset_version=self.active.version if caused_by else None,
+            caused_by=caused_by,
+        )
+        self.log.append(event)
+        self.state = apply_event(self.state, event)
+        return event
+
+    def _decide(
+        self, trigger: str, cause: LoggedEvent, at: datetime, fired: RunningTimer | None
+    ) -> list[LoggedEvent]:
+        result = step(self.state, trigger, self.active, self.directory, self.workloads, at, fired)
+        decided = [
+            self._append(d.type, d.data, at, d.rule_id, cause.event_id) for d in result.decisions
+        ]
+        happened = [cause, *decided]
+        timers = {k: v for k, v in self.timers.items() if fired is None or k != fired.timer_id}
+        timers = plan_timers(
+            timers, self.active.ruleset.timers, [(e.type, e.event_id) for e in happened], at
+        )
+        self.timers = plan_sequences(
+            timers,
+            self.active.ruleset.sequences,
+            [(e.type, e.event_id, e.data) for e in happened],
+            at,
+            fired,
+        )
+        return decided
+
+    def receive(self, type_: str, data: dict[str, Any], at: datetime) -> list[LoggedEvent]:
+        """An external event at `at` (timers due before it fire first); returns every event
+        appended, the external one first."""
+        fired = self.advance(at)
+        event = self._append(type_, data, at)
+        return [*fired, event, *self._decide(type_, event, at, None)]
+
+    def advance(self, until: datetime) -> list[LoggedEvent]:
+        """Fire, in order, every timer due at or before `until`; returns what they appended."""
+        appended: list[LoggedEvent] = []
+        while (due := next_due(self.timers)) is not None and due.due <= until:
+            data: dict[str, Any] = {"timer": due.timer_id, "due_at": due.due_at}
+            if due.step is not None:
+                data["step"] = due.step
+            fired = self._append("lead.timer_fired", data, due.due, None, due.started_by)
+            appended += [fired, *self._decide(f"timer.{due.timer_id}", fired, due.due, due)]
+        return appended
