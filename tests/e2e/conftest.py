@@ -206,10 +206,17 @@ class Processes:
         self.started.append(group)
         return group
 
-    def leadflow_dev(self, data_dir: Path, *, temporal_address: str | None = None) -> LeadflowDev:
+    def leadflow_dev(
+        self,
+        data_dir: Path,
+        *,
+        temporal_address: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> LeadflowDev:
         """A started `leadflow dev` (not yet waited for) on free ports, Temporal UI off.
 
-        With `temporal_address` it uses that Temporal instead of starting its own.
+        With `temporal_address` it uses that Temporal instead of starting its own; `env`
+        adds settings (e.g. LEADFLOW_SMTP_URL).
         """
         api_port, temporal_port = free_ports(2)
         leadflow = Path(sys.executable).parent / "leadflow"
@@ -227,6 +234,7 @@ class Processes:
             "--no-ui",
         ]
         extra = {"LEADFLOW_TEMPORAL_ADDRESS": temporal_address} if temporal_address else {}
+        extra.update(env or {})
         dev = LeadflowDev(
             group=self._group(f"leadflow-dev-{len(self.started)}", argv, child_env(**extra)),
             api_url=f"http://127.0.0.1:{api_port}",
