@@ -197,6 +197,52 @@ async def test_without_smtp_email_is_recorded_in_the_outbox_only(
         assert all(n["lead_id"] == str(lead) and n["sent_at"] for n in listed)
 
 
+async def test_an_idle_lead_returns_to_the_pool_and_the_director_hears_of_it(
+    temporal_settings: Settings, run_pipeline: RunPipeline, smtp: MailServer, receiver: Receiver
+) -> None:
+    settings = temporal_settings.model_copy(update={"smtp_url": smtp.url})
+    idle = {
+        "name": "idle in seconds",
+        "timers": [
+            {
+                "id": "idle",
+                "start_on": ["lead.followed_up"],
+                "restart_on": ["lead.followed_up"],
+                "cancel_on": ["lead.returned_to_pool"],
+                "after": "PT3S",
+            }
+        ],
+        "rules": [
+            RULESET["rules"][0],
+            {
+                "id": "idle-7d",
+                "when": ["timer.idle"],
+                "conditions": {"all": []},
+                "actions": [
+                    {"name": "return_to_pool", "params": {"reason": "idle_7d"}},
+                    {"name": "notify", "params": {"to": "director", "template": "lead-idle"}},
+                ],
+            },
+        ],
+    }
+    async with run_pipeline(settings) as pipeline:
+        rulebook = pipeline.store.rulebook
+        rulebook.replace_directory(directory(f"{receiver.base}/east"), "test", NOW)
+        rulebook.activate(rulebook.publish(idle, "test", NOW), "test", NOW)
+        lead = pipeline.capture("di@x.io", name="Di", company="Dyn")
+        await pipeline.eventually(lead, lambda s: s.owner == "rep-east-1")
+        pipeline.post(
+            {"type": "lead.followed_up", "lead_id": str(lead), "data": {"rep_id": "rep-east-1"}}
+        )
+        await until(lambda: len(sent(pipeline, lead)) == 1, "the director told")
+        [told] = sent(pipeline, lead)
+        assert (told["to"], told["recipient"], told["status"]) == ("director", "dir", "sent")
+        assert [tuple(e.rcpt_tos) for e in smtp.handler.envelopes] == [("sun.hui@example.com",)]
+        assert smtp.handler.message(0)["Subject"] == "Idle lead returned to the pool: Di (Dyn)"
+        state = pipeline.store.event_log.lead_state(lead)
+        assert (state.in_pool, state.pool_reason) == (True, "idle_7d")
+
+
 def settings_of(pipeline: Pipeline) -> Settings:
     return pipeline.settings
 
