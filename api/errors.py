@@ -10,11 +10,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from domain.directory import InvalidDirectory
-from domain.errors import Conflict, DomainError, InvalidEvent, LeadNotFound
+from domain.errors import Conflict, DomainError, InvalidDocument, LeadNotFound
 from leadflow.eventlog import ItemRejected
 from leadflow.rulebook import RulesetNotFound
-from rules.validation import InvalidRuleset
 
 
 class ApiError(Exception):
@@ -41,7 +39,7 @@ def error_body(
 
 
 def status_of(error: DomainError) -> int:
-    if isinstance(error, InvalidEvent | InvalidRuleset | InvalidDirectory):
+    if isinstance(error, InvalidDocument):
         return 422
     if isinstance(error, RulesetNotFound):
         return 404

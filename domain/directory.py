@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -22,7 +22,7 @@ from pydantic import (
     ValidationError,
 )
 
-from domain.errors import DomainError, FieldError
+from domain.errors import FieldError, InvalidDocument
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -135,15 +135,11 @@ class Directory(BaseModel):
 
 
 @dataclass
-class InvalidDirectory(DomainError):
+class InvalidDirectory(InvalidDocument):
     """The directory document is invalid; the stored directory is unchanged."""
 
-    errors: list[FieldError] = field(default_factory=list)
     code = "invalid_directory"
-
-    def __post_init__(self) -> None:
-        summary = "; ".join(f"{e.path}: {e.message}" for e in self.errors[:3])
-        super().__init__(f"invalid directory: {summary}", [e.as_dict() for e in self.errors])
+    what = "directory"
 
 
 _SECTIONS: dict[str, tuple[type[_Entry], bool]] = {

@@ -28,15 +28,24 @@ class FieldError:
 
 
 @dataclass
-class InvalidEvent(DomainError):
-    """The request does not describe a valid event; nothing was appended."""
+class InvalidDocument(DomainError):
+    """A posted document with bad fields (HTTP 422): every one, by JSON Pointer."""
 
     errors: list[FieldError] = field(default_factory=list)
-    code = "invalid_event"
+    code = "invalid_document"
+    what = "document"
 
     def __post_init__(self) -> None:
         summary = "; ".join(f"{e.path}: {e.message}" for e in self.errors[:3])
-        super().__init__(f"invalid event: {summary}", [e.as_dict() for e in self.errors])
+        super().__init__(f"invalid {self.what}: {summary}", [e.as_dict() for e in self.errors])
+
+
+@dataclass
+class InvalidEvent(InvalidDocument):
+    """The request does not describe a valid event; nothing was appended."""
+
+    code = "invalid_event"
+    what = "event"
 
     def prefixed(self, prefix: str) -> InvalidEvent:
         return InvalidEvent([FieldError(prefix + e.path, e.message) for e in self.errors])

@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pydantic import ValidationError
 
 from domain.directory import Directory
-from domain.errors import DomainError, FieldError
+from domain.errors import FieldError, InvalidDocument
 from rules.catalog import (
     ACTIONS,
     LEAD_EVENT_TYPES,
@@ -47,15 +47,11 @@ Path = tuple[str | int, ...]
 
 
 @dataclass
-class InvalidRuleset(DomainError):
+class InvalidRuleset(InvalidDocument):
     """The ruleset document is invalid; it cannot be published or activated."""
 
-    errors: list[FieldError] = field(default_factory=list)
     code = "invalid_ruleset"
-
-    def __post_init__(self) -> None:
-        summary = "; ".join(f"{e.path}: {e.message}" for e in self.errors[:3])
-        super().__init__(f"invalid ruleset: {summary}", [e.as_dict() for e in self.errors])
+    what = "ruleset"
 
 
 def validate_ruleset(doc: object, directory: Directory | None) -> list[FieldError]:

@@ -68,6 +68,15 @@ class Pipeline:
         state: LeadState = await self.handle(lead_id).query(LeadWorkflow.state)
         return state
 
+    @staticmethod
+    async def until(check: Callable[[], bool], what: str, seconds: float = 30) -> None:
+        """Poll `check` until it holds; fail naming `what` after `seconds`."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while not check():
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"never happened: {what}")
+            await asyncio.sleep(0.1)
+
     async def eventually(self, lead_id: UUID, check: Callable[[LeadState], bool]) -> LeadState:
         """The workflow's state once `check` holds (polls; fails after 30 s)."""
         deadline = asyncio.get_running_loop().time() + 30

@@ -3,8 +3,6 @@ whose durations are seconds, a real SMTP server (aiosmtpd) and a real webhook re
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -100,14 +98,6 @@ def install(pipeline: Pipeline, hook: str) -> None:
     rulebook.activate(rulebook.publish(RULESET, "test", NOW), "test", NOW)
 
 
-async def until(check: Callable[[], bool], what: str, seconds: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"never: {what}")
-        await asyncio.sleep(0.1)
-
-
 def sent(pipeline: Pipeline, lead: UUID) -> list[dict[str, Any]]:
     return [
         {**e.data, "rule_id": e.rule_id}
@@ -123,7 +113,7 @@ async def test_reminder_then_reclaim_notify_owner_team_and_manager(
     async with run_pipeline(settings) as pipeline:
         install(pipeline, f"{receiver.base}/east")
         lead = pipeline.capture("ann@x.io", name="Ann", company="Acme")
-        await until(lambda: len(sent(pipeline, lead)) == 3, "three notifications sent")
+        await pipeline.until(lambda: len(sent(pipeline, lead)) == 3, "three notifications sent")
 
         recipients = {tuple(e.rcpt_tos) for e in smtp.handler.envelopes}
         assert recipients == {("li.wei@example.com",), ("liu.yang@example.com",)}
@@ -158,7 +148,7 @@ async def test_a_failing_webhook_is_retried_without_blocking_the_lead(
     async with run_pipeline(settings) as pipeline:
         install(pipeline, f"{receiver.base}/east")
         lead = pipeline.capture("bo@x.io", name="Bo")
-        await until(
+        await pipeline.until(
             lambda: any(n["to"] == "team" for n in sent(pipeline, lead)), "the team webhook sent"
         )
         types = [e.type for e in pipeline.store.event_log.lead_events(lead)]
@@ -180,7 +170,7 @@ async def test_without_smtp_email_is_recorded_in_the_outbox_only(
     async with run_pipeline(temporal_settings) as pipeline:
         install(pipeline, f"{receiver.base}/east")
         lead = pipeline.capture("cy@x.io", name="Cy")
-        await until(lambda: len(sent(pipeline, lead)) == 3, "three notifications recorded")
+        await pipeline.until(lambda: len(sent(pipeline, lead)) == 3, "three notifications recorded")
         statuses = {(n["channel"], n["status"]) for n in sent(pipeline, lead)}
         assert statuses == {("email", "recorded"), ("webhook", "sent")}
 
@@ -234,7 +224,7 @@ async def test_an_idle_lead_returns_to_the_pool_and_the_director_hears_of_it(
         pipeline.post(
             {"type": "lead.followed_up", "lead_id": str(lead), "data": {"rep_id": "rep-east-1"}}
         )
-        await until(lambda: len(sent(pipeline, lead)) == 1, "the director told")
+        await pipeline.until(lambda: len(sent(pipeline, lead)) == 1, "the director told")
         [told] = sent(pipeline, lead)
         assert (told["to"], told["recipient"], told["status"]) == ("director", "dir", "sent")
         assert [tuple(e.rcpt_tos) for e in smtp.handler.envelopes] == [("sun.hui@example.com",)]

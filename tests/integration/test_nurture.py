@@ -4,7 +4,6 @@ waits, tracked opens and clicks, unsubscribe, and exit on the sequence's events.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -52,14 +51,6 @@ def install(pipeline: Pipeline) -> None:
     rulebook.activate(rulebook.publish(RULESET, "test", NOW), "test", NOW)
 
 
-async def until(check: Callable[[], bool], what: str, seconds: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"never: {what}")
-        await asyncio.sleep(0.1)
-
-
 def of_type(pipeline: Pipeline, lead: UUID, event_type: str) -> list[dict[str, Any]]:
     return [e.data for e in pipeline.store.event_log.lead_events(lead) if e.type == event_type]
 
@@ -72,7 +63,9 @@ async def test_a_sequence_sends_each_step_then_ends(
         install(pipeline)
         lead = pipeline.capture("ann@x.io", name="Ann", intent="low")
         # The last step's email is delivered after the sequence is marked completed.
-        await until(lambda: len(of_type(pipeline, lead, "nurture.email_sent")) == 3, "3 emails")
+        await pipeline.until(
+            lambda: len(of_type(pipeline, lead, "nurture.email_sent")) == 3, "3 emails"
+        )
         sent = of_type(pipeline, lead, "nurture.email_sent")
         assert [(s["template"], s["step"]) for s in sent] == [
             ("welcome", 0),
@@ -103,7 +96,9 @@ async def test_opens_clicks_and_unsubscribe_are_tracked_and_stop_the_emails(
     async with run_pipeline(settings) as pipeline:
         install(pipeline)
         lead = pipeline.capture("bo@x.io", name="Bo", intent="low")
-        await until(lambda: len(of_type(pipeline, lead, "nurture.email_sent")) == 2, "2 emails")
+        await pipeline.until(
+            lambda: len(of_type(pipeline, lead, "nurture.email_sent")) == 2, "2 emails"
+        )
         message_id = of_type(pipeline, lead, "nurture.email_sent")[1]["message_id"]
 
         with TestClient(create_app(settings)) as web:
@@ -124,7 +119,9 @@ async def test_opens_clicks_and_unsubscribe_are_tracked_and_stop_the_emails(
         assert of_type(pipeline, lead, "email.clicked") == [
             {"message_id": message_id, "url": GUIDE}
         ]
-        await until(lambda: of_type(pipeline, lead, "nurture.exited"), "the sequence exited")
+        await pipeline.until(
+            lambda: of_type(pipeline, lead, "nurture.exited"), "the sequence exited"
+        )
         assert of_type(pipeline, lead, "nurture.exited") == [
             {"sequence": "drip", "reason": "lead.unsubscribed"}
         ]

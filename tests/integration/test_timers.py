@@ -4,7 +4,6 @@ both and starts the idle timer."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -77,11 +76,7 @@ def stream(pipeline: Pipeline, lead: UUID) -> list[tuple[str, Any]]:
 
 
 async def wait_for(pipeline: Pipeline, lead: UUID, event: tuple[str, Any]) -> None:
-    deadline = asyncio.get_running_loop().time() + 30
-    while event not in stream(pipeline, lead):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{event} never happened: {stream(pipeline, lead)}")
-        await asyncio.sleep(0.1)
+    await pipeline.until(lambda: event in stream(pipeline, lead), str(event))
 
 
 def install(pipeline: Pipeline) -> None:
