@@ -11,7 +11,16 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import directory, events, health, leads, notifications, rulesets, tracking
+from api.routes import (
+    directory,
+    events,
+    health,
+    leads,
+    notifications,
+    projections,
+    rulesets,
+    tracking,
+)
 from leadflow.bootstrap import open_store
 from leadflow.settings import Settings
 from leadflow.temporal import LeadWorkflows, connect
@@ -47,10 +56,10 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(events.router)
-    app.include_router(events.lean)  # TEMP
     app.include_router(leads.router)
     app.include_router(rulesets.router)
     app.include_router(directory.router)
     app.include_router(notifications.router)
+    app.include_router(projections.router)
     app.include_router(tracking.router)
     return app

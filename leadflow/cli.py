@@ -6,18 +6,26 @@ import asyncio
 import logging
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from leadflow.settings import Settings
+from replay.cli import replay_app
+
+if TYPE_CHECKING:
+    from leadflow.bootstrap import Store
+    from projections.projector import Projection
 
 app = typer.Typer(help="leadflow: lead-management automation on Temporal.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 rules_app = typer.Typer(help="Rulesets.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
+projections_app = typer.Typer(help="Read models (projections) of the log.", no_args_is_help=True)
+app.add_typer(projections_app, name="projections")
+app.add_typer(replay_app, name="replay")
 
 console = Console(stderr=True)
 
@@ -89,7 +97,8 @@ def worker(data_dir: DataDir = None) -> None:
 
 @app.command()
 def projector(data_dir: DataDir = None) -> None:
-    """Run the dispatcher that delivers the log to workflows (production process)."""
+    """Run the projector (read models) and the dispatcher (log to workflows), the
+    production process that follows the log."""
     from leadflow.processes import run_projector
 
     _logging()
@@ -156,6 +165,79 @@ def rules_validate(
         console.print(f"[red]{len(errors)} error(s)[/]")
         raise typer.Exit(1)
     console.print(f"[green]{file}: valid[/]")
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(
+    name: Annotated[
+        str | None, typer.Argument(help="The projection to rebuild, e.g. leads [all].")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Replay the whole log into new tables, then swap them in: the API keeps serving the
+    old tables until the new ones are complete."""
+    import time
+
+    from leadflow.bootstrap import open_store, projections
+    from projections.projector import REBUILD_SUFFIX
+
+    pairs = list(zip(projections(), projections(REBUILD_SUFFIX), strict=True))
+    names = [live.name for live, _ in pairs]
+    if name is not None:
+        pairs = [(live, building) for live, building in pairs if live.name == name]
+        if not pairs:
+            console.print(f"[red]no projection {name!r}; there are: {', '.join(names)}[/]")
+            raise typer.Exit(2)
+    store = open_store(_settings(data_dir))
+    try:
+        for live, building in pairs:
+            started = time.monotonic()
+            replayed = _rebuild_with_progress(store, live, building)
+            seconds = time.monotonic() - started
+            console.print(
+                f"[green]{live.name}: rebuilt from {replayed:,} events in {seconds:.1f}s "
+                f"({replayed / max(seconds, 1e-9):,.0f} events/s)[/]"
+            )
+    finally:
+        store.close()
+
+
+def _rebuild_with_progress(store: Store, live: Projection, building: Projection) -> int:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    from projections.projector import rebuild
+
+    class EventsPerSecond(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("… events/s" if speed is None else f"{speed:,.0f} events/s")
+
+    columns = (
+        TextColumn(f"[bold]{live.name}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        EventsPerSecond(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(live.name, total=None)
+        return rebuild(
+            store.event_log,
+            store.engine,
+            live,
+            building,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
 
 
 def main() -> None:

@@ -700,7 +700,9 @@ class LogRecorder(SQLAlchemyApplicationRecorder):
 _IDS_PER_QUERY = 512
 
 
-class _LogFactory(SQLAlchemyFactory):
+class LogFactory(SQLAlchemyFactory):
+    """eventsourcing_sqlalchemy with `LogRecorder` (topic `leadflow.eventlog:LogFactory`)."""
+
     application_recorder_class = LogRecorder
 
 
@@ -714,7 +716,7 @@ def open_event_log(sqlalchemy_url: str) -> EventLog:
     """The one way to construct the log (used by the composition root and the tests)."""
     return EventLog(
         env={
-            "PERSISTENCE_MODULE": f"{__name__}:{_LogFactory.__qualname__}",
+            "PERSISTENCE_MODULE": f"{__name__}:{LogFactory.__qualname__}",
             "SQLALCHEMY_URL": sqlalchemy_url,
         }
     )

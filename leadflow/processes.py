@@ -1,4 +1,4 @@
-"""The long-running production processes: worker, projector (dispatcher), api.
+"""The long-running production processes: worker, projector (read models + dispatcher), api.
 
 Each one builds its services from Settings through the composition root, runs until it is
 told to stop (SIGINT/SIGTERM), and shuts down cleanly.
@@ -20,10 +20,11 @@ from activities.decisions import DecisionActivities
 from activities.notifications import NotificationActivities
 from activities.notify import NotificationSender
 from api.app import create_app
-from leadflow.bootstrap import Store, open_store
+from leadflow.bootstrap import Store, open_store, projections
 from leadflow.settings import Settings
 from leadflow.temporal import LeadWorkflows, connect
 from projections.dispatcher import Dispatcher
+from projections.projector import Projector
 from workflows.lead import LeadWorkflow
 
 log = logging.getLogger(__name__)
@@ -78,24 +79,47 @@ async def run_worker(settings: Settings) -> None:
 
 
 async def run_projector(settings: Settings) -> None:
+    """The projector (read models) and the dispatcher (workflows), both following the log.
+    The projector needs no Temporal: it runs while the dispatcher waits for it."""
     stop = _stop_on_signals()
     store = await asyncio.to_thread(open_store, settings)
     try:
-        client = await connect(
-            settings.temporal_target, settings.temporal_namespace, wait_seconds=float("inf")
-        )
-        workflows = LeadWorkflows(client, settings.task_queue, settings.workflow_history_limit)
-        dispatcher = Dispatcher(
+        projector = Projector(
             store.event_log,
-            store.positions,
-            workflows.deliver,
-            concurrency=settings.dispatcher_concurrency,
+            store.engine,
+            projections(),
+            # The log's followers poll alike: SQLite cannot push.
             poll_seconds=settings.dispatcher_poll_seconds,
         )
-        log.info("dispatcher following the log")
-        await dispatcher.run_forever(stop)
+        log.info("projector following the log")
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(projector.run_forever(stop))
+            tasks.create_task(_dispatch(settings, store, stop))
     finally:
         store.close()
+
+
+async def _dispatch(settings: Settings, store: Store, stop: asyncio.Event) -> None:
+    connecting = asyncio.create_task(
+        connect(settings.temporal_target, settings.temporal_namespace, wait_seconds=float("inf"))
+    )
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not connecting.done():
+        connecting.cancel()
+        return
+    client = connecting.result()
+    workflows = LeadWorkflows(client, settings.task_queue, settings.workflow_history_limit)
+    dispatcher = Dispatcher(
+        store.event_log,
+        store.positions,
+        workflows.deliver,
+        concurrency=settings.dispatcher_concurrency,
+        poll_seconds=settings.dispatcher_poll_seconds,
+    )
+    log.info("dispatcher following the log")
+    await dispatcher.run_forever(stop)
 
 
 def run_api(settings: Settings) -> None:

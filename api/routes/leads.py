@@ -1,17 +1,101 @@
-"""GET /v1/leads/{id} (current state) and /v1/leads/{id}/events (the whole stream)."""
+"""GET /v1/leads (a filtered page, from the `leads` projection), /v1/leads/{id} (current
+state) and /v1/leads/{id}/events (the whole stream)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import json
 from dataclasses import asdict
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import StoreDep, require
+from api.errors import ApiError
+from domain.state import LeadState
+from leadflow.bootstrap import Store
+from projections.leads import LeadFilters, LeadKey, find_leads, key_of
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"], dependencies=[Depends(require("read"))])
+
+Stage = Literal["new", "MQL", "SQL", "opportunity", "won", "lost"]
+FilterValue = Annotated[str | None, Query(min_length=1, max_length=200)]
+
+
+@router.get("")
+async def list_leads(
+    store: StoreDep,
+    owner: FilterValue = None,
+    team: FilterValue = None,
+    stage: Stage | None = None,
+    in_pool: bool | None = None,
+    source: FilterValue = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+) -> dict[str, Any]:
+    """Leads matching every given filter, oldest capture first, `limit` at a time; pass
+    `next_cursor` back as `cursor` for the next page (null: no more)."""
+    filters = LeadFilters(owner=owner, team=team, stage=stage, in_pool=in_pool, source=source)
+    after = None if cursor is None else _decode_cursor(cursor, filters)
+    found = await run_in_threadpool(_find, store, filters, after, limit + 1)
+    page = found[:limit]
+    next_cursor = _encode_cursor(key_of(page[-1]), filters) if len(found) > limit else None
+    return {"items": [_lead_body(state) for state in page], "next_cursor": next_cursor}
+
+
+def _find(store: Store, filters: LeadFilters, after: LeadKey | None, limit: int) -> list[LeadState]:
+    with store.engine.connect() as conn:
+        return find_leads(conn, filters, after, limit)
+
+
+def _lead_body(state: LeadState) -> dict[str, Any]:
+    """A lead as `GET /v1/leads/{id}` shows it."""
+    body = asdict(state)
+    body["tags"] = list(state.tags)
+    body.pop("last_sequence")
+    body["sequence"] = state.last_sequence
+    return body
+
+
+# A cursor is opaque to clients: base64url of the last lead's place in the page order and a
+# digest of the filters, so a cursor reused with other filters is refused, not misapplied.
+
+
+def _filters_digest(filters: LeadFilters) -> str:
+    canonical = json.dumps(filters.as_dict(), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _encode_cursor(key: LeadKey, filters: LeadFilters) -> str:
+    raw = json.dumps([key.created_at, key.lead_id, _filters_digest(filters)])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, filters: LeadFilters) -> LeadKey:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, lead_id, digest = json.loads(raw)
+        datetime.fromisoformat(created_at)
+        UUID(lead_id)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise _bad_cursor("not a cursor from this API: pass next_cursor back unchanged") from exc
+    if digest != _filters_digest(filters):
+        raise _bad_cursor("this cursor was made for other filters: keep them the same")
+    return LeadKey(created_at, lead_id)
+
+
+def _bad_cursor(message: str) -> ApiError:
+    return ApiError(
+        422,
+        "invalid_request",
+        "the request is not valid",
+        [{"path": "/cursor", "message": message, "in": "query"}],
+    )
 
 
 @router.get("/{lead_id}")

@@ -1,0 +1,29 @@
+"""GET /v1/projections: how far each read model has followed the log (SPEC §7)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
+
+from api.deps import StoreDep, require
+from leadflow.bootstrap import projections
+from projections.projector import projection_status
+
+router = APIRouter(
+    prefix="/v1/projections", tags=["projections"], dependencies=[Depends(require("read"))]
+)
+
+
+@router.get("")
+async def list_projections(store: StoreDep) -> dict[str, Any]:
+    """The log's last position and, per projection, its position and its lag: the lead
+    events it has yet to apply."""
+    log_position, statuses = await run_in_threadpool(
+        projection_status, store.event_log, store.engine, projections()
+    )
+    return {
+        "log_position": log_position,
+        "projections": [status.as_dict() for status in statuses],
+    }

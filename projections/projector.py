@@ -1,0 +1,356 @@
+"""The projector: follows the log and keeps the read models up to date (SPEC §3.4, §7).
+
+Each projection has its own tracking position in `log_positions` (follower
+`projection:<name>`). A page of events goes into the view tables in the same transaction
+as the position after it, and that transaction only commits if the position is still the
+one the page was read from (compare-and-set). So a crash never loses or applies an event
+twice, two projectors never interleave, and a page read before a rebuild's swap is read
+again rather than applied to the wrong table.
+
+`rebuild` builds a projection into fresh tables (`<table>__rebuild`) from position 0 while
+the live tables keep serving, then swaps them in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from eventsourcing.persistence import Notification
+from eventsourcing.utils import get_topic
+from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
+from sqlalchemy import Index, MetaData, Table, func, select, text, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.schema import CreateTable, DropTable
+
+from domain.lead import DECIDED_LEAD_EVENTS, EXTERNAL_LEAD_EVENTS, Lead, LeadEvent
+from domain.state import LoggedEvent
+from leadflow.eventlog import EventLog
+from projections.follower import log_positions
+
+log = logging.getLogger(__name__)
+
+# Every event of a lead's stream, posted and decided.
+_LEAD_EVENT_CLASSES: tuple[type[LeadEvent], ...] = (
+    Lead.Captured,
+    *EXTERNAL_LEAD_EVENTS.values(),
+    *DECIDED_LEAD_EVENTS.values(),
+)
+LEAD_TOPICS: tuple[str, ...] = tuple(get_topic(cls) for cls in _LEAD_EVENT_CLASSES)
+
+PAGE_SIZE = 1000
+REBUILD_SUFFIX = "__rebuild"
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One lead event and its position in the log."""
+
+    position: int
+    event: LoggedEvent
+
+
+class Projection(Protocol):
+    """A read model the projector keeps: its tables and how a page of events changes them."""
+
+    @property
+    def name(self) -> str:
+        """Unique among projections; also names its tracking position."""
+        ...
+
+    @property
+    def metadata(self) -> MetaData:
+        """Its tables and their indexes."""
+        ...
+
+    def apply(self, conn: Connection, entries: Sequence[LogEntry]) -> None:
+        """Fold a page of events, in log order, into the tables, inside `conn`'s
+        transaction (which the projector commits together with the new position)."""
+        ...
+
+
+def tracking_name(projection: Projection) -> str:
+    return f"projection:{projection.name}"
+
+
+def read_entries(
+    event_log: EventLog, position: int, limit: int, until: int | None = None
+) -> list[LogEntry]:
+    """Up to `limit` lead events after log `position` (and up to `until`), in log order."""
+    notifications: Sequence[Notification] = event_log.recorder.select_notifications(
+        start=position, limit=limit, stop=until, topics=LEAD_TOPICS, inclusive_of_start=False
+    )
+    to_domain_event = event_log.mapper.to_domain_event
+    entries: list[LogEntry] = []
+    for notification in notifications:
+        event = to_domain_event(notification)
+        assert isinstance(event, LeadEvent)
+        entries.append(LogEntry(notification.id, event.to_logged()))
+    return entries
+
+
+def position_of(conn: Connection, projection: Projection) -> int | None:
+    """The projection's tracking position, None if it was never started."""
+    found = conn.execute(
+        select(log_positions.c.position).where(
+            log_positions.c.follower == tracking_name(projection)
+        )
+    ).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+def _start_tracking(engine: Engine, projection: Projection) -> None:
+    with engine.connect() as conn:
+        if position_of(conn, projection) is not None:
+            return
+    # Another projector may start tracking it at the same moment: either row will do.
+    with contextlib.suppress(IntegrityError), engine.begin() as conn:
+        conn.execute(log_positions.insert().values(follower=tracking_name(projection), position=0))
+
+
+class Projector:
+    """Keeps `projections` up to date with the log, a page at a time."""
+
+    def __init__(
+        self,
+        event_log: EventLog,
+        engine: Engine,
+        projections: Sequence[Projection],
+        *,
+        page_size: int = PAGE_SIZE,
+        poll_seconds: float = 0.2,
+    ) -> None:
+        self.event_log = event_log
+        self.engine = engine
+        self.projections = list(projections)
+        self.page_size = page_size
+        self.poll_seconds = poll_seconds
+        self._tracked: set[str] = set()
+
+    def project_page(self, projection: Projection, until: int | None = None) -> int:
+        """Apply the next page of events (up to log position `until`) to `projection`;
+        returns how many it applied (0: it is caught up)."""
+        if projection.name not in self._tracked:
+            _start_tracking(self.engine, projection)
+            self._tracked.add(projection.name)
+        while True:
+            with self.engine.connect() as conn:
+                position = position_of(conn, projection) or 0
+            entries = read_entries(self.event_log, position, self.page_size, until)
+            if not entries:
+                return 0
+            if self._apply_from(projection, position, entries):
+                return len(entries)
+            # Its position moved while the page was read (another projector, a rebuild's
+            # swap): nothing was written; read again from where it is now.
+            log.info("projection %s moved on from %d; reading again", projection.name, position)
+
+    def _apply_from(self, projection: Projection, position: int, entries: list[LogEntry]) -> bool:
+        last = entries[-1].position
+        with self.engine.connect() as conn:
+            # The position's update comes first: it takes its row lock (PostgreSQL) or the
+            # write lock (SQLite) before any table is touched, as a rebuild's swap does.
+            moved = conn.execute(
+                update(log_positions)
+                .where(
+                    log_positions.c.follower == tracking_name(projection),
+                    log_positions.c.position == position,
+                )
+                .values(position=last)
+            )
+            if moved.rowcount != 1:
+                conn.rollback()
+                return False
+            projection.apply(conn, entries)
+            conn.commit()
+        log.debug("projection %s: %d events up to %d", projection.name, len(entries), last)
+        return True
+
+    def project_once(self) -> int:
+        """One page for each projection; returns how many events were applied in all."""
+        return sum(self.project_page(projection) for projection in self.projections)
+
+    def catch_up(self) -> int:
+        """Project until every projection has applied every event in the log now."""
+        total = 0
+        while applied := self.project_once():
+            total += applied
+        return total
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Project until `stop` is set; on a failure, log it, back off and retry the page."""
+        backoff = self.poll_seconds
+        while not stop.is_set():
+            try:
+                applied = await asyncio.to_thread(self.project_once)
+                backoff = self.poll_seconds
+            except Exception as exc:
+                log.warning("projecting failed (%s); retrying in %.1fs", exc, backoff)
+                log.debug("projection failure", exc_info=True)
+                backoff = min(backoff * 2, 5.0)
+                await _sleep_or_stop(stop, backoff)
+                continue
+            if applied == 0:
+                await _sleep_or_stop(stop, self.poll_seconds)
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    name: str
+    position: int
+    lag: int  # lead events in the log after `position`, not yet applied
+
+    def as_dict(self) -> dict[str, object]:
+        return {"name": self.name, "position": self.position, "lag": self.lag}
+
+
+def projection_status(
+    event_log: EventLog, engine: Engine, projections: Sequence[Projection]
+) -> tuple[int, list[ProjectionStatus]]:
+    """The log's last position, and each projection's position and lag behind it."""
+    statuses: list[ProjectionStatus] = []
+    with engine.connect() as conn:
+        for projection in projections:
+            position = position_of(conn, projection) or 0
+            # Counted, not subtracted: other streams (identity indexes, workloads) share the
+            # log's positions, so a caught-up projection usually sits below the last one.
+            lag = lead_events_after(conn, event_log, position)
+            statuses.append(ProjectionStatus(projection.name, position, lag))
+    return event_log.max_position(), statuses
+
+
+def lead_events_after(
+    conn: Connection, event_log: EventLog, position: int, until: int | None = None
+) -> int:
+    """How many lead events the log holds after `position` (and up to `until`): a range
+    of its primary key."""
+    recorder = event_log.recorder
+    assert isinstance(recorder, SQLAlchemyApplicationRecorder)
+    events = recorder.events_record_cls.__table__
+    query = (
+        select(func.count())
+        .select_from(events)
+        .where(events.c.id > position, events.c.topic.in_(LEAD_TOPICS))
+    )
+    if until is not None:
+        query = query.where(events.c.id <= until)
+    return int(conn.execute(query).scalar_one())
+
+
+# --- rebuild ---------------------------------------------------------------------------
+
+OnProgress = Callable[[int, int], None]
+
+
+def rebuild(
+    event_log: EventLog,
+    engine: Engine,
+    live: Projection,
+    building: Projection,
+    *,
+    page_size: int = PAGE_SIZE,
+    progress: OnProgress | None = None,
+) -> int:
+    """Replay the log from its start into `building` (the same projection, its tables
+    named differently), then swap its tables in for `live`'s in one transaction. `live`
+    keeps serving reads and being projected meanwhile. `progress(done, total)` is called
+    after every page. Returns how many events were replayed."""
+    _drop_tables(engine, building)
+    try:
+        with engine.begin() as conn:
+            for table in building.metadata.sorted_tables:
+                # Indexes other than the primary key come after the bulk load: cheaper.
+                # (SQLite cannot rename an index, so there they are made in the swap.)
+                conn.execute(CreateTable(table))
+        projector = Projector(event_log, engine, [building], page_size=page_size)
+        # Up to where the log ends now, then once more up to where it ends then: bounded,
+        # so a rebuild finishes however fast events arrive. The live projector carries on
+        # from the swapped-in position.
+        target = event_log.max_position()
+        with engine.connect() as conn:
+            total = lead_events_after(conn, event_log, 0, target)
+        done = 0
+        while applied := projector.project_page(building, until=target):
+            done += applied
+            if progress is not None:
+                progress(done, max(total, done))
+        if engine.dialect.name != "sqlite":
+            with engine.begin() as conn:
+                for table in building.metadata.sorted_tables:
+                    for index in table.indexes:
+                        index.create(conn)
+        target = event_log.max_position()
+        while applied := projector.project_page(building, until=target):
+            done += applied
+        _swap(engine, live, building)
+    except BaseException:
+        _drop_tables(engine, building)
+        raise
+    if progress is not None:
+        progress(done, done)
+    log.info("rebuilt projection %s from %d events", live.name, done)
+    return done
+
+
+def _drop_tables(engine: Engine, projection: Projection) -> None:
+    with engine.begin() as conn:
+        for table in reversed(projection.metadata.sorted_tables):
+            conn.execute(DropTable(table, if_exists=True))
+        conn.execute(
+            log_positions.delete().where(log_positions.c.follower == tracking_name(projection))
+        )
+
+
+def _swap(engine: Engine, live: Projection, building: Projection) -> None:
+    """Put `building`'s tables (caught up to its position) in place of `live`'s, and move
+    `live`'s position to that position, atomically."""
+    quote = engine.dialect.identifier_preparer.quote
+    _start_tracking(engine, live)
+    with engine.begin() as conn:
+        # The position first, as every projector transaction does: a live page in flight
+        # finishes before the swap (its rows are dropped with the old table) or re-reads.
+        built = position_of(conn, building) or 0
+        conn.execute(
+            update(log_positions)
+            .where(log_positions.c.follower == tracking_name(live))
+            .values(position=built)
+        )
+        pairs = zip(live.metadata.sorted_tables, building.metadata.sorted_tables, strict=True)
+        for old, new in pairs:
+            conn.execute(DropTable(old, if_exists=True))
+            conn.execute(text(f"ALTER TABLE {quote(new.name)} RENAME TO {quote(old.name)}"))
+            if engine.dialect.name == "sqlite":
+                for index in old.indexes:
+                    index.create(conn)
+            else:
+                for old_index, new_index in _index_pairs(old, new):
+                    conn.execute(
+                        text(f"ALTER INDEX {quote(new_index)} RENAME TO {quote(old_index)}")
+                    )
+        conn.execute(
+            log_positions.delete().where(log_positions.c.follower == tracking_name(building))
+        )
+
+
+def _index_pairs(old: Table, new: Table) -> list[tuple[str, str]]:
+    """(live name, building name) of each index, the primary key's included (PostgreSQL
+    names its constraint after its index, and a name is unique in a schema)."""
+
+    def key(index: Index) -> tuple[str, ...]:
+        return tuple(column.name for column in index.columns)
+
+    building = {key(index): str(index.name) for index in new.indexes}
+    pairs = [(str(index.name), building[key(index)]) for index in old.indexes]
+    if old.primary_key.name and new.primary_key.name:
+        pairs.append((str(old.primary_key.name), str(new.primary_key.name)))
+    return pairs

@@ -1,0 +1,185 @@
+"""`leadflow replay`: what a candidate ruleset would have done to the log's history, and
+`--verify`, whether replaying under the versions that were active reproduces the log.
+
+Mounted on the `leadflow` command line by `leadflow/cli.py`; reads the store, never
+writes to the log. The report goes to stdout, progress to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from domain.lifecycle import ActiveRuleset
+from leadflow.settings import Settings
+from replay.diff import Mismatch, changed_rules, compare, render_table, to_json, verify
+from replay.simulator import (
+    ReportProgress,
+    RulesetFor,
+    fixed,
+    log_horizon,
+    recorded_history,
+    ruleset_timeline,
+    select_history,
+    simulate,
+)
+from rules.compile import compile_ruleset
+from rules.validation import InvalidRuleset, parse_ruleset
+
+replay_app = typer.Typer(name="replay", help="What-if replay of the log's history.")
+errors = Console(stderr=True)
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def _time(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"not an ISO 8601 date or time: {value}", param_hint=option
+        ) from exc
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+@contextmanager
+def _progress_bar(description: str) -> Iterator[ReportProgress]:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=errors, transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield advance
+
+
+def _mismatch_lines(mismatches: list[Mismatch]) -> list[str]:
+    lines = []
+    for m in mismatches:
+        recorded = m.recorded[m.position] if m.position < len(m.recorded) else None
+        replayed = m.replayed[m.position] if m.position < len(m.replayed) else None
+        lines.append(f"lead {m.lead_id}: decision #{m.position + 1} differs")
+        lines.append(f"  recorded: {recorded}")
+        lines.append(f"  replayed: {replayed}")
+    return lines
+
+
+@replay_app.callback(invoke_without_command=True)
+def replay(
+    ruleset: Annotated[
+        Path | None,
+        typer.Option("--ruleset", help="The candidate ruleset (JSON).", exists=True),
+    ] = None,
+    baseline: Annotated[
+        int | None,
+        typer.Option(
+            "--baseline", help="Compare with this version (default: the versions active then)."
+        ),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--from", help="Only leads captured at or after this time.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--to", help="Only leads captured before this time.")
+    ] = None,
+    lead: Annotated[str | None, typer.Option("--lead", help="Only this lead.")] = None,
+    report_format: Annotated[
+        ReportFormat, typer.Option("--format", help="How to print the report.")
+    ] = ReportFormat.table,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Check that replaying under the active versions reproduces the log; exit 1 "
+            "naming every lead where it does not.",
+        ),
+    ] = False,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Where SQLite and Temporal keep their files."),
+    ] = None,
+) -> None:
+    """Re-run history through the lifecycle under a candidate ruleset (nothing is written)
+    and report what would have changed, lead by lead."""
+    from leadflow.bootstrap import open_store
+
+    if ruleset is None and not check:
+        raise typer.BadParameter("give --ruleset, --verify or both", param_hint="--ruleset")
+    captured_from, captured_to = _time(since, "--from"), _time(until, "--to")
+    settings = Settings()
+    if data_dir is not None:
+        settings = settings.model_copy(update={"data_dir": data_dir})
+    store = open_store(settings)
+    try:
+        rulebook = store.rulebook
+        directory = rulebook.directory()
+        if check:
+            with _progress_bar("verifying") as progress:
+                mismatches = verify(store.event_log, rulebook, directory, progress=progress)
+            if report_format is ReportFormat.json:
+                typer.echo(json.dumps({"mismatches": [vars(m) for m in mismatches]}, indent=2))
+            else:
+                for line in _mismatch_lines(mismatches):
+                    typer.echo(line)
+                typer.echo(f"{len(mismatches)} lead(s) where the replay differs from the log")
+            if mismatches:
+                raise typer.Exit(1)
+        if ruleset is None:
+            return
+        try:
+            document = json.loads(ruleset.read_text())
+            candidate_ruleset = parse_ruleset(document, directory)
+        except json.JSONDecodeError as exc:
+            errors.print(f"[red]{ruleset}: not JSON: {exc}[/]")
+            raise typer.Exit(2) from exc
+        except InvalidRuleset as invalid:
+            for error in invalid.errors:
+                errors.print(f"{ruleset}:{error.path or '/'}: {error.message}")
+            raise typer.Exit(2) from invalid
+        candidate = ActiveRuleset(None, candidate_ruleset, compile_ruleset(candidate_ruleset))
+        baseline_for: RulesetFor
+        if baseline is not None:
+            fixed_baseline = rulebook.version(baseline)
+            baseline_for = fixed(fixed_baseline)
+            compared_with = fixed_baseline.ruleset
+        else:
+            baseline_for = ruleset_timeline(rulebook)
+            compared_with = rulebook.active().ruleset
+        history = select_history(
+            recorded_history(store.event_log),
+            captured_from=captured_from,
+            captured_to=captured_to,
+            lead_id=lead,
+        )
+        now = log_horizon(store.event_log)
+        with _progress_bar("baseline") as progress:
+            before = simulate(history, baseline_for, directory, until=now, progress=progress)
+        with _progress_bar("candidate") as progress:
+            after = simulate(history, fixed(candidate), directory, until=now, progress=progress)
+        diff = compare(before, after, changed_rules(compared_with, candidate_ruleset))
+        if report_format is ReportFormat.json:
+            typer.echo(json.dumps(to_json(diff), indent=2))
+        else:
+            typer.echo(render_table(diff), nl=False)
+    finally:
+        store.close()

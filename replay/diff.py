@@ -1,0 +1,364 @@
+"""What a candidate ruleset changes, lead by lead, and whether a replay is faithful.
+
+`compare(baseline, candidate)` turns two `SimulatedRun`s into a `ReplayDiff`: leads whose
+assignment changes, load per rep, reclaims, reminders, nurture, notifications and the
+rules that fired differently, every row with the lead ids behind it (SPEC §8).
+`verify` replays the log under the versions that were active and reports every lead whose
+decisions differ from the recorded ones.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from uuid import UUID
+
+from rich.console import Console
+from rich.table import Table
+
+from domain.directory import Directory
+from domain.state import LoggedEvent, is_trigger
+from leadflow.eventlog import EventLog
+from leadflow.rulebook import Rulebook
+from replay.simulator import (
+    ReportProgress,
+    SimulatedLead,
+    SimulatedRun,
+    log_horizon,
+    recorded_history,
+    ruleset_timeline,
+    simulate,
+)
+from rules.model import Ruleset
+
+POOL = "(pool)"
+
+
+@dataclass(frozen=True)
+class AssignmentChange:
+    """A lead that ends with another owner (or in the pool) under the candidate."""
+
+    lead_id: str
+    from_owner: str | None
+    from_team: str | None
+    to_owner: str | None
+    to_team: str | None
+
+
+@dataclass(frozen=True)
+class Movement:
+    """How often something happened under each run (reclaims for one reason, reminders
+    from one timer, ...), with the leads that got more of it and those that got less."""
+
+    kind: str
+    detail: str
+    baseline: int
+    candidate: int
+    gained: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class HolderChange:
+    """A rep's or team's leads: gained and lost by the candidate, open load before/after."""
+
+    holder: str
+    gained: list[str]
+    lost: list[str]
+    load_before: int | None = None
+    load_after: int | None = None
+
+
+@dataclass(frozen=True)
+class ReplayDiff:
+    leads_replayed: int
+    events_replayed: int
+    assignments: list[AssignmentChange]
+    reps: list[HolderChange]
+    teams: list[HolderChange]
+    movements: list[Movement]
+    rules: list[Movement]
+    # Rule ids the candidate adds, removes or edits, against the baseline's ruleset.
+    rules_changed: list[str] = field(default_factory=list)
+
+    @property
+    def unchanged(self) -> bool:
+        """Nothing a user would see differs."""
+        return not (self.assignments or self.movements or self.rules)
+
+
+def _owner(lead: SimulatedLead | None) -> tuple[str | None, str | None]:
+    if lead is None or lead.state.in_pool or lead.state.owner is None:
+        return None, lead.state.team if lead is not None else None
+    return lead.state.owner, lead.state.team
+
+
+def _outcome(event: LoggedEvent) -> tuple[str, str] | None:
+    """The outcome row an event counts in, if any: (kind, detail)."""
+    d = event.data
+    match event.type:
+        case "lead.returned_to_pool":
+            return "reclaim", str(d.get("reason"))
+        case "lead.reminder_sent":
+            return "reminder", str(d.get("timer"))
+        case "nurture.enrolled":
+            return "nurture enrolment", str(d.get("sequence"))
+        case "notification.queued" if d.get("to") == "lead":
+            return "email to lead", str(d.get("template"))
+        case "notification.queued":
+            return "notification", f"{d.get('to')}: {d.get('template')}"
+    return None
+
+
+def _rule(event: LoggedEvent) -> tuple[str, str] | None:
+    return None if event.rule_id is None else ("rule", event.rule_id)
+
+
+Key = Callable[[LoggedEvent], tuple[str, str] | None]
+
+
+def _counts(lead: SimulatedLead | None, key: Key) -> Counter[tuple[str, str]]:
+    """How often each key occurs among the lead's decisions; a rule counts once per
+    trigger it fired for, however many decisions it made then."""
+    if lead is None:
+        return Counter()
+    seen: set[tuple[str | None, tuple[str, str]]] = set()
+    counts: Counter[tuple[str, str]] = Counter()
+    for event in lead.decided:
+        name = key(event)
+        if name is None or (name[0] == "rule" and (event.caused_by, name) in seen):
+            continue
+        seen.add((event.caused_by, name))
+        counts[name] += 1
+    return counts
+
+
+def _movements(
+    baseline: SimulatedRun, candidate: SimulatedRun, lead_ids: list[str], key: Key
+) -> list[Movement]:
+    """One row per key whose count changes for at least one lead."""
+    totals: dict[tuple[str, str], tuple[int, int]] = {}
+    gained: dict[tuple[str, str], list[str]] = {}
+    lost: dict[tuple[str, str], list[str]] = {}
+    for lead_id in lead_ids:
+        before = _counts(baseline.leads.get(lead_id), key)
+        after = _counts(candidate.leads.get(lead_id), key)
+        for name in set(before) | set(after):
+            before_total, after_total = totals.get(name, (0, 0))
+            totals[name] = (before_total + before[name], after_total + after[name])
+            if after[name] > before[name]:
+                gained.setdefault(name, []).append(lead_id)
+            elif after[name] < before[name]:
+                lost.setdefault(name, []).append(lead_id)
+    rows = []
+    for name in sorted(set(gained) | set(lost)):
+        before_total, after_total = totals[name]
+        rows.append(
+            Movement(*name, before_total, after_total, gained.get(name, []), lost.get(name, []))
+        )
+    return rows
+
+
+def _holders(
+    changes: list[AssignmentChange],
+    pick: Callable[[AssignmentChange, bool], str | None],
+    loads: tuple[dict[str, int], dict[str, int]] | None,
+) -> list[HolderChange]:
+    gained: dict[str, list[str]] = {}
+    lost: dict[str, list[str]] = {}
+    for change in changes:
+        before, after = pick(change, False), pick(change, True)
+        if before == after:
+            continue
+        lost.setdefault(before or POOL, []).append(change.lead_id)
+        gained.setdefault(after or POOL, []).append(change.lead_id)
+    rows = []
+    for holder in sorted(set(gained) | set(lost)):
+        load_before = loads[0].get(holder, 0) if loads and holder != POOL else None
+        load_after = loads[1].get(holder, 0) if loads and holder != POOL else None
+        rows.append(
+            HolderChange(
+                holder, gained.get(holder, []), lost.get(holder, []), load_before, load_after
+            )
+        )
+    return rows
+
+
+def changed_rules(baseline: Ruleset, candidate: Ruleset) -> list[str]:
+    """Ids of the rules the candidate adds, removes or edits."""
+    before = {rule.id: rule.model_dump(mode="json") for rule in baseline.rules}
+    after = {rule.id: rule.model_dump(mode="json") for rule in candidate.rules}
+    return sorted(i for i in set(before) | set(after) if before.get(i) != after.get(i))
+
+
+def compare(
+    baseline: SimulatedRun, candidate: SimulatedRun, rules_changed: list[str] | None = None
+) -> ReplayDiff:
+    """What the candidate run does differently from the baseline run, lead by lead
+    (`rules_changed`, from `changed_rules`, is reported as given)."""
+    lead_ids = list(dict.fromkeys([*baseline.leads, *candidate.leads]))
+    assignments = []
+    for lead_id in lead_ids:
+        before = _owner(baseline.leads.get(lead_id))
+        after = _owner(candidate.leads.get(lead_id))
+        if before != after:
+            assignments.append(AssignmentChange(lead_id, *before, *after))
+    loads = (baseline.open_leads(), candidate.open_leads())
+    reps = _holders(assignments, lambda c, to: c.to_owner if to else c.from_owner, loads)
+    teams = _holders(assignments, lambda c, to: c.to_team if to else c.from_team, None)
+    movements = _movements(baseline, candidate, lead_ids, _outcome)
+    rules = _movements(baseline, candidate, lead_ids, _rule)
+    return ReplayDiff(
+        leads_replayed=len(lead_ids),
+        events_replayed=candidate.events_replayed,
+        assignments=assignments,
+        reps=reps,
+        teams=teams,
+        movements=movements,
+        rules=rules,
+        rules_changed=rules_changed or [],
+    )
+
+
+def to_json(diff: ReplayDiff) -> dict[str, Any]:
+    """The diff as plain JSON values (what `--format json` prints)."""
+    report = asdict(diff)
+    report["unchanged"] = diff.unchanged
+    return report
+
+
+def _ids(ids: list[str], limit: int = 3) -> str:
+    shown = ", ".join(ids[:limit])
+    return shown + (f" (+{len(ids) - limit})" if len(ids) > limit else "")
+
+
+def render_table(diff: ReplayDiff) -> str:
+    """The diff as tables for a terminal; `to_json` has every lead id."""
+    out = io.StringIO()
+    console = Console(file=out, width=140, force_terminal=False, color_system=None)
+    console.print(
+        f"Replayed {diff.events_replayed} events of {diff.leads_replayed} leads: "
+        + ("no change." if diff.unchanged else f"{len(diff.assignments)} assignments change.")
+    )
+    if diff.rules_changed:
+        console.print("Rules the candidate changes: " + ", ".join(diff.rules_changed))
+    if diff.assignments:
+        table = Table(title="Assignments that change")
+        for column in ("lead", "from", "to"):
+            table.add_column(column)
+        for change in diff.assignments:
+            table.add_row(
+                change.lead_id,
+                f"{change.from_owner or POOL} ({change.from_team or '-'})",
+                f"{change.to_owner or POOL} ({change.to_team or '-'})",
+            )
+        console.print(table)
+    for title, holders in (("Per rep", diff.reps), ("Per team", diff.teams)):
+        if not holders:
+            continue
+        table = Table(title=title)
+        for column in ("", "gained", "lost", "open before", "open after", "leads"):
+            table.add_column(column)
+        for h in holders:
+            table.add_row(
+                h.holder,
+                f"+{len(h.gained)}",
+                f"-{len(h.lost)}",
+                "" if h.load_before is None else str(h.load_before),
+                "" if h.load_after is None else str(h.load_after),
+                _ids(h.gained + h.lost),
+            )
+        console.print(table)
+    for title, rows in (("Outcomes", diff.movements), ("Rules that fired differently", diff.rules)):
+        if not rows:
+            continue
+        table = Table(title=title)
+        for column in ("what", "", "before", "after", "leads gaining", "leads losing"):
+            table.add_column(column)
+        for m in rows:
+            table.add_row(
+                m.kind,
+                m.detail,
+                str(m.baseline),
+                str(m.candidate),
+                _ids(m.gained),
+                _ids(m.lost),
+            )
+        console.print(table)
+    return out.getvalue()
+
+
+# -- faithfulness ------------------------------------------------------------------------
+
+DecidedFact = tuple[str, str, str | None, int | None]  # type, data (JSON), rule, version
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """A lead whose replayed decisions differ from the recorded ones, from `position` on
+    (an index into both lists)."""
+
+    lead_id: str
+    position: int
+    recorded: list[DecidedFact]
+    replayed: list[DecidedFact]
+
+
+def _fact(event: LoggedEvent) -> DecidedFact:
+    data = json.dumps(event.data, sort_keys=True, default=str)
+    return event.type, data, event.rule_id, event.ruleset_version
+
+
+def recorded_decisions(stream: list[LoggedEvent]) -> list[LoggedEvent]:
+    """A recorded stream's decided events in logical order: each trigger's decisions right
+    after it (an event posted while the previous one was decided lands physically before
+    those decisions; see `domain.state.state_at_trigger`)."""
+    by_cause: dict[str, list[LoggedEvent]] = {}
+    for event in stream:
+        if not is_trigger(event) and event.caused_by is not None:
+            by_cause.setdefault(event.caused_by, []).append(event)
+    ordered: list[LoggedEvent] = []
+    for event in stream:
+        if not is_trigger(event):
+            continue
+        if event.caused_by is not None:
+            ordered.append(event)  # a fired timer is itself decided
+        ordered.extend(by_cause.get(event.event_id, []))
+    return ordered
+
+
+def verify(
+    event_log: EventLog,
+    rulebook: Rulebook,
+    directory: Directory,
+    *,
+    progress: ReportProgress | None = None,
+) -> list[Mismatch]:
+    """Replay the whole log under the versions that were active at each event's time and
+    return every lead whose decisions (type, data, rule, version) differ from the log's.
+
+    Timers fire only up to the log's last recorded time, the replay's "now".
+    """
+    history = recorded_history(event_log)
+    run = simulate(
+        history,
+        ruleset_timeline(rulebook),
+        directory,
+        until=log_horizon(event_log),
+        progress=progress,
+    )
+    mismatches = []
+    for lead_id, lead in run.leads.items():
+        recorded = [_fact(e) for e in recorded_decisions(event_log.lead_events(UUID(lead_id)))]
+        replayed = [_fact(e) for e in lead.decided]
+        if recorded != replayed:
+            position = next(
+                (i for i, (r, s) in enumerate(zip(recorded, replayed, strict=False)) if r != s),
+                min(len(recorded), len(replayed)),
+            )
+            mismatches.append(Mismatch(lead_id, position, recorded, replayed))
+    return mismatches

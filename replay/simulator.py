@@ -1,0 +1,291 @@
+"""What-if replay: every lead's external events, re-run through the pure lifecycle on one
+virtual clock (SPEC §8).
+
+Each lead gets a `LeadMachine` (the same `step`, `plan_timers` and `plan_sequences` that
+`LeadWorkflow` drives through its activities). All leads share one clock and one set of
+rep workloads and team rotations, so capacity and round robin see the other leads exactly
+as the system did: before each event, every timer due by then fires, earliest first across
+leads. Nothing is written anywhere; the log is only read, by the helpers at the bottom.
+"""
+
+from __future__ import annotations
+
+import heapq
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from domain.directory import Directory
+from domain.lifecycle import ActiveRuleset
+from domain.machine import LeadMachine
+from domain.rulebook import RULESET_ACTIVATIONS_ID, RulesetActivations
+from domain.state import LeadState, LoggedEvent, apply_event
+from domain.timers import RunningTimer, next_due
+from leadflow.eventlog import EventLog
+from leadflow.rulebook import Rulebook
+from rules.compile import compile_ruleset
+from rules.model import Ruleset
+
+RulesetFor = Callable[[datetime], ActiveRuleset]
+ReportProgress = Callable[[int, int], None]
+
+# How many events between two progress reports: often enough for a smooth bar.
+PROGRESS_EVERY = 200
+HISTORY_PAGE = 1000
+
+
+@dataclass
+class SharedWorkloads:
+    """Open leads per rep and each team's last round-robin pick, kept from the decided
+    events of every simulated lead (what `RepWorkload` and `TeamRotation` keep on the log)."""
+
+    open: dict[str, int] = field(default_factory=dict)
+    rotation: dict[str, str] = field(default_factory=dict)
+
+    def open_leads(self, rep_id: str) -> int:
+        """Leads `rep_id` holds open now, on the virtual clock."""
+        return self.open.get(rep_id, 0)
+
+    def last_assigned(self, team_id: str) -> str | None:
+        """The rep the team's round robin picked last."""
+        return self.rotation.get(team_id)
+
+    def moved(self, before: str | None, after: str | None) -> None:
+        """A lead's open owner went from `before` to `after`."""
+        if before == after:
+            return
+        if before is not None:
+            self.open[before] = self.open.get(before, 0) - 1
+        if after is not None:
+            self.open[after] = self.open.get(after, 0) + 1
+
+    def rotated(self, decided: Iterable[LoggedEvent]) -> None:
+        """Record the round-robin picks among `decided` (the lifecycle's `rotations`)."""
+        for event in decided:
+            if event.type == "lead.assigned" and event.data.get("strategy") == "round_robin":
+                self.rotation[str(event.data["team"])] = str(event.data["owner"])
+
+
+class ReplayedLead(LeadMachine):
+    """A `LeadMachine` fed recorded events as they are (ids and `occurred_at` kept, so
+    facts such as `hours_since_capture` match), one trigger at a time, so the shared
+    workloads can be brought up to date between an event and its decisions, as the log's
+    append does before the workflow decides."""
+
+    def take(self, event: LoggedEvent, at: datetime) -> LoggedEvent:
+        """Append a recorded external event at virtual time `at`."""
+        own = replace(event, sequence=len(self.log) + 1, recorded_at=at.isoformat())
+        self.log.append(own)
+        self.state = apply_event(self.state, own)
+        return own
+
+    def decide(self, event: LoggedEvent, at: datetime) -> list[LoggedEvent]:
+        """The decisions for an event already taken."""
+        return self._decide(event.type, event, at, None)
+
+    def fire(self, due: RunningTimer) -> list[LoggedEvent]:
+        """Fire one running timer at its due time: `lead.timer_fired` and its decisions."""
+        data: dict[str, object] = {"timer": due.timer_id, "due_at": due.due_at}
+        if due.step is not None:
+            data["step"] = due.step
+        fired = self._append("lead.timer_fired", data, due.due, None, due.started_by)
+        return [fired, *self._decide(f"timer.{due.timer_id}", fired, due.due, due)]
+
+
+@dataclass(frozen=True)
+class SimulatedLead:
+    """One lead's replayed stream (external and decided events, in logical order) and its
+    state at the end."""
+
+    lead_id: str
+    log: list[LoggedEvent]
+    state: LeadState
+
+    @property
+    def decided(self) -> list[LoggedEvent]:
+        """What leadflow decided (fired timers included), in order."""
+        return [e for e in self.log if e.caused_by is not None]
+
+
+@dataclass(frozen=True)
+class SimulatedRun:
+    """Every replayed lead, in the order the history first mentions them."""
+
+    leads: dict[str, SimulatedLead]
+    events_replayed: int
+    horizon: datetime | None
+
+    def open_leads(self) -> dict[str, int]:
+        """Open leads per rep at the end, counting the replayed leads only."""
+        loads: dict[str, int] = {}
+        for lead in self.leads.values():
+            owner = lead.state.open_owner
+            if owner is not None:
+                loads[owner] = loads.get(owner, 0) + 1
+        return loads
+
+
+def select_history(
+    history: Sequence[LoggedEvent],
+    *,
+    captured_from: datetime | None = None,
+    captured_to: datetime | None = None,
+    lead_id: str | None = None,
+) -> list[LoggedEvent]:
+    """The events of the leads first captured in [`captured_from`, `captured_to`) (by the
+    capture's `occurred_at`), or of one lead; every event of a selected lead is kept, so
+    its timers and later touches play out as they did."""
+    captured: dict[str, datetime] = {}
+    for event in history:
+        if event.type == "lead.captured" and event.lead_id not in captured:
+            captured[event.lead_id] = datetime.fromisoformat(event.occurred_at)
+
+    def wanted(lead: str) -> bool:
+        at = captured.get(lead)
+        if lead_id is not None and lead != lead_id:
+            return False
+        if at is None:
+            return captured_from is None and captured_to is None
+        if captured_from is not None and at < captured_from:
+            return False
+        return captured_to is None or at < captured_to
+
+    return [e for e in history if wanted(e.lead_id)]
+
+
+def simulate(
+    history: Sequence[LoggedEvent],
+    ruleset_for: RulesetFor,
+    directory: Directory,
+    *,
+    until: datetime | None = None,
+    progress: ReportProgress | None = None,
+) -> SimulatedRun:
+    """Replay `history` (external events, in log order, each at its `recorded_at`) under
+    `ruleset_for(time)` and return every lead's decisions.
+
+    Timers fire in virtual time, earliest first across all leads, before any event recorded
+    after them; after the last event they fire up to `until` (default: the last event's
+    time), the "now" of the replay. Pure: reads nothing, writes nothing.
+    """
+    workloads = SharedWorkloads()
+    machines: dict[str, ReplayedLead] = {}
+    # (due, lead order, lead id): the earliest running timer of each lead; stale entries
+    # (a timer cancelled or restarted since) are skipped when popped.
+    due_heap: list[tuple[datetime, int, str]] = []
+    order: dict[str, int] = {}
+    total = len(history)
+
+    def schedule(machine: ReplayedLead) -> None:
+        due = next_due(machine.timers)
+        if due is not None:
+            heapq.heappush(due_heap, (due.due, order[machine.lead_id], machine.lead_id))
+
+    def fire_until(at: datetime) -> None:
+        while due_heap and due_heap[0][0] <= at:
+            when, _, lead = heapq.heappop(due_heap)
+            machine = machines[lead]
+            due = next_due(machine.timers)
+            if due is None or due.due != when:
+                continue
+            machine.active = ruleset_for(when)
+            before = machine.state.open_owner
+            decided = machine.fire(due)
+            workloads.moved(before, machine.state.open_owner)
+            workloads.rotated(decided)
+            schedule(machine)
+
+    for done, event in enumerate(history, start=1):
+        at = datetime.fromisoformat(event.recorded_at)
+        fire_until(at)
+        machine = machines.get(event.lead_id)
+        if machine is None:
+            order[event.lead_id] = len(order)
+            machine = ReplayedLead(event.lead_id, ruleset_for(at), directory, workloads)
+            machines[event.lead_id] = machine
+        machine.active = ruleset_for(at)
+        before = machine.state.open_owner
+        taken = machine.take(event, at)
+        workloads.moved(before, machine.state.open_owner)
+        before = machine.state.open_owner
+        decided = machine.decide(taken, at)
+        workloads.moved(before, machine.state.open_owner)
+        workloads.rotated(decided)
+        schedule(machine)
+        if progress is not None and (done % PROGRESS_EVERY == 0 or done == total):
+            progress(done, total)
+    horizon = until
+    if horizon is None and history:
+        horizon = datetime.fromisoformat(history[-1].recorded_at)
+    if horizon is not None:
+        fire_until(horizon)
+    if progress is not None and total == 0:
+        progress(0, 0)
+    leads = {
+        lead: SimulatedLead(lead, list(machine.log), machine.state)
+        for lead, machine in machines.items()
+    }
+    return SimulatedRun(leads, total, horizon)
+
+
+def fixed(active: ActiveRuleset) -> RulesetFor:
+    """One ruleset at every time (a candidate, or `--baseline VERSION`)."""
+    return lambda _at: active
+
+
+EMPTY_RULESET = ActiveRuleset(None, Ruleset(name="empty"), compile_ruleset(Ruleset(name="empty")))
+
+
+class RulesetTimeline:
+    """Which version was active when: the last activation at or before a time (before
+    the first one, an empty ruleset, as `Rulebook.active` answers)."""
+
+    def __init__(self, activations: Sequence[tuple[datetime, int]], rulebook: Rulebook) -> None:
+        # Stable by time: two activations at the same instant keep their log order.
+        ordered = sorted(activations, key=lambda activation: activation[0])
+        self.times = [when for when, _ in ordered]
+        self.versions = [version for _, version in ordered]
+        self.rulebook = rulebook
+
+    def __call__(self, at: datetime) -> ActiveRuleset:
+        index = bisect_right(self.times, at)
+        if index == 0:
+            return EMPTY_RULESET
+        return self.rulebook.version(self.versions[index - 1])
+
+
+def ruleset_timeline(rulebook: Rulebook) -> RulesetTimeline:
+    """The activations recorded on the log, as a `ruleset_for` for `simulate`."""
+    log = rulebook.log
+    stored = log.recorder.select_events(RULESET_ACTIVATIONS_ID)
+    events = [log.mapper.to_domain_event(s) for s in stored]
+    activations = [
+        (e.activated_at, e.version) for e in events if isinstance(e, RulesetActivations.Activated)
+    ]
+    return RulesetTimeline(activations, rulebook)
+
+
+def recorded_history(event_log: EventLog) -> list[LoggedEvent]:
+    """Every external lead event on the log, in log order."""
+    history: list[LoggedEvent] = []
+    position = 0
+    while True:
+        events, last = event_log.read_lead_events_after(position, HISTORY_PAGE)
+        if last is None:
+            return history
+        history.extend(events)
+        position = last
+
+
+def log_horizon(event_log: EventLog) -> datetime | None:
+    """When the log's last event was recorded: the replay's "now", so timers that had not
+    fired yet then do not fire in the replay either."""
+    last = event_log.max_position()
+    if last == 0:
+        return None
+    [notification] = event_log.recorder.select_notifications(start=last, limit=1)
+    event: Any = event_log.mapper.to_domain_event(notification)
+    when: datetime = event.timestamp
+    return when
