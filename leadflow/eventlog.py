@@ -259,30 +259,17 @@ class EventLog(Application):
         fired_id = str(
             uuid5(LEADFLOW_NAMESPACE, f"timer:{lead_id}:{timer.timer_id}:{timer.due_at}")
         )
-        for _ in range(MAX_CONFLICT_RETRIES):
-            lead = self.get_lead(lead_id)
-            recorded = [e for e in self.lead_events(lead_id) if e.event_id == fired_id]
-            if recorded:
-                fired = recorded[0]
-                break
-            data: dict[str, Any] = {"timer": timer.timer_id, "due_at": timer.due_at}
-            if timer.step is not None:
-                data["step"] = timer.step
-            event = lead.record_decision(
-                Decision("lead.timer_fired", data),
-                event_id=fired_id,
-                occurred_at=timer.due,
-                ruleset_version=active.version,
-                caused_by=timer.started_by,
-            )
-            try:
-                self.save(lead)
-            except IntegrityError:
-                continue
-            fired = event.to_logged()
-            break
-        else:
-            raise RuntimeError("could not record the timer: too many concurrent writers")
+        data: dict[str, Any] = {"timer": timer.timer_id, "due_at": timer.due_at}
+        if timer.step is not None:
+            data["step"] = timer.step
+        fired = self.record_once(
+            lead_id,
+            Decision("lead.timer_fired", data),
+            event_id=fired_id,
+            occurred_at=timer.due,
+            ruleset_version=active.version,
+            caused_by=timer.started_by,
+        )
         remaining = {k: v for k, v in timers.items() if k != timer.timer_id}
         decided = self.decide(
             lead_id,
