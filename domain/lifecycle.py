@@ -9,7 +9,7 @@ decisions activity) and the replay simulator drive this same function.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -58,6 +58,9 @@ class ActiveRuleset:
 
 @dataclass
 class StepResult:
+    # The lead after the decisions, each folded as recorded right after the state's last
+    # event (sequence + 1, the active version, at `now`): what folding the log gives when
+    # nothing else was appended in between.
     state: LeadState
     decisions: list[Decision] = field(default_factory=list)
     # Round-robin picks to record in the teams' rotations: (team, rep).
@@ -78,6 +81,7 @@ class _Step:
         self.directory = directory
         self.workloads = workloads
         self.now = now
+        self.now_text = ""  # `now` in RFC 3339, made on the first decision
         # Leads this step gave to or took from reps, on top of what the log says.
         self.taken: dict[str, int] = {}
         self.trigger = ""
@@ -88,22 +92,26 @@ class _Step:
 
     def decide(self, type_: str, data: dict[str, object], rule_id: str | None) -> None:
         decision = Decision(type_, data, rule_id)
-        before = self.state.open_owner
+        state = self.result.state
+        before = state.open_owner
         self.result.decisions.append(decision)
+        if not self.now_text:
+            self.now_text = self.now.isoformat()
+        # Folded as it will be recorded, right after what the state has seen, so the
+        # result's state is the lead after the trigger's decisions (see `StepResult`).
         stand_in = LoggedEvent(
-            lead_id=self.state.lead_id,
-            sequence=self.state.last_sequence + 1,
+            lead_id=state.lead_id,
+            sequence=state.last_sequence + 1,
             event_id="",
             type=type_,
-            occurred_at=self.now.isoformat(),
-            recorded_at=self.now.isoformat(),
+            occurred_at=self.now_text,
+            recorded_at=self.now_text,
             data=dict(data),
             rule_id=rule_id,
+            ruleset_version=self.active.version,
         )
-        # The stand-in's sequence is provisional; keep the state's real high-water mark.
-        folded = apply_event(self.state, stand_in)
-        self.result.state = replace(folded, last_sequence=self.state.last_sequence)
-        after = self.state.open_owner
+        self.result.state = state = apply_event(state, stand_in)
+        after = state.open_owner
         if before != after:
             if before is not None:
                 self.taken[before] = self.taken.get(before, 0) - 1
@@ -133,7 +141,10 @@ class _Step:
             decided_before = len(self.result.decisions)
             for name in triggers:
                 self.exit_sequences_on(name)
-                facts = facts_for(self.state, self.now, self.state.variants)
+                if not self.active.compiled.rules_for(name):
+                    continue  # most decided events trigger no rule: spare the facts
+                state = self.result.state
+                facts = facts_for(state, self.now, state.variants)
                 for fired in evaluate(self.active.compiled, name, facts):
                     for action in fired.actions:
                         self.apply(action, fired.rule_id)

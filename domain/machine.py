@@ -39,30 +39,45 @@ class LeadMachine:
         rule_id: str | None = None,
         caused_by: str | None = None,
     ) -> LoggedEvent:
+        event = self._record(type_, data, at.isoformat(), rule_id, caused_by)
+        self.state = apply_event(self.state, event)
+        return event
+
+    def _record(
+        self,
+        type_: str,
+        data: dict[str, Any],
+        when: str,
+        rule_id: str | None,
+        caused_by: str | None,
+    ) -> LoggedEvent:
+        """Add an event that happened `when` (RFC 3339) to the log, without folding it."""
         sequence = len(self.log) + 1
         event = LoggedEvent(
             lead_id=self.lead_id,
             sequence=sequence,
             event_id=f"{self.lead_id}#{sequence}",
             type=type_,
-            occurred_at=at.isoformat(),
-            recorded_at=at.isoformat(),
+            occurred_at=when,
+            recorded_at=when,
             data=data,
             rule_id=rule_id,
             ruleset_version=self.active.version if caused_by else None,
             caused_by=caused_by,
         )
         self.log.append(event)
-        self.state = apply_event(self.state, event)
         return event
 
     def _decide(
         self, trigger: str, cause: LoggedEvent, at: datetime, fired: RunningTimer | None
     ) -> list[LoggedEvent]:
         result = step(self.state, trigger, self.active, self.directory, self.workloads, at, fired)
+        when = at.isoformat()
         decided = [
-            self._append(d.type, d.data, at, d.rule_id, cause.event_id) for d in result.decisions
+            self._record(d.type, d.data, when, d.rule_id, cause.event_id) for d in result.decisions
         ]
+        # The step folded its decisions as they are recorded here, one after the other.
+        self.state = result.state
         happened = [cause, *decided]
         timers = {k: v for k, v in self.timers.items() if fired is None or k != fired.timer_id}
         timers = plan_timers(

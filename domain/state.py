@@ -8,7 +8,7 @@ Temporal workflow sandbox.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from domain.errors import LeadClosed, LeadNotInPool, NotLeadOwner, StageWouldMoveBackward
@@ -122,98 +122,94 @@ def _forward(state: LeadState, stage: str) -> str:
 
 def apply_event(state: LeadState, event: LoggedEvent) -> LeadState:
     """Fold one stored event into the state (callers drop events delivered twice)."""
-    s = replace(state, last_sequence=max(state.last_sequence, event.sequence))
     d = event.data
+    changes: dict[str, Any] = {"last_sequence": max(state.last_sequence, event.sequence)}
     if event.ruleset_version is not None:
-        s = replace(s, ruleset_version=event.ruleset_version)
+        changes["ruleset_version"] = event.ruleset_version
     match event.type:
         case "lead.captured":
             # A first capture sets every field; a later touch fills only what was unknown.
-            first = s.touch_count == 0
-            updates = {
-                name: d[name]
-                for name in _CAPTURE_FIELDS
-                if name in d and (first or getattr(s, name) is None)
-            }
+            first = state.touch_count == 0
+            for name in _CAPTURE_FIELDS:
+                if name in d and (first or getattr(state, name) is None):
+                    changes[name] = d[name]
             new_attributes = d.get("attributes", {})
-            attributes = dict(new_attributes) if first else {**new_attributes, **s.attributes}
-            s = replace(
-                s,
-                **updates,
-                attributes=attributes,
-                touch_count=s.touch_count + 1,
-                created_at=s.created_at or event.occurred_at,
-                last_activity_at=event.occurred_at,
+            changes["attributes"] = (
+                dict(new_attributes) if first else {**new_attributes, **state.attributes}
             )
+            changes["touch_count"] = state.touch_count + 1
+            changes["created_at"] = state.created_at or event.occurred_at
+            changes["last_activity_at"] = event.occurred_at
         case "lead.followed_up":
             # A follow-up is what every open task asks for: it completes them.
-            s = replace(
-                s,
-                open_tasks={},
-                followups_count=s.followups_count + 1,
-                first_response_at=s.first_response_at or event.occurred_at,
-                last_activity_at=event.occurred_at,
-            )
+            changes["open_tasks"] = {}
+            changes["followups_count"] = state.followups_count + 1
+            changes["first_response_at"] = state.first_response_at or event.occurred_at
+            changes["last_activity_at"] = event.occurred_at
         case "lead.claimed" | "lead.reassigned":
-            s = replace(
-                s,
-                owner=d["rep_id"],
-                in_pool=False,
-                pool_reason=None,
-                placed_by_rule=None,
-                placed_by_ruleset_version=None,
-                last_activity_at=event.occurred_at,
-            )
+            changes["owner"] = d["rep_id"]
+            changes["in_pool"] = False
+            changes["pool_reason"] = None
+            changes["placed_by_rule"] = None
+            changes["placed_by_ruleset_version"] = None
+            changes["last_activity_at"] = event.occurred_at
         case "lead.assigned":
-            s = replace(
-                s,
-                owner=d.get("owner"),
-                team=d.get("team", s.team),
-                in_pool=False,
-                pool_reason=None,
-                placed_by_rule=event.rule_id,
-                placed_by_ruleset_version=event.ruleset_version,
-            )
+            changes["owner"] = d.get("owner")
+            changes["team"] = d.get("team", state.team)
+            changes["in_pool"] = False
+            changes["pool_reason"] = None
+            changes["placed_by_rule"] = event.rule_id
+            changes["placed_by_ruleset_version"] = event.ruleset_version
         case "lead.released" | "lead.returned_to_pool":
-            former = {**s.former_owners, s.owner: event.occurred_at} if s.owner else s.former_owners
-            s = replace(
-                s,
-                former_owners=former,
-                owner=None,
-                in_pool=True,
-                open_tasks={},
-                pool_reason=d.get("reason"),
-                placed_by_rule=event.rule_id,
-                placed_by_ruleset_version=event.ruleset_version,
-            )
+            if state.owner:
+                changes["former_owners"] = {**state.former_owners, state.owner: event.occurred_at}
+            changes["owner"] = None
+            changes["in_pool"] = True
+            changes["open_tasks"] = {}
+            changes["pool_reason"] = d.get("reason")
+            changes["placed_by_rule"] = event.rule_id
+            changes["placed_by_ruleset_version"] = event.ruleset_version
         case "lead.qualified" | "lead.stage_changed":
-            s = replace(s, stage=_forward(s, d["stage"]))
+            changes["stage"] = _forward(state, d["stage"])
         case "lead.opportunity_opened":
-            s = replace(s, stage=_forward(s, "opportunity"))
+            changes["stage"] = _forward(state, "opportunity")
         case "lead.won":
-            s = replace(s, stage="won", won_amount=str(d.get("amount")))
+            changes["stage"] = "won"
+            changes["won_amount"] = str(d.get("amount"))
         case "lead.lost":
-            s = replace(s, stage="lost")
+            changes["stage"] = "lost"
         case "lead.scored":
-            s = replace(s, score=int(d.get("score", s.score)))
+            changes["score"] = int(d.get("score", state.score))
         case "lead.unsubscribed":
             # Its sequences end by `nurture.exited` decisions, which the lifecycle makes.
-            s = replace(s, unsubscribed=True)
+            changes["unsubscribed"] = True
         case "lead.task_created":
-            s = replace(s, open_tasks={**s.open_tasks, d["task"]: d["due_at"]})
+            changes["open_tasks"] = {**state.open_tasks, d["task"]: d["due_at"]}
         case "lead.tagged":
-            if d["tag"] not in s.tags:
-                s = replace(s, tags=(*s.tags, d["tag"]))
+            if d["tag"] not in state.tags:
+                changes["tags"] = (*state.tags, d["tag"])
         case "lead.intent_set":
-            s = replace(s, intent=d["intent"])
+            changes["intent"] = d["intent"]
         case "experiment.variant_assigned":
-            s = replace(s, variants={**s.variants, d["experiment"]: d["variant"]})
+            changes["variants"] = {**state.variants, d["experiment"]: d["variant"]}
         case "nurture.enrolled":
-            if d["sequence"] not in s.sequences:
-                s = replace(s, sequences=(*s.sequences, d["sequence"]))
+            if d["sequence"] not in state.sequences:
+                changes["sequences"] = (*state.sequences, d["sequence"])
         case "nurture.exited":
-            s = replace(s, sequences=tuple(q for q in s.sequences if q != d["sequence"]))
-    return s
+            changes["sequences"] = tuple(q for q in state.sequences if q != d["sequence"])
+    return _changed(state, changes)
+
+
+def _changed(state: LeadState, changes: dict[str, Any]) -> LeadState:
+    """`dataclasses.replace(state, **changes)`, without re-running `__init__` over every
+    field, which made a fold ~10x slower (BENCHMARKS.md). `LeadState` has no
+    `__post_init__` and its fields are plain attributes, so a copy of the instance
+    dictionary with the changes applied is the same value."""
+    new = object.__new__(LeadState)
+    values = new.__dict__
+    values.update(state.__dict__)
+    values.update(changes)
+    return new
 
 
 def fold(lead_id: str, events: list[LoggedEvent]) -> LeadState:

@@ -9,9 +9,10 @@ plans timers with this same function.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from rules.model import Sequence, Timer
 
@@ -31,14 +32,14 @@ class RunningTimer:
     def sequence(self) -> str | None:
         return self.timer_id.removeprefix(NURTURE_PREFIX) if self.step is not None else None
 
-    @property
+    @cached_property  # read on every look for the next due timer
     def due(self) -> datetime:
         return datetime.fromisoformat(self.due_at)
 
 
 def plan_timers(
     running: Mapping[str, RunningTimer],
-    specs: Iterable[Timer],
+    specs: Collection[Timer],
     happened: Iterable[tuple[str, str]],
     at: datetime,
 ) -> dict[str, RunningTimer]:
@@ -48,11 +49,10 @@ def plan_timers(
     restarts the timer.
     """
     timers = dict(running)
-    by_id = {spec.id: spec for spec in specs}
     # A running timer the active ruleset no longer declares is left as it is: it fires
-    # once (its rules, if any, are the active version's).
+    # once (its rules, if any, are the active version's). Timer ids are unique (validated).
     for event_type, event_id in happened:
-        for spec in by_id.values():
+        for spec in specs:
             if event_type in spec.cancel_on:
                 timers.pop(spec.id, None)
             starts = event_type in spec.start_on

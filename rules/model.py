@@ -7,6 +7,7 @@ JSON that was published. They check types only: build them with
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 from decimal import Decimal
@@ -25,6 +26,7 @@ _CALENDAR_UNITS = re.compile(r"P(?:[0-9]+[YM])", re.ASCII)
 _SECONDS_PER = {"weeks": 604800, "days": 86400, "hours": 3600, "minutes": 60}
 
 
+@functools.lru_cache(maxsize=1024)  # a ruleset has a handful; the lifecycle asks per timer
 def parse_duration(text: str) -> timedelta:
     """Parse an ISO 8601 duration such as `PT2S`, `PT24H`, `P7D`, `P1W` or `P1DT12H`.
 

@@ -1,3 +1,4 @@
+import copy
 import dataclasses
 from typing import Any
 
@@ -184,3 +185,57 @@ def test_guards() -> None:
     ):
         with pytest.raises(LeadClosed):
             check_external_event(won, closed_type, data)
+
+
+def test_a_fold_sets_only_the_states_fields_and_leaves_earlier_states_alone() -> None:
+    def decided(sequence: int, type_: str, data: dict[str, Any]) -> LoggedEvent:
+        at = f"2026-01-01T01:00:{sequence:02d}+00:00"
+        return LoggedEvent(LEAD, sequence, f"d{sequence}", type_, at, at, data, "r1", 7, "e1")
+
+    stream = [
+        ev(1, "lead.captured", {"email": "a@x.io", "source": "web", "attributes": {"k": 1}}),
+        decided(2, "lead.assigned", {"owner": "rep-a", "team": "east"}),
+        decided(3, "lead.task_created", {"task": "first_follow_up", "due_at": "T+24h"}),
+        decided(4, "experiment.variant_assigned", {"experiment": "x", "variant": "B"}),
+        decided(5, "nurture.enrolled", {"sequence": "weekly"}),
+        decided(6, "lead.tagged", {"tag": "vip"}),
+        decided(7, "lead.scored", {"score": 12}),
+        ev(8, "lead.followed_up", {"rep_id": "rep-a"}),
+        decided(9, "lead.returned_to_pool", {"reason": "idle_7d"}),
+        ev(10, "lead.claimed", {"rep_id": "rep-b"}),
+        ev(11, "lead.qualified", {"stage": "SQL"}),
+        decided(12, "nurture.exited", {"sequence": "weekly"}),
+        ev(13, "lead.unsubscribed", {}),
+        ev(14, "lead.won", {"amount": "2.5"}),
+    ]
+    names = {f.name for f in dataclasses.fields(LeadState)}
+    state = LeadState(lead_id=LEAD)
+    for event in stream:
+        before = copy.deepcopy(state)
+        after = apply_event(state, event)
+        assert state == before, event.type
+        assert set(vars(after)) == names, event.type
+        state = after
+    assert state == LeadState(
+        lead_id=LEAD,
+        last_sequence=14,
+        stage="won",
+        owner="rep-b",
+        team="east",
+        email="a@x.io",
+        source="web",
+        score=12,
+        tags=("vip",),
+        attributes={"k": 1},
+        touch_count=1,
+        followups_count=1,
+        created_at="2026-01-01T00:00:01+00:00",
+        first_response_at="2026-01-01T00:00:08+00:00",
+        last_activity_at="2026-01-01T00:00:10+00:00",
+        won_amount="2.5",
+        unsubscribed=True,
+        ruleset_version=7,
+        variants={"x": "B"},
+        open_tasks={},
+        former_owners={"rep-a": "2026-01-01T01:00:09+00:00"},
+    )
