@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from domain.errors import Conflict, DomainError, InvalidDocument, LeadNotFound
 from leadflow.eventlog import ItemRejected
 from leadflow.rulebook import RulesetNotFound
+from replay.runs import ReplayNotFound
 
 
 class ApiError(Exception):
@@ -41,7 +42,7 @@ def error_body(
 def status_of(error: DomainError) -> int:
     if isinstance(error, InvalidDocument):
         return 422
-    if isinstance(error, RulesetNotFound):
+    if isinstance(error, (RulesetNotFound, ReplayNotFound)):
         return 404
     if isinstance(error, LeadNotFound):
         return 404

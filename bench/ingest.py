@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from importlib import metadata
 from importlib.util import find_spec
 from typing import Any
@@ -519,7 +520,7 @@ def measure_backend(backend: Backend, plan: Plan, tmp: Path) -> tuple[Samples, d
             console.log(f"{backend.name}: rep {rep + 1}/{plan.reps}")
             record("bare_single", bare_single(bare, emails, plan.n))
             fresh = emails.take(plan.n)
-            on_server("api_single", plan.n, lambda fresh=fresh: api_single(client, fresh))
+            on_server("api_single", plan.n, partial(api_single, client, fresh))
             record("api_repeat", api_single(client, fresh, new_lead=False))
             record("api_concurrent", api_concurrent(clients, emails, plan.n))
             record("bare_batch", bare_batch(bare, emails, plan.batches))

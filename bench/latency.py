@@ -5,7 +5,7 @@ Run from the repository root:
 
     .venv/bin/python bench/latency.py            # ~4 min
     .venv/bin/python bench/latency.py --quick    # ~90 s
-    .venv/bin/python bench/latency.py --dispatcher-poll-seconds 0.01   # a what-if
+    .venv/bin/python bench/latency.py --log-poll-seconds 0.2    # a what-if
 
 It starts `leadflow dev` (fresh data dir, free ports, no UI) with the default ruleset and
 the default directory with unlimited capacities (PUT /v1/directory: no lead goes to the
@@ -35,8 +35,7 @@ open loop: sends start on schedule whether or not earlier ones have finished.
 Also printed: where a lead's time goes (from Temporal's own event times of ~30 sampled
 workflows), the CPU per lead of every process involved (from /proc), and the CPU other
 work on the machine used meanwhile ("others' load", in cores; noisy runs show there).
-Child processes get no LEADFLOW_* from the caller's environment; AGGREGATE_CACHE_MAXSIZE
-(eventsourcing's aggregate cache) passes through, for a what-if without code changes.
+Child processes get no LEADFLOW_* from the caller's environment.
 """
 
 from __future__ import annotations
@@ -760,7 +759,9 @@ def report(results: Results, plan: Plan, settings: str, console: Console) -> Non
         table.add_column(column, justify="right")
     table.add_column("met", justify="center")
 
-    def row(label: str, ours: float, base: float, target: str = "", met: bool | None = None):
+    def row(
+        label: str, ours: float, base: float, target: str = "", met: bool | None = None
+    ) -> None:
         ratio = ours / base if base and not math.isnan(base) else math.nan
         table.add_row(
             label,
@@ -942,8 +943,10 @@ def run_all(plan: Plan, args: argparse.Namespace, console: Console) -> None:
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="leadflow-lat-")))
         api_port, lf_temporal_port, bare_port = free_ports(3)
         extra = {"LEADFLOW_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY}
-        if args.dispatcher_poll_seconds is not None:
-            extra["LEADFLOW_DISPATCHER_POLL_SECONDS"] = str(args.dispatcher_poll_seconds)
+        if args.log_poll_seconds is not None:
+            extra["LEADFLOW_LOG_POLL_SECONDS"] = str(args.log_poll_seconds)
+        if args.log_watch_seconds is not None:
+            extra["LEADFLOW_LOG_WATCH_SECONDS"] = str(args.log_watch_seconds)
         dev_log = tmp / "leadflow-dev.log"
         # Both stacks start at once (they only idle while the other one is measured).
         groups = ProcessGroups()
@@ -1026,11 +1029,12 @@ def run_all(plan: Plan, args: argparse.Namespace, console: Console) -> None:
                 return await measure([leadflow, bare], plan, console)
 
         results = asyncio.run(main_async())
-        poll = args.dispatcher_poll_seconds
-        default_poll = Settings.model_fields["dispatcher_poll_seconds"].default
+        defaults = Settings.model_fields
+        poll = args.log_poll_seconds or defaults["log_poll_seconds"].default
+        check = args.log_watch_seconds or defaults["log_watch_seconds"].default
         settings = (
-            f"dispatcher poll {poll or default_poll:g} s{'' if poll else ' (default)'}, "
-            f"env AGGREGATE_CACHE_MAXSIZE {os.environ.get('AGGREGATE_CACHE_MAXSIZE', 'unset')}, "
+            f"log followers: woken on change (checked every {check * 1e3:g} ms), "
+            f"fallback poll {poll:g} s, "
             "watcher poll "
             f"{args.watch_interval * 1e3:g} ms, bare workflow "
             f"{'unsandboxed' if args.bare_unsandboxed else 'sandboxed (as LeadWorkflow)'}"
@@ -1046,9 +1050,14 @@ def parse_args(argv: list[str] | None) -> tuple[Plan, argparse.Namespace]:
     parser.add_argument("--step-seconds", type=float, help="per ramp step [10; quick 3]")
     parser.add_argument("--watch-interval", type=float, default=0.01, help="log poll [0.01 s]")
     parser.add_argument(
-        "--dispatcher-poll-seconds",
+        "--log-poll-seconds",
         type=float,
-        help="what-if: LEADFLOW_DISPATCHER_POLL_SECONDS for leadflow dev [its default, 0.2]",
+        help="what-if: LEADFLOW_LOG_POLL_SECONDS (followers' fallback poll) [its default]",
+    )
+    parser.add_argument(
+        "--log-watch-seconds",
+        type=float,
+        help="what-if: LEADFLOW_LOG_WATCH_SECONDS (SQLite change check) [its default]",
     )
     parser.add_argument(
         "--bare-unsandboxed",

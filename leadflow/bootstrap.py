@@ -16,10 +16,17 @@ from domain.events import IncomingEvent
 from leadflow.eventlog import Appended, EventLog, open_event_log
 from leadflow.rulebook import Rulebook
 from leadflow.settings import Settings
+from projections.assignments import AssignmentsProjection
+from projections.campaigns import CampaignSpendProjection
+from projections.experiments import ExperimentAssignmentsProjection
 from projections.follower import PositionStore
 from projections.follower import metadata as follower_metadata
 from projections.leads import LeadsProjection
+from projections.notifications import NotificationsProjection
+from projections.nurture import NurtureMessagesProjection
 from projections.projector import Projection
+from projections.stages import LeadStagesProjection
+from replay.runs import metadata as replays_metadata
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +56,20 @@ class Store:
 def projections(suffix: str = "") -> list[Projection]:
     """Every read model the projector keeps; with `suffix`, copies of them under tables
     named `<table><suffix>` (what a rebuild builds into)."""
-    return [LeadsProjection(suffix)]
+    return [
+        LeadsProjection(suffix),
+        LeadStagesProjection(suffix),
+        AssignmentsProjection(suffix),
+        NotificationsProjection(suffix),
+        CampaignSpendProjection(suffix),
+        NurtureMessagesProjection(suffix),
+        ExperimentAssignmentsProjection(suffix),
+    ]
 
 
 def _create_tables(engine: Engine) -> None:
     read_models = [projection.metadata for projection in projections()]
-    for metadata in (keys_metadata, follower_metadata, *read_models):
+    for metadata in (keys_metadata, follower_metadata, replays_metadata, *read_models):
         try:
             metadata.create_all(engine)
         except (IntegrityError, OperationalError, ProgrammingError):

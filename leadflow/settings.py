@@ -38,7 +38,11 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     # A lead's workflow continues as new once its history holds this many events.
     workflow_history_limit: int = 2000
-    dispatcher_poll_seconds: float = 0.2
+    # The log's followers (projector, dispatcher) read it as soon as it grows (SQLite: checked
+    # every `log_watch_seconds`; PostgreSQL: LISTEN/NOTIFY) and at the latest every
+    # `log_poll_seconds`, so a missed signal only delays an event.
+    log_poll_seconds: float = 1.0
+    log_watch_seconds: float = 0.005
     dispatcher_concurrency: int = 32
 
     @property

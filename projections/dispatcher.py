@@ -4,7 +4,7 @@ It follows the log from its tracked position and delivers every external lead ev
 that lead's `LeadWorkflow` by signal-with-start. Events of one lead go in log order; leads
 are delivered concurrently. The position moves only after a whole page is delivered, so a
 crash or a Temporal outage re-delivers (the workflow drops sequences it has seen) and
-never loses an event.
+never loses an event. It reads when the log grows (`projections.log_watch`), not on a timer.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from domain.state import LoggedEvent
 from leadflow.eventlog import EventLog
 from projections.follower import PositionStore
+from projections.log_watch import LogWatch
 
 log = logging.getLogger(__name__)
 
@@ -44,23 +45,26 @@ class Dispatcher:
         self.page_size = page_size
         self.poll_seconds = poll_seconds
 
-    async def run_forever(self, stop: asyncio.Event) -> None:
-        """Deliver until `stop` is set; on delivery failure, back off and retry the page."""
+    async def run_forever(self, stop: asyncio.Event, watch: LogWatch | None = None) -> None:
+        """Deliver until `stop` is set: whenever `watch` says the log grew, and at the latest
+        every `watch.poll_seconds` (without a watch: every `poll_seconds`). On a delivery
+        failure, back off and retry the page."""
+        watch = watch or LogWatch(self.poll_seconds)
         backoff = self.poll_seconds
         while not stop.is_set():
+            seen = watch.changes  # taken before the read: a later append ends the wait below
             try:
                 delivered = await self.dispatch_page()
                 backoff = self.poll_seconds
             except Exception as exc:
+                backoff = min(backoff * 2, 5.0)
                 # One line per failed attempt: an outage of Temporal would otherwise flood the log.
                 log.warning("delivery failed (%s); retrying in %.1fs", exc, backoff)
                 log.debug("delivery failure", exc_info=True)
-                delivered = 0
-                backoff = min(backoff * 2, 5.0)
                 await _sleep_or_stop(stop, backoff)
                 continue
-            if delivered == 0:
-                await _sleep_or_stop(stop, self.poll_seconds)
+            if delivered < self.page_size:  # it read up to the end of the log
+                await watch.wait(seen, stop)
 
     async def dispatch_page(self) -> int:
         """Deliver the next page of events; returns how many were delivered."""

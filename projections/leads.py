@@ -43,8 +43,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
-from domain.state import LeadState, apply_event
-from projections.projector import LogEntry
+from domain.state import LeadState, LoggedEvent, apply_event
+from projections.projector import LEAD_TOPICS, LogEntry
 
 NAME = "leads"
 
@@ -140,31 +140,36 @@ class LeadsProjection:
 
     def __init__(self, suffix: str = "") -> None:
         self.name = NAME + suffix
+        self.topics = LEAD_TOPICS
         self.metadata = MetaData()
         self.table = leads_table(self.metadata, self.name)
+        # Built once, not for every page.
+        self._insert = insert(self.table)
+        self._update = update(self.table).where(self.table.c.lead_id == bindparam("key"))
 
-    def apply(self, conn: Connection, entries: Sequence[LogEntry]) -> None:
+    def apply(self, conn: Connection, entries: Sequence[LogEntry[LoggedEvent]]) -> None:
         table = self.table
         lead_ids = list(dict.fromkeys(entry.event.lead_id for entry in entries))
         found = conn.execute(
             select(table.c.lead_id, table.c.state).where(table.c.lead_id.in_(lead_ids))
         )
-        known = {lead_id: state_of(state) for lead_id, state in found}
-        states = dict(known)
+        states = {lead_id: state_of(state) for lead_id, state in found}
+        known = set(states)
         positions: dict[str, int] = {}
         for entry in entries:
-            lead_id = entry.event.lead_id
+            event = entry.event
+            lead_id = event.lead_id
             state = states.get(lead_id) or LeadState(lead_id=lead_id)
-            states[lead_id] = apply_event(state, entry.event)
+            states[lead_id] = apply_event(state, event)
             positions[lead_id] = entry.position
         created = [row_of(states[i], positions[i]) for i in lead_ids if i not in known]
         changed = [row_of(states[i], positions[i]) for i in lead_ids if i in known]
         if created:
-            conn.execute(insert(table), created)
+            conn.execute(self._insert, created)
         if changed:
             for row in changed:
                 row["key"] = row.pop("lead_id")
-            conn.execute(update(table).where(table.c.lead_id == bindparam("key")), changed)
+            conn.execute(self._update, changed)
 
 
 def row_of(state: LeadState, position: int) -> dict[str, Any]:
@@ -261,3 +266,10 @@ def find_leads(
 def key_of(state: LeadState) -> LeadKey:
     assert state.created_at is not None
     return LeadKey(state.created_at, state.lead_id)
+
+
+def find_lead(conn: Connection, lead_id: str) -> LeadState | None:
+    """The lead's state as the `leads` table has it; None if the projector has not seen
+    the lead yet."""
+    stored = conn.execute(select(_LIVE.c.state).where(_LIVE.c.lead_id == lead_id)).scalar()
+    return None if stored is None else state_of(stored)

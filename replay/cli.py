@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -19,24 +19,21 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from domain.lifecycle import ActiveRuleset
+from leadflow.rulebook import RulesetNotFound
 from leadflow.settings import Settings
-from replay.diff import Mismatch, changed_rules, compare, render_table, to_json, verify
-from replay.simulator import (
-    ReportProgress,
-    RulesetFor,
-    fixed,
-    log_horizon,
-    recorded_history,
-    ruleset_timeline,
-    select_history,
-    simulate,
-)
-from rules.compile import compile_ruleset
+from replay.diff import Mismatch, render_table, to_json, verify
+from replay.simulator import ReportProgress
+from replay.whatif import PHASES, PhaseProgress, WhatIf, answer, check_baseline, parse_time
 from rules.validation import InvalidRuleset, parse_ruleset
 
 replay_app = typer.Typer(name="replay", help="What-if replay of the log's history.")
 errors = Console(stderr=True)
+_BAR_COLUMNS = (
+    TextColumn("{task.description}"),
+    BarColumn(),
+    MofNCompleteColumn(),
+    TimeElapsedColumn(),
+)
 
 
 class ReportFormat(StrEnum):
@@ -48,27 +45,32 @@ def _time(value: str | None, option: str) -> datetime | None:
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(value)
+        return parse_time(value)
     except ValueError as exc:
         raise typer.BadParameter(
             f"not an ISO 8601 date or time: {value}", param_hint=option
         ) from exc
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 @contextmanager
 def _progress_bar(description: str) -> Iterator[ReportProgress]:
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=errors, transient=True) as bar:
+    with Progress(*_BAR_COLUMNS, console=errors, transient=True) as bar:
         task = bar.add_task(description, total=None)
 
         def advance(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
+
+        yield advance
+
+
+@contextmanager
+def _phase_bars() -> Iterator[PhaseProgress]:
+    """One bar per replay phase (baseline, then candidate)."""
+    with Progress(*_BAR_COLUMNS, console=errors, transient=True) as bar:
+        tasks = {phase: bar.add_task(phase, total=None) for phase in PHASES}
+
+        def advance(phase: str, done: int, total: int) -> None:
+            bar.update(tasks[phase], completed=done, total=total)
 
         yield advance
 
@@ -148,7 +150,10 @@ def replay(
             return
         try:
             document = json.loads(ruleset.read_text())
-            candidate_ruleset = parse_ruleset(document, directory)
+            question = WhatIf(
+                parse_ruleset(document, directory), baseline, captured_from, captured_to, lead
+            )
+            check_baseline(question, rulebook)
         except json.JSONDecodeError as exc:
             errors.print(f"[red]{ruleset}: not JSON: {exc}[/]")
             raise typer.Exit(2) from exc
@@ -156,27 +161,11 @@ def replay(
             for error in invalid.errors:
                 errors.print(f"{ruleset}:{error.path or '/'}: {error.message}")
             raise typer.Exit(2) from invalid
-        candidate = ActiveRuleset(None, candidate_ruleset, compile_ruleset(candidate_ruleset))
-        baseline_for: RulesetFor
-        if baseline is not None:
-            fixed_baseline = rulebook.version(baseline)
-            baseline_for = fixed(fixed_baseline)
-            compared_with = fixed_baseline.ruleset
-        else:
-            baseline_for = ruleset_timeline(rulebook)
-            compared_with = rulebook.active().ruleset
-        history = select_history(
-            recorded_history(store.event_log),
-            captured_from=captured_from,
-            captured_to=captured_to,
-            lead_id=lead,
-        )
-        now = log_horizon(store.event_log)
-        with _progress_bar("baseline") as progress:
-            before = simulate(history, baseline_for, directory, until=now, progress=progress)
-        with _progress_bar("candidate") as progress:
-            after = simulate(history, fixed(candidate), directory, until=now, progress=progress)
-        diff = compare(before, after, changed_rules(compared_with, candidate_ruleset))
+        except RulesetNotFound as missing:
+            errors.print(f"[red]--baseline: {missing.message}[/]")
+            raise typer.Exit(2) from missing
+        with _phase_bars() as progress:
+            diff = answer(question, store.event_log, rulebook, progress)
         if report_format is ReportFormat.json:
             typer.echo(json.dumps(to_json(diff), indent=2))
         else:

@@ -91,5 +91,4 @@ def settings(tmp_path: Path, database_url: str | None) -> Settings:
         bootstrap_admin_key="lf_test_admin",
         temporal_address="127.0.0.1:1",  # nothing listens: tests that need Temporal override it
         task_queue=f"leadflow-test-{uuid.uuid4().hex[:8]}",
-        dispatcher_poll_seconds=0.05,
     )

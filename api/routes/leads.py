@@ -1,5 +1,5 @@
-"""GET /v1/leads (a filtered page, from the `leads` projection), /v1/leads/{id} (current
-state) and /v1/leads/{id}/events (the whole stream)."""
+"""GET /v1/leads (a filtered page) and /v1/leads/{id} (current state), both from the
+`leads` projection, and /v1/leads/{id}/events (the whole stream, from the log)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from api.deps import StoreDep, require
 from api.errors import ApiError
 from domain.state import LeadState
 from leadflow.bootstrap import Store
-from projections.leads import LeadFilters, LeadKey, find_leads, key_of
+from projections.leads import LeadFilters, LeadKey, find_lead, find_leads, key_of
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"], dependencies=[Depends(require("read"))])
 
@@ -100,12 +100,15 @@ def _bad_cursor(message: str) -> ApiError:
 
 @router.get("/{lead_id}")
 async def get_lead(lead_id: UUID, store: StoreDep) -> dict[str, Any]:
-    state = await run_in_threadpool(store.event_log.lead_state, lead_id)
-    body = asdict(state)
-    body["tags"] = list(state.tags)
-    body.pop("last_sequence")
-    body["sequence"] = state.last_sequence
-    return body
+    """The lead's state from the `leads` projection; a lead the projector has not reached
+    yet (just captured) is folded from the log instead, so it is never a 404."""
+    return _lead_body(await run_in_threadpool(_get, store, lead_id))
+
+
+def _get(store: Store, lead_id: UUID) -> LeadState:
+    with store.engine.connect() as conn:
+        projected = find_lead(conn, str(lead_id))
+    return projected if projected is not None else store.event_log.lead_state(lead_id)
 
 
 @router.get("/{lead_id}/events")

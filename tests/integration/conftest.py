@@ -32,7 +32,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, WorkflowRunner
 
 from domain.events import parse_event
 from domain.state import LeadState
@@ -41,6 +41,7 @@ from leadflow.processes import lead_worker, notification_sender
 from leadflow.settings import Settings
 from leadflow.temporal import LeadWorkflows
 from projections.dispatcher import Dispatcher
+from projections.log_watch import open_log_watch
 from workflows.lead import LeadWorkflow, workflow_id_for
 
 
@@ -130,19 +131,36 @@ async def replay_histories(client: Client, task_queue: str) -> int:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[Pipeline]:
+async def running(
+    settings: Settings, workflow_runner: WorkflowRunner | None = None
+) -> AsyncIterator[Pipeline]:
     store = open_store(settings)
     client = await Client.connect(settings.temporal_target)
     workflows = LeadWorkflows(client, settings.task_queue, settings.workflow_history_limit)
-    dispatcher = Dispatcher(store.event_log, store.positions, workflows.deliver, poll_seconds=0.05)
+    dispatcher = Dispatcher(store.event_log, store.positions, workflows.deliver)
+    watch = open_log_watch(
+        store.event_log,
+        store.engine.url,
+        poll_seconds=settings.log_poll_seconds,
+        check_seconds=settings.log_watch_seconds,
+    )
     stop = asyncio.Event()
     try:
         with ThreadPoolExecutor(max_workers=4) as executor, httpx.Client() as http:
             sender = notification_sender(settings, http)
-            async with lead_worker(
-                client, store, settings.task_queue, executor, sender, settings.public_url
+            async with (
+                watch,
+                lead_worker(
+                    client,
+                    store,
+                    settings.task_queue,
+                    executor,
+                    sender,
+                    settings.public_url,
+                    workflow_runner,
+                ),
             ):
-                following = asyncio.create_task(dispatcher.run_forever(stop))
+                following = asyncio.create_task(dispatcher.run_forever(stop, watch))
                 yield Pipeline(store, client, settings)
                 stop.set()
                 await following
@@ -157,7 +175,8 @@ def temporal_settings(settings: Settings, temporal_address: str) -> Settings:
     return settings.model_copy(update={"temporal_address": temporal_address})
 
 
-RunPipeline = Callable[[Settings], contextlib.AbstractAsyncContextManager[Pipeline]]
+# (settings, workflow_runner=None): the worker keeps Temporal's full sandbox unless given one.
+RunPipeline = Callable[..., contextlib.AbstractAsyncContextManager[Pipeline]]
 
 
 @pytest.fixture

@@ -11,9 +11,11 @@ import pytest
 
 from domain.errors import IdempotencyKeyReused, LeadNotInPool, StageWouldMoveBackward
 from domain.events import IncomingEvent, parse_event
+from domain.lead import EXTERNAL_LEAD_TOPICS
 from leadflow.bootstrap import Store, open_store
-from leadflow.eventlog import ItemRejected
+from leadflow.eventlog import EventLog, ItemRejected
 from leadflow.settings import Settings
+from projections.projector import LEAD_TOPICS
 
 
 @pytest.fixture
@@ -121,3 +123,45 @@ def test_spend_has_its_own_stream(store: Store) -> None:
     assert (first.lead_id, first.sequence, second.sequence) == (None, 2, 3)
     # Spend is not a lead event: the dispatcher has nothing to deliver.
     assert store.event_log.read_lead_events_after(0, 100) == ([], None)
+
+
+def test_the_notification_log_reads_as_the_librarys_own_recorder(
+    store: Store, settings: Settings
+) -> None:
+    """leadflow's recorder reads the log with its own statement (the projector's and the
+    dispatcher's read): the same notifications as eventsourcing's recorder, however asked."""
+    log = store.event_log
+    [ann] = log.append([capture(email="ann@x.io")], [None])
+    log.append([event("lead.followed_up", {"rep_id": "rep-a"}, lead_id=ann.lead_id)], [None])
+    log.append([capture(email="bob@x.io"), capture(phone="13800138000")], ["key-1", None])
+    stock = EventLog(
+        env={
+            "PERSISTENCE_MODULE": "eventsourcing_sqlalchemy",
+            "SQLALCHEMY_URL": settings.sqlalchemy_url,
+        }
+    )
+    try:
+        everything = log.recorder.select_notifications(None, 100)
+        # 3 captures, 1 follow-up, 3 identity indexes (2 emails, 1 phone), 1 idempotency record.
+        assert len(everything) == 8
+        assert everything == stock.recorder.select_notifications(None, 100)
+        [_, second, *_, last] = [n.id for n in everything]
+        for start, stop, topics, inclusive in [
+            (None, None, LEAD_TOPICS, True),
+            (second, None, LEAD_TOPICS, False),
+            (second, None, (), True),
+            (second, last - 1, EXTERNAL_LEAD_TOPICS, False),
+            (last, None, (), False),
+        ]:
+            for limit in (1, 3, 100):
+                ours = log.recorder.select_notifications(
+                    start, limit, stop, topics, inclusive_of_start=inclusive
+                )
+                theirs = stock.recorder.select_notifications(
+                    start, limit, stop, topics, inclusive_of_start=inclusive
+                )
+                assert ours == theirs, (start, stop, topics, inclusive, limit)
+        lead_events = log.recorder.select_notifications(None, 100, topics=LEAD_TOPICS)
+        assert [n.originator_version for n in lead_events] == [1, 2, 1, 1]
+    finally:
+        stock.close()

@@ -180,3 +180,20 @@ def test_a_candidate_moving_east_website_leads_reports_exactly_those_leads(
     assert [c["lead_id"] for c in report["assignments"]] == [str(lead) for lead in east_web]
     assert report["rules_changed"] == ["east-website"]
     assert store.event_log.max_position() == before
+
+
+def test_the_cli_refuses_an_unknown_baseline_without_replaying(
+    store: Store, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if settings.database_url is not None:
+        monkeypatch.setenv("LEADFLOW_DATABASE_URL", settings.database_url)
+    candidate_file = settings.data_dir / "candidate.json"
+    candidate_file.write_text(json.dumps(default_ruleset_document()))
+    cli = typer.Typer()
+    cli.add_typer(replay_app)
+    args = ["replay", "--ruleset", str(candidate_file), "--baseline", "99"]
+
+    result = CliRunner().invoke(cli, [*args, "--data-dir", str(settings.data_dir)])
+
+    assert result.exit_code == 2
+    assert "no ruleset version 99" in result.output

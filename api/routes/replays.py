@@ -1,0 +1,57 @@
+"""What-if replays over HTTP (SPEC §8): `POST /v1/replays` queues one (admin),
+`GET /v1/replays/{id}` follows it to its report (read).
+
+The replay runs on a worker thread of the API process that accepted it, one at a time
+(see `replay.runs`); its state is in the database, so any replica answers the GET.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from api.deps import AdminCaller, JsonBody, StoreDep, require
+from replay.runs import ReplayRunner
+from replay.whatif import check_baseline, parse_what_if, request_json
+
+router = APIRouter(prefix="/v1/replays", tags=["replays"])
+
+
+async def get_replays(request: Request) -> ReplayRunner:
+    runner: ReplayRunner = request.app.state.replays
+    return runner
+
+
+ReplaysDep = Annotated[ReplayRunner, Depends(get_replays)]
+
+
+@router.post("", status_code=202)
+async def start_replay(
+    body: JsonBody, store: StoreDep, replays: ReplaysDep, _: AdminCaller
+) -> JSONResponse:
+    """Queue a replay of the log's history under the candidate `ruleset`; 422 naming every
+    bad field (the candidate's under `/ruleset`), 404 for an unknown `baseline` version."""
+
+    def accept() -> str:
+        question = parse_what_if(body, store.rulebook.directory())
+        check_baseline(question, store.rulebook)
+        return replays.submit(question, request_json(question, body["ruleset"]))
+
+    replay_id = await run_in_threadpool(accept)
+    return JSONResponse(
+        {"replay_id": replay_id, "status": "queued"},
+        status_code=202,
+        headers={"Location": f"/v1/replays/{replay_id}"},
+    )
+
+
+@router.get("/{replay_id}", dependencies=[Depends(require("read"))])
+async def get_replay(replay_id: str, replays: ReplaysDep) -> dict[str, Any]:
+    """The replay's status and progress; its report (`result`, what `leadflow replay
+    --format json` prints) once it succeeded, its `error` if it failed."""
+    run = await run_in_threadpool(replays.runs.get, replay_id, datetime.now(UTC))
+    return run.as_json()

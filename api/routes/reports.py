@@ -1,0 +1,170 @@
+"""GET /v1/reports/*: the reports of SPEC §7, from the read models, as JSON or CSV.
+
+Every report takes `from` and `to` (an RFC 3339 date, meaning 00:00 UTC, or a date-time
+with an offset; `from` inclusive, `to` exclusive) and `format=json|csv`. JSON is
+`{"report", "from", "to", "rows": [...], ...summary}`; CSV is the rows alone, with a
+header line of their keys.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from sqlalchemy.engine import Connection
+
+from api.deps import StoreDep, require
+from api.errors import ApiError
+from leadflow.bootstrap import Store
+from projections.reports import (
+    Report,
+    Window,
+    campaign_roi_report,
+    experiments_report,
+    follow_up_efficiency_report,
+    funnel_report,
+    kpis_report,
+    leaderboard_report,
+    parse_bound,
+    sources_report,
+)
+
+router = APIRouter(prefix="/v1/reports", tags=["reports"], dependencies=[Depends(require("read"))])
+
+Format = Literal["json", "csv"]
+Metric = Literal["followed_up", "MQL", "SQL", "opportunity", "won", "email_opened", "email_clicked"]
+
+
+def window_of(
+    start: Annotated[
+        str | None,
+        Query(alias="from", max_length=40, description="Inclusive: a date or date-time."),
+    ] = None,
+    end: Annotated[
+        str | None,
+        Query(alias="to", max_length=40, description="Exclusive: a date or date-time."),
+    ] = None,
+) -> Window:
+    """The `from`/`to` of a report request; 422 naming the parameter when one is bad."""
+    window = Window(_bound("/from", start), _bound("/to", end))
+    if window.start is not None and window.end is not None and window.end <= window.start:
+        raise _invalid("/to", "must be after from")
+    return window
+
+
+WindowDep = Annotated[Window, Depends(window_of)]
+
+
+def _bound(path: str, raw: str | None) -> Any:
+    if raw is None:
+        return None
+    try:
+        return parse_bound(raw)
+    except ValueError as exc:
+        raise _invalid(path, str(exc)) from exc
+
+
+def _invalid(path: str, message: str) -> ApiError:
+    return ApiError(
+        422,
+        "invalid_request",
+        "the request is not valid",
+        [{"path": path, "message": message, "in": "query"}],
+    )
+
+
+async def _answer(
+    store: Store, build: Callable[[Connection], Report], format_: Format
+) -> dict[str, Any] | Response:
+    def run() -> Report:
+        with store.engine.connect() as conn:
+            return build(conn)
+
+    report = await run_in_threadpool(run)
+    if format_ == "json":
+        return report.as_dict()
+    return Response(
+        _csv(report),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{report.name}.csv"'},
+    )
+
+
+def _csv(report: Report) -> str:
+    """The rows as CSV: a header of the row keys, one line per row, empty for null."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=report.columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(report.rows)
+    return out.getvalue()
+
+
+FormatQuery = Annotated[Format, Query(alias="format")]
+
+
+@router.get("/sources", response_model=None)
+async def sources(
+    store: StoreDep, window: WindowDep, format_: FormatQuery = "json"
+) -> dict[str, Any] | Response:
+    """Leads captured in the window by source and channel: count and share."""
+    return await _answer(store, lambda conn: sources_report(conn, window), format_)
+
+
+@router.get("/funnel", response_model=None)
+async def funnel(
+    store: StoreDep, window: WindowDep, format_: FormatQuery = "json"
+) -> dict[str, Any] | Response:
+    """Of the leads captured in the window, how many reached MQL, SQL, opportunity, won."""
+    return await _answer(store, lambda conn: funnel_report(conn, window), format_)
+
+
+@router.get("/campaign-roi", response_model=None)
+async def campaign_roi(
+    store: StoreDep,
+    window: WindowDep,
+    interval: Literal["week", "month"] = "month",
+    format_: FormatQuery = "json",
+) -> dict[str, Any] | Response:
+    """Spend and first-touch revenue per campaign and week or month, and ROI."""
+    return await _answer(store, lambda conn: campaign_roi_report(conn, window, interval), format_)
+
+
+@router.get("/leaderboard", response_model=None)
+async def leaderboard(
+    store: StoreDep, window: WindowDep, format_: FormatQuery = "json"
+) -> dict[str, Any] | Response:
+    """Deals won in the window per rep and per team, ranked by amount then count."""
+    return await _answer(store, lambda conn: leaderboard_report(conn, window), format_)
+
+
+@router.get("/follow-up-efficiency", response_model=None)
+async def follow_up_efficiency(
+    store: StoreDep, window: WindowDep, format_: FormatQuery = "json"
+) -> dict[str, Any] | Response:
+    """Per rep and team: first-response time, follow-ups per lead, SLA share, reclaims."""
+    return await _answer(store, lambda conn: follow_up_efficiency_report(conn, window), format_)
+
+
+@router.get("/kpis", response_model=None)
+async def kpis(
+    store: StoreDep, window: WindowDep, format_: FormatQuery = "json"
+) -> dict[str, Any] | Response:
+    """CAC, LTV, LTV:CAC, MQL→SQL rate and marketing ROI."""
+    return await _answer(store, lambda conn: kpis_report(conn, window), format_)
+
+
+@router.get("/experiments", response_model=None)
+async def experiments(
+    store: StoreDep,
+    window: WindowDep,
+    metric: Metric = "won",
+    format_: FormatQuery = "json",
+) -> dict[str, Any] | Response:
+    """Per experiment variant: conversions by `metric` with a 95% Wilson interval, and
+    lift, p-value and the difference's 95% CI against the control (first by name)."""
+    return await _answer(store, lambda conn: experiments_report(conn, window, metric), format_)

@@ -1,0 +1,141 @@
+"""The `notifications` read model: every notification leadflow decided to send, and what
+became of it (docs/analytics.md).
+
+`notification.queued` (a rule's `notify`, or a nurture step's email) adds the row;
+each `notification.sent` (one per recipient: delivered, recorded in the outbox, failed
+or skipped) updates it. A `notification.sent` with no queued notification before it (an
+older stream) makes its own row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    bindparam,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
+
+from domain.state import LoggedEvent
+from projections.projector import LEAD_TOPICS, LogEntry
+
+NAME = "notifications"
+_TYPES = ("notification.queued", "notification.sent")
+_MUTABLE = ("status", "recipient", "deliveries", "sent_at", "reason")
+
+
+def notifications_table(metadata: MetaData, name: str = NAME) -> Table:
+    """The `notifications` table (or a copy of it under another name, for a rebuild)."""
+    return Table(
+        name,
+        metadata,
+        Column("notification_id", String(200), nullable=False),
+        Column("lead_id", String(36), nullable=False),
+        Column("to", String()),
+        Column("channel", String()),
+        Column("template", String()),
+        Column("nurture_sequence", String()),
+        Column("rule_id", String()),
+        Column("ruleset_version", Integer()),
+        Column("queued_at", DateTime(timezone=True), nullable=False),
+        Column("status", String(), nullable=False),
+        Column("recipient", String()),
+        Column("deliveries", Integer(), nullable=False),
+        Column("sent_at", DateTime(timezone=True)),
+        Column("reason", String()),
+        Column("position", BigInteger(), nullable=False),
+        PrimaryKeyConstraint("notification_id", name=f"pk_{name}"),
+        Index(f"ix_{name}_lead_id_queued_at", "lead_id", "queued_at"),
+        Index(f"ix_{name}_template_queued_at", "template", "queued_at"),
+        Index(f"ix_{name}_status_queued_at", "status", "queued_at"),
+    )
+
+
+class NotificationsProjection:
+    """Keeps `notifications`; `suffix` names a copy of it (a rebuild builds into one)."""
+
+    def __init__(self, suffix: str = "") -> None:
+        self.name = NAME + suffix
+        self.topics = LEAD_TOPICS
+        self.metadata = MetaData()
+        self.table = notifications_table(self.metadata, self.name)
+
+    def apply(self, conn: Connection, entries: Sequence[LogEntry[LoggedEvent]]) -> None:
+        page = [entry for entry in entries if entry.event.type in _TYPES]
+        if not page:
+            return
+        table = self.table
+        ids = list(dict.fromkeys(_notification_id(entry.event) for entry in page))
+        stored = {
+            row["notification_id"]: dict(row)
+            for row in conn.execute(
+                select(table).where(table.c.notification_id.in_(ids))
+            ).mappings()
+        }
+        created: dict[str, dict[str, Any]] = {}
+        changed: set[str] = set()
+        for entry in page:
+            event = entry.event
+            key = _notification_id(event)
+            at = datetime.fromisoformat(event.occurred_at).astimezone(UTC)
+            row = stored.get(key) or created.get(key)
+            if row is None:
+                row = created[key] = _queued(event, key, at, entry.position)
+            if event.type == "notification.sent":
+                row.update(
+                    status=event.data.get("status"),
+                    recipient=event.data.get("recipient"),
+                    deliveries=row["deliveries"] + 1,
+                    sent_at=row["sent_at"] or at,
+                    reason=event.data.get("reason"),
+                )
+                if key in stored:
+                    changed.add(key)
+        if created:
+            conn.execute(insert(table), list(created.values()))
+        if changed:
+            params = [
+                {**{name: stored[key][name] for name in _MUTABLE}, "key": key} for key in changed
+            ]
+            conn.execute(update(table).where(table.c.notification_id == bindparam("key")), params)
+
+
+def _notification_id(event: LoggedEvent) -> str:
+    if event.type == "notification.sent":
+        return str(event.data.get("notification_id") or event.event_id)
+    return event.event_id
+
+
+def _queued(event: LoggedEvent, key: str, at: datetime, position: int) -> dict[str, Any]:
+    d = event.data
+    return {
+        "notification_id": key,
+        "lead_id": event.lead_id,
+        "to": d.get("to"),
+        "channel": d.get("channel"),
+        "template": d.get("template"),
+        "nurture_sequence": d.get("sequence"),
+        "rule_id": event.rule_id,
+        "ruleset_version": event.ruleset_version,
+        "queued_at": at,
+        "status": "queued",
+        "recipient": None,
+        "deliveries": 0,
+        "sent_at": None,
+        "reason": None,
+        "position": position,
+    }
