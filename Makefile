@@ -3,15 +3,29 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The console's browser tests drive Debian's headless Chromium (tests/e2e/test_console.py).
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: install run test lint format clean
 
-install: $(STAMP)
+install: $(STAMP) $(CHROMIUM)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
+
+# Installed once, where apt-get can (as root or with password-less sudo); without it only
+# the console's browser tests cannot run, so this warns instead of failing the install.
+APT_CHROMIUM := env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+$(CHROMIUM):
+	@if ! command -v apt-get >/dev/null; then \
+		echo "warning: no apt-get here: install Chromium and chromedriver for the browser tests" >&2; exit 0; \
+	fi; \
+	if [ "$$(id -u)" = 0 ]; then as=""; elif sudo -n true 2>/dev/null; then as=sudo; else \
+		echo "warning: run 'sudo apt-get install chromium chromium-driver' for the browser tests" >&2; exit 0; \
+	fi; \
+	$$as $(APT_CHROMIUM) || { $$as apt-get update -q && $$as $(APT_CHROMIUM); }
 
 run: install
 	$(BIN)/leadflow dev

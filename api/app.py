@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
+from api import console
 from api.errors import install_error_handlers
 from api.routes import (
     directory,
@@ -80,4 +82,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(tracking.router)
     app.include_router(replays.router)
+    app.include_router(console.router)
+    app.mount(console.STATIC_URL, StaticFiles(directory=console.STATIC_DIR), name="console")
     return app

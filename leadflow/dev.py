@@ -194,6 +194,8 @@ def run_dev(
         "LEADFLOW_API_HOST": settings.api_host,
         "LEADFLOW_BOOTSTRAP_ADMIN_KEY": key,
     }
+    if ui_port and settings.temporal_address is None:
+        env["LEADFLOW_TEMPORAL_UI_URL"] = f"http://127.0.0.1:{ui_port}"
 
     def on_signal(signum: int, _frame: object) -> None:
         supervisor.stopping = True

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     mail_from: str = "leadflow@localhost"
     # Where recipients reach the API: the base of tracking links in nurture emails.
     public_url: str = "http://127.0.0.1:8000"
+    # Where operators reach the Temporal UI: the console links each lead's workflow there.
+    temporal_ui_url: str = "http://127.0.0.1:8233"
     # A lead's workflow continues as new once its history holds this many events.
     workflow_history_limit: int = 2000
     # The log's followers (projector, dispatcher) read it as soon as it grows (SQLite: checked

@@ -1,0 +1,185 @@
+// What every console page shares: the API key (session storage only), calls to the public
+// API with it, the sign-in form, and small DOM and formatting helpers.
+
+const KEY_SLOT = "leadflow.apiKey";
+
+/** An API answer other than 2xx: its status and leadflow's `{error: {code, message, details}}`. */
+export class ApiError extends Error {
+  constructor(status, body) {
+    const error = (body && body.error) || {};
+    super(error.message || `the API answered ${status}`);
+    this.status = status;
+    this.code = error.code || `http_${status}`;
+    this.details = error.details || [];
+  }
+}
+
+/** Calls the public API with the signed-in key; resolves to the JSON answer, rejects with ApiError. */
+export async function api(path, { method = "GET", query, body } = {}) {
+  const url = new URL(path, window.location.origin);
+  for (const [name, value] of Object.entries(query || {})) {
+    if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, value);
+  }
+  const headers = { Authorization: `Bearer ${sessionStorage.getItem(KEY_SLOT) || ""}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(url, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    cache: "no-store",
+    credentials: "omit",
+  });
+  const text = await response.text();
+  let answer = null;
+  if (text) {
+    try {
+      answer = JSON.parse(text);
+    } catch {
+      answer = { error: { message: text } };
+    }
+  }
+  if (response.status === 401) {
+    // The key is gone or revoked: ask for one again rather than fail every call.
+    sessionStorage.removeItem(KEY_SLOT);
+    showSignIn("The API refused the key; sign in again.");
+  }
+  if (!response.ok) throw new ApiError(response.status, answer);
+  return answer;
+}
+
+/** Builds an element: `el("a", {href: "/x", class: "y"}, "text", child)`; text is never parsed as HTML. */
+export function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else if (name === "class") node.className = value;
+    else node.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null) continue;
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+/** A table with a caption, header cells and rows of cells (strings, numbers or nodes). */
+export function table(caption, headers, rows, { empty = "Nothing yet." } = {}) {
+  return el(
+    "table",
+    {},
+    el("caption", {}, caption),
+    el("thead", {}, el("tr", {}, headers.map((h) => el("th", { scope: "col" }, h)))),
+    el(
+      "tbody",
+      {},
+      rows.length
+        ? rows.map((cells) => el("tr", {}, cells.map((c) => el("td", {}, c ?? "—"))))
+        : el("tr", {}, el("td", { colspan: headers.length, class: "muted" }, empty)),
+    ),
+  );
+}
+
+export const format = {
+  count: (n) => (n === null || n === undefined ? "—" : Number(n).toLocaleString("en-US")),
+  money: (n) =>
+    n === null || n === undefined
+      ? "—"
+      : Number(n).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 }),
+  percent: (f) => (f === null || f === undefined ? "—" : `${(Number(f) * 100).toFixed(1)}%`),
+  ratio: (n) => (n === null || n === undefined ? "—" : Number(n).toFixed(2)),
+  pValue: (p) =>
+    p === null || p === undefined ? "—" : Number(p) < 0.001 ? "< 0.001" : Number(p).toFixed(3),
+  duration(seconds) {
+    if (seconds === null || seconds === undefined) return "—";
+    const s = Math.round(Number(seconds));
+    if (s < 60) return `${s} s`;
+    if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+    return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+  },
+  time: (iso) => (iso ? new Date(iso).toLocaleString("sv-SE", { timeZoneName: "short" }) : "—"),
+};
+
+/** Shows `message` in the status region `node` (an element with role=status or alert). */
+export function say(node, message, kind = "info") {
+  node.textContent = message;
+  node.dataset.kind = kind;
+}
+
+/** The message to show a user for a failed call: the API's message and each bad field. */
+export function describe(error) {
+  if (!(error instanceof ApiError)) return `The console could not reach the API (${error.message}).`;
+  const fields = error.details
+    .filter((d) => d && d.message)
+    .map((d) => (d.path ? `${d.path}: ${d.message}` : d.message));
+  return [error.message, ...fields].join(" — ");
+}
+
+function showSignIn(message = "") {
+  document.getElementById("main").hidden = true;
+  document.getElementById("sign-out").hidden = true;
+  document.getElementById("sign-in").hidden = false;
+  document.getElementById("sign-in-error").textContent = message;
+  document.getElementById("api-key").focus();
+}
+
+function showPage() {
+  document.getElementById("sign-in").hidden = true;
+  document.getElementById("sign-out").hidden = false;
+  const main = document.getElementById("main");
+  main.hidden = false;
+}
+
+/**
+ * Starts a page: marks its navigation link, asks for a key when the tab has none (checking it
+ * against the API before keeping it), then runs `render` once.
+ */
+export function startPage(render) {
+  const page = document.body.dataset.page;
+  const current = document.querySelector(`[data-nav="${page === "lead" ? "leads" : page}"]`);
+  if (current) current.setAttribute("aria-current", "page");
+
+  let rendered = false;
+  document.getElementById("sign-out").addEventListener("click", () => {
+    sessionStorage.removeItem(KEY_SLOT);
+    // A fresh page: nothing signed-in (timers, shown data) survives the key.
+    window.location.reload();
+  });
+  document.getElementById("sign-in-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const input = document.getElementById("api-key");
+    const key = input.value.trim();
+    sessionStorage.setItem(KEY_SLOT, key);
+    try {
+      await api("/v1/projections");
+    } catch (error) {
+      sessionStorage.removeItem(KEY_SLOT);
+      const why = error instanceof ApiError && error.status === 401 ? "Unknown API key." : describe(error);
+      document.getElementById("sign-in-error").textContent = why;
+      return;
+    }
+    input.value = "";
+    showPage();
+    if (rendered) {
+      // Signed in again after a refused key: start the page afresh with the new one.
+      window.location.reload();
+      return;
+    }
+    rendered = true;
+    render();
+  });
+
+  if (sessionStorage.getItem(KEY_SLOT)) {
+    showPage();
+    rendered = true;
+    render();
+  } else {
+    showSignIn();
+  }
+}
+
+/** Public settings the server wrote into the page (never secrets). */
+export function pageSetting(name) {
+  const meta = document.querySelector(`meta[name="leadflow-${name}"]`);
+  return meta ? meta.content : "";
+}
