@@ -332,11 +332,23 @@ def _as_count(condition: ColumnElement[bool]) -> Any:
 
 def funnel_counts(conn: Connection, window: Window) -> tuple[int, dict[str, int]]:
     """Leads captured in the window, and how many of them reached each funnel stage."""
-    query = (
-        select(func.count(), *(_as_count(_reached(stage)) for stage in FUNNEL_STAGES))
+    # Each lead's furthest stage (1 = MQL ... 4 = won, 0 = none) in one probe of
+    # lead_stages: a correlated EXISTS per stage cost PostgreSQL four probes per lead
+    # (4-5x SQLite's time over 20k leads).
+    ranks = {stage: rank for rank, stage in enumerate(FUNNEL_STAGES, start=1)}
+    rank_of_lead = (
+        select(func.max(case(ranks, value=STAGES.c.stage, else_=0)))
+        .where(STAGES.c.lead_id == LEADS.c.lead_id)
+        .correlate(LEADS)
+        .scalar_subquery()
+    )
+    furthest = (
+        select(func.coalesce(rank_of_lead, 0).label("rank"))
         .select_from(LEADS)
         .where(*window.where(LEADS.c.created_at))
+        .subquery()
     )
+    query = select(func.count(), *(_as_count(furthest.c.rank >= rank) for rank in ranks.values()))
     captured, *reached = conn.execute(query).one()
     return int(captured), {stage: int(n) for stage, n in zip(FUNNEL_STAGES, reached, strict=True)}
 
