@@ -32,7 +32,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import secrets
 import socket
 import sqlite3
@@ -45,7 +44,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from importlib import metadata
 from importlib.util import find_spec
 from typing import Any
 from uuid import UUID, uuid4
@@ -59,6 +57,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import URL, make_url
 
+from bench.environment import machine_info
 from domain.events import parse_event
 from domain.lead import IdentityIndex, Lead
 
@@ -70,6 +69,9 @@ NATIVE_SKIPPED = "eventsourcing.postgres rows skipped: `pip install psycopg-pool
 
 # Wide enough for the table when piped to a file (rich assumes 80 columns then).
 console = Console(width=None if sys.stdout.isatty() else 132)
+
+# Their versions are printed with the results.
+MEASURED_PACKAGES = ("eventsourcing", "eventsourcing-sqlalchemy", "sqlalchemy", "psycopg")
 
 
 # --- what is posted and what the baseline saves -------------------------------------------
@@ -554,24 +556,6 @@ def spread(values: list[float]) -> str:
     return f"±{(max(values) - min(values)) / median(values) / 2:.0%}"
 
 
-def machine_info() -> str:
-    model = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    versions = ", ".join(
-        f"{p} {metadata.version(p)}"
-        for p in ("eventsourcing", "eventsourcing-sqlalchemy", "sqlalchemy", "psycopg")
-    )
-    return (
-        f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}, "
-        f"SQLite {sqlite3.sqlite_version}, {versions}; load average at start {load}"
-    )
-
-
 def report(results: dict[str, tuple[Samples, dict[str, int]]], plan: Plan) -> None:
     table = Table(title="Ingest throughput (median of reps; ratio = leadflow / baseline)")
     table.add_column("backend")
@@ -692,7 +676,7 @@ def parse_args(argv: list[str] | None) -> tuple[list[str], Plan, str]:
 
 def main(argv: list[str] | None = None) -> None:
     backends, plan, pg_url = parse_args(argv)
-    console.print(f"[bold]Machine:[/] {machine_info()}")
+    console.print(f"[bold]Machine:[/] {machine_info(MEASURED_PACKAGES)}")
     console.print(
         f"[bold]Plan:[/] {plan.n} single posts x {plan.reps} reps, {plan.batches} batch(es) "
         f"of {BATCH_SIZE} per rep, {plan.threads} threads for the concurrent variant"

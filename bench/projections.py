@@ -38,11 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import argparse
 import contextlib
 import os
-import platform
 import random
 import secrets
 import socket
-import sqlite3
 import statistics
 import tempfile
 import time
@@ -50,7 +48,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from importlib import metadata
 from typing import Any
 from uuid import uuid4
 
@@ -64,6 +61,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from api.app import create_app
+from bench.environment import machine_info
 from domain.events import parse_event
 from domain.identity import campaign_id_for, identity_index_id
 from domain.lead import Campaign, IdentityIndex, Lead
@@ -83,6 +81,9 @@ WEEKS_OF_SPEND = 13
 CHUNK = 250
 
 console = Console(width=None if sys.stdout.isatty() else 132)
+
+# Their versions are printed with the results.
+MEASURED_PACKAGES = ("eventsourcing", "eventsourcing-sqlalchemy", "sqlalchemy", "psycopg")
 
 
 # --- the log ------------------------------------------------------------------------------
@@ -431,24 +432,6 @@ def percentile(values: list[float], fraction: float) -> float:
 # --- report ---------------------------------------------------------------------------------
 
 
-def machine_info() -> str:
-    model = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    versions = ", ".join(
-        f"{p} {metadata.version(p)}"
-        for p in ("eventsourcing", "eventsourcing-sqlalchemy", "sqlalchemy", "psycopg")
-    )
-    return (
-        f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}, "
-        f"SQLite {sqlite3.sqlite_version}, {versions}; load average at start {load}"
-    )
-
-
 def report(results: dict[str, Result]) -> None:
     table = Table(title="Projection rebuild (median of reps; ratio = rebuild / library read)")
     for column in ("backend", "measurement", "events", "events/s", "seconds"):
@@ -570,7 +553,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     events = args.events or (20_000 if args.quick else 100_000)
     reps = args.reps or (2 if args.quick else 3)
-    console.print(f"[bold]Machine:[/] {machine_info()}")
+    console.print(f"[bold]Machine:[/] {machine_info(MEASURED_PACKAGES)}")
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     results: dict[str, Result] = {}
     latencies: dict[str, dict[str, list[float]]] = {}

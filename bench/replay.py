@@ -37,17 +37,14 @@ import argparse
 import contextlib
 import copy
 import os
-import platform
 import random
 import secrets
-import sqlite3
 import statistics
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from importlib import metadata
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -58,6 +55,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
+from bench.environment import machine_info
 from domain.lead import DECIDED_LEAD_EVENTS, EXTERNAL_LEAD_EVENTS, EXTERNAL_LEAD_TOPICS, Lead
 from domain.lifecycle import ActiveRuleset
 from domain.state import LoggedEvent
@@ -85,6 +83,9 @@ DAYS = 60
 BENCH_NAMESPACE = UUID("8f1d3c52-4a7e-4f0b-9d2c-6a5b1e0f7c11")
 
 console = Console(width=None if sys.stdout.isatty() else 132)
+
+# Their versions are printed with the results.
+MEASURED_PACKAGES = ("eventsourcing", "eventsourcing-sqlalchemy")
 
 
 # --- the history ----------------------------------------------------------------------------
@@ -357,23 +358,6 @@ def measure(name: str, settings: Settings, events: int, reps: int) -> Result:
         store.close()
 
 
-def machine_info() -> str:
-    model = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    versions = ", ".join(
-        f"{p} {metadata.version(p)}" for p in ("eventsourcing", "eventsourcing-sqlalchemy")
-    )
-    return (
-        f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}, "
-        f"SQLite {sqlite3.sqlite_version}, {versions}; load average at start {load}"
-    )
-
-
 def report(results: list[Result]) -> None:
     table = Table(title="Replay vs the library's read of the same events (median of reps)")
     columns = ("backend", "events", "library read/s", "replay/s", "ratio", "CPU ratio")
@@ -418,7 +402,7 @@ def report(results: list[Result]) -> None:
         ):
             reps = ", ".join(f"{t.wall:.2f} ({t.cpu:.2f} CPU)" for t in took)
             console.print(f"  {label} seconds per rep: {reps}")
-    console.print(machine_info())
+    console.print(machine_info(MEASURED_PACKAGES))
 
 
 def main(argv: list[str] | None = None) -> None:
