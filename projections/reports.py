@@ -332,25 +332,30 @@ def _as_count(condition: ColumnElement[bool]) -> Any:
 
 def funnel_counts(conn: Connection, window: Window) -> tuple[int, dict[str, int]]:
     """Leads captured in the window, and how many of them reached each funnel stage."""
-    # Each lead's furthest stage (1 = MQL ... 4 = won, 0 = none) in one probe of
-    # lead_stages: a correlated EXISTS per stage cost PostgreSQL four probes per lead
-    # (4-5x SQLite's time over 20k leads).
+    # Stages only move forward, so an open or won lead's furthest stage is its stage now;
+    # only a lost lead's is looked up in lead_stages (its highest rank). One pass over the
+    # window's leads: a probe of lead_stages per lead cost PostgreSQL ~2 s over 100k leads.
     ranks = {stage: rank for rank, stage in enumerate(FUNNEL_STAGES, start=1)}
-    rank_of_lead = (
+    lost_reached = (
         select(func.max(case(ranks, value=STAGES.c.stage, else_=0)))
         .where(STAGES.c.lead_id == LEADS.c.lead_id)
         .correlate(LEADS)
         .scalar_subquery()
     )
-    furthest = (
-        select(func.coalesce(rank_of_lead, 0).label("rank"))
+    furthest = case(
+        (LEADS.c.stage == "lost", lost_reached), else_=case(ranks, value=LEADS.c.stage, else_=0)
+    ).label("furthest")
+    query = (
+        select(furthest, func.count())
         .select_from(LEADS)
         .where(*window.where(LEADS.c.created_at))
-        .subquery()
+        .group_by(furthest)
     )
-    query = select(func.count(), *(_as_count(furthest.c.rank >= rank) for rank in ranks.values()))
-    captured, *reached = conn.execute(query).one()
-    return int(captured), {stage: int(n) for stage, n in zip(FUNNEL_STAGES, reached, strict=True)}
+    by_rank = {int(rank or 0): int(count) for rank, count in conn.execute(query)}
+    reached = {
+        stage: sum(n for r, n in by_rank.items() if r >= rank) for stage, rank in ranks.items()
+    }
+    return sum(by_rank.values()), reached
 
 
 def funnel_rows(captured: int, reached: Mapping[str, int]) -> list[dict[str, Any]]:
