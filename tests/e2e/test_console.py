@@ -516,10 +516,16 @@ def test_pool_claim_with_the_keyboard(
     browser.wait(lambda d: browser.text(f"#claim-result-{dee}"), "the claim")
     assert browser.text(f"#claim-result-{dee}") == "Claimed by rep-east-2."
 
+    # GET /v1/leads/{id} reads the `leads` read model, which follows the log a moment later.
     with api_client(shared_dev) as http:
-        claimed = http.get(f"/v1/leads/{dee}").json()
+
+        def claimed() -> dict[str, Any] | None:
+            lead: dict[str, Any] = http.get(f"/v1/leads/{dee}").json()
+            return lead if lead["owner"] is not None else None
+
+        lead = eventually(claimed, "the claim in the read model")
         refused = http.get(f"/v1/leads/{eve}").json()
-    assert (claimed["owner"], claimed["in_pool"]) == ("rep-east-2", False)
+    assert (lead["owner"], lead["in_pool"]) == ("rep-east-2", False)
     assert (refused["owner"], refused["in_pool"]) == (None, True)
 
 
