@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import console
 from api.errors import install_error_handlers
+from api.group_commit import GroupCommitter
 from api.routes import (
     directory,
     events,
@@ -51,6 +52,8 @@ def create_app(settings: Settings) -> FastAPI:
                 client, settings.task_queue, settings.workflow_history_limit
             )
 
+        app.state.writer = writer = GroupCommitter(store.append_many)
+        writer.start()
         app.state.replays = ReplayRunner(ReplayRuns(store.engine), store.event_log, store.rulebook)
         await asyncio.to_thread(app.state.replays.start)
         connecting = asyncio.create_task(connect_in_background())
@@ -68,6 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
             gc.unfreeze()
             connecting.cancel()
             await asyncio.to_thread(app.state.replays.stop)
+            await asyncio.to_thread(writer.stop)
             app.state.store.close()
 
     app = FastAPI(title="leadflow", version="0.1.0", lifespan=lifespan)

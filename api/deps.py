@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.errors import ApiError
+from api.group_commit import GroupCommitter
 from api.keys import Caller
 from leadflow.bootstrap import Store
 from leadflow.settings import Settings
@@ -37,7 +38,13 @@ async def get_workflows(request: Request) -> LeadWorkflows | None:
     return workflows
 
 
+async def get_writer(request: Request) -> GroupCommitter:
+    writer: GroupCommitter = request.app.state.writer
+    return writer
+
+
 StoreDep = Annotated[Store, Depends(get_store)]
+WriterDep = Annotated[GroupCommitter, Depends(get_writer)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 WorkflowsDep = Annotated[LeadWorkflows | None, Depends(get_workflows)]
 

@@ -4,6 +4,7 @@ Temporal gateway from Settings. Every process (api, worker, projector, CLI) star
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import create_engine
@@ -12,8 +13,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from api.keys import KeyStore
 from api.keys import metadata as keys_metadata
+from domain.errors import DomainError
 from domain.events import IncomingEvent
-from leadflow.eventlog import Appended, EventLog, open_event_log
+from leadflow.eventlog import Appended, EventLog, PendingAppend, open_event_log
 from leadflow.rulebook import Rulebook
 from leadflow.settings import Settings
 from projections.assignments import AssignmentsProjection
@@ -47,6 +49,14 @@ class Store:
             return self.event_log.append(events, keys)
         pool = self.rulebook.active().ruleset.pool
         return self.event_log.append(events, keys, self.rulebook.directory(), pool)
+
+    def append_many(self, appends: Sequence[PendingAppend]) -> list[list[Appended] | DomainError]:
+        """Independent appends committed together (`EventLog.append_many`); claims among
+        them are checked against the current directory."""
+        if not any(e.type == "lead.claimed" for pending in appends for e in pending.events):
+            return self.event_log.append_many(appends)
+        pool = self.rulebook.active().ruleset.pool
+        return self.event_log.append_many(appends, self.rulebook.directory(), pool)
 
     def close(self) -> None:
         self.event_log.close()

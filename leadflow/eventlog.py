@@ -14,7 +14,12 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4, uuid5
 
-from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    LRUCache,
+    project_aggregate,
+)
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Notification, StoredEvent
 from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
@@ -98,6 +103,14 @@ class Appended:
         }
 
 
+@dataclass(frozen=True)
+class PendingAppend:
+    """One append of `append_many`: events with their idempotency keys."""
+
+    events: Sequence[IncomingEvent]
+    keys: Sequence[str | None]
+
+
 class ItemRejected(DomainError):
     """Item `index` of an append was refused; nothing of the append was written."""
 
@@ -159,16 +172,82 @@ class EventLog(Application):
         # write lock is taken once. What a concurrent writer did in between still surfaces
         # as an IntegrityError on the unique (stream, version) key, and `append` retries.
         with _recorder_of(self).transaction(commit=True):
-            unit = _UnitOfWork(self, directory, pool)
-            unit.preload(events, keys, assume_new=assume_new)
-            results: list[Appended] = []
-            for index, (event, key) in enumerate(zip(events, keys, strict=True)):
-                try:
-                    results.append(unit.add(event, key))
-                except DomainError as exc:
-                    raise ItemRejected(index, exc) from exc
-            unit.save()
+            return self._append_in_transaction(events, keys, directory, assume_new, pool)
+
+    def _append_in_transaction(
+        self,
+        events: Sequence[IncomingEvent],
+        keys: Sequence[str | None],
+        directory: Directory | None,
+        assume_new: bool,
+        pool: PoolPolicy | None,
+    ) -> list[Appended]:
+        """One append's reads and writes, inside the caller's transaction. Raises
+        ItemRejected before writing anything when an item is refused."""
+        unit = _UnitOfWork(self, directory, pool)
+        unit.preload(events, keys, assume_new=assume_new)
+        results: list[Appended] = []
+        for index, (event, key) in enumerate(zip(events, keys, strict=True)):
+            try:
+                results.append(unit.add(event, key))
+            except DomainError as exc:
+                raise ItemRejected(index, exc) from exc
+        unit.save()
         return results
+
+    def append_many(
+        self,
+        appends: Sequence[PendingAppend],
+        directory: Directory | None = None,
+        pool: PoolPolicy | None = None,
+    ) -> list[list[Appended] | DomainError]:
+        """Several independent appends, each all or nothing as `append` makes it, committed
+        together: one transaction and one commit (a group commit). Each answer is in its
+        append's place: its results, or the DomainError (an ItemRejected) that refused it
+        and left the others be.
+
+        If the group meets a concurrent writer (a unique key: another process, or two appends
+        of the group on one new identity), nothing of it is kept and each append is made on
+        its own, in order, with `append`'s retries.
+        """
+        if len(appends) > 1:
+            try:
+                return self._append_group(appends, directory, pool)
+            except IntegrityError:
+                # A read inside the group may have cached an aggregate with an earlier
+                # member's writes, which were just rolled back: forget every cached one.
+                if isinstance(self.repository.cache, LRUCache):
+                    self.repository.cache.clear()
+        answers: list[list[Appended] | DomainError] = []
+        for pending in appends:
+            try:
+                answers.append(self.append(pending.events, pending.keys, directory, pool))
+            except DomainError as refused:
+                answers.append(refused)
+        return answers
+
+    def _append_group(
+        self,
+        appends: Sequence[PendingAppend],
+        directory: Directory | None,
+        pool: PoolPolicy | None,
+    ) -> list[list[Appended] | DomainError]:
+        answers: list[list[Appended] | DomainError] = []
+        with _recorder_of(self).transaction(commit=True):
+            for pending in appends:
+                # As in `append`: a lone capture is written assuming its identities are
+                # new; a known one (or a member's earlier capture of it) fails the group.
+                events = pending.events
+                assume_new = len(events) == 1 and events[0].is_capture
+                try:
+                    answers.append(
+                        self._append_in_transaction(
+                            events, pending.keys, directory, assume_new, pool
+                        )
+                    )
+                except ItemRejected as refused:
+                    answers.append(refused)  # it wrote nothing: the others go on
+        return answers
 
     def decide(
         self,

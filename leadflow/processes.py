@@ -161,4 +161,8 @@ def run_api(settings: Settings) -> None:
         port=settings.api_port,
         log_level="warning",
         access_log=False,
+        # The C HTTP parser and event loop: half the server's CPU per request of h11 on
+        # asyncio's loop (BENCHMARKS.md, Ingest).
+        http="httptools",
+        loop="uvloop",
     )

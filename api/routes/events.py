@@ -10,10 +10,9 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from api.deps import JsonBody, SettingsDep, StoreDep, require
+from api.deps import JsonBody, SettingsDep, WriterDep, require
 from api.errors import ApiError
 from domain.errors import FieldError, InvalidEvent
 from domain.events import IncomingEvent, parse_event
@@ -28,12 +27,15 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 
 @router.post("", status_code=202)
 async def post_event(
-    body: JsonBody, store: StoreDep, settings: SettingsDep, idempotency_key: IdempotencyKey = None
+    body: JsonBody,
+    writer: WriterDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     event = parse_event(body, now=datetime.now(UTC), phone_region=settings.phone_region)
     key = event.event_id or idempotency_key
     try:
-        [result] = await run_in_threadpool(store.append, [event], [key])
+        [result] = await writer.append([event], [key])
     except ItemRejected as rejected:
         raise rejected.cause from None
     return JSONResponse(result.as_dict(), status_code=202)
@@ -41,7 +43,10 @@ async def post_event(
 
 @router.post("/batch", status_code=202)
 async def post_batch(
-    body: JsonBody, store: StoreDep, settings: SettingsDep, idempotency_key: IdempotencyKey = None
+    body: JsonBody,
+    writer: WriterDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     if not isinstance(body, dict) or not isinstance(body.get("events"), list):
         raise InvalidEvent([FieldError("/events", "required: a list of events")])
@@ -63,5 +68,5 @@ async def post_batch(
         e.event_id or (f"{idempotency_key}/{i}" if idempotency_key else None)
         for i, e in enumerate(events)
     ]
-    results = await run_in_threadpool(store.append, events, keys)
+    results = await writer.append(events, keys)
     return JSONResponse({"results": [r.as_dict() for r in results]}, status_code=202)

@@ -1,19 +1,31 @@
-"""The event log on real SQLite and PostgreSQL: the commit point of the ingest path."""
+"""The event log on real SQLite and PostgreSQL: the commit point of the ingest path, and
+the group commit that concurrent posts share (`EventLog.append_many`, `GroupCommitter`)."""
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from sqlalchemy import event as sqlalchemy_event
+from sqlalchemy.engine import Engine
 
-from domain.errors import IdempotencyKeyReused, LeadNotInPool, StageWouldMoveBackward
+from api.errors import ApiError
+from api.group_commit import GroupCommitter
+from domain.errors import DomainError, IdempotencyKeyReused, LeadNotInPool, StageWouldMoveBackward
 from domain.events import IncomingEvent, parse_event
 from domain.lead import EXTERNAL_LEAD_TOPICS
 from leadflow.bootstrap import Store, open_store
-from leadflow.eventlog import EventLog, ItemRejected
+from leadflow.eventlog import Appended, EventLog, ItemRejected, PendingAppend
 from leadflow.settings import Settings
 from projections.projector import LEAD_TOPICS
 
@@ -165,3 +177,219 @@ def test_the_notification_log_reads_as_the_librarys_own_recorder(
         assert [n.originator_version for n in lead_events] == [1, 2, 1, 1]
     finally:
         stock.close()
+
+
+# --- group commit: concurrent posts share one transaction, each answered for itself ------
+
+
+class Commits:
+    """Counts the commits the event log's engine makes."""
+
+    def __init__(self, log: EventLog) -> None:
+        engine: Any = log.recorder.datastore.engine  # type: ignore[attr-defined]
+        assert isinstance(engine, Engine)
+        self.count = 0
+        sqlalchemy_event.listen(engine, "commit", self._seen)
+
+    def _seen(self, _connection: Any) -> None:
+        self.count += 1
+
+
+def alone(*events: IncomingEvent, key: str | None = None) -> PendingAppend:
+    return PendingAppend(list(events), [key] * len(events))
+
+
+def test_a_group_is_one_commit_and_each_append_answers_for_itself(store: Store) -> None:
+    log = store.event_log
+    [known] = log.append([capture(email="known@x.io")], [None])
+    commits = Commits(log)
+    answers = log.append_many(
+        [
+            alone(capture(email="a@x.io")),
+            alone(event("lead.qualified", {"stage": "SQL"}, known.lead_id)),
+            alone(event("lead.claimed", {"rep_id": "rep-a"}, known.lead_id)),  # not in the pool
+            alone(capture(email="b@x.io", event_id="form-1"), key="form-1"),
+            alone(capture(email="known@x.io")),  # a known identity: the group falls back
+        ]
+    )
+    # The known identity made the first try fail; then each append committed on its own
+    # (the refused claim writes nothing).
+    assert commits.count == 4
+    new, qualified, refused, keyed, touch = answers
+    assert isinstance(new, list) and new[0].new_lead and new[0].sequence == 1
+    assert isinstance(qualified, list) and qualified[0].sequence == 2
+    assert isinstance(refused, ItemRejected) and isinstance(refused.cause, LeadNotInPool)
+    assert isinstance(keyed, list) and keyed[0].event_id == "form-1"
+    assert isinstance(touch, list) and touch[0].lead_id == known.lead_id
+    assert touch[0].sequence == 3 and not touch[0].new_lead
+    assert known.lead_id is not None
+    assert [e.type for e in log.lead_events(known.lead_id)] == [
+        "lead.captured",
+        "lead.qualified",
+        "lead.captured",
+    ]
+
+    commits.count = 0
+    answers = log.append_many([alone(capture(email=f"new-{i}@x.io")) for i in range(5)])
+    assert [a[0].new_lead for a in answers if isinstance(a, list)] == [True] * 5
+    assert commits.count == 1
+
+
+def test_two_captures_of_one_new_identity_in_a_group_make_one_lead(store: Store) -> None:
+    log = store.event_log
+    first, second, again, reused = log.append_many(
+        [
+            alone(capture(email="same@x.io", event_id="k1"), key="k1"),
+            alone(capture(email="SAME@x.io")),
+            alone(capture(email="same@x.io", event_id="k1"), key="k1"),
+            alone(capture(email="other@x.io", event_id="k1"), key="k1"),
+        ]
+    )
+    assert isinstance(first, list) and isinstance(second, list) and isinstance(again, list)
+    assert first[0].new_lead and not second[0].new_lead
+    assert first[0].lead_id == second[0].lead_id and second[0].sequence == 2
+    assert again[0].duplicate and again[0].sequence == 1
+    assert isinstance(reused, ItemRejected) and isinstance(reused.cause, IdempotencyKeyReused)
+
+
+# --- group commit: the same answers as one append at a time ---------------------------
+
+EMAILS = ["ann@x.io", "bob@x.io", "cyd@x.io"]
+KEYS = [None, None, "k1", "k2"]
+STAGES = ["MQL", "SQL"]  # SQL then MQL is refused: a stage never moves back
+
+# ("capture", email index, key index) or ("qualify", known lead index, stage index)
+operation = st.one_of(
+    st.tuples(
+        st.just("capture"),
+        st.integers(0, len(EMAILS) - 1),
+        st.integers(0, len(KEYS) - 1),
+    ),
+    st.tuples(st.just("qualify"), st.integers(0, 1), st.integers(0, len(STAGES) - 1)),
+)
+
+
+def to_append(op: tuple[str, int, int], known: list[UUID | None]) -> PendingAppend:
+    kind, a, b = op
+    if kind == "capture":
+        key = KEYS[b]
+        return alone(capture(email=EMAILS[a], event_id=key), key=key)
+    return alone(event("lead.qualified", {"stage": STAGES[b]}, known[a]))
+
+
+Answer = tuple[str, ...] | list[tuple[int, int, bool, bool]]
+
+
+def comparable(
+    answers: list[list[Appended] | DomainError], names: dict[UUID | None, int]
+) -> list[Answer]:
+    """Answers with lead ids renamed by order of first appearance (they are random)."""
+    out: list[Answer] = []
+    for answer in answers:
+        if isinstance(answer, DomainError):
+            cause = answer.cause if isinstance(answer, ItemRejected) else answer
+            out.append((type(cause).__name__,))
+        else:
+            out.append(
+                [
+                    (names.setdefault(a.lead_id, len(names)), a.sequence, a.new_lead, a.duplicate)
+                    for a in answer
+                ]
+            )
+    return out
+
+
+def streams(log: EventLog, names: dict[UUID | None, int]) -> dict[int, list[tuple[str, Any]]]:
+    return {
+        name: [(e.type, e.data) for e in log.lead_events(lead_id)]
+        for lead_id, name in names.items()
+        if lead_id is not None
+    }
+
+
+@hypothesis_settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(groups=st.lists(st.lists(operation, min_size=1, max_size=6), min_size=1, max_size=4))
+def test_grouped_appends_answer_and_write_as_one_at_a_time(
+    groups: list[list[tuple[str, int, int]]],
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        grouped = open_store(Settings(data_dir=Path(tmp) / "grouped"))
+        single = open_store(Settings(data_dir=Path(tmp) / "single"))
+        try:
+            names_grouped: dict[UUID | None, int] = {}
+            names_single: dict[UUID | None, int] = {}
+            known: dict[str, list[UUID | None]] = {}
+            for label, store in (("grouped", grouped), ("single", single)):
+                known[label] = [
+                    store.event_log.append([capture(email=f"known-{i}@x.io")], [None])[0].lead_id
+                    for i in range(2)
+                ]
+            for group in groups:
+                in_group = grouped.event_log.append_many(
+                    [to_append(op, known["grouped"]) for op in group]
+                )
+                one_by_one = [
+                    single.event_log.append_many([to_append(op, known["single"])])[0]
+                    for op in group
+                ]
+                assert comparable(in_group, names_grouped) == comparable(one_by_one, names_single)
+            assert streams(grouped.event_log, names_grouped) == streams(
+                single.event_log, names_single
+            )
+        finally:
+            grouped.close()
+            single.close()
+
+
+# --- the writer thread -------------------------------------------------------------------
+
+
+async def queued(writer: GroupCommitter, appends: list[PendingAppend]) -> list[asyncio.Task[Any]]:
+    """Requests put in the writer's queue (each task runs up to its await)."""
+    tasks = [asyncio.create_task(writer.append(a.events, a.keys)) for a in appends]
+    await asyncio.sleep(0)
+    return tasks
+
+
+async def test_requests_waiting_together_are_committed_together(store: Store) -> None:
+    [known] = store.event_log.append([capture(email="known@x.io")], [None])
+    writer = GroupCommitter(store.append_many)
+    commits = Commits(store.event_log)
+    refused = alone(event("lead.claimed", {"rep_id": "rep-a"}, known.lead_id))
+    captures = [alone(capture(email=f"lead-{i}@x.io")) for i in range(20)]
+    tasks = await queued(writer, [*captures[:10], refused, *captures[10:]])
+    writer.start()  # the thread finds all 21 waiting
+    try:
+        answers = await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        await asyncio.to_thread(writer.stop)
+    claim = answers.pop(10)
+    assert isinstance(claim, ItemRejected) and isinstance(claim.cause, LeadNotInPool)
+    assert all(isinstance(a, list) and a[0].new_lead for a in answers)
+    assert len({a[0].lead_id for a in answers}) == 20
+    assert (writer.groups, commits.count) == (1, 1)
+
+
+async def test_a_group_stops_growing_at_its_event_limit(store: Store) -> None:
+    writer = GroupCommitter(store.append_many, max_group_events=3)
+    tasks = await queued(writer, [alone(capture(email=f"lead-{i}@x.io")) for i in range(7)])
+    writer.start()
+    try:
+        answers = await asyncio.gather(*tasks)
+    finally:
+        await asyncio.to_thread(writer.stop)
+    assert len(answers) == 7
+    assert writer.groups == 3  # 3 + 3 + 1
+
+
+async def test_a_stopping_writer_answers_what_was_queued_and_refuses_more(store: Store) -> None:
+    writer = GroupCommitter(store.append_many)
+    tasks = await queued(writer, [alone(capture(email=f"lead-{i}@x.io")) for i in range(3)])
+    writer.start()
+    await asyncio.to_thread(writer.stop)
+    assert all(a[0].new_lead for a in await asyncio.gather(*tasks))
+    with pytest.raises(ApiError) as refused:
+        await writer.append([capture(email="late@x.io")], [None])
+    assert refused.value.status == 503
