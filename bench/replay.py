@@ -18,10 +18,14 @@ Then, interleaved for R reps, it measures
      of 1000, each deserialised with the application's mapper (what any reader pays);
   b) the replay: `replay.whatif.answer` (what `leadflow replay` and `POST /v1/replays`
      run) with a candidate that moves the east website leads to another rep: read the
-     history, replay it under the baseline and under the candidate, diff;
+     history, replay it under the baseline (in a forked child) and under the candidate
+     (in this process) at once, summarise each run, diff;
+  c) the same replay in one process (`parallel_from=None`: the runs one after the other),
 
-and prints both in external events per second, the ratio b/a (target >= 0.3), and where
-the replay's time goes (read, baseline run, candidate run, diff) from one extra run.
+and prints them in events per second, the ratios b/a and c/a (target >= 0.3; b uses two
+cores against the library's one), the CPU ratios (this process's CPU seconds plus its
+children's), and where the replay's time goes, step by step and process by process, from
+one extra run.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import contextlib
 import copy
 import os
 import random
+import resource
 import secrets
 import statistics
 import tempfile
@@ -62,7 +67,7 @@ from domain.state import LoggedEvent
 from leadflow.bootstrap import Store, open_store
 from leadflow.rulebook import default_ruleset_document
 from leadflow.settings import Settings
-from replay.diff import changed_rules, compare
+from replay.diff import changed_rules, compare, summarise
 from replay.simulator import (
     cycle_collection_paused,
     fixed,
@@ -72,7 +77,7 @@ from replay.simulator import (
     select_history,
     simulate,
 )
-from replay.whatif import WhatIf, answer
+from replay.whatif import PARALLEL_FROM_EVENTS, WhatIf, answer, replay_runs
 from rules.compile import compile_ruleset
 from rules.validation import parse_ruleset
 
@@ -216,20 +221,28 @@ def build_log(store: Store, events: int) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class Took:
-    """Wall-clock and CPU seconds (of this process) of one measurement. On a busy machine
-    the CPU seconds move much less than the wall clock; on PostgreSQL they leave out the
-    server's share of a read (so the library's read looks cheaper by CPU)."""
+    """Wall-clock and CPU seconds (of this process and its children: the replay's forked
+    child) of one measurement. On a busy machine the CPU seconds move much less than the
+    wall clock; on PostgreSQL they leave out the server's share of a read (so the
+    library's read looks cheaper by CPU)."""
 
     wall: float
     cpu: float
 
 
+def children_cpu() -> float:
+    """CPU seconds of this process's children that have ended and been joined."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 @contextlib.contextmanager
 def timed() -> Iterator[list[Took]]:
     took: list[Took] = []
-    wall, cpu = time.perf_counter(), time.process_time()
+    wall, cpu = time.perf_counter(), time.process_time() + children_cpu()
     yield took
-    took.append(Took(time.perf_counter() - wall, time.process_time() - cpu))
+    used = time.process_time() + children_cpu() - cpu
+    took.append(Took(time.perf_counter() - wall, used))
 
 
 def library_read(store: Store, topics: tuple[str, ...] = ()) -> tuple[Took, int]:
@@ -256,37 +269,49 @@ def candidate(store: Store) -> WhatIf:
     return WhatIf(parse_ruleset(document, store.rulebook.directory()))
 
 
-def replay(store: Store, question: WhatIf) -> tuple[Took, int]:
+def replay(store: Store, question: WhatIf, parallel_from: int | None) -> tuple[Took, int]:
     """How long the whole what-if takes, and how many leads change owner."""
     with timed() as took:
-        diff = answer(question, store.event_log, store.rulebook)
+        diff = answer(question, store.event_log, store.rulebook, parallel_from=parallel_from)
     return took[0], len(diff.assignments)
 
 
 def phases(store: Store, question: WhatIf) -> dict[str, float]:
-    """Where one replay's time goes: the same steps as `answer`, timed one by one (CPU
-    seconds of this process, with the cyclic collector paused as `answer` pauses it)."""
+    """Where one replay's time goes: `answer`'s steps timed one by one (with the cyclic
+    collector paused as `answer` pauses it). The runs once as `answer` makes them, the
+    baseline in a forked child while the candidate runs here (wall, and each process's
+    CPU), and once one after the other, to see what each run and its summary cost."""
     with cycle_collection_paused():
         return _phases(store, question)
 
 
 def _phases(store: Store, question: WhatIf) -> dict[str, float]:
     rulebook, log = store.rulebook, store.event_log
+    directory = rulebook.directory()
+    active = ActiveRuleset(None, question.candidate, compile_ruleset(question.candidate))
     timings: dict[str, float] = {}
     t = time.process_time()
+    baseline_for = ruleset_timeline(rulebook)
     history = select_history(recorded_history(log))
     now = log_horizon(log)
-    timings["read the history"] = time.process_time() - t
-    t = time.process_time()
-    before = simulate(history, ruleset_timeline(rulebook), rulebook.directory(), until=now)
-    timings["baseline run"] = time.process_time() - t
-    active = ActiveRuleset(None, question.candidate, compile_ruleset(question.candidate))
-    t = time.process_time()
-    after = simulate(history, fixed(active), rulebook.directory(), until=now)
-    timings["candidate run"] = time.process_time() - t
+    timings["read the history (parent CPU)"] = time.process_time() - t
+    wall, t, child = time.perf_counter(), time.process_time(), children_cpu()
+    before, after = replay_runs(history, baseline_for, fixed(active), directory, now, parallel=True)
+    timings["both runs at once (wall)"] = time.perf_counter() - wall
+    timings["  candidate run + summary (parent CPU)"] = time.process_time() - t
+    timings["  baseline run + summary + send (child CPU)"] = children_cpu() - child
     t = time.process_time()
     compare(before, after, changed_rules(rulebook.active().ruleset, question.candidate))
-    timings["diff"] = time.process_time() - t
+    timings["diff (parent CPU)"] = time.process_time() - t
+    # The same runs one after the other, in this process.
+    for name, ruleset_for in (("baseline", baseline_for), ("candidate", fixed(active))):
+        t = time.process_time()
+        run = simulate(history, ruleset_for, directory, until=now)
+        timings[f"one process: {name} run"] = time.process_time() - t
+        t = time.process_time()
+        summarise(run)
+        timings[f"one process: {name} summary"] = time.process_time() - t
+        del run  # its events: freed before the next run, as `replay_runs` frees them
     return timings
 
 
@@ -301,7 +326,8 @@ class Result:
     build_seconds: float
     read_log: list[Took]  # per rep: the library reads the whole log
     read_external: list[Took]  # per rep: the library reads the external events
-    replay: list[Took]  # per rep: the what-if
+    replay: list[Took]  # per rep: the what-if, baseline in a child process
+    replay_one_process: list[Took]  # per rep: the what-if, both runs in this process
     changed: int
     phases: dict[str, float]
 
@@ -333,6 +359,7 @@ def measure(name: str, settings: Settings, events: int, reps: int) -> Result:
         read_log: list[Took] = []
         read_external: list[Took] = []
         replays: list[Took] = []
+        one_process: list[Took] = []
         changed = 0
         for _ in range(reps):
             took, count = library_read(store)
@@ -341,8 +368,11 @@ def measure(name: str, settings: Settings, events: int, reps: int) -> Result:
             took, count = library_read(store, EXTERNAL_LEAD_TOPICS)
             assert count == external, (count, external)
             read_external.append(took)
-            took, changed = replay(store, question)
+            took, changed = replay(store, question, PARALLEL_FROM_EVENTS)
             replays.append(took)
+            took, unchanged = replay(store, question, None)
+            assert unchanged == changed, (unchanged, changed)
+            one_process.append(took)
         return Result(
             name,
             built,
@@ -351,6 +381,7 @@ def measure(name: str, settings: Settings, events: int, reps: int) -> Result:
             read_log,
             read_external,
             replays,
+            one_process,
             changed,
             phases(store, question),
         )
@@ -358,9 +389,27 @@ def measure(name: str, settings: Settings, events: int, reps: int) -> Result:
         store.close()
 
 
+def ratios(reads: list[Took], replays: list[Took]) -> tuple[float, float]:
+    """The medians of replay rate / read rate over the reps, by wall clock and by CPU."""
+    pairs = list(zip(reads, replays, strict=True))
+    wall = statistics.median(read.wall / replayed.wall for read, replayed in pairs)
+    cpu = statistics.median(read.cpu / replayed.cpu for read, replayed in pairs)
+    return wall, cpu
+
+
 def report(results: list[Result]) -> None:
     table = Table(title="Replay vs the library's read of the same events (median of reps)")
-    columns = ("backend", "events", "library read/s", "replay/s", "ratio", "CPU ratio")
+    columns = (
+        "backend",
+        "events",
+        "library read/s",
+        "replay/s",
+        "ratio",
+        "CPU ratio",
+        "one process: replay/s",
+        "ratio",
+        "CPU ratio",
+    )
     for column in columns:
         table.add_column(column, justify="right")
     for r in results:
@@ -369,9 +418,8 @@ def report(results: list[Result]) -> None:
             ("external only", r.external, r.read_external),
         )
         for label, count, reads in rows:
-            pairs = list(zip(reads, r.replay, strict=True))
-            wall = statistics.median(read.wall / replayed.wall for read, replayed in pairs)
-            cpu = statistics.median(read.cpu / replayed.cpu for read, replayed in pairs)
+            wall, cpu = ratios(reads, r.replay)
+            one_wall, one_cpu = ratios(reads, r.replay_one_process)
             table.add_row(
                 r.backend,
                 f"{count:,} ({label})",
@@ -379,26 +427,39 @@ def report(results: list[Result]) -> None:
                 f"{count / statistics.median(t.wall for t in r.replay):,.0f}",
                 f"{wall:.2f}x",
                 f"{cpu:.2f}x",
+                f"{count / statistics.median(t.wall for t in r.replay_one_process):,.0f}",
+                f"{one_wall:.2f}x",
+                f"{one_cpu:.2f}x",
             )
     console.print(table)
     console.print(
         f"Target: ratio >= {TARGET_RATIO}x. whole log: the replay re-derives every event of "
         "the log from the external ones (twice: baseline and candidate) while the library "
         "reads them all once; external only: the replay's input against the library "
-        "reading just that input. Rates are wall-clock; CPU ratio uses this process's CPU "
-        "seconds, steadier on a busy machine."
+        "reading just that input. Rates are wall-clock; the replay runs its baseline in a "
+        "forked child (two cores) against the library's single-threaded read; 'one process' "
+        "is the same replay with both runs in this process. CPU ratio uses the CPU seconds "
+        "of this process and its child, steadier on a busy machine."
     )
     for r in results:
-        total = sum(r.phases.values())
-        where = ", ".join(f"{k} {v:.2f}s ({v / total:.0%})" for k, v in r.phases.items())
         console.print(
             f"{r.backend}: log built in {r.build_seconds:.1f}s; {r.changed} leads change "
-            f"owner under the candidate; one replay, CPU: {where}"
+            "owner under the candidate; where one replay's time goes (seconds):"
+        )
+        shared = [(k, v) for k, v in r.phases.items() if not k.startswith("one process: ")]
+        alone = [(k, v) for k, v in r.phases.items() if k.startswith("one process: ")]
+        console.print(
+            "  as `answer` runs it: " + ", ".join(f"{k.strip()} {v:.2f}" for k, v in shared)
+        )
+        console.print(
+            "  the runs one after the other (CPU): "
+            + ", ".join(f"{k.removeprefix('one process: ')} {v:.2f}" for k, v in alone)
         )
         for label, took in (
             ("read log", r.read_log),
             ("read external", r.read_external),
             ("replay", r.replay),
+            ("replay, one process", r.replay_one_process),
         ):
             reps = ", ".join(f"{t.wall:.2f} ({t.cpu:.2f} CPU)" for t in took)
             console.print(f"  {label} seconds per rep: {reps}")

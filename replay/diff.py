@@ -1,8 +1,10 @@
 """What a candidate ruleset changes, lead by lead, and whether a replay is faithful.
 
-`compare(baseline, candidate)` turns two `SimulatedRun`s into a `ReplayDiff`: leads whose
-assignment changes, load per rep, reclaims, reminders, nurture, notifications and the
-rules that fired differently, every row with the lead ids behind it (SPEC §8).
+`summarise` boils a `SimulatedRun` down to what the diff reads of each lead (a
+`RunOutcome`: small enough to send between processes), and `compare(baseline, candidate)`
+turns two of them into a `ReplayDiff`: leads whose assignment changes, load per rep,
+reclaims, reminders, nurture, notifications and the rules that fired differently, every
+row with the lead ids behind it (SPEC §8).
 `verify` replays the log under the versions that were active and reports every lead whose
 decisions differ from the recorded ones.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections import Counter
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -91,12 +93,6 @@ class ReplayDiff:
         return not (self.assignments or self.movements or self.rules)
 
 
-def _owner(lead: SimulatedLead | None) -> tuple[str | None, str | None]:
-    if lead is None or lead.state.in_pool or lead.state.owner is None:
-        return None, lead.state.team if lead is not None else None
-    return lead.state.owner, lead.state.team
-
-
 def _outcome(event: LoggedEvent) -> tuple[str, str] | None:
     """The outcome row an event counts in, if any: (kind, detail)."""
     d = event.data
@@ -114,45 +110,104 @@ def _outcome(event: LoggedEvent) -> tuple[str, str] | None:
     return None
 
 
-def _rule(event: LoggedEvent) -> tuple[str, str] | None:
-    return None if event.rule_id is None else ("rule", event.rule_id)
+# How often each row's key, (kind, detail) or ("rule", rule id), happened to one lead.
+Counts = dict[tuple[str, str], int]
 
 
-Key = Callable[[LoggedEvent], tuple[str, str] | None]
-
-
-def _counts(lead: SimulatedLead | None, key: Key) -> Counter[tuple[str, str]]:
-    """How often each key occurs among the lead's decisions; a rule counts once per
-    trigger it fired for, however many decisions it made then."""
-    if lead is None:
-        return Counter()
-    seen: set[tuple[str | None, tuple[str, str]]] = set()
-    counts: Counter[tuple[str, str]] = Counter()
-    for event in lead.decided:
-        name = key(event)
-        if name is None or (name[0] == "rule" and (event.caused_by, name) in seen):
+def _counts(log: list[LoggedEvent]) -> tuple[Counts, Counts]:
+    """How often each outcome (see `_outcome`) and each rule occurs among a lead's
+    decisions; a rule counts once per trigger it fired for, however many decisions it
+    made then."""
+    outcomes: Counts = {}
+    rules: Counts = {}
+    fired: set[tuple[str, str]] = set()
+    for event in log:
+        if event.caused_by is None:  # posted, not decided
             continue
-        seen.add((event.caused_by, name))
-        counts[name] += 1
-    return counts
+        outcome = _outcome(event)
+        if outcome is not None:
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if event.rule_id is not None and (event.caused_by, event.rule_id) not in fired:
+            fired.add((event.caused_by, event.rule_id))
+            rule = ("rule", event.rule_id)
+            rules[rule] = rules.get(rule, 0) + 1
+    return outcomes, rules
+
+
+@dataclass(frozen=True)
+class LeadOutcome:
+    """What the diff reads of one replayed lead: where it ended and how often each
+    outcome and rule happened to it."""
+
+    owner: str | None  # None: in the pool or never assigned
+    team: str | None
+    open_owner: str | None  # the rep it counts against at the end (capacity)
+    outcomes: Counts
+    rules: Counts
+
+    @classmethod
+    def of(cls, lead: SimulatedLead) -> LeadOutcome:
+        state = lead.state
+        owner = None if state.in_pool else state.owner
+        return cls(owner, state.team, state.open_owner, *_counts(lead.log))
+
+
+NO_OUTCOME = LeadOutcome(None, None, None, {}, {})
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """A replay run as the diff reads it: every lead's outcome, in the order the history
+    first mentions them. A few counts per lead, where the run it summarises holds every
+    replayed event: this is what crosses from the process that ran it to the one that
+    diffs (see `replay.whatif`)."""
+
+    leads: dict[str, LeadOutcome]
+    events_replayed: int
+    # The process that replayed it (the diff does not read it; it says where a run ran).
+    replayed_in: int
+
+    def open_leads(self) -> dict[str, int]:
+        """Open leads per rep at the end, counting the replayed leads only."""
+        loads: dict[str, int] = {}
+        for lead in self.leads.values():
+            if lead.open_owner is not None:
+                loads[lead.open_owner] = loads.get(lead.open_owner, 0) + 1
+        return loads
+
+
+def summarise(run: SimulatedRun) -> RunOutcome:
+    """What `compare` needs of `run`, lead by lead."""
+    leads = {lead_id: LeadOutcome.of(lead) for lead_id, lead in run.leads.items()}
+    return RunOutcome(leads, run.events_replayed, os.getpid())
 
 
 def _movements(
-    baseline: SimulatedRun, candidate: SimulatedRun, lead_ids: list[str], key: Key
+    baseline: RunOutcome,
+    candidate: RunOutcome,
+    lead_ids: list[str],
+    counts: Callable[[LeadOutcome], Counts],
 ) -> list[Movement]:
     """One row per key whose count changes for at least one lead."""
     totals: dict[tuple[str, str], tuple[int, int]] = {}
     gained: dict[tuple[str, str], list[str]] = {}
     lost: dict[tuple[str, str], list[str]] = {}
     for lead_id in lead_ids:
-        before = _counts(baseline.leads.get(lead_id), key)
-        after = _counts(candidate.leads.get(lead_id), key)
-        for name in set(before) | set(after):
+        before = counts(baseline.leads.get(lead_id, NO_OUTCOME))
+        after = counts(candidate.leads.get(lead_id, NO_OUTCOME))
+        if before == after:
+            # Same counts: the totals move alike and no lead gains or loses.
+            for name, count in before.items():
+                before_total, after_total = totals.get(name, (0, 0))
+                totals[name] = (before_total + count, after_total + count)
+            continue
+        for name in before.keys() | after.keys():
+            count_before, count_after = before.get(name, 0), after.get(name, 0)
             before_total, after_total = totals.get(name, (0, 0))
-            totals[name] = (before_total + before[name], after_total + after[name])
-            if after[name] > before[name]:
+            totals[name] = (before_total + count_before, after_total + count_after)
+            if count_after > count_before:
                 gained.setdefault(name, []).append(lead_id)
-            elif after[name] < before[name]:
+            elif count_after < count_before:
                 lost.setdefault(name, []).append(lead_id)
     rows = []
     for name in sorted(set(gained) | set(lost)):
@@ -196,22 +251,24 @@ def changed_rules(baseline: Ruleset, candidate: Ruleset) -> list[str]:
 
 
 def compare(
-    baseline: SimulatedRun, candidate: SimulatedRun, rules_changed: list[str] | None = None
+    baseline: RunOutcome, candidate: RunOutcome, rules_changed: list[str] | None = None
 ) -> ReplayDiff:
     """What the candidate run does differently from the baseline run, lead by lead
     (`rules_changed`, from `changed_rules`, is reported as given)."""
     lead_ids = list(dict.fromkeys([*baseline.leads, *candidate.leads]))
     assignments = []
     for lead_id in lead_ids:
-        before = _owner(baseline.leads.get(lead_id))
-        after = _owner(candidate.leads.get(lead_id))
-        if before != after:
-            assignments.append(AssignmentChange(lead_id, *before, *after))
+        before = baseline.leads.get(lead_id, NO_OUTCOME)
+        after = candidate.leads.get(lead_id, NO_OUTCOME)
+        if (before.owner, before.team) != (after.owner, after.team):
+            assignments.append(
+                AssignmentChange(lead_id, before.owner, before.team, after.owner, after.team)
+            )
     loads = (baseline.open_leads(), candidate.open_leads())
     reps = _holders(assignments, lambda c, to: c.to_owner if to else c.from_owner, loads)
     teams = _holders(assignments, lambda c, to: c.to_team if to else c.from_team, None)
-    movements = _movements(baseline, candidate, lead_ids, _outcome)
-    rules = _movements(baseline, candidate, lead_ids, _rule)
+    movements = _movements(baseline, candidate, lead_ids, lambda lead: lead.outcomes)
+    rules = _movements(baseline, candidate, lead_ids, lambda lead: lead.rules)
     return ReplayDiff(
         leads_replayed=len(lead_ids),
         events_replayed=candidate.events_replayed,

@@ -102,6 +102,25 @@ class ReplayRun:
         }
 
 
+class ReplayProgress:
+    """A replay's progress as `GET /v1/replays/{id}` shows it: the event replays done in
+    both phases out of twice the selected events. The phases may run at once, their
+    reports interleaved, so each phase's count is kept and the two are added."""
+
+    def __init__(self) -> None:
+        self.done_in = dict.fromkeys(PHASES, 0)
+        self.total = 0
+
+    def update(self, phase: str, done: int, events: int) -> None:
+        """`phase` has replayed `done` of its `events`."""
+        self.done_in[phase] = done
+        self.total = events * len(PHASES)
+
+    @property
+    def done(self) -> int:
+        return sum(self.done_in.values())
+
+
 class ReplayRuns:
     """The `replays` table. A finished replay (succeeded or failed) never changes again."""
 
@@ -272,17 +291,15 @@ class ReplayRunner:
 
     def _answer(self, replay_id: str, question: WhatIf) -> None:
         last_write = float("-inf")
-        total = 0
+        progress = ReplayProgress()
 
         def report(phase: str, done: int, events: int) -> None:
-            nonlocal last_write, total
+            nonlocal last_write
             if self._stopping.is_set():
                 raise ReplayStopped
-            # Both runs replay every selected event: progress counts them twice.
-            total = events * len(PHASES)
-            overall = done + events * PHASES.index(phase)
+            progress.update(phase, done, events)
             if time.monotonic() - last_write >= PROGRESS_EVERY_SECONDS:
-                self.runs.progressed(replay_id, overall, total)
+                self.runs.progressed(replay_id, progress.done, progress.total)
                 last_write = time.monotonic()
 
         try:
@@ -293,4 +310,4 @@ class ReplayRunner:
             log.exception("replay %s failed", replay_id)
             self.runs.failed(replay_id, f"{type(exc).__name__}: {exc}", datetime.now(UTC))
         else:
-            self.runs.succeeded(replay_id, to_json(diff), total, datetime.now(UTC))
+            self.runs.succeeded(replay_id, to_json(diff), progress.total, datetime.now(UTC))

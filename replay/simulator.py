@@ -150,6 +150,8 @@ def select_history(
     """The events of the leads first captured in [`captured_from`, `captured_to`) (by the
     capture's `occurred_at`), or of one lead; every event of a selected lead is kept, so
     its timers and later touches play out as they did."""
+    if captured_from is None and captured_to is None and lead_id is None:
+        return list(history)  # every lead: no capture times to look up
     captured: dict[str, datetime] = {}
     for event in history:
         if event.type == "lead.captured" and event.lead_id not in captured:
@@ -283,31 +285,35 @@ EMPTY_RULESET = ActiveRuleset(None, Ruleset(name="empty"), compile_ruleset(Rules
 
 class RulesetTimeline:
     """Which version was active when: the last activation at or before a time (before
-    the first one, an empty ruleset, as `Rulebook.active` answers)."""
+    the first one, an empty ruleset, as `Rulebook.active` answers). Holds every version
+    it can answer already compiled, so answering reads nothing: a replay's forked child
+    runs it (see `replay.whatif`)."""
 
-    def __init__(self, activations: Sequence[tuple[datetime, int]], rulebook: Rulebook) -> None:
+    def __init__(self, activations: Sequence[tuple[datetime, ActiveRuleset]]) -> None:
         # Stable by time: two activations at the same instant keep their log order.
         ordered = sorted(activations, key=lambda activation: activation[0])
         self.times = [when for when, _ in ordered]
-        self.versions = [version for _, version in ordered]
-        self.rulebook = rulebook
+        self.versions = [active for _, active in ordered]
 
     def __call__(self, at: datetime) -> ActiveRuleset:
         index = bisect_right(self.times, at)
         if index == 0:
             return EMPTY_RULESET
-        return self.rulebook.version(self.versions[index - 1])
+        return self.versions[index - 1]
 
 
 def ruleset_timeline(rulebook: Rulebook) -> RulesetTimeline:
-    """The activations recorded on the log, as a `ruleset_for` for `simulate`."""
+    """The activations recorded on the log, as a `ruleset_for` for `simulate`, with each
+    activated version read and compiled now."""
     log = rulebook.log
     stored = log.recorder.select_events(RULESET_ACTIVATIONS_ID)
     events = [log.mapper.to_domain_event(s) for s in stored]
     activations = [
-        (e.activated_at, e.version) for e in events if isinstance(e, RulesetActivations.Activated)
+        (e.activated_at, rulebook.version(e.version))
+        for e in events
+        if isinstance(e, RulesetActivations.Activated)
     ]
-    return RulesetTimeline(activations, rulebook)
+    return RulesetTimeline(activations)
 
 
 def recorded_history(event_log: EventLog) -> list[LoggedEvent]:

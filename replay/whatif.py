@@ -1,22 +1,35 @@
 """One what-if question, asked the same way by `leadflow replay` and `POST /v1/replays`:
 a candidate ruleset, what to compare it with, and which leads; `answer` replays the log's
 history under both and diffs them (SPEC §8). Reads the store, never writes to it.
+
+The two runs are independent, so on a history of some size they run at once on two
+cores: a forked child replays the baseline while the caller's thread replays the
+candidate (`replay_runs`). The child shares the history read before the fork (nothing is
+pickled on the way in), runs only the pure simulation, never touches the store's
+connections, and sends back a `RunOutcome` (a few counts per lead) and its progress.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+import multiprocessing
+import pickle
+import signal
+import traceback
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any, NoReturn
 
 from domain.directory import Directory
 from domain.errors import FieldError, InvalidDocument
 from domain.lifecycle import ActiveRuleset
+from domain.state import LoggedEvent
 from leadflow.eventlog import EventLog
 from leadflow.rulebook import Rulebook
-from replay.diff import ReplayDiff, changed_rules, compare
+from replay.diff import ReplayDiff, RunOutcome, changed_rules, compare, summarise
 from replay.simulator import (
     RulesetFor,
     cycle_collection_paused,
@@ -38,6 +51,16 @@ PHASES = ("baseline", "candidate")
 PhaseProgress = Callable[[str, int, int], None]
 
 _REQUEST_KEYS = {"ruleset", "baseline", "from", "to", "lead_id"}
+
+# From this many selected events on, the baseline runs in a forked child while the
+# candidate runs here. Below it a replay takes about a tenth of a second in one process,
+# and a second one saves a few milliseconds at best (docs/decisions.md, "Replay").
+PARALLEL_FROM_EVENTS = 1000
+
+
+class ReplayFailed(Exception):
+    """The baseline run's child process ended without an outcome (it was killed), or
+    failed with an error that cannot be raised again here as it was."""
 
 
 @dataclass
@@ -119,15 +142,20 @@ def answer(
     event_log: EventLog,
     rulebook: Rulebook,
     progress: PhaseProgress | None = None,
+    *,
+    parallel_from: int | None = PARALLEL_FROM_EVENTS,
 ) -> ReplayDiff:
-    """Replay the selected leads' history under the baseline, then under the candidate, on
+    """Replay the selected leads' history under the baseline and under the candidate, on
     one virtual clock up to the log's last recorded time, and diff the two runs.
 
-    Reports progress per phase (see `PHASES`). Raises RulesetNotFound for an unknown
-    baseline version. Writes nothing.
+    The runs happen at once in two processes when the history has at least
+    `parallel_from` events and this platform can fork (None: always one after the
+    other); the diff is the same either way. Reports progress per phase (see `PHASES`),
+    always on the caller's thread. Raises RulesetNotFound for an unknown baseline
+    version, ReplayFailed when the baseline's process dies. Writes nothing.
     """
     with cycle_collection_paused():  # the history and both runs: see there
-        return _answer(question, event_log, rulebook, progress)
+        return _answer(question, event_log, rulebook, progress, parallel_from)
 
 
 def _answer(
@@ -135,6 +163,7 @@ def _answer(
     event_log: EventLog,
     rulebook: Rulebook,
     progress: PhaseProgress | None,
+    parallel_from: int | None,
 ) -> ReplayDiff:
     directory = rulebook.directory()
     baseline_for: RulesetFor
@@ -153,18 +182,207 @@ def _answer(
         lead_id=question.lead_id,
     )
     now = log_horizon(event_log)
-    runs = []
-    for phase, ruleset_for in zip(PHASES, (baseline_for, fixed(candidate)), strict=True):
-        report = _phase(progress, phase)
-        runs.append(simulate(history, ruleset_for, directory, until=now, progress=report))
-    before, after = runs
+    parallel = can_fork() and parallel_from is not None and len(history) >= parallel_from
+    before, after = replay_runs(
+        history, baseline_for, fixed(candidate), directory, now, progress, parallel=parallel
+    )
     return compare(before, after, changed_rules(compared_with, question.candidate))
+
+
+def can_fork() -> bool:
+    """Whether this platform can fork a child that shares the history (not Windows)."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def replay_runs(
+    history: Sequence[LoggedEvent],
+    baseline_for: RulesetFor,
+    candidate_for: RulesetFor,
+    directory: Directory,
+    until: datetime | None,
+    progress: PhaseProgress | None = None,
+    *,
+    parallel: bool,
+) -> tuple[RunOutcome, RunOutcome]:
+    """The baseline's and the candidate's runs of `history`, summarised for `compare`:
+    one after the other, or (`parallel`, where `can_fork`) the baseline in a forked
+    child while the candidate runs here. `RunOutcome.replayed_in` says which process
+    ran each. Each run is summarised as soon as it ends, so its events are freed."""
+    if parallel:
+        return _runs_in_two_processes(
+            history, baseline_for, candidate_for, directory, until, progress
+        )
+    outcomes = [
+        summarise(simulate(history, ruleset_for, directory, until=until, progress=report))
+        for ruleset_for, report in (
+            (baseline_for, _phase(progress, "baseline")),
+            (candidate_for, _phase(progress, "candidate")),
+        )
+    ]
+    return outcomes[0], outcomes[1]
 
 
 def _phase(progress: PhaseProgress | None, phase: str) -> Callable[[int, int], None] | None:
     if progress is None:
         return None
     return lambda done, total: progress(phase, done, total)
+
+
+# What the child sends over its pipe, tagged by the first item.
+_PROGRESS, _DONE, _FAILED = "progress", "done", "failed"
+
+
+@dataclass(frozen=True)
+class _ChildError:
+    """An exception raised in the child, as it can cross the pipe: pickled when it can
+    be, and always its kind, message and traceback."""
+
+    pickled: bytes | None
+    kind: str
+    message: str
+    traceback: str
+
+    @classmethod
+    def of(cls, error: Exception) -> _ChildError:
+        try:
+            pickled: bytes | None = pickle.dumps(error)
+        except Exception:  # an attribute that does not pickle: sent by name and message
+            pickled = None
+        text = "".join(traceback.format_exception(error))
+        return cls(pickled, type(error).__name__, str(error), text)
+
+    def raise_here(self) -> None:
+        """Raise the child's exception again, chained to a ReplayFailed holding the
+        child's traceback; a ReplayFailed with its kind and message if it does not
+        unpickle."""
+        where = ReplayFailed(f"in the baseline run's child process:\n{self.traceback}")
+        try:
+            error = pickle.loads(self.pickled) if self.pickled is not None else None
+        except Exception:  # e.g. an __init__ whose arguments are not its args
+            error = None
+        if not isinstance(error, Exception):
+            raise ReplayFailed(f"the baseline run failed: {self.kind}: {self.message}") from where
+        raise error from where
+
+
+def _replay_in_child(
+    sending: Connection,
+    history: Sequence[LoggedEvent],
+    ruleset_for: RulesetFor,
+    directory: Directory,
+    until: datetime | None,
+    reports: bool,
+) -> None:
+    """The forked child's whole work: one run of the already-read history, summarised
+    and sent with its progress. Only pure code and its pipe: the store's inherited
+    connections are never used, and multiprocessing ends the child with `os._exit`, so
+    no atexit handler or finaliser closes them on the way out either."""
+    # Ctrl-C reaches the whole process group: the parent handles it and ends this child.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def report(done: int, total: int) -> None:
+        sending.send((_PROGRESS, done, total))
+
+    try:
+        run = simulate(
+            history, ruleset_for, directory, until=until, progress=report if reports else None
+        )
+        sending.send((_DONE, summarise(run)))
+    except BrokenPipeError:
+        pass  # the parent is gone or gave up on this run: nobody to tell
+    except Exception as error:
+        sending.send((_FAILED, _ChildError.of(error)))
+    finally:
+        sending.close()
+
+
+class _ChildRun:
+    """The baseline run in the forked child, as the parent follows it: progress is
+    forwarded on the parent's thread, the outcome (or the child's error) taken once."""
+
+    def __init__(self, child: BaseProcess, receiving: Connection, progress: PhaseProgress | None):
+        self.child = child
+        self.receiving = receiving
+        self.progress = progress
+        self.outcome: RunOutcome | None = None
+
+    def forward_progress(self) -> None:
+        """Take whatever the child has sent so far, without waiting."""
+        while self.outcome is None and self.receiving.poll():
+            self._take()
+
+    def wait_outcome(self) -> RunOutcome:
+        """Wait for the child's outcome, forwarding its progress meanwhile; raises its
+        error, or ReplayFailed if it exits without an outcome."""
+        while self.outcome is None:
+            wait([self.receiving, self.child.sentinel])
+            if self.receiving.poll():
+                self._take()
+            else:  # it exited (its end of the pipe too: poll would have seen the EOF)
+                self._ended()
+        return self.outcome
+
+    def _take(self) -> None:
+        try:
+            message = self.receiving.recv()
+        except EOFError:
+            self._ended()
+        if message[0] == _PROGRESS:
+            if self.progress is not None:
+                self.progress("baseline", message[1], message[2])
+        elif message[0] == _DONE:
+            self.outcome = message[1]
+        else:
+            message[1].raise_here()
+
+    def _ended(self) -> NoReturn:
+        self.child.join()
+        raise ReplayFailed(
+            f"the baseline run's child process ended without an outcome "
+            f"(exit code {self.child.exitcode})"
+        )
+
+
+def _runs_in_two_processes(
+    history: Sequence[LoggedEvent],
+    baseline_for: RulesetFor,
+    candidate_for: RulesetFor,
+    directory: Directory,
+    until: datetime | None,
+    progress: PhaseProgress | None,
+) -> tuple[RunOutcome, RunOutcome]:
+    fork = multiprocessing.get_context("fork")
+    receiving, sending = fork.Pipe(duplex=False)
+    child = fork.Process(
+        target=_replay_in_child,
+        args=(sending, history, baseline_for, directory, until, progress is not None),
+        name="replay-baseline",
+        daemon=True,  # ended with this process, should it exit meanwhile
+    )
+    succeeded = False
+    try:
+        try:
+            child.start()
+        finally:
+            sending.close()  # the child's end: once it exits, reading here sees EOF
+        baseline = _ChildRun(child, receiving, progress)
+
+        def report(done: int, total: int) -> None:
+            baseline.forward_progress()
+            if progress is not None:
+                progress("candidate", done, total)
+
+        after = summarise(simulate(history, candidate_for, directory, until=until, progress=report))
+        before = baseline.wait_outcome()
+        succeeded = True
+        return before, after
+    finally:
+        if child.pid is not None:  # started
+            if not succeeded:
+                child.kill()  # this side failed or was stopped: its run is not needed
+            child.join()
+            child.close()
+        receiving.close()
 
 
 def request_json(question: WhatIf, document: Any) -> dict[str, Any]:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -24,8 +26,9 @@ from leadflow.bootstrap import Store, open_store
 from leadflow.rulebook import default_ruleset_document
 from leadflow.settings import Settings
 from replay.cli import replay_app
-from replay.diff import compare, verify
+from replay.diff import compare, summarise, to_json, verify
 from replay.simulator import fixed, recorded_history, ruleset_timeline, simulate
+from replay.whatif import PHASES, WhatIf, answer, can_fork
 from rules.compile import compile_ruleset
 from rules.validation import parse_ruleset
 
@@ -110,7 +113,10 @@ def moving_east_website_to(rep: str, store: Store) -> ActiveRuleset:
     return ActiveRuleset(None, ruleset, compile_ruleset(ruleset))
 
 
-def test_replaying_under_the_active_versions_reproduces_the_log(store: Store) -> None:
+def lifecycle_log(store: Store) -> list[UUID]:
+    """A log that went through assignments, follow-ups, nurture and an unsubscribe under
+    v1, then reminders, warnings and reclaims under v2 (short timers) for the leads it
+    returns, captured under v2."""
     workflows = Workflows(store)
     workflows.capture("ann@x.io", source="website", region="east")
     fair = workflows.capture("bob@x.io", source="fair", region="east")
@@ -124,13 +130,19 @@ def test_replaying_under_the_active_versions_reproduces_the_log(store: Store) ->
     version = rulebook.publish(with_short_timers(), "test", datetime.now(UTC))
     rulebook.activate(version, "test", datetime.now(UTC))
     quick = [workflows.capture(f"w{i}@x.io", region="west") for i in range(2)]
-    quick_captured_at = store.event_log.lead_events(quick[0])[0].recorded_at
     time.sleep(2.2)  # the short timers come due: reminders, warnings, reclaims
     workflows.fire_due()
     types = [e.type for lead in quick for e in store.event_log.lead_events(lead)]
     assert {"lead.reminder_sent", "lead.returned_to_pool"} <= set(types)
     nurture = [e.type for e in store.event_log.lead_events(nurtured)]
     assert {"nurture.enrolled", "notification.queued", "nurture.exited"} <= set(nurture)
+    return quick
+
+
+def test_replaying_under_the_active_versions_reproduces_the_log(store: Store) -> None:
+    quick = lifecycle_log(store)
+    quick_captured_at = store.event_log.lead_events(quick[0])[0].recorded_at
+    rulebook = store.rulebook
     before = store.event_log.max_position()
 
     assert verify(store.event_log, rulebook, rulebook.directory()) == []
@@ -158,7 +170,7 @@ def test_a_candidate_moving_east_website_leads_reports_exactly_those_leads(
     baseline = simulate(history, ruleset_timeline(store.rulebook), directory)
     candidate_ruleset = moving_east_website_to("rep-east-2", store)
     candidate = simulate(history, fixed(candidate_ruleset), directory)
-    diff = compare(baseline, candidate)
+    diff = compare(summarise(baseline), summarise(candidate))
 
     assert [(c.lead_id, c.from_owner, c.to_owner) for c in diff.assignments] == [
         (str(lead), "rep-east-1", "rep-east-2") for lead in east_web
@@ -197,3 +209,43 @@ def test_the_cli_refuses_an_unknown_baseline_without_replaying(
 
     assert result.exit_code == 2
     assert "no ruleset version 99" in result.output
+
+
+@pytest.mark.skipif(not can_fork(), reason="the parallel replay forks")
+def test_the_baseline_replayed_in_a_child_process_gives_the_same_report(store: Store) -> None:
+    lifecycle_log(store)
+    before = store.event_log.max_position()
+    directory = store.rulebook.directory()
+    moving = moving_east_website_to("rep-east-2", store).ruleset
+    no_reclaim = with_short_timers()
+    no_reclaim["rules"] = [r for r in no_reclaim["rules"] if r["id"] != "reclaim-48h"]
+    # On a worker thread, as the API runs it (the main thread holds the store too).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay") as worker:
+        # Against the versions active at each event's time, and against v2 (short timers).
+        for question in (WhatIf(moving), WhatIf(parse_ruleset(no_reclaim, directory), baseline=2)):
+            reports = []
+            for parallel_from in (None, 0):  # one process; two, however few the events
+                reported: list[tuple[str, int, int, str]] = []
+
+                def progress(phase: str, done: int, total: int, into: list[Any] = reported) -> None:
+                    into.append((phase, done, total, threading.current_thread().name))
+
+                diff = worker.submit(
+                    answer,
+                    question,
+                    store.event_log,
+                    store.rulebook,
+                    progress,
+                    parallel_from=parallel_from,
+                ).result()
+                reports.append(to_json(diff))
+                events = diff.events_replayed
+                for phase in PHASES:  # both phases report, and end full
+                    assert [r[:3] for r in reported if r[0] == phase][-1] == (phase, events, events)
+                assert {r[3] for r in reported} == {"replay_0"}  # only on the caller's thread
+
+            assert reports[0] == reports[1]
+            assert not reports[0]["unchanged"]
+    # The child left the store's connections alone: they still serve this process.
+    assert store.event_log.max_position() == before
+    assert verify(store.event_log, store.rulebook, directory) == []

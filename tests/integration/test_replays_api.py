@@ -18,7 +18,7 @@ from api.app import create_app
 from leadflow.bootstrap import open_store
 from leadflow.rulebook import default_ruleset_document
 from leadflow.settings import Settings
-from replay.runs import INTERRUPTED, ReplayRuns
+from replay.runs import INTERRUPTED, ReplayProgress, ReplayRuns
 
 ADMIN = {"Authorization": "Bearer lf_test_admin"}
 
@@ -231,3 +231,15 @@ def test_a_replay_whose_api_process_died_is_failed_when_an_api_starts(
         assert runs.get(orphan, long_ago).status == "queued"
         shown = client.get(f"/v1/replays/{orphan}", headers=ADMIN).json()
         assert (shown["status"], shown["error"]) == ("failed", INTERRUPTED)
+
+
+def test_progress_adds_up_both_phases_whose_reports_interleave() -> None:
+    # The baseline (in its child process) and the candidate report as they go, at once.
+    progress = ReplayProgress()
+    reports = [("baseline", 200), ("candidate", 200), ("candidate", 400), ("baseline", 400)]
+    shown = []
+    for phase, done in [*reports, ("candidate", 600), ("baseline", 600)]:
+        progress.update(phase, done, 600)
+        shown.append((progress.done, progress.total))
+
+    assert shown == [(200, 1200), (400, 1200), (600, 1200), (800, 1200), (1000, 1200), (1200, 1200)]

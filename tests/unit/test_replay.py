@@ -1,22 +1,41 @@
 """What-if replay on hand-built histories, with the built-in ruleset and demo directory:
 a candidate identical to the baseline changes nothing, a candidate that moves the east
-website leads reports exactly those leads, and leads share one clock (round robin and
-capacity see the other leads' assignments and reclaims as they happened)."""
+website leads reports exactly those leads, leads share one clock (round robin and
+capacity see the other leads' assignments and reclaims as they happened), and the
+baseline replayed in a forked child gives the same outcome, progress and errors as
+replayed here, without leaving a process behind."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import os
+import signal
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from importlib import resources
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from domain.directory import Directory, parse_directory
 from domain.lifecycle import ActiveRuleset
 from domain.machine import LeadMachine
 from domain.state import LoggedEvent
-from replay.diff import changed_rules, compare, recorded_decisions, render_table, to_json
+from leadflow.rulebook import RulesetNotFound
+from replay.diff import (
+    changed_rules,
+    compare,
+    recorded_decisions,
+    render_table,
+    summarise,
+    to_json,
+)
 from replay.simulator import SharedWorkloads, fixed, select_history, simulate
+from replay.whatif import ReplayFailed, can_fork, replay_runs
 from rules.compile import compile_ruleset
 from rules.validation import parse_ruleset
 
@@ -97,7 +116,9 @@ def test_an_identical_candidate_changes_nothing_over_days_of_timers() -> None:
     same = active(RULESET_DOC, None, DIRECTORY)
     candidate = simulate(history, fixed(same), DIRECTORY, until=until)
 
-    diff = compare(baseline, candidate, changed_rules(DEFAULT.ruleset, same.ruleset))
+    diff = compare(
+        summarise(baseline), summarise(candidate), changed_rules(DEFAULT.ruleset, same.ruleset)
+    )
 
     assert diff.unchanged
     assert diff.assignments == [] and diff.rules_changed == []
@@ -114,7 +135,9 @@ def test_a_candidate_moving_east_website_leads_reports_exactly_those_leads() -> 
     moved = active(moving_east_website_to("rep-east-2"), None, DIRECTORY)
     candidate = simulate(history, fixed(moved), DIRECTORY, until=until)
 
-    diff = compare(baseline, candidate, changed_rules(DEFAULT.ruleset, moved.ruleset))
+    diff = compare(
+        summarise(baseline), summarise(candidate), changed_rules(DEFAULT.ruleset, moved.ruleset)
+    )
 
     assert [(c.lead_id, c.from_owner, c.to_owner) for c in diff.assignments] == [
         ("east-web-1", "rep-east-1", "rep-east-2"),
@@ -144,7 +167,7 @@ def test_the_candidate_s_reminders_and_reclaims_are_counted_per_lead() -> None:
     candidate_ruleset = active(without_reclaim, None, DIRECTORY)
     candidate = simulate(history, fixed(candidate_ruleset), DIRECTORY, until=until)
 
-    diff = compare(baseline, candidate)
+    diff = compare(summarise(baseline), summarise(candidate))
 
     rows = {(m.kind, m.detail): m for m in diff.movements}
     reclaims = rows["reclaim", "no_follow_up_48h"]
@@ -237,3 +260,125 @@ def test_recorded_decisions_are_read_in_logical_order() -> None:
         event(5, "nurture.exited", "e2"),
     ]
     assert [e.event_id for e in recorded_decisions(stream)] == ["e3", "e4", "e5"]
+
+
+# -- the two runs in two processes -------------------------------------------------------
+
+
+def children() -> set[int]:
+    """This process's child processes, zombies (exited, never joined) included."""
+    ours = str(os.getpid())
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):  # gone meanwhile
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if fields[1] == ours:
+                found.add(int(stat.parent.name))
+    return found
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+needs_fork = pytest.mark.skipif(not can_fork(), reason="the parallel replay forks")
+
+
+@needs_fork
+def test_the_baseline_replayed_in_a_child_gives_the_same_diff_and_progress_here() -> None:
+    history = mixed_history().events
+    until = T0 + 30 * H  # reminders and nurture happen, no reclaim yet
+    moved = active(moving_east_website_to("rep-east-2"), None, DIRECTORY)
+    reported: dict[bool, list[tuple[str, int, int]]] = {False: [], True: []}
+    threads = set()
+    outcomes = {}
+    for parallel in (False, True):
+
+        def progress(phase: str, done: int, total: int, parallel: bool = parallel) -> None:
+            threads.add(threading.get_ident())
+            reported[parallel].append((phase, done, total))
+
+        outcomes[parallel] = replay_runs(
+            history, fixed(DEFAULT), fixed(moved), DIRECTORY, until, progress, parallel=parallel
+        )
+
+    (seq_before, seq_after), (par_before, par_after) = outcomes[False], outcomes[True]
+    assert par_before.replayed_in != os.getpid()  # the baseline ran in the child
+    assert {seq_before.replayed_in, seq_after.replayed_in, par_after.replayed_in} == {os.getpid()}
+    assert (par_before.leads, par_after.leads) == (seq_before.leads, seq_after.leads)
+    diff = compare(par_before, par_after)
+    assert diff == compare(seq_before, seq_after)
+    assert [c.lead_id for c in diff.assignments] == ["east-web-1", "east-web-2"]
+    # Both phases report, and end full, on the caller's thread only.
+    assert threads == {threading.get_ident()}
+    for parallel in (False, True):
+        for phase in ("baseline", "candidate"):
+            assert [r for r in reported[parallel] if r[0] == phase][-1] == (phase, 6, 6)
+
+
+def missing_version(_at: datetime) -> ActiveRuleset:
+    raise RulesetNotFound("no ruleset version 7")
+
+
+class TwoPartError(Exception):
+    """An error that pickles but cannot be rebuilt from its message alone."""
+
+    def __init__(self, what: str, why: str) -> None:
+        super().__init__(f"{what}: {why}")
+
+
+def unrebuildable(_at: datetime) -> ActiveRuleset:
+    raise TwoPartError("lifecycle", "broken")
+
+
+@needs_fork
+def test_an_error_in_the_child_s_run_is_raised_here_and_the_child_is_reaped() -> None:
+    history = mixed_history().events
+    before_children, before_fds = children(), open_fds()
+
+    for parallel in (False, True):
+        with pytest.raises(RulesetNotFound, match="no ruleset version 7") as raised:
+            replay_runs(history, missing_version, fixed(DEFAULT), DIRECTORY, T0, parallel=parallel)
+    # The child's traceback comes along, as the cause.
+    assert isinstance(raised.value.__cause__, ReplayFailed)
+    assert "missing_version" in str(raised.value.__cause__)
+    with pytest.raises(ReplayFailed, match="TwoPartError: lifecycle: broken"):
+        replay_runs(history, unrebuildable, fixed(DEFAULT), DIRECTORY, T0, parallel=True)
+
+    assert (children(), open_fds()) == (before_children, before_fds)
+
+
+def stuck(_at: datetime) -> ActiveRuleset:
+    time.sleep(3600)  # unless killed
+    return DEFAULT
+
+
+@needs_fork
+@pytest.mark.timeout(60)  # a child left running would keep the replay waiting for it
+def test_a_failing_candidate_run_ends_the_child_whose_outcome_is_no_longer_wanted() -> None:
+    history = mixed_history().events
+    before_children, before_fds = children(), open_fds()
+
+    with pytest.raises(RulesetNotFound, match="no ruleset version 7"):
+        replay_runs(history, stuck, missing_version, DIRECTORY, T0, parallel=True)
+
+    assert (children(), open_fds()) == (before_children, before_fds)
+
+
+@needs_fork
+def test_a_killed_child_fails_the_replay_instead_of_hanging_it() -> None:
+    history = mixed_history().events
+    before_children, before_fds = children(), open_fds()
+    killed: list[int] = []
+
+    def kill_the_child(phase: str, done: int, total: int) -> None:
+        if not killed:
+            [child] = children() - before_children
+            os.kill(child, signal.SIGKILL)  # as the kernel's OOM killer would
+            killed.append(child)
+
+    with pytest.raises(ReplayFailed, match="ended without an outcome"):
+        replay_runs(history, stuck, fixed(DEFAULT), DIRECTORY, T0, kill_the_child, parallel=True)
+
+    assert killed
+    assert (children(), open_fds()) == (before_children, before_fds)
