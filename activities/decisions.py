@@ -59,14 +59,17 @@ class DecisionActivities:
     @activity.defn(name="decide")
     def decide(self, input: DecideInput) -> DecideResult:
         """The decided events for this trigger, appended (or found, on a retry)."""
+        # The active ruleset and the directory are read before taking the lock: two reads
+        # less in the one-at-a-time part, which bounds the worker's decisions per second.
+        ruleset, directory = self.rulebook.active(), self.rulebook.directory()
         with self._deciding:
             decided = self.event_log.decide(
                 UUID(input.lead_id),
                 input.trigger,
                 input.cause_id,
                 datetime.fromisoformat(input.at),
-                self.rulebook.active(),
-                self.rulebook.directory(),
+                ruleset,
+                directory,
                 input.timers,
             )
         return self._result(input.lead_id, input.trigger, decided)
@@ -74,13 +77,10 @@ class DecisionActivities:
     @activity.defn(name="fire_timer")
     def fire_timer(self, input: FireTimerInput) -> DecideResult:
         """Record `lead.timer_fired` and the decisions of the rules for `timer.<id>`."""
+        ruleset, directory = self.rulebook.active(), self.rulebook.directory()
         with self._deciding:
             decided = self.event_log.fire_timer(
-                UUID(input.lead_id),
-                input.timer,
-                self.rulebook.active(),
-                self.rulebook.directory(),
-                input.timers,
+                UUID(input.lead_id), input.timer, ruleset, directory, input.timers
             )
         return self._result(input.lead_id, f"timer.{input.timer.timer_id}", decided)
 

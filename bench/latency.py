@@ -18,12 +18,15 @@ website/east (the `east-website` rule: rep-east-1) and three team round robins.
   a) steady 5 leads/s (60 s; --quick 20 s), leadflow and bare in alternating chunks of
      <= 20 s: p50/p99 from the 202 (leadflow) or the start request (bare) to the row being
      visible in SQLite. Target: leadflow p99 <= 2x bare p99.
-  b) a ramp (10, 20, 40, 80 leads/s x 10 s; --quick 3 s), each rate leadflow then bare,
-     then one step between the last rate held and the first lost (not in --quick). A step
-     is held when every row appeared, rows appeared at >= 0.9x the send rate, and the lag
-     from scheduled send to row did not double from the first to the last quarter of the
-     step (+100 ms slack); it stops early once 2 s worth of sends are pending. The table
-     also gives the rows/s of the lost steps: the system's capacity under overload.
+  b) a ramp (10, 20, 40, 80 leads/s x 10 s; --quick 3 s), each rate leadflow then bare;
+     a system that holds 80/s goes on to 160 and 320 (`--beyond`), so that its limit is
+     found, not a bound of it; then two steps, each halving the gap (geometric middle)
+     between the highest rate held and the lowest lost (`--bisect-steps`; none in
+     --quick). A step is held when every row appeared, rows appeared at >= 0.9x the send
+     rate, and the lag from scheduled send to row did not double from the first to the
+     last quarter of the step (+100 ms slack); it stops early once 2 s worth of sends
+     are pending. The table also gives the rows/s of the lost steps: the system's
+     capacity under overload.
      Target: leadflow's highest held rate >= 0.6x bare's.
 
 "Visible" is observed by one thread per system polling its SQLite file read-only every
@@ -33,8 +36,9 @@ load the process being measured); both carry the same 0-10 ms observation delay.
 open loop: sends start on schedule whether or not earlier ones have finished.
 
 Also printed: where a lead's time goes (from Temporal's own event times of ~30 sampled
-workflows), the CPU per lead of every process involved (from /proc), and the CPU other
-work on the machine used meanwhile ("others' load", in cores; noisy runs show there).
+workflows), the CPU per lead of every process involved (from /proc) at 5/s and at the
+highest rate each system held, and the CPU other work on the machine used meanwhile
+("others' load", in cores; noisy runs show there).
 Child processes get no LEADFLOW_* from the caller's environment.
 """
 
@@ -76,6 +80,7 @@ from rich.table import Table
 from temporalio import activity, workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -166,7 +171,10 @@ async def run_bare_worker(address: str, db_path: str, sandboxed: bool) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    client = await connect(address, "default", wait_seconds=READY_SECONDS)
+    # Temporal's own payload converter: the bare baseline has none of leadflow's tuning.
+    client = await connect(
+        address, "default", wait_seconds=READY_SECONDS, data_converter=DataConverter.default
+    )
     activities = BareActivities(db_path)
     # In the sandbox, as LeadWorkflow runs, but with this module passed through: the
     # sandbox would otherwise re-run all of this big file for every workflow (LeadWorkflow's
@@ -595,7 +603,8 @@ class Plan:
     seconds: float  # steady 5/s, per system
     rates: list[float]
     step_seconds: float
-    bisect: bool
+    bisect: int  # steps between the highest rate held and the lowest lost
+    beyond: int  # doublings past the last rate for a system that held every one
 
 
 @dataclass
@@ -625,7 +634,10 @@ async def measure(systems: list[System], plan: Plan, console: Console) -> Result
     held = {s.name: all(r.sustained() for r in results.steady[s.name]) for s in systems}
     results.highest = {s.name: STEADY_RATE if held[s.name] else 0.0 for s in systems}
     lost: dict[str, float] = {}
-    for rate in plan.rates:
+    # A system that holds the last rate goes on doubling: a rate it held is not its limit,
+    # and a ratio against it would only be a bound.
+    rates = [*plan.rates, *(plan.rates[-1] * 2**n for n in range(1, plan.beyond + 1))]
+    for rate in rates:
         for system in systems:
             if system.name in lost or not held[system.name]:
                 continue
@@ -634,7 +646,7 @@ async def measure(systems: list[System], plan: Plan, console: Console) -> Result
                 results.highest[system.name] = rate
             else:
                 lost[system.name] = rate
-    if plan.bisect:
+    for _ in range(plan.bisect):
         for system in systems:
             if system.name not in lost or results.highest[system.name] == 0:
                 continue
@@ -643,6 +655,8 @@ async def measure(systems: list[System], plan: Plan, console: Console) -> Result
                 run = await step(system, between, plan, results, console)
                 if run.sustained():
                     results.highest[system.name] = between
+                else:
+                    lost[system.name] = between
 
     for system in systems:
         steady = [(r, i) for r in results.steady[system.name] for i in range(len(r.keys))]
@@ -852,6 +866,36 @@ def report(results: Results, plan: Plan, settings: str, console: Console) -> Non
     cpu.add_row("total", f"{sum(per_lead[lf].values()):.1f}", f"{sum(per_lead[bare].values()):.1f}")
     console.print(cpu)
 
+    # Fixed costs (polls, timers) weigh less per lead at speed: what bounds throughput.
+    top = {
+        name: run
+        for name, runs in results.ramp.items()
+        for run in runs
+        if run.rate == results.highest[name] and run.sustained()
+    }
+    if lf in top and bare in top:
+        fast = Table(
+            title=f"b) CPU per lead at the highest rate held (ms; leadflow {top[lf].rate:g}/s, "
+            f"bare {top[bare].rate:g}/s)"
+        )
+        fast.add_column("process")
+        fast.add_column("leadflow", justify="right")
+        fast.add_column("bare", justify="right")
+        at_top = {
+            name: {label: 1e3 * used / len(run.keys) for label, used in run.cpu.items()}
+            for name, run in top.items()
+        }
+        for label in sorted({*at_top[lf], *at_top[bare]}):
+            fast.add_row(
+                label,
+                f"{at_top[lf][label]:.1f}" if label in at_top[lf] else "",
+                f"{at_top[bare][label]:.1f}" if label in at_top[bare] else "",
+            )
+        fast.add_row(
+            "total", f"{sum(at_top[lf].values()):.1f}", f"{sum(at_top[bare].values()):.1f}"
+        )
+        console.print(fast)
+
 
 def busiest(run: Run) -> str:
     """The process of the system that used the most CPU during the run (the bottleneck if
@@ -983,7 +1027,12 @@ def run_all(plan: Plan, args: argparse.Namespace, console: Console) -> None:
             stack.callback(watcher.stopping.set)
 
         async def main_async() -> Results:
-            bare_client = await connect(f"127.0.0.1:{bare_port}", "default", wait_seconds=60)
+            bare_client = await connect(
+                f"127.0.0.1:{bare_port}",
+                "default",
+                wait_seconds=60,
+                data_converter=DataConverter.default,
+            )
             bare = Bare(bare_client, watchers[1], bare_server, bare_worker)
             # Warm-ups (imports, caches, first workflows), the bare one while leadflow starts.
             await drive(bare, STEADY_RATE, 1.6, abort=False)
@@ -1023,6 +1072,18 @@ def parse_args(argv: list[str] | None) -> tuple[Plan, argparse.Namespace]:
     parser.add_argument("--seconds", type=float, help="steady 5/s per system [60; quick 20]")
     parser.add_argument("--rates", help="ramp rates, leads/s [10,20,40,80]")
     parser.add_argument("--step-seconds", type=float, help="per ramp step [10; quick 3]")
+    parser.add_argument(
+        "--bisect-steps",
+        type=int,
+        default=2,
+        help="ramp steps between the highest rate held and the lowest lost [2; quick 0]",
+    )
+    parser.add_argument(
+        "--beyond",
+        type=int,
+        default=2,
+        help="doublings of the last rate for a system that held it [2; quick 0]",
+    )
     parser.add_argument("--watch-interval", type=float, default=0.01, help="log poll [0.01 s]")
     parser.add_argument(
         "--log-poll-seconds",
@@ -1048,7 +1109,8 @@ def parse_args(argv: list[str] | None) -> tuple[Plan, argparse.Namespace]:
         seconds=args.seconds or (20.0 if args.quick else 60.0),
         rates=[float(r) for r in (args.rates or "10,20,40,80").split(",")],
         step_seconds=args.step_seconds or (3.0 if args.quick else 10.0),
-        bisect=not args.quick,
+        bisect=0 if args.quick else args.bisect_steps,
+        beyond=0 if args.quick else args.beyond,
     )
     return plan, args
 
@@ -1067,7 +1129,8 @@ def main(argv: list[str] | None = None) -> None:
     console.print(
         f"[bold]Plan:[/] steady {STEADY_RATE:g}/s x {plan.seconds:g} s per system, ramp "
         f"{', '.join(f'{r:g}' for r in plan.rates)}/s x {plan.step_seconds:g} s"
-        f"{' + one step between held and lost' if plan.bisect else ''}"
+        f"{f' (then doubling, up to {plan.beyond} more)' if plan.beyond else ''}"
+        f"{f' + {plan.bisect} steps between held and lost' if plan.bisect else ''}"
     )
     started = time.perf_counter()
     run_all(plan, args, console)

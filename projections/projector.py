@@ -7,6 +7,13 @@ one the page was read from (compare-and-set). So a crash never loses or applies 
 twice, two projectors never interleave, and a page read before a rebuild's swap is read
 again rather than applied to the wrong table.
 
+Projections at the same position that read the same topics (the lead read models, once
+caught up) share one read of a page and one transaction for it: every position is
+compared-and-set first, in the projections' order, then every `apply`, then one commit
+(with SQLite's `synchronous=FULL`, a commit is a WAL fsync). If one position moved, the
+whole transaction rolls back and each member goes its own way; if one `apply` fails, no
+member's position or table changes.
+
 `rebuild` builds a projection into fresh tables (`<table>__rebuild`) from position 0 while
 the live tables keep serving, then swaps them in one transaction.
 """
@@ -196,41 +203,46 @@ class Projector:
             )
             if not entries:
                 return 0
-            if self._apply_from(projection, position, entries):
+            if self._apply_together([projection], position, entries):
                 return len(entries)
             # Its position moved while the page was read (another projector, a rebuild's
             # swap): nothing was written; read again from where it is now.
             log.info("projection %s moved on from %d; reading again", projection.name, position)
 
-    def _apply_from(
-        self, projection: Projection, position: int, entries: list[LogEntry[Any]]
+    def _apply_together(
+        self, members: Sequence[Projection], position: int, entries: list[LogEntry[Any]]
     ) -> bool:
+        """Apply `entries` to every one of `members` (all at `position`) in one
+        transaction; False, with nothing written, if any member's position moved."""
         last = entries[-1].position
         with self.engine.connect() as conn:
-            # The position's update comes first: it takes its row lock (PostgreSQL) or the
-            # write lock (SQLite) before any table is touched, as a rebuild's swap does.
-            moved = conn.execute(
-                update(log_positions)
-                .where(
-                    log_positions.c.follower == tracking_name(projection),
-                    log_positions.c.position == position,
+            # The positions' updates come first: they take their row locks (PostgreSQL) or
+            # the write lock (SQLite) before any table is touched, as a rebuild's swap does,
+            # and always in the same order, so two projectors wait rather than deadlock.
+            for projection in members:
+                moved = conn.execute(
+                    update(log_positions)
+                    .where(
+                        log_positions.c.follower == tracking_name(projection),
+                        log_positions.c.position == position,
+                    )
+                    .values(position=last)
                 )
-                .values(position=last)
-            )
-            if moved.rowcount != 1:
-                conn.rollback()
-                return False
-            projection.apply(conn, entries)
+                if moved.rowcount != 1:
+                    conn.rollback()
+                    return False
+            for projection in members:
+                projection.apply(conn, entries)
             conn.commit()
-        log.debug("projection %s: %d events up to %d", projection.name, len(entries), last)
+        log.debug("%d projection(s): %d events up to %d", len(members), len(entries), last)
         return True
 
     def project_once(self) -> int:
         """One page for each projection; returns how many events were applied in all.
 
         Projections at the same position that read the same topics (the read models of
-        lead events, once caught up) share one read of the page: reading and decoding the
-        log costs more than most projections' `apply`."""
+        lead events, once caught up) share one read of the page and one transaction:
+        reading and decoding the log, and committing, cost more than most `apply`s."""
         for projection in self.projections:
             self._track(projection)
         with self.engine.connect() as conn:
@@ -243,11 +255,15 @@ class Projector:
             entries = read_entries(self.event_log, position, self.page_size, None, topics)
             if not entries:
                 continue
+            if self._apply_together(members, position, entries):
+                applied += len(entries) * len(members)
+                continue
+            # One of them moved since the positions were read (another projector, a
+            # rebuild's swap): nothing was written; each goes on from where it is now.
             for projection in members:
-                if self._apply_from(projection, position, entries):
+                if self._apply_together([projection], position, entries):
                     applied += len(entries)
                 else:
-                    # Moved since its position was read: it reads its own page.
                     applied += self.project_page(projection)
         return applied
 

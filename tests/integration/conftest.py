@@ -39,7 +39,7 @@ from domain.state import LeadState
 from leadflow.bootstrap import Store, open_store
 from leadflow.processes import lead_worker, notification_sender
 from leadflow.settings import Settings
-from leadflow.temporal import LeadWorkflows
+from leadflow.temporal import LEAD_DATA_CONVERTER, LeadWorkflows, connect
 from projections.dispatcher import Dispatcher
 from projections.log_watch import open_log_watch
 from workflows.lead import LeadWorkflow, workflow_id_for
@@ -119,7 +119,7 @@ async def replay_histories(client: Client, task_queue: str) -> int:
         if any(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED for e in history.events)
     ]
     # One at a time: replay_workflows() over the live listing hung here once (temporalio 1.35).
-    replayer = Replayer(workflows=[LeadWorkflow])
+    replayer = Replayer(workflows=[LeadWorkflow], data_converter=LEAD_DATA_CONVERTER)
     for history in histories:
         await asyncio.wait_for(replayer.replay_workflow(history), 20)
     save_to = os.environ.get("LEADFLOW_SAVE_HISTORIES")
@@ -135,7 +135,8 @@ async def running(
     settings: Settings, workflow_runner: WorkflowRunner | None = None
 ) -> AsyncIterator[Pipeline]:
     store = open_store(settings)
-    client = await Client.connect(settings.temporal_target)
+    # As the worker and the dispatcher connect: with leadflow's payload converter.
+    client = await connect(settings.temporal_target, settings.temporal_namespace)
     workflows = LeadWorkflows(client, settings.task_queue, settings.workflow_history_limit)
     dispatcher = Dispatcher(store.event_log, store.positions, workflows.deliver)
     watch = open_log_watch(

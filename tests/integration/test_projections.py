@@ -16,7 +16,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -28,7 +28,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 
 from api.app import create_app
 from domain.errors import DomainError
@@ -36,8 +37,10 @@ from domain.events import IncomingEvent, parse_event
 from domain.state import Decision
 from leadflow.bootstrap import Store, open_store, projections
 from leadflow.settings import Settings
+from projections import projector as projector_module
 from projections.leads import LeadsProjection, state_of
-from projections.projector import REBUILD_SUFFIX, Projector, position_of, rebuild
+from projections.projector import REBUILD_SUFFIX, LogEntry, Projector, position_of, rebuild
+from projections.stages import LeadStagesProjection
 
 ADMIN = {"Authorization": "Bearer lf_test_admin"}
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -465,6 +468,63 @@ def test_two_projectors_at_once_apply_each_event_once(store: Store) -> None:
     assert {row["followups_count"] for row in rows.values()} == {3}
     assert {row["touch_count"] for row in rows.values()} == {2}
     assert_view_equals_the_log(store, ids)
+
+
+def test_a_member_moved_under_a_shared_page_still_applies_each_event_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read models at one position share a page and one transaction; when another
+    projector moves one of them after the positions were read, nothing of that transaction
+    is written and each goes on from its own position."""
+    ids = busy_log(store, leads=30)
+    other = Projector(store.event_log, store.engine, [LeadsProjection()], page_size=7)
+    real_read = projector_module.read_entries
+    to_move = [LeadsProjection()]  # at the first read, by the other projector
+    moved: list[int] = []
+
+    def read_while_another_projector_moves_leads(*args: Any, **kwargs: Any) -> Any:
+        while to_move:
+            moved.append(other.project_page(to_move.pop()))
+        return real_read(*args, **kwargs)
+
+    monkeypatch.setattr(projector_module, "read_entries", read_while_another_projector_moves_leads)
+    project_all(store)
+    assert moved == [7]
+    rows = view(store)
+    assert {row["followups_count"] for row in rows.values()} == {3}
+    assert {row["touch_count"] for row in rows.values()} == {2}
+    assert_view_equals_the_log(store, ids)
+    projected = every_table(store)
+    rebuild_all(store)
+    assert every_table(store) == projected
+
+
+class FailingProjection:
+    """A read model whose `apply` fails (a bug, a lost connection) after it wrote a row."""
+
+    def __init__(self, inner: LeadStagesProjection) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.topics = inner.topics
+        self.metadata = inner.metadata
+
+    def apply(self, conn: Connection, entries: Sequence[LogEntry[Any]]) -> None:
+        self.inner.apply(conn, entries)
+        raise RuntimeError("apply failed")
+
+
+def test_a_failing_apply_leaves_every_member_of_the_shared_page_untouched(
+    store: Store,
+) -> None:
+    busy_log(store, leads=5)
+    stages = LeadStagesProjection()
+    members = [LeadsProjection(), FailingProjection(stages)]
+    with pytest.raises(RuntimeError, match="apply failed"):
+        Projector(store.event_log, store.engine, members).project_once()
+    with store.engine.connect() as conn:
+        assert [position_of(conn, member) for member in members] == [0, 0]
+        assert conn.execute(select(func.count()).select_from(stages.table)).scalar_one() == 0
+    assert view(store) == {}
 
 
 def test_a_rebuild_beside_a_running_projector_and_new_events_loses_nothing(
