@@ -206,18 +206,22 @@ class EventLog(Application):
         append's place: its results, or the DomainError (an ItemRejected) that refused it
         and left the others be.
 
-        If the group meets a concurrent writer (a unique key: another process, or two appends
-        of the group on one new identity), nothing of it is kept and each append is made on
-        its own, in order, with `append`'s retries.
+        As `append` does for a lone capture, the group first writes its captures assuming
+        their identities are new, without reading; if a unique key refuses that (a known
+        identity, two members on one new identity), nothing of it is kept and the group is
+        written again with reads (a member then sees the earlier members' writes). If that
+        meets a concurrent writer too (another process), each append is made on its own, in
+        order, with `append`'s retries.
         """
         if len(appends) > 1:
-            try:
-                return self._append_group(appends, directory, pool)
-            except IntegrityError:
-                # A read inside the group may have cached an aggregate with an earlier
-                # member's writes, which were just rolled back: forget every cached one.
-                if isinstance(self.repository.cache, LRUCache):
-                    self.repository.cache.clear()
+            for assume_new in (True, False):
+                try:
+                    return self._append_group(appends, directory, pool, assume_new)
+                except IntegrityError:
+                    # A read inside the group may have cached an aggregate with an earlier
+                    # member's writes, which were just rolled back: forget every cached one.
+                    if isinstance(self.repository.cache, LRUCache):
+                        self.repository.cache.clear()
         answers: list[list[Appended] | DomainError] = []
         for pending in appends:
             try:
@@ -231,19 +235,16 @@ class EventLog(Application):
         appends: Sequence[PendingAppend],
         directory: Directory | None,
         pool: PoolPolicy | None,
+        assume_new: bool,
     ) -> list[list[Appended] | DomainError]:
         answers: list[list[Appended] | DomainError] = []
         with _recorder_of(self).transaction(commit=True):
             for pending in appends:
-                # As in `append`: a lone capture is written assuming its identities are
-                # new; a known one (or a member's earlier capture of it) fails the group.
                 events = pending.events
-                assume_new = len(events) == 1 and events[0].is_capture
+                unread = assume_new and len(events) == 1 and events[0].is_capture
                 try:
                     answers.append(
-                        self._append_in_transaction(
-                            events, pending.keys, directory, assume_new, pool
-                        )
+                        self._append_in_transaction(events, pending.keys, directory, unread, pool)
                     )
                 except ItemRejected as refused:
                     answers.append(refused)  # it wrote nothing: the others go on

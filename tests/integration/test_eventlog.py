@@ -209,12 +209,11 @@ def test_a_group_is_one_commit_and_each_append_answers_for_itself(store: Store) 
             alone(event("lead.qualified", {"stage": "SQL"}, known.lead_id)),
             alone(event("lead.claimed", {"rep_id": "rep-a"}, known.lead_id)),  # not in the pool
             alone(capture(email="b@x.io", event_id="form-1"), key="form-1"),
-            alone(capture(email="known@x.io")),  # a known identity: the group falls back
+            alone(capture(email="known@x.io")),  # a known identity: written again with reads
         ]
     )
-    # The known identity made the first try fail; then each append committed on its own
-    # (the refused claim writes nothing).
-    assert commits.count == 4
+    # The known identity made the first (unread) try fail; the second, with reads, commits.
+    assert commits.count == 1
     new, qualified, refused, keyed, touch = answers
     assert isinstance(new, list) and new[0].new_lead and new[0].sequence == 1
     assert isinstance(qualified, list) and qualified[0].sequence == 2
@@ -250,6 +249,38 @@ def test_two_captures_of_one_new_identity_in_a_group_make_one_lead(store: Store)
     assert first[0].lead_id == second[0].lead_id and second[0].sequence == 2
     assert again[0].duplicate and again[0].sequence == 1
     assert isinstance(reused, ItemRejected) and isinstance(reused.cause, IdempotencyKeyReused)
+
+
+def test_groups_from_two_writers_at_once_make_one_lead_per_identity(
+    store: Store, settings: Settings
+) -> None:
+    """Two event logs on one database (as two API processes): their groups race on the same
+    new identities; every capture lands on the one lead of its email, none twice."""
+    other = open_store(settings)
+    emails = [f"race-{i}@x.io" for i in range(4)]
+
+    def post_groups(log: EventLog) -> list[Appended]:
+        results: list[Appended] = []
+        for _ in range(6):
+            answers = log.append_many([alone(capture(email=e)) for e in emails])
+            results += [a for answer in answers if isinstance(answer, list) for a in answer]
+        return results
+
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            runs = [pool.submit(post_groups, log) for log in (store.event_log, other.event_log)]
+            runs += [pool.submit(post_groups, log) for log in (store.event_log, other.event_log)]
+            results = [r for run in runs for r in run.result()]
+    finally:
+        other.close()
+    assert len(results) == 4 * 6 * 4
+    by_lead: dict[UUID | None, list[Appended]] = {}
+    for result in results:
+        by_lead.setdefault(result.lead_id, []).append(result)
+    assert len(by_lead) == len(emails)
+    for appended in by_lead.values():
+        assert sorted(a.sequence for a in appended) == list(range(1, 25))
+        assert sum(a.new_lead for a in appended) == 1
 
 
 # --- group commit: the same answers as one append at a time ---------------------------
