@@ -254,6 +254,11 @@ EXTERNAL_LEAD_EVENTS: dict[str, type[LeadEvent]] = {
 }
 
 _EXTERNAL_CLASSES: tuple[type[LeadEvent], ...] = (Lead.Captured, *EXTERNAL_LEAD_EVENTS.values())
+# Every event of a lead's stream, posted and decided.
+LEAD_EVENT_CLASSES: tuple[type[LeadEvent], ...] = (
+    *_EXTERNAL_CLASSES,
+    *DECIDED_LEAD_EVENTS.values(),
+)
 # The stored topics of external lead events: what the dispatcher delivers to workflows.
 EXTERNAL_LEAD_TOPICS = tuple(f"{cls.__module__}:{cls.__qualname__}" for cls in _EXTERNAL_CLASSES)
 

@@ -27,7 +27,7 @@ from domain.rulebook import (
     RulesetCatalog,
     SalesDirectory,
 )
-from leadflow.eventlog import EventLog
+from leadflow.eventlog import EventLog, LogRecorder
 from rules.compile import compile_ruleset
 from rules.model import Ruleset
 from rules.validation import InvalidRuleset, parse_ruleset
@@ -80,10 +80,17 @@ class Rulebook:
         self.log = log
         self._compiled: dict[int, ActiveRuleset] = {}
         self._directory: tuple[int, Directory] | None = None
+        # (activations stream version, active version): what `active_version` last read.
+        self._activation: tuple[int, int | None] | None = None
 
     def _latest(self, stream_id: Any) -> Any | None:
         stored = self.log.recorder.select_events(stream_id, desc=True, limit=1)
         return self.log.mapper.to_domain_event(stored[0]) if stored else None
+
+    def _stream_version(self, stream_id: Any) -> int | None:
+        recorder = self.log.recorder
+        assert isinstance(recorder, LogRecorder)
+        return recorder.stream_version(stream_id)
 
     # -- directory -------------------------------------------------------------------
 
@@ -93,10 +100,15 @@ class Rulebook:
 
     def stored_directory(self) -> Directory | None:
         """The current sales directory, or None if none was ever stored."""
-        latest = self._latest(SALES_DIRECTORY_ID)
-        if not isinstance(latest, SalesDirectory.Replaced):
+        # Every decision asks: the stream's version alone tells whether the directory
+        # parsed last time is still the current one (decoding its document is not free).
+        stored = self._stream_version(SALES_DIRECTORY_ID)
+        if stored is None:
             return None
-        if self._directory is None or self._directory[0] != latest.originator_version:
+        if self._directory is None or self._directory[0] != stored:
+            latest = self._latest(SALES_DIRECTORY_ID)
+            if not isinstance(latest, SalesDirectory.Replaced):
+                return None
             self._directory = (latest.originator_version, parse_directory(latest.document))
         return self._directory[1]
 
@@ -150,8 +162,14 @@ class Rulebook:
         return [_published(e) for e in events if isinstance(e, RulesetCatalog.Published)]
 
     def active_version(self) -> int | None:
-        latest = self._latest(RULESET_ACTIVATIONS_ID)
-        return latest.version if isinstance(latest, RulesetActivations.Activated) else None
+        stored = self._stream_version(RULESET_ACTIVATIONS_ID)
+        if stored is None:
+            return None
+        if self._activation is None or self._activation[0] != stored:
+            latest = self._latest(RULESET_ACTIVATIONS_ID)
+            active = latest.version if isinstance(latest, RulesetActivations.Activated) else None
+            self._activation = (stored, active)
+        return self._activation[1]
 
     def activate(self, version: int, by: str | None, at: datetime) -> None:
         """Make `version` active (also how a rollback is done). It is validated again

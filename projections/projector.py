@@ -35,7 +35,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.schema import CreateTable, DropTable
 
-from domain.lead import DECIDED_LEAD_EVENTS, EXTERNAL_LEAD_EVENTS, Campaign, Lead, LeadEvent
+from domain.lead import LEAD_EVENT_CLASSES, Campaign
 from domain.state import LoggedEvent
 from leadflow.eventlog import EventLog
 from projections.follower import log_positions
@@ -44,12 +44,7 @@ from projections.log_watch import LogWatch
 log = logging.getLogger(__name__)
 
 # Every event of a lead's stream, posted and decided.
-_LEAD_EVENT_CLASSES: tuple[type[LeadEvent], ...] = (
-    Lead.Captured,
-    *EXTERNAL_LEAD_EVENTS.values(),
-    *DECIDED_LEAD_EVENTS.values(),
-)
-LEAD_TOPICS: tuple[str, ...] = tuple(get_topic(cls) for cls in _LEAD_EVENT_CLASSES)
+LEAD_TOPICS: tuple[str, ...] = tuple(get_topic(cls) for cls in LEAD_EVENT_CLASSES)
 # A campaign's spend records: the one kind of event that belongs to no lead.
 SPEND_TOPICS: tuple[str, ...] = (get_topic(Campaign.SpendRecorded),)
 
@@ -126,15 +121,16 @@ def read_entries(
     notifications: Sequence[Notification] = event_log.recorder.select_notifications(
         start=position, limit=limit, stop=until, topics=topics, inclusive_of_start=False
     )
+    decode = event_log.logged_event_decoder.decode
     to_domain_event = event_log.mapper.to_domain_event
     entries: list[LogEntry[Any]] = []
     for notification in notifications:
-        event = to_domain_event(notification)
-        if isinstance(event, LeadEvent):
-            entries.append(LogEntry(notification.id, event.to_logged()))
+        if notification.topic in SPEND_TOPICS:
+            spend = to_domain_event(notification)
+            assert isinstance(spend, Campaign.SpendRecorded)
+            entries.append(LogEntry(notification.id, _spend_of(spend)))
         else:
-            assert isinstance(event, Campaign.SpendRecorded)
-            entries.append(LogEntry(notification.id, _spend_of(event)))
+            entries.append(LogEntry(notification.id, decode(notification)))
     return entries
 
 

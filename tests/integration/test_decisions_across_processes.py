@@ -20,7 +20,7 @@ import pytest
 from domain.events import parse_event
 from leadflow.bootstrap import Store, open_store
 from leadflow.eventlog import Decided
-from leadflow.rulebook import default_directory_document
+from leadflow.rulebook import default_directory_document, default_ruleset_document
 from leadflow.settings import Settings
 
 # The same decision as `decide_new_lead` below, in another process (its own kept aggregates).
@@ -124,3 +124,31 @@ def test_a_repeated_decision_returns_what_was_recorded(store: Store) -> None:
         "lead.assigned",
         "lead.task_created",
     ]
+
+
+def test_a_ruleset_or_directory_changed_elsewhere_is_what_the_next_read_returns(
+    store: Store, settings: Settings
+) -> None:
+    """The rulebook keeps the active ruleset and the parsed directory between decisions and
+    checks only the streams' versions: a change made by another process is seen at once."""
+    rulebook = store.rulebook
+    first = rulebook.active()
+    assert rulebook.directory().rep("rep-east-1") is not None
+    elsewhere = open_store(settings)
+    try:
+        now = datetime.now(UTC)
+        document = default_ruleset_document()
+        document["name"] = "changed elsewhere"
+        version = elsewhere.rulebook.publish(document, "test", now)
+        elsewhere.rulebook.activate(version, "test", now)
+        directory = default_directory_document()
+        directory["reps"] = [r for r in directory["reps"] if r["id"] != "rep-west-1"]
+        elsewhere.rulebook.replace_directory(directory, "test", now)
+        assert rulebook.active().version == version
+        assert rulebook.active().ruleset.name == "changed elsewhere"
+        assert rulebook.directory().rep("rep-west-1") is None
+        assert first.version is not None
+        elsewhere.rulebook.activate(first.version, "test", now)  # a rollback
+        assert rulebook.active().version == first.version
+    finally:
+        elsewhere.close()
