@@ -54,7 +54,7 @@ class GroupCommitter:
         self._thread = threading.Thread(target=self._run, name="leadflow-writer", daemon=True)
         self._stopping = False
         self._lock = threading.Lock()  # no request is queued behind the stop marker
-        self.groups = 0  # commits made: how many groups (for tests and diagnostics)
+        self.groups = 0  # groups handed to the store so far (for tests and diagnostics)
 
     def start(self) -> None:
         self._thread.start()
