@@ -849,6 +849,7 @@ class LogRecorder(SQLAlchemyApplicationRecorder):
         table = self.events_record_cls.__table__
         self._insert = insert(table).returning(table.c.id)
         self._selects: dict[int, Select[Any]] = {}
+        self._stream_selects: dict[tuple[bool, bool, bool, bool], Select[Any]] = {}
         self._stream_version = select(func.max(table.c.originator_version)).where(
             table.c.originator_id == bindparam("stream_id")
         )
@@ -894,6 +895,50 @@ class LogRecorder(SQLAlchemyApplicationRecorder):
         # the order given, so sorting gives each event its id. Asking SQLAlchemy for that
         # order (`sort_by_parameter_order`) costs 1.3-3x more per row.
         return sorted(connection.execute(self._insert, rows).scalars())
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> list[StoredEvent]:
+        """The library's `select_events` (one stream's events, by version), with a Core
+        statement built once per shape instead of an ORM query per call: every aggregate
+        read and fast-forward comes here (~10% of the worker's CPU went to building and
+        running those queries)."""
+        shape = (gt is not None, lte is not None, desc, limit is not None)
+        statement = self._stream_selects.get(shape)
+        if statement is None:
+            statement = self._stream_selects[shape] = self._stream_select(*shape)
+        params = {"stream_id": originator_id, "gt": gt, "lte": lte, "limit": limit}
+        with self.transaction(commit=False) as session:
+            rows = session.connection().execute(statement, params)
+            return [
+                StoredEvent(
+                    originator_id=row.originator_id,
+                    originator_version=row.originator_version,
+                    topic=row.topic,
+                    state=bytes(row.state),
+                )
+                for row in rows
+            ]
+
+    def _stream_select(self, gt: bool, lte: bool, desc: bool, limit: bool) -> Select[Any]:
+        table = self.events_record_cls.__table__
+        version = table.c.originator_version
+        statement = select(table.c.originator_id, version, table.c.topic, table.c.state).where(
+            table.c.originator_id == bindparam("stream_id")
+        )
+        if gt:
+            statement = statement.where(version > bindparam("gt"))
+        if lte:
+            statement = statement.where(version <= bindparam("lte"))
+        statement = statement.order_by(version.desc() if desc else version)
+        if limit:
+            statement = statement.limit(bindparam("limit"))
+        return statement
 
     def select_streams(self, originator_ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
         """The stored events of each given stream that has any, in order."""

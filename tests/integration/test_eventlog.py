@@ -16,6 +16,7 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
+from eventsourcing_sqlalchemy.recorders import SQLAlchemyAggregateRecorder
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -47,6 +48,7 @@ from leadflow.eventlog import (
     Appended,
     EventLog,
     ItemRejected,
+    LogRecorder,
     NotALeadEvent,
     PendingAppend,
 )
@@ -675,3 +677,27 @@ def test_generated_lead_events_read_as_the_library_reads_them(
     by_library = [read_by_library(log, s) for s in stored]
     assert [log.logged_event_decoder.read_json(s) for s in stored] == by_library
     assert log.lead_events(lead_id) == by_library
+
+
+# --- reading one stream ------------------------------------------------------------------
+
+
+def test_a_streams_events_read_as_the_library_reads_them(store: Store) -> None:
+    """`LogRecorder.select_events` (Core statements built once) answers every combination of
+    its arguments as eventsourcing_sqlalchemy's ORM query does."""
+    log = store.event_log
+    [lead] = log.append([capture(email="stream@x.io")], [None])
+    for stage in ("MQL", "SQL"):
+        log.append([event("lead.qualified", {"stage": stage}, lead.lead_id)], [None])
+    log.append([capture(email="STREAM@x.io")], [None])
+    recorder = log.recorder
+    assert isinstance(recorder, LogRecorder) and lead.lead_id is not None
+    library = SQLAlchemyAggregateRecorder.select_events
+    for gt in (None, 0, 2):
+        for lte in (None, 3, 4):
+            for desc in (False, True):
+                for limit in (None, 1, 2):
+                    asked: dict[str, Any] = {"gt": gt, "lte": lte, "desc": desc, "limit": limit}
+                    ours = recorder.select_events(lead.lead_id, **asked)
+                    assert ours == library(recorder, lead.lead_id, **asked), asked
+    assert recorder.select_events(UUID(int=7)) == []
