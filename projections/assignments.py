@@ -40,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from domain.state import LoggedEvent
-from projections.projector import LEAD_TOPICS, LogEntry
+from projections.projector import LogEntry, TableProjection
 
 NAME = "assignments"
 FOLLOW_UPS = "follow_ups"
@@ -114,15 +114,15 @@ class _Lead:
     changed: list[dict[str, Any]] = field(default_factory=list)
 
 
-class AssignmentsProjection:
+class AssignmentsProjection(TableProjection):
     """Keeps `assignments` and `follow_ups`; `suffix` names copies of them (a rebuild
     builds into those)."""
 
+    table_name = NAME
+    make_table = staticmethod(assignments_table)
+
     def __init__(self, suffix: str = "") -> None:
-        self.name = NAME + suffix
-        self.topics = LEAD_TOPICS
-        self.metadata = MetaData()
-        self.table = assignments_table(self.metadata, NAME + suffix)
+        super().__init__(suffix)
         self.follow_ups = follow_ups_table(self.metadata, FOLLOW_UPS + suffix)
 
     def apply(self, conn: Connection, entries: Sequence[LogEntry[LoggedEvent]]) -> None:

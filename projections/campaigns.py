@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from projections.projector import SPEND_TOPICS, CampaignSpend, LogEntry
+from projections.projector import SPEND_TOPICS, CampaignSpend, LogEntry, TableProjection
 
 NAME = "campaign_spend"
 
@@ -52,14 +52,12 @@ def campaign_spend_table(metadata: MetaData, name: str = NAME) -> Table:
     )
 
 
-class CampaignSpendProjection:
+class CampaignSpendProjection(TableProjection):
     """Keeps `campaign_spend`; `suffix` names a copy of it (a rebuild builds into one)."""
 
-    def __init__(self, suffix: str = "") -> None:
-        self.name = NAME + suffix
-        self.topics = SPEND_TOPICS
-        self.metadata = MetaData()
-        self.table = campaign_spend_table(self.metadata, self.name)
+    table_name = NAME
+    topics = SPEND_TOPICS
+    make_table = staticmethod(campaign_spend_table)
 
     def apply(self, conn: Connection, entries: Sequence[LogEntry[CampaignSpend]]) -> None:
         rows = [_row(entry.event, entry.position) for entry in entries]

@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from domain.state import LoggedEvent
-from projections.projector import LEAD_TOPICS, LogEntry
+from projections.projector import LogEntry, TableProjection
 
 NAME = "experiment_assignments"
 
@@ -45,15 +45,12 @@ def experiment_assignments_table(metadata: MetaData, name: str = NAME) -> Table:
     )
 
 
-class ExperimentAssignmentsProjection:
+class ExperimentAssignmentsProjection(TableProjection):
     """Keeps `experiment_assignments`; `suffix` names a copy of it (a rebuild builds into
     one)."""
 
-    def __init__(self, suffix: str = "") -> None:
-        self.name = NAME + suffix
-        self.topics = LEAD_TOPICS
-        self.metadata = MetaData()
-        self.table = experiment_assignments_table(self.metadata, self.name)
+    table_name = NAME
+    make_table = staticmethod(experiment_assignments_table)
 
     def apply(self, conn: Connection, entries: Sequence[LogEntry[LoggedEvent]]) -> None:
         page = [e for e in entries if e.event.type == "experiment.variant_assigned"]

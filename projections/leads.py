@@ -44,7 +44,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
 from domain.state import LeadState, LoggedEvent, apply_event
-from projections.projector import LEAD_TOPICS, LogEntry
+from projections.projector import LogEntry, TableProjection
 
 NAME = "leads"
 
@@ -135,14 +135,14 @@ def leads_table(metadata: MetaData, name: str = NAME) -> Table:
     )
 
 
-class LeadsProjection:
+class LeadsProjection(TableProjection):
     """Keeps the `leads` table; `suffix` names a copy of it (a rebuild builds into one)."""
 
+    table_name = NAME
+    make_table = staticmethod(leads_table)
+
     def __init__(self, suffix: str = "") -> None:
-        self.name = NAME + suffix
-        self.topics = LEAD_TOPICS
-        self.metadata = MetaData()
-        self.table = leads_table(self.metadata, self.name)
+        super().__init__(suffix)
         # Built once, not for every page.
         self._insert = insert(self.table)
         self._update = update(self.table).where(self.table.c.lead_id == bindparam("key"))

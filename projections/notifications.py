@@ -23,15 +23,11 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
-    bindparam,
-    insert,
-    select,
-    update,
 )
 from sqlalchemy.engine import Connection
 
 from domain.state import LoggedEvent
-from projections.projector import LEAD_TOPICS, LogEntry
+from projections.projector import LogEntry, RowsByKey, TableProjection
 
 NAME = "notifications"
 _TYPES = ("notification.queued", "notification.sent")
@@ -65,36 +61,25 @@ def notifications_table(metadata: MetaData, name: str = NAME) -> Table:
     )
 
 
-class NotificationsProjection:
+class NotificationsProjection(TableProjection):
     """Keeps `notifications`; `suffix` names a copy of it (a rebuild builds into one)."""
 
-    def __init__(self, suffix: str = "") -> None:
-        self.name = NAME + suffix
-        self.topics = LEAD_TOPICS
-        self.metadata = MetaData()
-        self.table = notifications_table(self.metadata, self.name)
+    table_name = NAME
+    make_table = staticmethod(notifications_table)
 
     def apply(self, conn: Connection, entries: Sequence[LogEntry[LoggedEvent]]) -> None:
         page = [entry for entry in entries if entry.event.type in _TYPES]
         if not page:
             return
-        table = self.table
-        ids = list(dict.fromkeys(_notification_id(entry.event) for entry in page))
-        stored = {
-            row["notification_id"]: dict(row)
-            for row in conn.execute(
-                select(table).where(table.c.notification_id.in_(ids))
-            ).mappings()
-        }
-        created: dict[str, dict[str, Any]] = {}
-        changed: set[str] = set()
+        ids = [_notification_id(entry.event) for entry in page]
+        rows = RowsByKey(conn, self.table, "notification_id", ids)
         for entry in page:
             event = entry.event
             key = _notification_id(event)
             at = datetime.fromisoformat(event.occurred_at).astimezone(UTC)
-            row = stored.get(key) or created.get(key)
+            row = rows.get(key)
             if row is None:
-                row = created[key] = _queued(event, key, at, entry.position)
+                row = rows.created[key] = _queued(event, key, at, entry.position)
             if event.type == "notification.sent":
                 row.update(
                     status=event.data.get("status"),
@@ -103,15 +88,9 @@ class NotificationsProjection:
                     sent_at=row["sent_at"] or at,
                     reason=event.data.get("reason"),
                 )
-                if key in stored:
-                    changed.add(key)
-        if created:
-            conn.execute(insert(table), list(created.values()))
-        if changed:
-            params = [
-                {**{name: stored[key][name] for name in _MUTABLE}, "key": key} for key in changed
-            ]
-            conn.execute(update(table).where(table.c.notification_id == bindparam("key")), params)
+                if key in rows.stored:
+                    rows.changed.add(key)
+        rows.save(conn, _MUTABLE)
 
 
 def _notification_id(event: LoggedEvent) -> str:

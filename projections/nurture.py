@@ -24,15 +24,11 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
-    bindparam,
-    insert,
-    select,
-    update,
 )
 from sqlalchemy.engine import Connection
 
 from domain.state import LoggedEvent
-from projections.projector import LEAD_TOPICS, LogEntry
+from projections.projector import LogEntry, RowsByKey, TableProjection
 
 NAME = "nurture_messages"
 # Engagement event → the column holding its first time.
@@ -72,14 +68,11 @@ def nurture_messages_table(metadata: MetaData, name: str = NAME) -> Table:
     )
 
 
-class NurtureMessagesProjection:
+class NurtureMessagesProjection(TableProjection):
     """Keeps `nurture_messages`; `suffix` names a copy of it (a rebuild builds into one)."""
 
-    def __init__(self, suffix: str = "") -> None:
-        self.name = NAME + suffix
-        self.topics = LEAD_TOPICS
-        self.metadata = MetaData()
-        self.table = nurture_messages_table(self.metadata, self.name)
+    table_name = NAME
+    make_table = staticmethod(nurture_messages_table)
 
     def apply(self, conn: Connection, entries: Sequence[LogEntry[LoggedEvent]]) -> None:
         page = [
@@ -89,23 +82,17 @@ class NurtureMessagesProjection:
         ]
         if not page:
             return
-        table = self.table
-        ids = list(dict.fromkeys(str(entry.event.data["message_id"]) for entry in page))
-        stored = {
-            row["message_id"]: dict(row)
-            for row in conn.execute(select(table).where(table.c.message_id.in_(ids))).mappings()
-        }
-        created: dict[str, dict[str, Any]] = {}
-        changed: set[str] = set()
+        ids = [str(entry.event.data["message_id"]) for entry in page]
+        rows = RowsByKey(conn, self.table, "message_id", ids)
         for entry in page:
             event = entry.event
             key = str(event.data["message_id"])
             at = datetime.fromisoformat(event.occurred_at).astimezone(UTC)
-            row = stored.get(key) or created.get(key)
+            row = rows.get(key)
             if row is None:
-                row = created[key] = _unknown(key, event.lead_id, entry.position)
-            elif key in stored:
-                changed.add(key)
+                row = rows.created[key] = _unknown(key, event.lead_id, entry.position)
+            elif key in rows.stored:
+                rows.changed.add(key)
             if event.type == "nurture.email_sent":
                 if row["sent_at"] is None:
                     d = event.data
@@ -120,13 +107,7 @@ class NurtureMessagesProjection:
                     )
             elif row[ENGAGEMENT[event.type]] is None:
                 row[ENGAGEMENT[event.type]] = at
-        if created:
-            conn.execute(insert(table), list(created.values()))
-        if changed:
-            params = [
-                {**{name: stored[key][name] for name in _MUTABLE}, "key": key} for key in changed
-            ]
-            conn.execute(update(table).where(table.c.message_id == bindparam("key")), params)
+        rows.save(conn, _MUTABLE)
 
 
 def _unknown(message_id: str, lead_id: str, position: int) -> dict[str, Any]:

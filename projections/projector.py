@@ -25,12 +25,12 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
-from sqlalchemy import Index, MetaData, Table, func, select, text, update
+from sqlalchemy import Index, MetaData, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.schema import CreateTable, DropTable
@@ -103,6 +103,57 @@ class Projection(Protocol):
         """Fold a page of events of its `topics`, in log order, into the tables, inside
         `conn`'s transaction (which the projector commits together with the new position)."""
         ...
+
+
+class TableProjection:
+    """What every read model shares: its tables live in their own `MetaData`, named after
+    `table_name` plus a suffix (a rebuild builds into a copy, `<table><REBUILD_SUFFIX>`),
+    and it reads lead events unless it says otherwise. A subclass gives `table_name`,
+    `make_table` (its table, under a given name) and `apply`."""
+
+    table_name: ClassVar[str]
+    topics: tuple[str, ...] = LEAD_TOPICS
+
+    def __init__(self, suffix: str = "") -> None:
+        self.name = self.table_name + suffix
+        self.metadata = MetaData()
+        self.table = self.make_table(self.metadata, self.name)
+
+    @staticmethod
+    def make_table(metadata: MetaData, name: str) -> Table:
+        raise NotImplementedError
+
+
+class RowsByKey:
+    """A page's rows of a table with a one-column key: those already stored, read in one
+    query, and those the page creates. The caller changes them in place, marks the stored
+    ones it changed (`changed`), and `save` writes both back in two statements."""
+
+    def __init__(self, conn: Connection, table: Table, key: str, keys: Sequence[str]) -> None:
+        self.table = table
+        self.key = key
+        found = conn.execute(
+            select(table).where(table.c[key].in_(list(dict.fromkeys(keys))))
+        ).mappings()
+        self.stored: dict[str, dict[str, Any]] = {row[key]: dict(row) for row in found}
+        self.created: dict[str, dict[str, Any]] = {}
+        self.changed: set[str] = set()
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The row for `key`, stored or created by this page."""
+        return self.stored.get(key) or self.created.get(key)
+
+    def save(self, conn: Connection, mutable: Sequence[str]) -> None:
+        """Insert the created rows; update the `mutable` columns of the changed ones."""
+        table = self.table
+        if self.created:
+            conn.execute(insert(table), list(self.created.values()))
+        if self.changed:
+            params = [
+                {**{name: self.stored[key][name] for name in mutable}, "key": key}
+                for key in self.changed
+            ]
+            conn.execute(update(table).where(table.c[self.key] == bindparam("key")), params)
 
 
 def tracking_name(projection: Projection) -> str:

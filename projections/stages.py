@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from domain.state import STAGE_ORDER, LoggedEvent
-from projections.projector import LEAD_TOPICS, LogEntry
+from projections.projector import LogEntry, TableProjection
 
 NAME = "lead_stages"
 
@@ -73,14 +73,11 @@ def stage_after(current: str, event: LoggedEvent) -> str:
     return target if STAGE_ORDER[target] >= STAGE_ORDER[current] else current
 
 
-class LeadStagesProjection:
+class LeadStagesProjection(TableProjection):
     """Keeps `lead_stages`; `suffix` names a copy of it (a rebuild builds into one)."""
 
-    def __init__(self, suffix: str = "") -> None:
-        self.name = NAME + suffix
-        self.topics = LEAD_TOPICS
-        self.metadata = MetaData()
-        self.table = lead_stages_table(self.metadata, self.name)
+    table_name = NAME
+    make_table = staticmethod(lead_stages_table)
 
     def apply(self, conn: Connection, entries: Sequence[LogEntry[LoggedEvent]]) -> None:
         table = self.table
