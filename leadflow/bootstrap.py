@@ -44,11 +44,12 @@ class Store:
     rulebook: Rulebook
 
     def append(self, events: list[IncomingEvent], keys: list[str | None]) -> list[Appended]:
-        """Append posted events; claims are checked against the current directory."""
-        if not any(e.type == "lead.claimed" for e in events):
-            return self.event_log.append(events, keys)
-        pool = self.rulebook.active().ruleset.pool
-        return self.event_log.append(events, keys, self.rulebook.directory(), pool)
+        """Append posted events, all or nothing (raises ItemRejected as `EventLog.append`);
+        claims are checked against the current directory."""
+        [answer] = self.append_many([PendingAppend(events, keys)])
+        if isinstance(answer, DomainError):
+            raise answer
+        return answer
 
     def append_many(self, appends: Sequence[PendingAppend]) -> list[list[Appended] | DomainError]:
         """Independent appends committed together (`EventLog.append_many`); claims among

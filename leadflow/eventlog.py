@@ -161,7 +161,7 @@ class EventLog(Application):
         # A lone capture is first written assuming its identities (and key) are new, without
         # reading: a known one already has its index (or idempotency record) stream, whose
         # unique (stream, version 1) key refuses the write, and the retry reads as usual.
-        assume_new = len(events) == 1 and events[0].is_capture
+        assume_new = _lone_capture(events)
         for _ in range(MAX_CONFLICT_RETRIES):
             try:
                 return self._append_once(events, keys, directory, assume_new, pool)
@@ -253,7 +253,7 @@ class EventLog(Application):
         with _recorder_of(self).transaction(commit=True):
             for pending in appends:
                 events = pending.events
-                unread = assume_new and len(events) == 1 and events[0].is_capture
+                unread = assume_new and _lone_capture(events)
                 try:
                     answers.append(
                         self._append_in_transaction(events, pending.keys, directory, unread, pool)
@@ -1029,6 +1029,12 @@ class LogFactory(SQLAlchemyFactory):
     """eventsourcing_sqlalchemy with `LogRecorder` (topic `leadflow.eventlog:LogFactory`)."""
 
     application_recorder_class = LogRecorder
+
+
+def _lone_capture(events: Sequence[IncomingEvent]) -> bool:
+    """An append of one capture: written assuming its identities (and key) are new, without
+    reading first (docs/decisions.md, "Storage")."""
+    return len(events) == 1 and events[0].is_capture
 
 
 def _recorder_of(log: EventLog) -> LogRecorder:
