@@ -16,6 +16,8 @@ from api.keys import metadata as keys_metadata
 from domain.errors import DomainError
 from domain.events import IncomingEvent
 from leadflow.eventlog import Appended, EventLog, PendingAppend, open_event_log
+from leadflow.quarantine import Quarantine
+from leadflow.quarantine import metadata as quarantine_metadata
 from leadflow.rulebook import Rulebook
 from leadflow.settings import Settings
 from projections.assignments import AssignmentsProjection
@@ -42,6 +44,7 @@ class Store:
     keys: KeyStore
     positions: PositionStore
     rulebook: Rulebook
+    quarantine: Quarantine
 
     def append(self, events: list[IncomingEvent], keys: list[str | None]) -> list[Appended]:
         """Append posted events, all or nothing (raises ItemRejected as `EventLog.append`);
@@ -80,7 +83,8 @@ def projections(suffix: str = "") -> list[Projection]:
 
 def _create_tables(engine: Engine) -> None:
     read_models = [projection.metadata for projection in projections()]
-    for metadata in (keys_metadata, follower_metadata, replays_metadata, *read_models):
+    owned = (keys_metadata, follower_metadata, replays_metadata, quarantine_metadata)
+    for metadata in (*owned, *read_models):
         try:
             metadata.create_all(engine)
         except (IntegrityError, OperationalError, ProgrammingError):
@@ -103,4 +107,5 @@ def open_store(settings: Settings) -> Store:
         keys=keys,
         positions=PositionStore(engine),
         rulebook=Rulebook(event_log),
+        quarantine=Quarantine(engine),
     )

@@ -455,16 +455,29 @@ class EventLog(Application):
         self, position: int, limit: int
     ) -> tuple[list[LoggedEvent], int | None]:
         """External lead events after log `position`, and the last position read (or None)."""
+        entries = self.lead_entries_after(position, limit)
+        if not entries:
+            return [], None
+        return [event for _, event in entries], entries[-1][0]
+
+    def lead_entries_after(self, position: int, limit: int) -> list[tuple[int, LoggedEvent]]:
+        """Up to `limit` external lead events after log `position`, each with its position."""
         notifications: Sequence[Notification] = self.recorder.select_notifications(
             start=position,
             limit=limit,
             topics=EXTERNAL_LEAD_TOPICS,
             inclusive_of_start=False,
         )
-        if not notifications:
-            return [], None
         decode = self.logged_event_decoder.decode
-        return [decode(notification) for notification in notifications], notifications[-1].id
+        return [(notification.id, decode(notification)) for notification in notifications]
+
+    def stream_notifications(
+        self, stream_id: UUID, start: int, stop: int, topics: Sequence[str]
+    ) -> list[Notification]:
+        """One stream's events of `topics` at log positions `start` to `stop` (both
+        included), in log order: what a follower held for that stream while it was in
+        quarantine."""
+        return _recorder_of(self).select_stream_notifications(stream_id, start, stop, topics)
 
     def max_position(self) -> int:
         return self.recorder.max_notification_id() or 0
@@ -1000,6 +1013,40 @@ class LogRecorder(SQLAlchemyApplicationRecorder):
                 state=bytes(state),
             )
             for id_, originator_id, originator_version, topic, state in rows
+        ]
+
+    def select_stream_notifications(
+        self, originator_id: UUID, start: int, stop: int, topics: Sequence[str]
+    ) -> list[Notification]:
+        """One stream's notifications of `topics` with ids from `start` to `stop`."""
+        table = self.events_record_cls.__table__
+        query = (
+            select(
+                table.c.id,
+                table.c.originator_id,
+                table.c.originator_version,
+                table.c.topic,
+                table.c.state,
+            )
+            .where(
+                table.c.originator_id == originator_id,
+                table.c.id >= start,
+                table.c.id <= stop,
+                table.c.topic.in_(topics),
+            )
+            .order_by(table.c.id)
+        )
+        with self.transaction(commit=False) as session:
+            rows = session.connection().execute(query).all()
+        return [
+            Notification(
+                id=id_,
+                originator_id=stream,
+                originator_version=version,
+                topic=topic,
+                state=bytes(state),
+            )
+            for id_, stream, version, topic, state in rows
         ]
 
     def _select_of(self, size: int) -> Select[Any]:

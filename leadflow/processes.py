@@ -23,7 +23,7 @@ from activities.notify import NotificationSender
 from api.app import create_app
 from leadflow.bootstrap import Store, open_store, projections
 from leadflow.settings import Settings
-from leadflow.temporal import LeadWorkflows, connect
+from leadflow.temporal import LeadWorkflows, connect, is_outage
 from projections.dispatcher import Dispatcher
 from projections.log_watch import LogWatch, open_log_watch
 from projections.projector import Projector
@@ -147,6 +147,8 @@ async def _dispatch(settings: Settings, store: Store, stop: asyncio.Event, watch
         store.event_log,
         store.positions,
         workflows.deliver,
+        store.quarantine,
+        is_outage=is_outage,
         concurrency=settings.dispatcher_concurrency,
         poll_seconds=settings.log_poll_seconds,
     )

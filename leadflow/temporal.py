@@ -24,6 +24,7 @@ from temporalio.converter import (
     JSONTypeConverter,
     value_to_type,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain.state import LoggedEvent
 from workflows.lead import EVENT_SIGNAL, LeadWorkflow, LeadWorkflowInput, workflow_id_for
@@ -132,6 +133,34 @@ async def connect(
             log.info("Temporal at %s not reachable yet; retrying", address)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+
+# Statuses that say Temporal (or the way to it) is away or refusing everyone, not that one
+# lead's request is at fault; `INVALID_ARGUMENT` (a payload over the blob limit, say) is a
+# lead's own.
+_OUTAGE_STATUSES = frozenset(
+    {
+        RPCStatusCode.CANCELLED,
+        RPCStatusCode.UNKNOWN,
+        RPCStatusCode.DEADLINE_EXCEEDED,
+        RPCStatusCode.NOT_FOUND,  # the namespace
+        RPCStatusCode.PERMISSION_DENIED,
+        RPCStatusCode.RESOURCE_EXHAUSTED,  # rate limited
+        RPCStatusCode.ABORTED,
+        RPCStatusCode.UNIMPLEMENTED,
+        RPCStatusCode.INTERNAL,
+        RPCStatusCode.UNAVAILABLE,
+        RPCStatusCode.UNAUTHENTICATED,
+    }
+)
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether a failed call to Temporal failed because Temporal is away (or refuses every
+    caller), rather than because of what was sent."""
+    if isinstance(error, RPCError):
+        return error.status in _OUTAGE_STATUSES
+    return isinstance(error, ConnectionError | TimeoutError)
 
 
 class LeadWorkflows:

@@ -2,9 +2,16 @@
 
 It follows the log from its tracked position and delivers every external lead event to
 that lead's `LeadWorkflow` by signal-with-start. Events of one lead go in log order; leads
-are delivered concurrently. The position moves only after a whole page is delivered, so a
-crash or a Temporal outage re-delivers (the workflow drops sequences it has seen) and
-never loses an event. It reads when the log grows (`projections.log_watch`), not on a timer.
+are delivered concurrently. It reads when the log grows (`projections.log_watch`), not on
+a timer.
+
+One lead's failure stays with that lead (`leadflow.quarantine`, stage `delivery`): an
+event that cannot be delivered (a payload Temporal refuses, say) is recorded there, that
+lead's later events are held, and the page goes on; the lead is tried again on its own
+with backoff and parked after `RetryPolicy.max_attempts` failures. Only an outage —
+Temporal away for every lead of a page — holds the position, and the page is delivered
+again once Temporal is back (the workflow drops sequences it has seen). So a crash or an
+outage never loses an event, and no event stops another lead's.
 """
 
 from __future__ import annotations
@@ -14,9 +21,22 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
 
+from domain.lead import EXTERNAL_LEAD_TOPICS
 from domain.state import LoggedEvent
 from leadflow.eventlog import EventLog
+from leadflow.quarantine import (
+    DELIVERY,
+    RESOLVED,
+    SKIP_REQUESTED,
+    SKIPPED,
+    FailedEvent,
+    Quarantine,
+    QuarantineItem,
+)
 from projections.follower import PositionStore
 from projections.log_watch import LogWatch
 
@@ -25,6 +45,36 @@ log = logging.getLogger(__name__)
 FOLLOWER_NAME = "dispatcher"
 
 Deliver = Callable[[LoggedEvent], Awaitable[None]]
+# Whether a delivery error means Temporal is away (for every lead) rather than that this
+# lead's event cannot be delivered.
+IsOutage = Callable[[BaseException], bool]
+
+
+class DeliveryOutage(Exception):
+    """No lead of a page could be delivered, for a reason that is nobody's event's fault
+    (Temporal away): the page is delivered again later, its position kept."""
+
+
+@dataclass(frozen=True)
+class _Failure:
+    position: int
+    event: LoggedEvent
+    error: BaseException
+
+
+def _failed_event(position: int, event: LoggedEvent) -> FailedEvent:
+    return FailedEvent(
+        stream_id=event.lead_id,
+        lead_id=event.lead_id,
+        position=position,
+        event_id=event.event_id,
+        event_type=event.type,
+        sequence=event.sequence,
+    )
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 class Dispatcher:
@@ -33,7 +83,9 @@ class Dispatcher:
         event_log: EventLog,
         positions: PositionStore,
         deliver: Deliver,
+        quarantine: Quarantine,
         *,
+        is_outage: IsOutage,
         concurrency: int = 32,
         page_size: int = 500,
         poll_seconds: float = 0.2,
@@ -41,20 +93,23 @@ class Dispatcher:
         self.event_log = event_log
         self.positions = positions
         self.deliver = deliver
+        self.quarantine = quarantine
+        self.is_outage = is_outage
         self.concurrency = concurrency
         self.page_size = page_size
         self.poll_seconds = poll_seconds
 
     async def run_forever(self, stop: asyncio.Event, watch: LogWatch | None = None) -> None:
         """Deliver until `stop` is set: whenever `watch` says the log grew, and at the latest
-        every `watch.poll_seconds` (without a watch: every `poll_seconds`). On a delivery
-        failure, back off and retry the page."""
+        every `watch.poll_seconds` (without a watch: every `poll_seconds`). On an outage,
+        back off and deliver the page again."""
         watch = watch or LogWatch(self.poll_seconds)
         backoff = self.poll_seconds
         while not stop.is_set():
             seen = watch.changes  # taken before the read: a later append ends the wait below
             try:
                 delivered = await self.dispatch_page()
+                await self.retry_due()
                 backoff = self.poll_seconds
             except Exception as exc:
                 backoff = min(backoff * 2, 5.0)
@@ -67,27 +122,132 @@ class Dispatcher:
                 await watch.wait(seen, stop)
 
     async def dispatch_page(self) -> int:
-        """Deliver the next page of events; returns how many were delivered."""
+        """Deliver the next page of events (but those of leads held in quarantine); returns
+        how many events the page had. Raises DeliveryOutage, with the position kept, when
+        no lead could be delivered because Temporal is away."""
         position = await asyncio.to_thread(self.positions.get, FOLLOWER_NAME)
-        events, last = await asyncio.to_thread(
-            self.event_log.read_lead_events_after, position, self.page_size
+        entries = await asyncio.to_thread(
+            self.event_log.lead_entries_after, position, self.page_size
         )
-        if last is None:
+        if not entries:
             return 0
-        by_lead: dict[str, list[LoggedEvent]] = defaultdict(list)
-        for event in events:
-            by_lead[event.lead_id].append(event)
+        held = await asyncio.to_thread(self._open_items)
+        by_lead: dict[str, list[tuple[int, LoggedEvent]]] = defaultdict(list)
+        for entry in entries:
+            if entry[1].lead_id not in held:  # held: its events wait for its retry
+                by_lead[entry[1].lead_id].append(entry)
+        failures = [
+            failure
+            for failure in await self._deliver_streams(list(by_lead.values()))
+            if failure is not None
+        ]
+        everyone_failed = bool(failures) and len(failures) == len(by_lead)
+        if everyone_failed and all(self.is_outage(f.error) for f in failures):
+            raise DeliveryOutage(_describe(failures[0].error)) from failures[0].error
+        if failures:
+            await asyncio.to_thread(self._record, failures, held)
+        last = entries[-1][0]
+        await asyncio.to_thread(self.positions.set, FOLLOWER_NAME, last)
+        log.debug("delivered %d events up to position %d", len(entries), last)
+        return len(entries)
+
+    async def retry_due(self) -> int:
+        """Deliver again, in order, the held events of every lead whose retry is due (or
+        that an operator asked to retry or skip); returns how many leads were handled."""
+        due = await asyncio.to_thread(self._due, datetime.now(UTC))
+        for item in due:
+            await self._retry(item)
+        return len(due)
+
+    async def _retry(self, item: QuarantineItem) -> None:
+        assert item.position is not None
+        up_to = await asyncio.to_thread(self.positions.get, FOLLOWER_NAME)
+        held = await asyncio.to_thread(self._held_entries, item, up_to)
+        if item.status == SKIP_REQUESTED:
+            held = [(p, e) for p, e in held if p != item.position]
+            log.warning("lead %s: delivery of %s skipped", item.lead_id, item.event_id)
+        [failure] = await self._deliver_streams([held])
+        now = datetime.now(UTC)
+
+        def settle() -> None:
+            with self.quarantine.engine.begin() as conn:
+                if failure is None:
+                    done = SKIPPED if item.status == SKIP_REQUESTED else RESOLVED
+                    self.quarantine.close(conn, item.item_id, done, now)
+                    return
+                failed = _failed_event(failure.position, failure.event)
+                counted = not self.is_outage(failure.error)
+                error = _describe(failure.error)
+                if item.status == SKIP_REQUESTED or failure.position != item.position:
+                    # Another event of the lead failed: the skipped one is done with.
+                    self.quarantine.close(conn, item.item_id, SKIPPED, now)
+                    self.quarantine.failed(conn, DELIVERY, failed, error, now, counted=counted)
+                else:
+                    self.quarantine.failed(
+                        conn, DELIVERY, failed, error, now, counted=counted, earlier=item
+                    )
+
+        await asyncio.to_thread(settle)
+        if failure is None:
+            log.info("lead %s: held events delivered", item.lead_id)
+
+    def _held_entries(self, item: QuarantineItem, up_to: int) -> list[tuple[int, LoggedEvent]]:
+        assert item.position is not None
+        notifications = self.event_log.stream_notifications(
+            UUID(item.stream_id), item.position, up_to, EXTERNAL_LEAD_TOPICS
+        )
+        decode = self.event_log.logged_event_decoder.decode
+        return [(n.id, decode(n)) for n in notifications]
+
+    async def _deliver_streams(
+        self, streams: list[list[tuple[int, LoggedEvent]]]
+    ) -> list[_Failure | None]:
+        """Deliver each stream's events in order, streams concurrently; for each stream,
+        None or the failure that stopped it (its later events were not delivered)."""
         gate = asyncio.Semaphore(self.concurrency)
 
-        async def deliver_in_order(stream: list[LoggedEvent]) -> None:
+        async def deliver_in_order(stream: list[tuple[int, LoggedEvent]]) -> _Failure | None:
             async with gate:
-                for event in stream:
-                    await self.deliver(event)
+                for position, event in stream:
+                    try:
+                        await self.deliver(event)
+                    except Exception as error:
+                        return _Failure(position, event, error)
+                return None
 
-        await asyncio.gather(*(deliver_in_order(stream) for stream in by_lead.values()))
-        await asyncio.to_thread(self.positions.set, FOLLOWER_NAME, last)
-        log.debug("delivered %d events up to position %d", len(events), last)
-        return len(events)
+        return list(await asyncio.gather(*(deliver_in_order(s) for s in streams)))
+
+    def _due(self, now: datetime) -> list[QuarantineItem]:
+        with self.quarantine.engine.connect() as conn:
+            return self.quarantine.due(conn, DELIVERY, now)
+
+    def _open_items(self) -> dict[str, QuarantineItem]:
+        with self.quarantine.engine.connect() as conn:
+            return self.quarantine.open_items(conn, DELIVERY)
+
+    def _record(self, failures: list[_Failure], held: dict[str, QuarantineItem]) -> None:
+        now = datetime.now(UTC)
+        with self.quarantine.engine.begin() as conn:
+            for failure in failures:
+                counted = not self.is_outage(failure.error)
+                item = self.quarantine.failed(
+                    conn,
+                    DELIVERY,
+                    _failed_event(failure.position, failure.event),
+                    _describe(failure.error),
+                    now,
+                    counted=counted,
+                    earlier=held.get(failure.event.lead_id),
+                )
+                log.warning(
+                    "lead %s: %s (sequence %d) not delivered, %s after %d attempt(s): %s",
+                    failure.event.lead_id,
+                    failure.event.type,
+                    failure.event.sequence,
+                    item.status,
+                    item.attempts,
+                    item.error,
+                )
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

@@ -23,21 +23,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from uuid import UUID
 
+from eventsourcing import persistence as eventsourcing_persistence
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy import Index, MetaData, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.schema import CreateTable, DropTable
 
+from domain.identity import campaign_id_for
 from domain.lead import LEAD_EVENT_CLASSES, Campaign
 from domain.state import LoggedEvent
 from leadflow.eventlog import EventLog
+from leadflow.quarantine import (
+    RESOLVED,
+    SKIP_REQUESTED,
+    SKIPPED,
+    FailedEvent,
+    Quarantine,
+    QuarantineItem,
+    projection_stage,
+)
 from projections.follower import log_positions
 from projections.log_watch import LogWatch
 
@@ -47,6 +61,7 @@ log = logging.getLogger(__name__)
 LEAD_TOPICS: tuple[str, ...] = tuple(get_topic(cls) for cls in LEAD_EVENT_CLASSES)
 # A campaign's spend records: the one kind of event that belongs to no lead.
 SPEND_TOPICS: tuple[str, ...] = (get_topic(Campaign.SpendRecorded),)
+SPEND_TYPE = Campaign.SpendRecorded.TYPE
 
 PAGE_SIZE = 1000
 # A rebuild has the log's whole history to go through: bigger pages write each lead's row
@@ -172,6 +187,10 @@ def read_entries(
     notifications: Sequence[Notification] = event_log.recorder.select_notifications(
         start=position, limit=limit, stop=until, topics=topics, inclusive_of_start=False
     )
+    return _entries_of(event_log, notifications)
+
+
+def _entries_of(event_log: EventLog, notifications: Sequence[Notification]) -> list[LogEntry[Any]]:
     decode = event_log.logged_event_decoder.decode
     to_domain_event = event_log.mapper.to_domain_event
     entries: list[LogEntry[Any]] = []
@@ -183,6 +202,26 @@ def read_entries(
         else:
             entries.append(LogEntry(notification.id, decode(notification)))
     return entries
+
+
+def stream_of(entry: LogEntry[Any]) -> str:
+    """The log stream an entry belongs to (what the quarantine holds): its lead, or its
+    campaign's stream."""
+    event = entry.event
+    if isinstance(event, CampaignSpend):
+        return str(campaign_id_for(event.campaign_id))
+    return str(event.lead_id)
+
+
+def _failed_event(entry: LogEntry[Any]) -> FailedEvent:
+    event = entry.event
+    if isinstance(event, CampaignSpend):
+        return FailedEvent(
+            stream_of(entry), None, entry.position, event.event_id, SPEND_TYPE, event.sequence
+        )
+    return FailedEvent(
+        event.lead_id, event.lead_id, entry.position, event.event_id, event.type, event.sequence
+    )
 
 
 def _spend_of(event: Campaign.SpendRecorded) -> CampaignSpend:
@@ -214,6 +253,49 @@ def _start_tracking(engine: Engine, projection: Projection) -> None:
         conn.execute(log_positions.insert().values(follower=tracking_name(projection), position=0))
 
 
+def _move(conn: Connection, members: Sequence[Projection], position: int, last: int) -> bool:
+    """Move each member's position from `position` to `last` (compare-and-set), inside
+    `conn`'s transaction; False, with the transaction rolled back, if one had moved."""
+    # The positions' updates come first: they take their row locks (PostgreSQL) or the
+    # write lock (SQLite) before any table is touched, as a rebuild's swap does, and always
+    # in the same order, so two projectors wait rather than deadlock.
+    for projection in members:
+        moved = conn.execute(
+            update(log_positions)
+            .where(
+                log_positions.c.follower == tracking_name(projection),
+                log_positions.c.position == position,
+            )
+            .values(position=last)
+        )
+        if moved.rowcount != 1:
+            conn.rollback()
+            return False
+    return True
+
+
+def _unheld(
+    entries: Sequence[LogEntry[Any]], held: Mapping[str, QuarantineItem]
+) -> Sequence[LogEntry[Any]]:
+    """The entries of streams that are not held (all of them, in the usual case)."""
+    if not held:
+        return entries
+    return [entry for entry in entries if stream_of(entry) not in held]
+
+
+def is_database_outage(error: BaseException) -> bool:
+    """Whether projecting failed because the database is away or busy (every stream's
+    problem: the page is tried again whole) rather than because of one event."""
+    database_errors = (
+        sqlalchemy_exc.OperationalError,
+        sqlalchemy_exc.InterfaceError,
+        sqlalchemy_exc.DisconnectionError,
+        eventsourcing_persistence.OperationalError,
+        eventsourcing_persistence.InterfaceError,
+    )
+    return isinstance(error, database_errors)
+
+
 class Projector:
     """Keeps `projections` up to date with the log, a page at a time."""
 
@@ -225,12 +307,17 @@ class Projector:
         *,
         page_size: int = PAGE_SIZE,
         poll_seconds: float = 0.2,
+        quarantine: Quarantine | None = None,
+        is_outage: Callable[[BaseException], bool] = is_database_outage,
     ) -> None:
         self.event_log = event_log
         self.engine = engine
         self.projections = list(projections)
         self.page_size = page_size
         self.poll_seconds = poll_seconds
+        # Where an event a read model cannot take is recorded: the same database.
+        self.quarantine = quarantine or Quarantine(engine)
+        self.is_outage = is_outage
         self._tracked: set[str] = set()
 
     def _track(self, projection: Projection) -> None:
@@ -263,26 +350,153 @@ class Projector:
         transaction; False, with nothing written, if any member's position moved."""
         last = entries[-1].position
         with self.engine.connect() as conn:
-            # The positions' updates come first: they take their row locks (PostgreSQL) or
-            # the write lock (SQLite) before any table is touched, as a rebuild's swap does,
-            # and always in the same order, so two projectors wait rather than deadlock.
-            for projection in members:
-                moved = conn.execute(
-                    update(log_positions)
-                    .where(
-                        log_positions.c.follower == tracking_name(projection),
-                        log_positions.c.position == position,
-                    )
-                    .values(position=last)
-                )
-                if moved.rowcount != 1:
-                    conn.rollback()
-                    return False
-            for projection in members:
-                projection.apply(conn, entries)
+            if not _move(conn, members, position, last):
+                return False
+            held = self._held(conn, members)
+            try:
+                for projection in members:
+                    projection.apply(conn, _unheld(entries, held[projection.name]))
+            except Exception as error:
+                if self.is_outage(error):
+                    raise
+                # An event some read model cannot take: nothing of the page is kept, and it
+                # is applied again stream by stream, that event's stream held back.
+                conn.rollback()
+                log.warning("projecting a page failed (%s); isolating the stream", error)
+                return self._apply_isolating(members, position, entries)
             conn.commit()
         log.debug("%d projection(s): %d events up to %d", len(members), len(entries), last)
         return True
+
+    def _held(
+        self, conn: Connection, members: Sequence[Projection]
+    ) -> dict[str, dict[str, QuarantineItem]]:
+        """Each member's streams held in quarantine, by stream."""
+        return {
+            projection.name: self.quarantine.open_items(conn, projection_stage(projection.name))
+            for projection in members
+        }
+
+    def _apply_isolating(
+        self, members: Sequence[Projection], position: int, entries: list[LogEntry[Any]]
+    ) -> bool:
+        """`_apply_together`, one stream at a time: a stream whose event a member cannot
+        take is recorded in the quarantine (in the same transaction) and held from that
+        event on; every other stream is applied. When a member fails on every stream of
+        the page, the fault is its own (a bug, a missing table), not a lead's: that error
+        is raised and nothing is written, as before isolation."""
+        last = entries[-1].position
+        now = datetime.now(UTC)
+        with self.engine.connect() as conn:
+            if not _move(conn, members, position, last):
+                return False
+            held = self._held(conn, members)
+            for projection in members:
+                streams: dict[str, list[LogEntry[Any]]] = {}
+                for entry in _unheld(entries, held[projection.name]):
+                    streams.setdefault(stream_of(entry), []).append(entry)
+                failures = [
+                    failure
+                    for stream in streams.values()
+                    if (failure := self._apply_stream(conn, projection, stream)) is not None
+                ]
+                if failures and len(failures) == len(streams):
+                    conn.rollback()
+                    raise failures[0][1]
+                for failure in failures:
+                    self._record(conn, projection, *failure, now)
+            conn.commit()
+        return True
+
+    def _apply_stream(
+        self, conn: Connection, projection: Projection, stream: Sequence[LogEntry[Any]]
+    ) -> tuple[LogEntry[Any], BaseException] | None:
+        """Apply one stream's entries, in order, inside `conn`'s transaction; on a failure
+        that is not an outage, keep the entries before the one that failed and return it
+        with its error (nothing after it is applied)."""
+        try:
+            with conn.begin_nested():
+                projection.apply(conn, stream)
+            return None
+        except Exception as error:
+            if self.is_outage(error):
+                raise
+        for entry in stream:
+            try:
+                with conn.begin_nested():
+                    projection.apply(conn, [entry])
+            except Exception as error:
+                if self.is_outage(error):
+                    raise
+                return entry, error
+        raise AssertionError("a stream failed as a whole but not event by event")
+
+    def _record(
+        self,
+        conn: Connection,
+        projection: Projection,
+        entry: LogEntry[Any],
+        error: BaseException,
+        now: datetime,
+        earlier: QuarantineItem | None = None,
+    ) -> QuarantineItem:
+        item = self.quarantine.failed(
+            conn,
+            projection_stage(projection.name),
+            _failed_event(entry),
+            f"{type(error).__name__}: {error}",
+            now,
+            earlier=earlier,
+        )
+        log.warning(
+            "projection %s: stream %s held at position %d (%s after %d attempt(s)): %s",
+            projection.name,
+            item.stream_id,
+            entry.position,
+            item.status,
+            item.attempts,
+            item.error,
+        )
+        return item
+
+    def retry_due(self) -> int:
+        """Apply again, in order, the held events of each stream whose retry is due (or
+        that an operator asked to retry or skip); returns how many streams were tried."""
+        tried = 0
+        for projection in self.projections:
+            now = datetime.now(UTC)
+            with self.engine.connect() as conn:
+                due = self.quarantine.due(conn, projection_stage(projection.name), now)
+            for item in due:
+                self._retry(projection, item, now)
+                tried += 1
+        return tried
+
+    def _retry(self, projection: Projection, item: QuarantineItem, now: datetime) -> None:
+        assert item.position is not None
+        skip = item.status == SKIP_REQUESTED
+        with self.engine.connect() as conn:
+            # Taking the position's lock first, as every page does: no page of this
+            # projection commits between reading the held events and applying them.
+            up_to = position_of(conn, projection) or 0
+            if not _move(conn, [projection], up_to, up_to):
+                return
+            notifications = self.event_log.stream_notifications(
+                UUID(item.stream_id), item.position, up_to, projection.topics
+            )
+            held = _entries_of(self.event_log, notifications)
+            if skip:
+                held = [entry for entry in held if entry.position != item.position]
+            failure = self._apply_stream(conn, projection, held)
+            if failure is None:
+                self.quarantine.close(conn, item.item_id, SKIPPED if skip else RESOLVED, now)
+            elif skip or failure[0].position != item.position:
+                # Past the event that failed before: that one is done with.
+                self.quarantine.close(conn, item.item_id, SKIPPED if skip else RESOLVED, now)
+                self._record(conn, projection, *failure, now)
+            else:
+                self._record(conn, projection, *failure, now, earlier=item)
+            conn.commit()
 
     def project_once(self) -> int:
         """One page for each projection; returns how many events were applied in all.
@@ -335,6 +549,7 @@ class Projector:
             seen = watch.changes  # taken before the read: a later append ends the wait below
             try:
                 applied = await asyncio.to_thread(self.project_once)
+                await asyncio.to_thread(self.retry_due)
                 backoff = self.poll_seconds
             except Exception as exc:
                 log.warning("projecting failed (%s); retrying in %.1fs", exc, backoff)
@@ -463,6 +678,8 @@ def _drop_tables(engine: Engine, projection: Projection) -> None:
         conn.execute(
             log_positions.delete().where(log_positions.c.follower == tracking_name(projection))
         )
+        # What an abandoned build held guarded tables that are gone now.
+        Quarantine(engine).close_stage(conn, projection_stage(projection.name), datetime.now(UTC))
 
 
 def _swap(engine: Engine, live: Projection, building: Projection) -> None:
@@ -493,6 +710,11 @@ def _swap(engine: Engine, live: Projection, building: Projection) -> None:
                     )
         conn.execute(
             log_positions.delete().where(log_positions.c.follower == tracking_name(building))
+        )
+        # The built tables' held streams are held in the live ones now; what the replaced
+        # tables held went with them.
+        Quarantine(engine).rename_stage(
+            conn, projection_stage(building.name), projection_stage(live.name), datetime.now(UTC)
         )
 
 

@@ -39,7 +39,7 @@ from domain.state import LeadState
 from leadflow.bootstrap import Store, open_store
 from leadflow.processes import lead_worker, notification_sender
 from leadflow.settings import Settings
-from leadflow.temporal import LEAD_DATA_CONVERTER, LeadWorkflows, connect
+from leadflow.temporal import LEAD_DATA_CONVERTER, LeadWorkflows, connect, is_outage
 from projections.dispatcher import Dispatcher
 from projections.log_watch import open_log_watch
 from workflows.lead import LeadWorkflow, workflow_id_for
@@ -138,7 +138,9 @@ async def running(
     # As the worker and the dispatcher connect: with leadflow's payload converter.
     client = await connect(settings.temporal_target, settings.temporal_namespace)
     workflows = LeadWorkflows(client, settings.task_queue, settings.workflow_history_limit)
-    dispatcher = Dispatcher(store.event_log, store.positions, workflows.deliver)
+    dispatcher = Dispatcher(
+        store.event_log, store.positions, workflows.deliver, store.quarantine, is_outage=is_outage
+    )
     watch = open_log_watch(
         store.event_log,
         store.engine.url,
@@ -169,6 +171,14 @@ async def running(
         await replay_histories(client, settings.task_queue)
     finally:
         store.close()
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    """The store on the test's database (SQLite, or a fresh PostgreSQL database)."""
+    opened = open_store(settings)
+    yield opened
+    opened.close()
 
 
 @pytest.fixture

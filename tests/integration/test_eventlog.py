@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -54,13 +53,6 @@ from leadflow.eventlog import (
 )
 from leadflow.settings import Settings
 from projections.projector import LEAD_TOPICS
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[Store]:
-    opened = open_store(settings)
-    yield opened
-    opened.close()
 
 
 def event(type_: str, data: dict[str, Any], lead_id: Any = None, **kw: Any) -> IncomingEvent:

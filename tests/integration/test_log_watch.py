@@ -11,17 +11,17 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from domain.events import parse_event
 from domain.state import LoggedEvent
-from leadflow.bootstrap import Store, open_store
+from leadflow.bootstrap import Store
 from leadflow.settings import Settings
+from leadflow.temporal import is_outage
 from projections.dispatcher import Dispatcher
 from projections.leads import LeadsProjection
 from projections.log_watch import LogWatch, open_log_watch
@@ -44,13 +44,6 @@ body = {"type": "lead.captured", "data": {"email": sys.argv[1], "source": "websi
 store.append([parse_event(body, now=datetime.now(UTC), phone_region="CN")], [None])
 store.close()
 """
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[Store]:
-    opened = open_store(settings)
-    yield opened
-    opened.close()
 
 
 def watch_of(store: Store) -> LogWatch:
@@ -138,7 +131,12 @@ async def test_the_dispatcher_delivers_what_another_process_appends(
         delivered.append(event)
 
     dispatcher = Dispatcher(
-        store.event_log, store.positions, deliver, poll_seconds=FALLBACK_SECONDS
+        store.event_log,
+        store.positions,
+        deliver,
+        store.quarantine,
+        is_outage=is_outage,
+        poll_seconds=FALLBACK_SECONDS,
     )
     async with watch_of(store) as watch, following(lambda s: dispatcher.run_forever(s, watch)):
         capture_here(store, "ann@example.com")

@@ -46,13 +46,6 @@ ADMIN = {"Authorization": "Bearer lf_test_admin"}
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def store(settings: Settings) -> Iterator[Store]:
-    opened = open_store(settings)
-    yield opened
-    opened.close()
-
-
 # --- helpers ---------------------------------------------------------------------------
 
 
