@@ -10,18 +10,26 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from domain.state import LeadState, LoggedEvent
 from domain.timers import RunningTimer
 from leadflow.eventlog import Decided, EventLog
+from leadflow.quarantine import DECISION, RESOLVED, SKIPPED, FailedEvent, Quarantine
 from leadflow.rulebook import Rulebook
 
 log = logging.getLogger(__name__)
+
+# A decision that fails this many times for a reason other than an outage is given up on:
+# the workflow parks the lead in the quarantine until an operator retries or skips it.
+MAX_DECISION_ATTEMPTS = 5
+IsOutage = Callable[[BaseException], bool]
 
 
 @dataclass
@@ -47,10 +55,36 @@ class DecideResult:
     timers: dict[str, RunningTimer]  # running after the trigger and its decisions
 
 
+@dataclass
+class ParkInput:
+    """A trigger whose decisions failed `attempts` times: what the quarantine shows."""
+
+    lead_id: str
+    trigger: str  # the event type, or `timer.<id>`
+    cause_id: str  # the triggering event's id (for a timer: `timer:<id>:<due_at>`)
+    sequence: int | None
+    error: str
+    attempts: int
+
+
+@dataclass
+class CloseParkedInput:
+    item_id: str
+    skipped: bool  # the operator skipped the trigger (else it was decided after all)
+
+
 class DecisionActivities:
-    def __init__(self, event_log: EventLog, rulebook: Rulebook) -> None:
+    def __init__(
+        self,
+        event_log: EventLog,
+        rulebook: Rulebook,
+        quarantine: Quarantine,
+        is_outage: IsOutage,
+    ) -> None:
         self.event_log = event_log
         self.rulebook = rulebook
+        self.quarantine = quarantine
+        self.is_outage = is_outage
         # One decision at a time per worker: concurrent ones collide on the few rep
         # workload and team rotation streams every assignment writes and retry from
         # scratch (measured: 12 → 18 leads/s end to end with this lock; BENCHMARKS.md).
@@ -61,28 +95,88 @@ class DecisionActivities:
         """The decided events for this trigger, appended (or found, on a retry)."""
         # The active ruleset and the directory are read before taking the lock: two reads
         # less in the one-at-a-time part, which bounds the worker's decisions per second.
-        ruleset, directory = self.rulebook.active(), self.rulebook.directory()
-        with self._deciding:
-            decided = self.event_log.decide(
-                UUID(input.lead_id),
-                input.trigger,
-                input.cause_id,
-                datetime.fromisoformat(input.at),
-                ruleset,
-                directory,
-                input.timers,
-            )
+        try:
+            ruleset, directory = self.rulebook.active(), self.rulebook.directory()
+            with self._deciding:
+                decided = self.event_log.decide(
+                    UUID(input.lead_id),
+                    input.trigger,
+                    input.cause_id,
+                    datetime.fromisoformat(input.at),
+                    ruleset,
+                    directory,
+                    input.timers,
+                )
+        except Exception as error:
+            raise self._failure(input.lead_id, input.trigger, error) from error
         return self._result(input.lead_id, input.trigger, decided)
 
     @activity.defn(name="fire_timer")
     def fire_timer(self, input: FireTimerInput) -> DecideResult:
         """Record `lead.timer_fired` and the decisions of the rules for `timer.<id>`."""
-        ruleset, directory = self.rulebook.active(), self.rulebook.directory()
-        with self._deciding:
-            decided = self.event_log.fire_timer(
-                UUID(input.lead_id), input.timer, ruleset, directory, input.timers
-            )
-        return self._result(input.lead_id, f"timer.{input.timer.timer_id}", decided)
+        trigger = f"timer.{input.timer.timer_id}"
+        try:
+            ruleset, directory = self.rulebook.active(), self.rulebook.directory()
+            with self._deciding:
+                decided = self.event_log.fire_timer(
+                    UUID(input.lead_id), input.timer, ruleset, directory, input.timers
+                )
+        except Exception as error:
+            raise self._failure(input.lead_id, trigger, error) from error
+        return self._result(input.lead_id, trigger, decided)
+
+    @activity.defn(name="park_decision")
+    def park(self, input: ParkInput) -> str:
+        """Record the trigger in the quarantine as parked; returns the item's id."""
+        item = self.quarantine.park(
+            DECISION,
+            FailedEvent(
+                stream_id=input.lead_id,
+                lead_id=input.lead_id,
+                position=None,
+                event_id=input.cause_id,
+                event_type=input.trigger,
+                sequence=input.sequence,
+            ),
+            input.error,
+            input.attempts,
+            datetime.now(UTC),
+        )
+        log.error(
+            "lead %s: %s parked after %d attempt(s): %s",
+            input.lead_id,
+            input.trigger,
+            item.attempts,
+            input.error,
+        )
+        return item.item_id
+
+    @activity.defn(name="close_parked_decision")
+    def close_parked(self, input: CloseParkedInput) -> None:
+        status = SKIPPED if input.skipped else RESOLVED
+        self.quarantine.close_decision(input.item_id, status, datetime.now(UTC))
+
+    def _failure(self, lead_id: str, trigger: str, error: Exception) -> ApplicationError:
+        """What a failed decision raises to Temporal: retried after an outage (the
+        database away), retried a few times otherwise, then given up on (non-retryable),
+        which makes the workflow park the lead."""
+        attempt = activity.info().attempt
+        reason = f"{type(error).__name__}: {error}"
+        if self.is_outage(error):
+            log.warning("lead %s: %s waits for the database: %s", lead_id, trigger, reason)
+            return ApplicationError(reason, attempt, type="DatabaseUnavailable")
+        give_up = attempt >= MAX_DECISION_ATTEMPTS
+        log.warning(
+            "lead %s: %s failed (attempt %d of %d): %s",
+            lead_id,
+            trigger,
+            attempt,
+            MAX_DECISION_ATTEMPTS,
+            reason,
+            exc_info=give_up,
+        )
+        # The attempt travels in the details: the workflow records it when it parks.
+        return ApplicationError(reason, attempt, type=type(error).__name__, non_retryable=give_up)
 
     @staticmethod
     def _result(lead_id: str, trigger: str, decided: Decided) -> DecideResult:

@@ -22,6 +22,7 @@ from api.routes import (
     leads,
     notifications,
     projections,
+    quarantine,
     replays,
     reports,
     rulesets,
@@ -86,6 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(tracking.router)
     app.include_router(replays.router)
+    app.include_router(quarantine.router)
     app.include_router(console.router)
     app.mount(console.STATIC_URL, StaticFiles(directory=console.STATIC_DIR), name="console")
     return app

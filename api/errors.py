@@ -12,7 +12,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import Conflict, DomainError, InvalidDocument, LeadNotFound
 from leadflow.eventlog import ItemRejected
+from leadflow.quarantine import QuarantineItemNotFound
 from leadflow.rulebook import RulesetNotFound
+from leadflow.temporal import TemporalUnavailable
 from replay.runs import ReplayNotFound
 
 
@@ -42,7 +44,7 @@ def error_body(
 def status_of(error: DomainError) -> int:
     if isinstance(error, InvalidDocument):
         return 422
-    if isinstance(error, (RulesetNotFound, ReplayNotFound)):
+    if isinstance(error, (RulesetNotFound, ReplayNotFound, QuarantineItemNotFound)):
         return 404
     if isinstance(error, LeadNotFound):
         return 404
@@ -60,6 +62,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse(
             error_body(exc.code, exc.message, exc.details), status_code=status_of(exc)
+        )
+
+    @app.exception_handler(TemporalUnavailable)
+    async def _temporal_unavailable(_: Request, exc: TemporalUnavailable) -> JSONResponse:
+        return JSONResponse(
+            error_body("temporal_unavailable", str(exc)),
+            status_code=503,
+            headers={"Retry-After": "5"},
         )
 
     @app.exception_handler(ItemRejected)

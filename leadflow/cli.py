@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from enum import StrEnum
 from pathlib import Path
@@ -26,6 +27,10 @@ app.add_typer(rules_app, name="rules")
 projections_app = typer.Typer(help="Read models (projections) of the log.", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")
 app.add_typer(replay_app, name="replay")
+quarantine_app = typer.Typer(
+    help="What failed for one lead and waits for an operator.", no_args_is_help=True
+)
+app.add_typer(quarantine_app, name="quarantine")
 
 console = Console(stderr=True)
 
@@ -238,6 +243,99 @@ def _rebuild_with_progress(store: Store, live: Projection, building: Projection)
             building,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    all_items: Annotated[
+        bool, typer.Option("--all", help="Also the resolved and skipped items.")
+    ] = False,
+    stage: Annotated[
+        str | None, typer.Option(help="e.g. delivery, decision, projection:leads")
+    ] = None,
+    lead: Annotated[str | None, typer.Option(help="One lead's items.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """The quarantine's items, oldest first: stage, lead, event, status, attempts, error."""
+    from rich.table import Table
+
+    from leadflow.bootstrap import open_store
+    from leadflow.quarantine import OPEN, STATUSES
+
+    store = open_store(_settings(data_dir))
+    try:
+        items = store.quarantine.find(
+            statuses=STATUSES if all_items else OPEN, stage=stage, lead_id=lead, limit=1000
+        )
+    finally:
+        store.close()
+    table = Table(title=f"Quarantine: {len(items)} item(s)")
+    for column in ("item", "stage", "lead", "event", "status", "attempts", "last failed", "error"):
+        table.add_column(column, overflow="fold")
+    for item in items:
+        table.add_row(
+            item.item_id,
+            item.stage,
+            item.lead_id or item.stream_id,
+            f"{item.event_type} #{item.sequence}" if item.sequence else str(item.event_type),
+            item.status,
+            str(item.attempts),
+            item.last_failed_at.isoformat(timespec="seconds"),
+            item.error.splitlines()[-1] if item.error else "",
+        )
+    Console().print(table)
+
+
+ItemIds = Annotated[list[str], typer.Argument(help="Quarantine item ids (see `list`).")]
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(item_ids: ItemIds, data_dir: DataDir = None) -> None:
+    """Try the items' streams again now, from the event that failed."""
+    _act_on_quarantine(item_ids, "retry", data_dir)
+
+
+@quarantine_app.command("skip")
+def quarantine_skip(item_ids: ItemIds, data_dir: DataDir = None) -> None:
+    """Drop the event that failed and go on with the stream's later events."""
+    _act_on_quarantine(item_ids, "skip", data_dir)
+
+
+def _act_on_quarantine(item_ids: list[str], action: str, data_dir: Path | None) -> None:
+    from domain.errors import DomainError
+    from leadflow.bootstrap import open_store
+    from leadflow.temporal import (
+        LeadWorkflows,
+        TemporalUnavailable,
+        act_on_quarantine_item,
+        connect,
+    )
+
+    settings = _settings(data_dir)
+    store = open_store(settings)
+
+    async def act() -> int:
+        workflows = None
+        with contextlib.suppress(Exception):  # needed only for parked decisions
+            client = await connect(settings.temporal_target, settings.temporal_namespace)
+            workflows = LeadWorkflows(client, settings.task_queue, settings.workflow_history_limit)
+        failed = 0
+        for item_id in item_ids:
+            try:
+                item = await act_on_quarantine_item(store.quarantine, workflows, item_id, action)
+            except (DomainError, TemporalUnavailable) as refused:
+                console.print(f"[red]{item_id}: {refused}[/]")
+                failed += 1
+            else:
+                console.print(f"{item_id}: {action} asked ({item.stage}, lead {item.lead_id})")
+        return failed
+
+    try:
+        failed = asyncio.run(act())
+    finally:
+        store.close()
+    if failed:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ from activities.notifications import NotificationActivities
 from activities.notify import NotificationSender
 from api.app import create_app
 from leadflow.bootstrap import Store, open_store, projections
+from leadflow.faults import is_database_outage
 from leadflow.settings import Settings
 from leadflow.temporal import LeadWorkflows, connect, is_outage
 from projections.dispatcher import Dispatcher
@@ -51,13 +52,21 @@ def lead_worker(
 ) -> Worker:
     """The worker for LeadWorkflow and its activities (also used by the tests, which keep
     the full sandbox: the default `workflow_runner`)."""
-    decisions = DecisionActivities(store.event_log, store.rulebook)
+    decisions = DecisionActivities(
+        store.event_log, store.rulebook, store.quarantine, is_database_outage
+    )
     notifications = NotificationActivities(store.event_log, store.rulebook, sender, public_url)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[LeadWorkflow],
-        activities=[decisions.decide, decisions.fire_timer, notifications.send],
+        activities=[
+            decisions.decide,
+            decisions.fire_timer,
+            decisions.park,
+            decisions.close_parked,
+            notifications.send,
+        ],
         activity_executor=executor,
         workflow_runner=workflow_runner or SandboxedWorkflowRunner(),
     )

@@ -27,7 +27,15 @@ from temporalio.converter import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.state import LoggedEvent
-from workflows.lead import EVENT_SIGNAL, LeadWorkflow, LeadWorkflowInput, workflow_id_for
+from leadflow.quarantine import DECISION, Quarantine, QuarantineItem, QuarantineItemClosed
+from workflows.lead import (
+    EVENT_SIGNAL,
+    QUARANTINE_SIGNAL,
+    LeadWorkflow,
+    LeadWorkflowInput,
+    OperatorAction,
+    workflow_id_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +191,14 @@ class LeadWorkflows:
             rpc_timeout=timedelta(seconds=10),
         )
 
+    async def act_on_parked_decision(self, lead_id: str, item_id: str, action: str) -> None:
+        """Tell a lead's workflow, parked on `item_id`, to `retry` or `skip` the decision.
+        Raises RPCError (NOT_FOUND: the workflow is not running)."""
+        handle = self.client.get_workflow_handle(workflow_id_for(lead_id))
+        await handle.signal(
+            QUARANTINE_SIGNAL, OperatorAction(item_id, action), rpc_timeout=timedelta(seconds=10)
+        )
+
     async def server_reachable(self) -> bool:
         try:
             return await self.client.service_client.check_health(timeout=timedelta(seconds=2))
@@ -203,3 +219,34 @@ class LeadWorkflows:
         except Exception:
             return False
         return len(response.pollers) > 0
+
+
+class TemporalUnavailable(Exception):
+    """Temporal must be reached for this and cannot be now."""
+
+
+async def act_on_quarantine_item(
+    quarantine: Quarantine, workflows: LeadWorkflows | None, item_id: str, action: str
+) -> QuarantineItem:
+    """An operator's `retry` or `skip` of an open quarantine item: a follower's item is
+    marked, and its follower acts on it within a poll; a parked decision is signalled to
+    its lead's workflow, which waits for exactly that and closes the item (or parks it
+    again). Returns the item as it is now. Raises QuarantineItemNotFound,
+    QuarantineItemClosed, or TemporalUnavailable (a decision, with Temporal away)."""
+    item = await asyncio.to_thread(quarantine.get, item_id)
+    if not item.is_open:
+        raise QuarantineItemClosed(f"quarantine item {item_id} is already {item.status}")
+    if item.stage == DECISION:
+        assert item.lead_id is not None
+        if workflows is None:
+            raise TemporalUnavailable("Temporal is not reachable yet; retry in a moment")
+        try:
+            await workflows.act_on_parked_decision(item.lead_id, item_id, action)
+        except RPCError as refused:
+            if refused.status == RPCStatusCode.NOT_FOUND:
+                raise QuarantineItemClosed(
+                    f"lead {item.lead_id}'s workflow is not running: nothing waits on {item_id}"
+                ) from refused
+            raise TemporalUnavailable(f"Temporal refused the signal: {refused}") from refused
+        return await asyncio.to_thread(quarantine.get, item_id)
+    return await asyncio.to_thread(quarantine.request, item_id, action)

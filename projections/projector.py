@@ -29,12 +29,10 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from uuid import UUID
 
-from eventsourcing import persistence as eventsourcing_persistence
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy import Index, MetaData, Table, bindparam, func, insert, select, text, update
-from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.schema import CreateTable, DropTable
@@ -43,6 +41,7 @@ from domain.identity import campaign_id_for
 from domain.lead import LEAD_EVENT_CLASSES, Campaign
 from domain.state import LoggedEvent
 from leadflow.eventlog import EventLog
+from leadflow.faults import is_database_outage
 from leadflow.quarantine import (
     RESOLVED,
     SKIP_REQUESTED,
@@ -281,19 +280,6 @@ def _unheld(
     if not held:
         return entries
     return [entry for entry in entries if stream_of(entry) not in held]
-
-
-def is_database_outage(error: BaseException) -> bool:
-    """Whether projecting failed because the database is away or busy (every stream's
-    problem: the page is tried again whole) rather than because of one event."""
-    database_errors = (
-        sqlalchemy_exc.OperationalError,
-        sqlalchemy_exc.InterfaceError,
-        sqlalchemy_exc.DisconnectionError,
-        eventsourcing_persistence.OperationalError,
-        eventsourcing_persistence.InterfaceError,
-    )
-    return isinstance(error, database_errors)
 
 
 class Projector:

@@ -11,19 +11,22 @@ large the workflow continues as new, carrying its state and any undelivered sign
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.decisions import (
+        CloseParkedInput,
         DecideInput,
         DecideResult,
         DecisionActivities,
         FireTimerInput,
+        ParkInput,
     )
     from activities.notifications import MAX_ATTEMPTS, NotificationActivities, SendInput
     from domain.state import LeadState, LoggedEvent, apply_event
@@ -36,9 +39,12 @@ LEAD_REGION = SearchAttributeKey.for_keyword("LeadRegion")
 LEAD_IN_POOL = SearchAttributeKey.for_bool("LeadInPool")
 
 EVENT_SIGNAL = "event"
+QUARANTINE_SIGNAL = "quarantine"
 # Histories recorded before rules existed fold events without the decisions activity.
 DECIDE_PATCH = "decide-rules-v1"
 COMPLETE_WHEN_IDLE_PATCH = "complete-when-idle-v1"
+# A decision the activity gives up on parks the lead (before: it was retried forever).
+PARK_FAILED_DECISIONS_PATCH = "park-failed-decisions-v1"
 
 
 def workflow_id_for(lead_id: str) -> str:
@@ -54,6 +60,14 @@ class LeadWorkflowInput:
     pending: list[LoggedEvent] = field(default_factory=list)
     delivered: int = 0  # highest external sequence handled
     timers: dict[str, RunningTimer] = field(default_factory=dict)
+
+
+@dataclass
+class OperatorAction:
+    """An operator's word on a parked decision (`POST /v1/quarantine/{id}/retry|skip`)."""
+
+    item_id: str
+    action: str  # "retry" | "skip"
 
 
 def _search_attribute_updates(
@@ -75,6 +89,17 @@ def _search_attribute_updates(
     return updates
 
 
+def _attempts(failed: ActivityError | ApplicationError) -> int:
+    """How often the decisions activity tried before it gave up (it says so in its error's
+    details; 1 if it did not)."""
+    cause = failed.cause if isinstance(failed, ActivityError) else failed
+    if isinstance(cause, ApplicationError) and cause.details:
+        attempts = cause.details[0]
+        if isinstance(attempts, int):
+            return attempts
+    return 1
+
+
 @workflow.defn
 class LeadWorkflow:
     def __init__(self) -> None:
@@ -85,6 +110,8 @@ class LeadWorkflow:
         self._wakeups: dict[str, asyncio.Task[None]] = {}
         self._woken = False
         self._sending: dict[str, asyncio.Task[None]] = {}  # notification id → delivery
+        self._operator: dict[str, str] = {}  # parked item id → "retry" | "skip"
+        self._parked: str | None = None  # the item id this lead waits on, if any
 
     @workflow.run
     async def run(self, input: LeadWorkflowInput) -> None:
@@ -170,28 +197,107 @@ class LeadWorkflow:
         assert self._state is not None
         if not workflow.patched(DECIDE_PATCH):
             return apply_event(self._state, event)
-        result = await workflow.execute_local_activity_method(
-            DecisionActivities.decide,
-            DecideInput(
-                lead_id=event.lead_id,
-                trigger=event.type,
-                cause_id=event.event_id,
-                at=event.recorded_at,
-                timers=dict(self._timers),
-            ),
-            start_to_close_timeout=timedelta(seconds=30),
-        )
-        return self._took(result)
+
+        def decide() -> Awaitable[DecideResult]:
+            return workflow.execute_local_activity_method(
+                DecisionActivities.decide,
+                DecideInput(
+                    lead_id=event.lead_id,
+                    trigger=event.type,
+                    cause_id=event.event_id,
+                    at=event.recorded_at,
+                    timers=dict(self._timers),
+                ),
+                start_to_close_timeout=timedelta(seconds=30),
+            )
+
+        result = await self._decided(decide, event.type, event.event_id, event.sequence)
+        return self._state if result is None else self._took(result)
 
     async def _fire(self, timer: RunningTimer) -> LeadState:
         assert self._state is not None
-        workflow.logger.info("lead %s: timer %s fired", self._state.lead_id, timer.timer_id)
-        result = await workflow.execute_local_activity_method(
-            DecisionActivities.fire_timer,
-            FireTimerInput(lead_id=self._state.lead_id, timer=timer, timers=dict(self._timers)),
+        lead_id = self._state.lead_id
+        workflow.logger.info("lead %s: timer %s fired", lead_id, timer.timer_id)
+
+        def fire() -> Awaitable[DecideResult]:
+            return workflow.execute_local_activity_method(
+                DecisionActivities.fire_timer,
+                FireTimerInput(lead_id=lead_id, timer=timer, timers=dict(self._timers)),
+                start_to_close_timeout=timedelta(seconds=30),
+            )
+
+        trigger = f"timer.{timer.timer_id}"
+        result = await self._decided(fire, trigger, f"timer:{timer.timer_id}:{timer.due_at}")
+        if result is None:  # skipped by an operator: the timer is dropped
+            self._timers.pop(timer.timer_id, None)
+            return self._state
+        return self._took(result)
+
+    async def _decided(
+        self,
+        decide: Callable[[], Awaitable[DecideResult]],
+        trigger: str,
+        cause_id: str,
+        sequence: int | None = None,
+    ) -> DecideResult | None:
+        """The trigger's decisions; if the activity gives up on them (after its own
+        retries), the lead is parked in the quarantine and waits here — its later events
+        and timers with it — until an operator retries (decide again) or skips (None)."""
+        assert self._state is not None
+        parked: str | None = None
+        while True:
+            try:
+                result = await decide()
+            # A local activity's failure arrives as the ApplicationError it raised.
+            except (ActivityError, ApplicationError) as failed:
+                if not workflow.patched(PARK_FAILED_DECISIONS_PATCH):
+                    raise
+                parked = await self._park(failed, trigger, cause_id, sequence)
+                if await self._operator_says(parked) == "skip":
+                    await self._close_parked(parked, skipped=True)
+                    return None
+                continue
+            if parked is not None:
+                await self._close_parked(parked, skipped=False)
+            return result
+
+    async def _park(
+        self,
+        failed: ActivityError | ApplicationError,
+        trigger: str,
+        cause_id: str,
+        sequence: int | None,
+    ) -> str:
+        assert self._state is not None
+        cause = failed.cause if isinstance(failed, ActivityError) else failed
+        error = str(cause) if cause is not None else str(failed)
+        workflow.logger.error("lead %s: %s parked: %s", self._state.lead_id, trigger, error)
+        item_id: str = await workflow.execute_local_activity_method(
+            DecisionActivities.park,
+            ParkInput(
+                lead_id=self._state.lead_id,
+                trigger=trigger,
+                cause_id=cause_id,
+                sequence=sequence,
+                error=error,
+                attempts=_attempts(failed),
+            ),
             start_to_close_timeout=timedelta(seconds=30),
         )
-        return self._took(result)
+        self._parked = item_id
+        return item_id
+
+    async def _operator_says(self, item_id: str) -> str:
+        await workflow.wait_condition(lambda: item_id in self._operator)
+        self._parked = None
+        return self._operator.pop(item_id)
+
+    async def _close_parked(self, item_id: str, *, skipped: bool) -> None:
+        await workflow.execute_local_activity_method(
+            DecisionActivities.close_parked,
+            CloseParkedInput(item_id=item_id, skipped=skipped),
+            start_to_close_timeout=timedelta(seconds=30),
+        )
 
     def _took(self, result: DecideResult) -> LeadState:
         assert self._state is not None
@@ -246,6 +352,16 @@ class LeadWorkflow:
     def event(self, event: LoggedEvent) -> None:
         """One event of this lead's stream, delivered at least once and in log order."""
         self._pending.append(event)
+
+    @workflow.signal(name=QUARANTINE_SIGNAL)
+    def operator_action(self, action: OperatorAction) -> None:
+        """An operator retries or skips this lead's parked decision."""
+        self._operator[action.item_id] = action.action
+
+    @workflow.query
+    def parked(self) -> str | None:
+        """The quarantine item this lead waits on (None: it is not parked)."""
+        return self._parked
 
     @workflow.query
     def state(self) -> LeadState:

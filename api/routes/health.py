@@ -1,4 +1,5 @@
-"""/healthz (the process is up) and /readyz (log DB, Temporal and a worker are reachable)."""
+"""/healthz (the process is up) and /readyz (log DB, Temporal and a worker are reachable;
+"degraded", still 200, while leads wait in the quarantine)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ async def readyz(store: StoreDep, workflows: WorkflowsDep) -> JSONResponse:
             return False
 
     checks = {"database": await run_in_threadpool(database_up)}
+    # Parked and retrying leads do not make this process unready (it can do its job), but
+    # an operator must see them: the answer says "degraded" with the counts.
+    quarantined = await run_in_threadpool(store.quarantine.counts) if checks["database"] else {}
     checks["temporal"] = workflows is not None and await workflows.server_reachable()
     checks["worker"] = (
         checks["temporal"] and workflows is not None and await workflows.worker_polling()
@@ -42,4 +46,10 @@ async def readyz(store: StoreDep, workflows: WorkflowsDep) -> JSONResponse:
         )
         body["checks"] = {name: "up" if ok else "down" for name, ok in checks.items()}
         return JSONResponse(body, status_code=503)
-    return JSONResponse({"status": "ready", "checks": {name: "up" for name in checks}})
+    return JSONResponse(
+        {
+            "status": "degraded" if any(quarantined.values()) else "ready",
+            "checks": {name: "up" for name in checks},
+            "quarantine": quarantined,
+        }
+    )
