@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import eventsourcing.persistence
+import psycopg
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -12,10 +17,22 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import Conflict, DomainError, InvalidDocument, LeadNotFound
 from leadflow.eventlog import ItemRejected
+from leadflow.faults import DatabaseFault, database_fault
 from leadflow.quarantine import QuarantineItemNotFound
 from leadflow.rulebook import RulesetNotFound
 from leadflow.temporal import TemporalUnavailable
 from replay.runs import ReplayNotFound
+
+log = logging.getLogger(__name__)
+
+# The errors a database fault can arrive as (`leadflow.faults` sees through their wrapping).
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    eventsourcing.persistence.PersistenceError,
+    sqlalchemy.exc.SQLAlchemyError,
+    sqlite3.Error,
+    psycopg.Error,
+    OSError,
+)
 
 
 class ApiError(Exception):
@@ -51,6 +68,15 @@ def status_of(error: DomainError) -> int:
     if isinstance(error, Conflict):
         return 409
     return 400
+
+
+def fault_response(fault: DatabaseFault) -> JSONResponse:
+    """503 naming the fault, with the seconds to wait before retrying in `Retry-After`."""
+    return JSONResponse(
+        error_body(fault.code, fault.message),
+        status_code=503,
+        headers={"Retry-After": str(fault.retry_after)},
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -102,3 +128,28 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+
+    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+        fault = database_fault(exc)
+        if fault is None:
+            raise exc  # a bug or bad data, not the database: the usual 500
+        route = getattr(request.scope.get("route"), "path", request.url.path)
+        # One line per answer: the fault is the news, not the stack that met it.
+        log.warning("%s %s answered 503 %s: %s", request.method, route, fault.code, _summary(exc))
+        return fault_response(fault)
+
+    for error_type in DATABASE_ERRORS:
+        app.add_exception_handler(error_type, _database_error)
+
+
+def _summary(error: BaseException) -> str:
+    """The innermost error's type and first line: what the driver said, without the SQL and
+    parameters SQLAlchemy appends (they may hold lead data)."""
+    seen = {id(error)}
+    beneath = getattr(error, "orig", None) or error.__cause__
+    while isinstance(beneath, BaseException) and id(beneath) not in seen:
+        error = beneath
+        seen.add(id(error))
+        beneath = getattr(error, "orig", None) or error.__cause__
+    first_line = str(error).partition("\n")[0]
+    return f"{type(error).__module__}.{type(error).__qualname__}: {first_line}"

@@ -1072,9 +1072,23 @@ class LogRecorder(SQLAlchemyApplicationRecorder):
 _IDS_PER_QUERY = 512
 
 
-class LogFactory(SQLAlchemyFactory):
-    """eventsourcing_sqlalchemy with `LogRecorder` (topic `leadflow.eventlog:LogFactory`)."""
+class LogDatastore(SQLAlchemyDatastore):
+    """eventsourcing_sqlalchemy's datastore, whose PostgreSQL engine tests a pooled connection
+    before lending it (`pool_pre_ping`, as the store's own engine does): after PostgreSQL
+    restarts, the next transaction gets a new connection instead of failing on a dead one.
+    (A SQLite file's connections do not die, and the ping would cost every transaction.)"""
 
+    def __init__(self, *, url: str | None = None, **kwargs: Any) -> None:
+        if url is not None and not url.startswith("sqlite"):
+            kwargs["pool_pre_ping"] = True
+        super().__init__(url=url, **kwargs)
+
+
+class LogFactory(SQLAlchemyFactory):
+    """eventsourcing_sqlalchemy with `LogRecorder` and `LogDatastore` (topic
+    `leadflow.eventlog:LogFactory`)."""
+
+    datastore_class = LogDatastore
     application_recorder_class = LogRecorder
 
 

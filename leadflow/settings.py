@@ -46,12 +46,16 @@ class Settings(BaseSettings):
     log_poll_seconds: float = 1.0
     log_watch_seconds: float = 0.005
     dispatcher_concurrency: int = 32
+    # How long a write waits for another SQLite writer before it is answered 503
+    # `database_busy` (docs/decisions.md, "Faults").
+    sqlite_busy_timeout_seconds: float = Field(default=30.0, gt=0)
 
     @property
     def sqlalchemy_url(self) -> str:
         """The store's URL with the driver leadflow installs (psycopg 3 for PostgreSQL)."""
         if self.database_url is None:
-            return f"sqlite:///{(self.data_dir / 'leadflow.db').resolve()}?timeout=30"
+            path = (self.data_dir / "leadflow.db").resolve()
+            return f"sqlite:///{path}?timeout={self.sqlite_busy_timeout_seconds}"
         url = self.database_url
         for prefix in ("postgresql://", "postgres://"):
             if url.startswith(prefix):

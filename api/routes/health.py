@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from api.deps import StoreDep, WorkflowsDep
 from api.errors import error_body
+from leadflow.faults import database_fault
 
 router = APIRouter(tags=["health"])
 
@@ -21,15 +22,21 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(store: StoreDep, workflows: WorkflowsDep) -> JSONResponse:
-    def database_up() -> bool:
+    def database_down() -> dict[str, str] | None:
+        """None when the database answers; else what is wrong, by its fault code when the
+        error is one (`leadflow.faults`)."""
         try:
             with store.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-            return True
-        except Exception:
-            return False
+            return None
+        except Exception as failed:
+            fault = database_fault(failed)
+            if fault is None:
+                return {"message": f"the database check failed: {type(failed).__name__}"}
+            return {"code": fault.code, "message": fault.message}
 
-    checks = {"database": await run_in_threadpool(database_up)}
+    database = await run_in_threadpool(database_down)
+    checks = {"database": database is None}
     # Parked and retrying leads do not make this process unready (it can do its job), but
     # an operator must see them: the answer says "degraded" with the counts.
     quarantined = await run_in_threadpool(store.quarantine.counts) if checks["database"] else {}
@@ -39,10 +46,11 @@ async def readyz(store: StoreDep, workflows: WorkflowsDep) -> JSONResponse:
     )
     down = [name for name, ok in checks.items() if not ok]
     if down:
+        about = {"database": database or {}}
         body = error_body(
             "not_ready",
             f"not ready: {', '.join(down)} down",
-            [{"component": name, "status": "down"} for name in down],
+            [{"component": name, "status": "down", **about.get(name, {})} for name in down],
         )
         body["checks"] = {name: "up" if ok else "down" for name, ok in checks.items()}
         return JSONResponse(body, status_code=503)
