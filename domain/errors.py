@@ -107,3 +107,10 @@ class DailyClaimLimitReached(Conflict):
 
 class IdempotencyKeyReused(Conflict):
     code = "idempotency_key_reused"
+
+
+class LeadAttributesFull(Conflict):
+    """A later capture would grow the lead's merged attributes past their bounds
+    (`domain.limits`); nothing was appended."""
+
+    code = "lead_attributes_full"
