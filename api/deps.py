@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from api.errors import ApiError
 from api.group_commit import GroupCommitter
 from api.keys import Caller
+from domain.limits import MAX_JSON_DEPTH, nests_deeper_than
 from leadflow.bootstrap import Store
 from leadflow.settings import Settings
 from leadflow.temporal import LeadWorkflows
@@ -69,8 +70,23 @@ def require(scope: str) -> Callable[..., Awaitable[Caller]]:
     return check
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number: numbers must be finite")
+
+
+def _too_deep() -> ApiError:
+    return ApiError(
+        400,
+        "json_too_deep",
+        f"the body nests objects and arrays more than {MAX_JSON_DEPTH} deep",
+        [{"path": "", "message": f"at most {MAX_JSON_DEPTH} levels of objects and arrays"}],
+    )
+
+
 async def json_body(request: Request) -> Any:
-    """The request body as JSON, refusing bodies over 1 MiB before reading them whole."""
+    """The request body as JSON, refusing bodies over 1 MiB before reading them whole
+    (413), and bodies that are not strict JSON (`NaN`, `Infinity`: 400 `malformed_json`) or
+    nest more than MAX_JSON_DEPTH deep (400 `json_too_deep`)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise ApiError(413, "body_too_large", "the body is over 1 MiB")
@@ -82,7 +98,10 @@ async def json_body(request: Request) -> Any:
             raise ApiError(413, "body_too_large", "the body is over 1 MiB")
         chunks.append(chunk)
     try:
-        return json.loads(b"".join(chunks))
+        body = json.loads(b"".join(chunks), parse_constant=_refuse_constant)
+    except RecursionError:
+        # The parser recurses per level: a body thousands deep exhausts the stack.
+        raise _too_deep() from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(
             400,
@@ -90,6 +109,9 @@ async def json_body(request: Request) -> Any:
             f"the body is not JSON: {exc}",
             [{"path": "", "message": str(exc)}],
         ) from exc
+    if nests_deeper_than(body, MAX_JSON_DEPTH):
+        raise _too_deep()
+    return body
 
 
 JsonBody = Annotated[Any, Depends(json_body)]

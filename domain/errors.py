@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
@@ -25,6 +27,16 @@ class FieldError:
 
     def as_dict(self) -> dict[str, object]:
         return {"path": self.path, "message": self.message}
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_pointer(parts: Iterable[str | int]) -> str:
+    """The JSON Pointer (RFC 6901) of a path into a document. A lone surrogate in a key
+    shows as U+FFFD: the pointer goes out in a UTF-8 answer, which cannot carry it."""
+    pointer = "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)
+    return _LONE_SURROGATE.sub("\ufffd", pointer)
 
 
 @dataclass
@@ -95,3 +107,10 @@ class DailyClaimLimitReached(Conflict):
 
 class IdempotencyKeyReused(Conflict):
     code = "idempotency_key_reused"
+
+
+class LeadAttributesFull(Conflict):
+    """A later capture would grow the lead's merged attributes past their bounds
+    (`domain.limits`); nothing was appended."""
+
+    code = "lead_attributes_full"

@@ -1,7 +1,8 @@
 """The event catalogue (SPEC §4) and validation of posted events.
 
 `parse_event` turns a posted JSON envelope into an `IncomingEvent` or raises `InvalidEvent`
-listing every bad field by JSON Pointer. Pure: the clock and the phone region come in as
+listing every bad field by JSON Pointer. What it accepts stays within `domain.limits`, so
+every hop behind the door can process it. Pure: the clock and the phone region come in as
 arguments.
 """
 
@@ -13,10 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -26,10 +28,36 @@ from pydantic import (
     model_validator,
 )
 
-from domain.errors import FieldError, InvalidEvent
+from domain.errors import FieldError, InvalidEvent, json_pointer
 from domain.identity import BadIdentity, normalise_email, normalise_phone
+from domain.limits import (
+    amount_fault,
+    attributes_faults,
+    event_data_fault,
+    occurred_at_fault,
+    period_date_fault,
+    unsafe_values,
+)
 
 Intent = Literal["low", "medium", "high"]
+
+
+def _bounded_amount(amount: Decimal) -> Decimal:
+    fault = amount_fault(amount)
+    if fault is not None:
+        raise ValueError(fault)
+    return amount
+
+
+def _bounded_period_date(day: date) -> date:
+    fault = period_date_fault(day)
+    if fault is not None:
+        raise ValueError(fault)
+    return day
+
+
+Amount = Annotated[Decimal, AfterValidator(_bounded_amount)]
+PeriodDate = Annotated[date, AfterValidator(_bounded_period_date)]
 
 
 class _Data(BaseModel):
@@ -90,11 +118,11 @@ class LeadQualifiedData(_Data):
 
 
 class OpportunityOpenedData(_Data):
-    amount: Decimal | None = Field(default=None, ge=0)
+    amount: Amount | None = None
 
 
 class LeadWonData(_Data):
-    amount: Decimal = Field(ge=0)
+    amount: Amount
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
 
 
@@ -113,10 +141,10 @@ class EmptyData(_Data):
 
 class SpendRecordedData(_Data):
     campaign_id: str = Field(min_length=1, max_length=100)
-    amount: Decimal = Field(ge=0)
+    amount: Amount
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
-    period_start: date | None = None
-    period_end: date | None = None
+    period_start: PeriodDate | None = None
+    period_end: PeriodDate | None = None
 
     @model_validator(mode="after")
     def _period_in_order(self) -> SpendRecordedData:
@@ -191,10 +219,6 @@ class IncomingEvent:
 _ENVELOPE_KEYS = {"type", "lead_id", "event_id", "occurred_at", "data"}
 
 
-def _pointer(loc: tuple[int | str, ...]) -> str:
-    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in loc)
-
-
 def _parse_time(raw: object, now: datetime) -> datetime:
     if raw is None:
         return now
@@ -206,6 +230,10 @@ def _parse_time(raw: object, now: datetime) -> datetime:
         raise ValueError("must be an RFC 3339 timestamp, e.g. 2026-01-31T09:00:00Z") from exc
     if parsed.tzinfo is None:
         raise ValueError("must include a time-zone offset (e.g. Z or +08:00)")
+    # Checked before converting: year 1 or 9999 with an offset leaves datetime's range.
+    fault = occurred_at_fault(parsed, now)
+    if fault is not None:
+        raise ValueError(fault)
     return parsed.astimezone(UTC)
 
 
@@ -215,13 +243,20 @@ def _json_safe(data: BaseModel) -> dict[str, Any]:
 
 
 def parse_event(body: object, *, now: datetime, phone_region: str) -> IncomingEvent:
-    """Validate one posted envelope; raise InvalidEvent naming every bad field."""
+    """Validate one posted envelope (a parsed JSON value); raise InvalidEvent naming every
+    bad field. What it returns is within `domain.limits`: no NUL or lone surrogate in any
+    string, only finite numbers, bounded amounts, times, attributes and encoded size."""
     if not isinstance(body, dict):
         raise InvalidEvent([FieldError("", "an event must be a JSON object")])
+    # Text and numbers first, on their own: no field check then meets a value it cannot
+    # handle, and no message echoes one.
+    unsafe = unsafe_values(body)
+    if unsafe:
+        raise InvalidEvent(unsafe)
     errors: list[FieldError] = []
     for key in body:
         if key not in _ENVELOPE_KEYS:
-            errors.append(FieldError(_pointer((key,)), "unknown field"))
+            errors.append(FieldError(json_pointer((key,)), "unknown field"))
 
     event_type = body.get("type")
     model: type[_Data] | None = None
@@ -269,16 +304,21 @@ def parse_event(body: object, *, now: datetime, phone_region: str) -> IncomingEv
     elif model is not None:
         if model is LeadCapturedData and not raw_data.get("email") and not raw_data.get("phone"):
             errors.append(FieldError("/data", "email or phone is required"))
+        if model is LeadCapturedData and isinstance(raw_data.get("attributes"), dict):
+            errors.extend(attributes_faults(raw_data["attributes"]))
         try:
             parsed = model.model_validate(raw_data, context={"phone_region": phone_region})
         except ValidationError as exc:
             for err in exc.errors():
                 msg = str(err["msg"]).removeprefix("Value error, ")
-                errors.append(FieldError(_pointer(("data", *err["loc"])), msg))
+                errors.append(FieldError(json_pointer(("data", *err["loc"])), msg))
         else:
             data = _json_safe(parsed)
             if isinstance(parsed, LeadCapturedData):
                 identities = {k: data[k] for k in ("email", "phone") if k in data}
+            too_big = event_data_fault(data)
+            if too_big is not None:
+                errors.append(too_big)
 
     if errors:
         raise InvalidEvent(errors)

@@ -43,6 +43,7 @@ from domain.directory import Directory
 from domain.errors import (
     DomainError,
     IdempotencyKeyReused,
+    LeadAttributesFull,
     LeadNotFound,
 )
 from domain.events import LEADLESS_TYPES, IncomingEvent
@@ -62,6 +63,7 @@ from domain.lead import (
     LeadEvent,
 )
 from domain.lifecycle import ActiveRuleset, step
+from domain.limits import merged_attributes_fault
 from domain.pool import check_claim, claim_day
 from domain.state import (
     Decision,
@@ -808,6 +810,10 @@ class _UnitOfWork:
             existing = self._get(lead_id)
             assert isinstance(existing, Lead)
             lead = existing
+            # Checked before recording: the touch merges its attributes into the lead's.
+            full = merged_attributes_fault(lead.state.attributes, event.data.get("attributes", {}))
+            if full is not None:
+                raise LeadAttributesFull(full.message, [full.as_dict()])
             self.adopt(lead)
             lead.record("lead.captured", event_id, event.occurred_at, event.data)
         for index_id in unindexed:

@@ -57,7 +57,8 @@ def incoming(
         body["lead_id"] = str(lead_id)
     if at is not None:
         body["occurred_at"] = at.isoformat()
-    return parse_event(body, now=T0, phone_region="CN")
+    # Received when it occurred: a time more than a day past the clock is refused.
+    return parse_event(body, now=at or T0, phone_region="CN")
 
 
 def capture(store: Store, email: str, at: datetime = T0, **data: Any) -> UUID:
