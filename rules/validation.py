@@ -9,7 +9,6 @@ is given (at publish and at activation).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -26,12 +25,15 @@ from rules.catalog import (
     VARIANT_PREFIX,
     lookup_variable,
 )
+from rules.compile import InvalidRegex, compile_regex
 from rules.model import Ruleset, parse_duration
 from rules.templates import BUILTIN_TEMPLATES
 
 MAX_CONDITION_DEPTH = 32
 MAX_REGEX_LENGTH = 1000
 MAX_ID_LENGTH = 200
+# Each pattern may take up to `rules.compile.REGEX_MAX_MEMORY` in every worker.
+MAX_REGEX_CONDITIONS = 100
 _RULESET_KEYS = {
     "name",
     "description",
@@ -58,10 +60,11 @@ def validate_ruleset(doc: object, directory: Directory | None) -> list[FieldErro
     """Every error in the document, section by section; empty when it is valid.
 
     Never raises on any JSON value. Checks structure and types, variables and the
-    operators their types allow, operator values, actions and their params, ISO 8601
-    durations, references to sequences, templates (the ruleset's and the built-in ones),
-    timers, experiments and, with a directory, reps, teams and channels; trigger event
-    types; duplicate rule and timer ids.
+    operators their types allow, operator values (`matches_regex` patterns in RE2
+    syntax), actions and their params, ISO 8601 durations, references to sequences,
+    templates (the ruleset's and the built-in ones), timers, experiments and, with a
+    directory, reps, teams and channels; trigger event types; duplicate rule and timer
+    ids; at most MAX_REGEX_CONDITIONS patterns.
     """
     return _Check(directory).ruleset(doc)
 
@@ -103,6 +106,7 @@ class _Check:
         self.experiments: dict[str, set[str]] = {}
         self.sequences: set[str] = set()
         self.timers: set[str] = set()
+        self.regexes = 0  # matches_regex patterns seen so far
 
     def fail(self, path: Path, message: str) -> None:
         self.errors.append(FieldError(_pointer(path), message))
@@ -432,10 +436,18 @@ class _Check:
         if len(pattern) > MAX_REGEX_LENGTH:
             self.fail(path, f"a regular expression may have at most {MAX_REGEX_LENGTH} characters")
             return
+        self.regexes += 1
+        if self.regexes > MAX_REGEX_CONDITIONS:
+            if self.regexes == MAX_REGEX_CONDITIONS + 1:  # once, at the first one too many
+                self.fail(
+                    path,
+                    f"a ruleset may have at most {MAX_REGEX_CONDITIONS} matches_regex conditions",
+                )
+            return
         try:
-            re.compile(pattern)
-        except (re.error, RecursionError, OverflowError) as exc:
-            self.fail(path, f"not a valid regular expression: {exc}")
+            compile_regex(pattern)
+        except InvalidRegex as refused:
+            self.fail(path, str(refused))
 
     # -- actions ------------------------------------------------------------------------
 
