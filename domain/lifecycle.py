@@ -33,7 +33,7 @@ from rules.catalog import (
     SetStage,
 )
 from rules.compile import CompiledRuleset
-from rules.evaluate import evaluate, facts_for
+from rules.evaluate import Checkpoint, evaluate, facts_for
 from rules.experiments import assign_variant
 from rules.model import Ruleset
 
@@ -75,12 +75,14 @@ class _Step:
         directory: Directory,
         workloads: Workloads,
         now: datetime,
+        checkpoint: Checkpoint | None,
     ) -> None:
         self.result = StepResult(state)
         self.active = active
         self.directory = directory
         self.workloads = workloads
         self.now = now
+        self.checkpoint = checkpoint
         self.now_text = ""  # `now` in RFC 3339, made on the first decision
         # Leads this step gave to or took from reps, on top of what the log says.
         self.taken: dict[str, int] = {}
@@ -145,7 +147,7 @@ class _Step:
                     continue  # most decided events trigger no rule: spare the facts
                 state = self.result.state
                 facts = facts_for(state, self.now, state.variants)
-                for fired in evaluate(self.active.compiled, name, facts):
+                for fired in evaluate(self.active.compiled, name, facts, self.checkpoint):
                     for action in fired.actions:
                         self.apply(action, fired.rule_id)
             triggers = [d.type for d in self.result.decisions[decided_before:]]
@@ -264,9 +266,15 @@ def step(
     workloads: Workloads,
     now: datetime,
     timer: RunningTimer | None = None,
+    *,
+    checkpoint: Checkpoint | None = None,
 ) -> StepResult:
     """The decisions for `trigger` (an event type, or `timer.<id>` with the `timer` that
-    fired) on a lead in `state`."""
-    run = _Step(state, active, directory, workloads, now)
+    fired) on a lead in `state`.
+
+    `checkpoint`, when given, is called before each rule is tested, cascades included;
+    whatever it raises ends the step with no result (a caller's time budget, say).
+    """
+    run = _Step(state, active, directory, workloads, now, checkpoint)
     run.run(trigger, timer)
     return run.result

@@ -1,7 +1,8 @@
 """What a rule may test, what it may do, and what may trigger it (SPEC §5).
 
 Variables carry business-rules types, and each type allows exactly the operators
-business-rules defines for it (`business_rules.operators`), with the same input kinds.
+business-rules defines for it (`business_rules.operators`), with the same input kinds;
+`matches_regex` takes a pattern in RE2 syntax (an unanchored search, run in linear time).
 Actions are a closed set; each has a pydantic params model, and a parsed params model is
 the decision handed to the lifecycle (`match action: case AssignToTeam(team=t): ...`).
 """

@@ -6,7 +6,8 @@ The closures reproduce business-rules 1.1.1 operator semantics exactly (the pack
 the reference, checked by a property test):
 
 - strings: a missing or falsy fact is "" (StringType casts `value or ""`); `matches_regex`
-  is `re.search`; `equal_to_case_insensitive` compares `str.lower()`.
+  is an unanchored search like `re.search`, but in RE2 syntax run by RE2 (see
+  `compile_regex`); `equal_to_case_insensitive` compares `str.lower()`.
 - numbers: compared as `Decimal(fact) - Decimal(value)` against an epsilon of 0.000001,
   in the current decimal context, as NumericType does; int against int takes an exact
   shortcut with the same result. A missing fact is 0 (business-rules would raise).
@@ -19,12 +20,12 @@ the reference, checked by a property test):
 from __future__ import annotations
 
 import operator
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import re2
 from pydantic import JsonValue
 
 from rules.catalog import ACTIONS, ActionParams, lookup_variable
@@ -34,6 +35,16 @@ Facts = Mapping[str, Any]
 Predicate = Callable[[Facts], bool]
 
 EPSILON = Decimal("0.000001")
+
+# RE2 memory per pattern. A program gets about two thirds of it and the matching automaton
+# the rest, so a pattern whose program would not fit (`\pL{1000}`, hundreds of thousands of
+# instructions) is refused when the ruleset is validated rather than held in every worker.
+# 1 MiB keeps counted classes such as `[a-z]{1,1000}` or `\pL{1,50}`.
+REGEX_MAX_MEMORY = 1 << 20
+
+
+class InvalidRegex(ValueError):
+    """A `matches_regex` pattern that RE2 refuses; the message names what is wrong."""
 
 
 @dataclass(frozen=True)
@@ -160,9 +171,91 @@ def _string(name: str, op: str, value: JsonValue) -> Predicate:
         case "contains":
             return lambda facts: other in (facts.get(name) or "")
         case "matches_regex":
-            search = re.compile(other).search
-            return lambda facts: search(facts.get(name) or "") is not None
+            occurs_in = compile_regex(other)
+            return lambda facts: occurs_in(facts.get(name) or "")
     raise _unsupported(name, op)
+
+
+def _regex_options() -> re2.Options:
+    options = re2.Options()
+    options.max_mem = REGEX_MAX_MEMORY
+    options.never_capture = True  # only whether it matches counts; groups cost time
+    options.log_errors = False  # refusals are raised as InvalidRegex, not written to stderr
+    return options
+
+
+_REGEX_OPTIONS = _regex_options()
+
+# What RE2 refuses that Python's `re` (or PCRE) accepts, by the start of the text RE2
+# quotes; the binding reports a refusal only as "<what>: <quoted pattern text>".
+_UNSUPPORTED_GROUPS = {
+    "(?=": "lookahead (?=...)",
+    "(?!": "negative lookahead (?!...)",
+    "(?<=": "lookbehind (?<=...)",
+    "(?<!": "negative lookbehind (?<!...)",
+    "(?>": "atomic group (?>...)",
+    "(?P": "named backreference (?P=name)",
+    "(?(": "conditional group (?(...)",
+    "(?#": "comment group (?#...)",
+}
+
+
+def compile_regex(pattern: str) -> Callable[[str], bool]:
+    r"""Whether `pattern` occurs anywhere in a text (an unanchored search, as `re.search`),
+    run by RE2 in time linear in the text (no backtracking) within `REGEX_MAX_MEMORY`.
+
+    Raises InvalidRegex naming the construct when RE2 refuses the pattern: backreferences,
+    lookaround, atomic groups, possessive quantifiers, conditionals, inline flags other
+    than i, m, s and U, `\Z` (RE2 writes `\z`), repetition counts over 1000, or a pattern
+    too large for the memory bound.
+    """
+    try:
+        search = re2.compile(pattern, _REGEX_OPTIONS).search
+    except UnicodeEncodeError:
+        raise InvalidRegex("contains a lone surrogate, which is not valid Unicode") from None
+    except re2.error as refused:
+        raise InvalidRegex(_refusal(_text_of(refused))) from None
+
+    def occurs_in(text: str) -> bool:
+        # Encoded here, because a fact may hold a lone surrogate that strict UTF-8 cannot
+        # encode: RE2 reads it as an invalid byte sequence rather than the search raising.
+        return search(text.encode("utf-8", "surrogatepass")) is not None
+
+    return occurs_in
+
+
+def _text_of(refused: re2.error) -> str:
+    raw = refused.args[0] if refused.args else ""
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
+
+def _refusal(message: str) -> str:
+    what, _, quoted = message.partition(": ")
+    if what == "invalid perl operator":
+        for opening, construct in _UNSUPPORTED_GROUPS.items():
+            if quoted.startswith(opening):
+                return f"{construct} is not supported (RE2 syntax)"
+        return f"inline flags other than i, m, s and U are not supported (RE2 syntax): {quoted}"
+    if what == "bad repetition operator" and quoted.endswith("+"):
+        return f"possessive quantifier {quoted} is not supported (RE2 syntax)"
+    if what == "invalid escape sequence":
+        if len(quoted) == 2 and quoted[1] in "123456789":
+            return f"backreference {quoted} is not supported (RE2 syntax)"
+        if quoted == "\\Z":
+            return "\\Z is not RE2 syntax: write \\z for the end of the text"
+        if quoted in ("\\g", "\\k"):
+            return f"named backreference {quoted}<...> is not supported (RE2 syntax)"
+    if what == "invalid repetition size":
+        return (
+            f"repetition {quoted} is too large: RE2 allows counts up to 1000, "
+            "nested counts multiplied included"
+        )
+    if what.startswith("pattern too large"):
+        return (
+            f"the pattern needs more than {REGEX_MAX_MEMORY // 1024} KiB to run; "
+            "use smaller repetition counts"
+        )
+    return f"not a valid regular expression (RE2 syntax): {message}"
 
 
 # operator → (comparison of two ints, test of Decimal(fact) - Decimal(value)). The Decimal

@@ -1,20 +1,25 @@
 """Evaluate a compiled ruleset for one trigger, and compute a lead's facts.
 
-Pure: the time comes in as an argument. All rules of one trigger see the facts as they
-were when the trigger arrived; actions of earlier rules do not change what later rules
-of the same evaluation test.
+Pure: the time comes in as an argument, and a caller that bounds how long a decision may
+take does so through a checkpoint it passes in. All rules of one trigger see the facts as
+they were when the trigger arrived; actions of earlier rules do not change what later
+rules of the same evaluation test.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import NamedTuple
 
 from domain.state import LeadState
 from rules.catalog import ATTRIBUTE_PREFIX, VARIANT_PREFIX, ActionParams
 from rules.compile import CompiledRuleset, Facts
+
+# Called before each rule is tested; it raises (an exception of the caller's own) to stop
+# the evaluation, e.g. when the caller's time budget for the decision is spent.
+Checkpoint = Callable[[], None]
 
 
 class FiredRule(NamedTuple):
@@ -24,11 +29,22 @@ class FiredRule(NamedTuple):
     actions: tuple[ActionParams, ...]
 
 
-def evaluate(compiled: CompiledRuleset, trigger: str, facts: Facts) -> list[FiredRule]:
+def evaluate(
+    compiled: CompiledRuleset,
+    trigger: str,
+    facts: Facts,
+    checkpoint: Checkpoint | None = None,
+) -> list[FiredRule]:
     """The rules for `trigger` whose conditions hold, by priority (higher first, ties in
-    document order); a fired rule with `stop: true` is the last one considered."""
+    document order); a fired rule with `stop: true` is the last one considered.
+
+    `checkpoint`, when given, is called before each rule is tested; whatever it raises
+    ends the evaluation and propagates to the caller. It changes nothing otherwise.
+    """
     fired: list[FiredRule] = []
     for rule in compiled.rules_for(trigger):
+        if checkpoint is not None:
+            checkpoint()
         if rule.matches(facts):
             fired.append(FiredRule(rule.rule_id, rule.actions))
             if rule.stop:

@@ -3,14 +3,15 @@
 The document is walked as raw JSON rather than parsed first, so that one malformed part
 does not hide the errors in the others, and so that any JSON at all yields a list of
 errors instead of an exception. Reps, teams and channels are checked only when a directory
-is given (at publish and at activation).
+is given (at publish and at activation). Sizes are bounded (the limits below), so that no
+published ruleset can make every decision slow or every worker hold much memory.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sized
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -26,12 +27,35 @@ from rules.catalog import (
     VARIANT_PREFIX,
     lookup_variable,
 )
+from rules.compile import InvalidRegex, compile_regex
 from rules.model import Ruleset, parse_duration
 from rules.templates import BUILTIN_TEMPLATES
 
-MAX_CONDITION_DEPTH = 32
-MAX_REGEX_LENGTH = 1000
+# Limits. Every rule of a trigger is tested on every lead event and every timer, and every
+# worker keeps each version it has used compiled in memory, so a ruleset's size is its
+# cost on each decision. Each limit is far above what a sales process needs (the default
+# ruleset has 8 rules, 4 timers, 1 sequence of 5 steps).
+MAX_CONDITION_DEPTH = 32  # also keeps the recursive checks far from Python's stack limit
+MAX_RULES = 500
+MAX_CONDITIONS_PER_RULE = 100  # leaves, however they are grouped
+MAX_ACTIONS_PER_RULE = 20
+MAX_TIMERS = 50
+MAX_SEQUENCES = 50
+MAX_SEQUENCE_STEPS = 60  # more than a year of weekly emails
+MAX_TEMPLATES = 200
+MAX_SUBJECT_LENGTH = 200
+MAX_BODY_LENGTH = 20_000
+MAX_EXPERIMENTS = 20
+MAX_VARIANTS = 10
 MAX_ID_LENGTH = 200
+MAX_CONDITION_TEXT_LENGTH = 1000
+MAX_REGEX_LENGTH = 1000
+# Each pattern may take up to `rules.compile.REGEX_MAX_MEMORY` in every worker.
+MAX_REGEX_CONDITIONS = 100
+
+# PostgreSQL text columns (read models) refuse NUL; a lone surrogate is not Unicode and
+# cannot be encoded as UTF-8, in an answer or an email.
+_NUL_OR_SURROGATE = re.compile("[\x00\ud800-\udfff]")
 _RULESET_KEYS = {
     "name",
     "description",
@@ -58,10 +82,13 @@ def validate_ruleset(doc: object, directory: Directory | None) -> list[FieldErro
     """Every error in the document, section by section; empty when it is valid.
 
     Never raises on any JSON value. Checks structure and types, variables and the
-    operators their types allow, operator values, actions and their params, ISO 8601
-    durations, references to sequences, templates (the ruleset's and the built-in ones),
-    timers, experiments and, with a directory, reps, teams and channels; trigger event
-    types; duplicate rule and timer ids.
+    operators their types allow, operator values (`matches_regex` patterns in RE2
+    syntax), actions and their params, ISO 8601 durations, references to sequences,
+    templates (the ruleset's and the built-in ones), timers, experiments and, with a
+    directory, reps, teams and channels; trigger event types; duplicate rule and timer
+    ids; the size limits of this module. A document with a NUL character or a lone
+    surrogate in any string or key gets those errors alone: a path through such a key
+    could not be encoded in an answer.
     """
     return _Check(directory).ruleset(doc)
 
@@ -103,6 +130,8 @@ class _Check:
         self.experiments: dict[str, set[str]] = {}
         self.sequences: set[str] = set()
         self.timers: set[str] = set()
+        self.leaves = 0  # condition leaves seen so far, for the per-rule limit
+        self.regexes = 0  # matches_regex patterns seen so far
 
     def fail(self, path: Path, message: str) -> None:
         self.errors.append(FieldError(_pointer(path), message))
@@ -121,14 +150,31 @@ class _Check:
             self.fail((*path, key), "required")
         return True
 
-    def text(self, path: Path, value: object, *, max_length: int | None = None) -> bool:
+    def text(
+        self,
+        path: Path,
+        value: object,
+        *,
+        max_length: int | None = None,
+        may_be_empty: bool = False,
+    ) -> bool:
         if not isinstance(value, str):
             self.fail(path, "must be a string")
             return False
-        if max_length is not None and not 1 <= len(value) <= max_length:
+        if max_length is None:
+            return True
+        if may_be_empty and len(value) > max_length:
+            self.fail(path, f"must be at most {max_length} characters")
+            return False
+        if not may_be_empty and not 1 <= len(value) <= max_length:
             self.fail(path, f"must be 1 to {max_length} characters")
             return False
         return True
+
+    def at_most(self, path: Path, items: Sized, limit: int, owner: str, what: str) -> None:
+        """Report more than `limit` items: "<owner> may have at most <limit> <what>"."""
+        if len(items) > limit:
+            self.fail(path, f"{owner} may have at most {limit} {what}")
 
     def duration(self, path: Path, value: object) -> None:
         if not isinstance(value, str):
@@ -140,27 +186,29 @@ class _Check:
             self.fail(path, str(exc))
 
     def mapping(
-        self, doc: dict[str, object], key: str, entry: Callable[[Path, object], None]
+        self, doc: dict[str, object], key: str, entry: Callable[[Path, object], None], limit: int
     ) -> list[str]:
-        """Check an optional `{id: entry}` section; return its ids."""
+        """Check an optional `{id: entry}` section of at most `limit` entries; return its ids."""
         if key not in doc:
             return []
         section = doc[key]
         if not isinstance(section, dict):
             self.fail((key,), "must be an object of id → definition")
             return []
+        self.at_most((key,), section, limit, "a ruleset", key)
         for entry_id, value in section.items():
             if not isinstance(entry_id, str) or not 1 <= len(entry_id) <= MAX_ID_LENGTH:
                 self.fail((key, entry_id), f"an id must be 1 to {MAX_ID_LENGTH} characters")
             entry((key, entry_id), value)
         return list(section)
 
-    def items(self, doc: dict[str, object], key: str) -> list[tuple[Path, object]]:
-        """The entries of an optional list section, with their paths."""
+    def items(self, doc: dict[str, object], key: str, limit: int) -> list[tuple[Path, object]]:
+        """The entries of an optional list section of at most `limit`, with their paths."""
         section = doc.get(key, [])
         if not isinstance(section, list):
             self.fail((key,), "must be a list")
             return []
+        self.at_most((key,), section, limit, "a ruleset", key)
         return [((key, index), value) for index, value in enumerate(section)]
 
     def event_types(self, path: Path, value: object, *, at_least_one: bool = False) -> None:
@@ -190,6 +238,9 @@ class _Check:
     # -- the document -------------------------------------------------------------------
 
     def ruleset(self, doc: object) -> list[FieldError]:
+        self.encodable_text(doc)
+        if self.errors:
+            return self.errors
         if not self.obj((), doc, _RULESET_KEYS, {"name"}):
             return self.errors
         assert isinstance(doc, dict)
@@ -199,23 +250,44 @@ class _Check:
             self.text(("description",), doc["description"])
 
         # Collect ids before checking references to them, whatever their order in the doc.
-        self.templates.update(self.mapping(doc, "templates", self.template))
-        for experiment_id in self.mapping(doc, "experiments", self.experiment):
+        self.templates.update(self.mapping(doc, "templates", self.template, MAX_TEMPLATES))
+        experiments = self.mapping(doc, "experiments", self.experiment, MAX_EXPERIMENTS)
+        for experiment_id in experiments:
             self.experiments.setdefault(experiment_id, set())
         self.check_subject_variants(doc)
-        self.sequences.update(self.mapping(doc, "sequences", self.sequence))
+        self.sequences.update(self.mapping(doc, "sequences", self.sequence, MAX_SEQUENCES))
 
-        timers = self.items(doc, "timers")
+        timers = self.items(doc, "timers", MAX_TIMERS)
         self.unique_ids(timers, "timer")
         for path, timer in timers:
             self.timer(path, timer)
-        rules = self.items(doc, "rules")
+        rules = self.items(doc, "rules", MAX_RULES)
         self.unique_ids(rules, "rule")
         for path, rule in rules:
             self.rule(path, rule)
         if "pool" in doc:
             self.pool(("pool",), doc["pool"])
         return self.errors
+
+    def encodable_text(self, doc: object) -> None:
+        """Report every string and key holding a NUL character or a lone surrogate; a bad
+        key is reported at its object, and what lies under it is not visited."""
+        pending: list[tuple[Path, object]] = [((), doc)]
+        while pending:  # a loop, not recursion: the document may nest deeply anywhere
+            path, node = pending.pop()
+            if isinstance(node, str):
+                if _NUL_OR_SURROGATE.search(node):
+                    self.fail(path, "must not contain NUL characters or lone surrogates")
+            elif isinstance(node, dict):
+                children: list[tuple[Path, object]] = []
+                for key, child in node.items():
+                    if isinstance(key, str) and _NUL_OR_SURROGATE.search(key):
+                        self.fail(path, f"key {key!r} contains a NUL character or lone surrogate")
+                    else:
+                        children.append(((*path, key), child))
+                pending.extend(reversed(children))  # popped in document order
+            elif isinstance(node, list):
+                pending.extend(reversed([((*path, i), c) for i, c in enumerate(node)]))
 
     def pool(self, path: Path, value: object) -> None:
         if not self.obj(path, value, {"claim_cooldown", "daily_claim_limit"}, set()):
@@ -233,15 +305,16 @@ class _Check:
         if not self.obj(path, value, {"subject", "body", "subject_variants"}, {"subject", "body"}):
             return
         assert isinstance(value, dict)
-        for key in ("subject", "body"):
+        for key, limit in (("subject", MAX_SUBJECT_LENGTH), ("body", MAX_BODY_LENGTH)):
             if key in value:
-                self.text((*path, key), value[key])
+                self.text((*path, key), value[key], max_length=limit, may_be_empty=True)
         variants = value.get("subject_variants", {})
         if not isinstance(variants, dict):
             self.fail((*path, "subject_variants"), "must be an object of variant → subject")
             return
         for variant, subject in variants.items():
-            self.text((*path, "subject_variants", variant), subject)
+            variant_path = (*path, "subject_variants", variant)
+            self.text(variant_path, subject, max_length=MAX_SUBJECT_LENGTH, may_be_empty=True)
 
     def check_subject_variants(self, doc: dict[str, object]) -> None:
         templates = doc.get("templates")
@@ -266,6 +339,7 @@ class _Check:
             if "variants" in value:
                 self.fail((*path, "variants"), "must be an object of variant → {weight}")
             return
+        self.at_most((*path, "variants"), variants, MAX_VARIANTS, "an experiment", "variants")
         self.experiments[str(path[-1])] = set(variants)
         for name, variant in variants.items():
             variant_path = (*path, "variants", name)
@@ -292,6 +366,7 @@ class _Check:
         if not isinstance(steps, list) or not steps:
             self.fail((*path, "steps"), "must be a list of at least one step")
             return
+        self.at_most((*path, "steps"), steps, MAX_SEQUENCE_STEPS, "a sequence", "steps")
         for index, step in enumerate(steps):
             step_path = (*path, "steps", index)
             if not self.obj(step_path, step, {"wait", "template"}, {"wait", "template"}):
@@ -332,11 +407,19 @@ class _Check:
         if not isinstance(value.get("stop", False), bool):
             self.fail((*path, "stop"), "must be true or false")
         if "conditions" in value:
+            leaves_before = self.leaves
             self.condition((*path, "conditions"), value["conditions"], depth=1)
+            if self.leaves - leaves_before > MAX_CONDITIONS_PER_RULE:
+                self.fail(
+                    (*path, "conditions"),
+                    f"a rule may have at most {MAX_CONDITIONS_PER_RULE} conditions "
+                    f"(name, operator, value), however grouped",
+                )
         actions = value.get("actions", [])
         if not isinstance(actions, list):
             self.fail((*path, "actions"), "must be a list of actions")
             return
+        self.at_most((*path, "actions"), actions, MAX_ACTIONS_PER_RULE, "a rule", "actions")
         for index, action in enumerate(actions):
             self.action((*path, "actions", index), action)
 
@@ -377,6 +460,7 @@ class _Check:
         self.leaf(path, node)
 
     def leaf(self, path: Path, node: dict[str, object]) -> None:
+        self.leaves += 1
         self.obj(path, node, {"name", "operator", "value"}, {"name", "operator"})
         name, operator = node.get("name"), node.get("operator")
         variable = None
@@ -422,6 +506,8 @@ class _Check:
             self.fail(value_path, f"{operator} compares with a string")
         elif operator == "matches_regex":
             self.regex(value_path, value)
+        elif len(value) > MAX_CONDITION_TEXT_LENGTH:
+            self.fail(value_path, f"may have at most {MAX_CONDITION_TEXT_LENGTH} characters")
         elif operator == "equal_to" and variable.name.startswith(VARIANT_PREFIX):
             experiment = variable.name.removeprefix(VARIANT_PREFIX)
             variants = self.experiments.get(experiment)
@@ -432,10 +518,18 @@ class _Check:
         if len(pattern) > MAX_REGEX_LENGTH:
             self.fail(path, f"a regular expression may have at most {MAX_REGEX_LENGTH} characters")
             return
+        self.regexes += 1
+        if self.regexes > MAX_REGEX_CONDITIONS:
+            if self.regexes == MAX_REGEX_CONDITIONS + 1:  # once, at the first one too many
+                self.fail(
+                    path,
+                    f"a ruleset may have at most {MAX_REGEX_CONDITIONS} matches_regex conditions",
+                )
+            return
         try:
-            re.compile(pattern)
-        except (re.error, RecursionError, OverflowError) as exc:
-            self.fail(path, f"not a valid regular expression: {exc}")
+            compile_regex(pattern)
+        except InvalidRegex as refused:
+            self.fail(path, str(refused))
 
     # -- actions ------------------------------------------------------------------------
 

@@ -3,9 +3,15 @@ user would see on the lead's stream."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain.directory import parse_directory
 from domain.lifecycle import ActiveRuleset, step
@@ -215,3 +221,96 @@ def test_conditions_see_the_facts_of_the_lead() -> None:
     assert decide(active, replace(LEAD, owner="a"))[0][1] == {"tag": "fresh"}
     older = replace(LEAD, owner="a", created_at=(NOW - timedelta(hours=5)).isoformat())
     assert decide(active, older) == []
+
+
+class BudgetSpent(Exception):
+    """What a caller's checkpoint raises when its time for the decision is spent."""
+
+
+def test_a_checkpoint_runs_before_each_rule_cascades_included_and_can_stop_the_step() -> None:
+    active = ruleset(
+        rule("assign", ("assign_to_rep", {"rep": "a"})),
+        rule("welcome-owner", ("add_tag", {"tag": "assigned"}), when=["lead.assigned"]),
+    )
+    calls: list[None] = []
+    result = step(
+        LEAD,
+        "lead.captured",
+        active,
+        DIRECTORY,
+        Loads(),
+        NOW,
+        checkpoint=lambda: calls.append(None),
+    )
+    assert [d.type for d in result.decisions] == ["lead.assigned", "lead.tagged"]
+    assert len(calls) == 2
+
+    def spent_after_one() -> None:
+        if calls:
+            raise BudgetSpent
+        calls.append(None)
+
+    calls.clear()
+    with pytest.raises(BudgetSpent):
+        step(LEAD, "lead.captured", active, DIRECTORY, Loads(), NOW, checkpoint=spent_after_one)
+
+
+def _bundled(name: str) -> Any:
+    return json.loads(resources.files("rules").joinpath(name).read_text())
+
+
+DEFAULT_DIRECTORY = parse_directory(_bundled("default_directory.json"))
+_DEFAULT = parse_ruleset(_bundled("default_ruleset.json"), DEFAULT_DIRECTORY)
+DEFAULT = ActiveRuleset(1, _DEFAULT, compile_ruleset(_DEFAULT))
+REPS = ["rep-east-1", "rep-east-2", "rep-west-1", "rep-west-2"]
+
+leads = st.builds(
+    LeadState,
+    lead_id=st.uuids().map(str),
+    last_sequence=st.integers(1, 50),
+    stage=st.sampled_from(["new", "MQL", "SQL", "opportunity", "won", "lost"]),
+    # Unowned first captures are common, so that assignments are too.
+    owner=st.sampled_from([None, None, None, None, *REPS, "rep-gone"]),
+    team=st.none() | st.sampled_from(["east", "west"]),
+    in_pool=st.booleans(),
+    email=st.none() | st.just("ann@example.com"),
+    source=st.none() | st.sampled_from(["website", "wechat", "trade-show"]),
+    region=st.none() | st.sampled_from(["east", "west", "north"]),
+    intent=st.none() | st.sampled_from(["low", "medium", "high"]),
+    touch_count=st.sampled_from([1, 1, 1, 0, 2]),
+    followups_count=st.integers(0, 3),
+    created_at=st.none() | st.just((NOW - timedelta(hours=30)).isoformat()),
+    unsubscribed=st.booleans(),
+    sequences=st.sampled_from([(), ("weekly-30d",)]),
+)
+triggers = st.sampled_from(
+    [
+        "lead.captured",
+        "lead.followed_up",
+        "lead.won",
+        "email.replied",
+        "timer.first_follow_up",
+        "timer.reclaim_warning",
+        "timer.reclaim",
+        "timer.idle",
+    ]
+)
+workloads = st.builds(
+    Loads,
+    open=st.dictionaries(st.sampled_from(REPS), st.integers(0, 31)),
+    last=st.dictionaries(st.sampled_from(["east", "west"]), st.sampled_from(REPS)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(leads, triggers, workloads)
+def test_a_checkpoint_that_never_raises_changes_no_decision(
+    lead: LeadState, trigger: str, loads: Loads
+) -> None:
+    calls: list[None] = []
+    watched = step(
+        lead, trigger, DEFAULT, DEFAULT_DIRECTORY, loads, NOW, checkpoint=lambda: calls.append(None)
+    )
+    assert watched == step(lead, trigger, DEFAULT, DEFAULT_DIRECTORY, loads, NOW)
+    if DEFAULT.compiled.rules_for(trigger):
+        assert calls  # it was asked, and answering changed nothing

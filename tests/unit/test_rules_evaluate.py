@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -93,6 +94,28 @@ def test_a_rule_listing_a_trigger_twice_fires_once() -> None:
     assert [
         f.rule_id for f in evaluate(compile_ruleset(parse_ruleset(doc, None)), "lead.captured", {})
     ] == ["a"]
+
+
+class BudgetSpent(Exception):
+    """What a caller's checkpoint raises when its time for the decision is spent."""
+
+
+def test_a_checkpoint_runs_before_each_rule_tested_and_can_stop_the_evaluation() -> None:
+    facts = facts_for(captured(source="website", region="east", intent="low"), NOW, {})
+    calls: list[None] = []
+    fired = evaluate(DEFAULT, "lead.captured", facts, lambda: calls.append(None))
+    # The nurture rule, then east-website, whose `stop` leaves the other three untested.
+    assert [f.rule_id for f in fired] == ["low-intent-nurture", "east-website"]
+    assert len(calls) == 2
+
+    def spent_after_one() -> None:
+        if calls:
+            raise BudgetSpent
+        calls.append(None)
+
+    calls.clear()
+    with pytest.raises(BudgetSpent):
+        evaluate(DEFAULT, "lead.captured", facts, spent_after_one)
 
 
 def test_default_ruleset_routes_east_website_leads_to_the_named_rep() -> None:

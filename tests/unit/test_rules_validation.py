@@ -458,3 +458,115 @@ def test_ruleset_templates_override_builtins() -> None:
     assert find_template(doc, "nope") is None
     needed = {"follow-up-overdue", "lead-reclaimed", "lead-idle", "reclaim-warning", "welcome"}
     assert needed | {f"article-{n}" for n in range(1, 5)} <= set(BUILTIN_TEMPLATES)
+
+
+def sized(kind: str, n: int) -> dict[str, Any]:
+    """A valid ruleset but for `n` of `kind`, whose limit the test puts n at or just past."""
+    one_step = {"wait": "P1D", "template": "welcome"}
+    match kind:
+        case "rules":
+            return ruleset(*(rule(f"r{i}") for i in range(n)))
+        case "conditions":
+            half = [leaf("source", "equal_to", "web")] * (n // 2)
+            rest = [leaf("region", "equal_to", "east")] * (n - n // 2)
+            return ruleset(rule(conditions={"any": [{"all": half}, {"all": rest}]}))
+        case "actions":
+            return ruleset(rule(actions=[{"name": "add_tag", "params": {"tag": "t"}}] * n))
+        case "timers":
+            timers = [
+                {"id": f"t{i}", "start_on": ["lead.assigned"], "after": "PT1H"} for i in range(n)
+            ]
+            return ruleset(timers=timers)
+        case "sequences":
+            return ruleset(sequences={f"s{i}": {"steps": [one_step]} for i in range(n)})
+        case "steps":
+            return ruleset(sequences={"s": {"steps": [one_step] * n}})
+        case "templates":
+            return ruleset(templates={f"t{i}": {"subject": "s", "body": "b"} for i in range(n)})
+        case "subject":
+            return ruleset(templates={"t": {"subject": "s" * n, "body": "b"}})
+        case "body":
+            return ruleset(templates={"t": {"subject": "s", "body": "b" * n}})
+        case "subject_variant":
+            experiments = {"e": {"variants": {"A": {"weight": 1}}}}
+            template = {"subject": "s", "body": "b", "subject_variants": {"A": "v" * n}}
+            return ruleset(templates={"t": template}, experiments=experiments)
+        case "experiments":
+            return ruleset(
+                experiments={f"e{i}": {"variants": {"A": {"weight": 1}}} for i in range(n)}
+            )
+        case "variants":
+            return ruleset(
+                experiments={"e": {"variants": {f"v{i}": {"weight": 1} for i in range(n)}}}
+            )
+        case "condition_text":
+            return ruleset(rule(conditions={"all": [leaf("source", "equal_to", "w" * n)]}))
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize(
+    ("kind", "limit", "path", "message"),
+    [
+        ("rules", 500, "/rules", "a ruleset may have at most 500 rules"),
+        (
+            "conditions",
+            100,
+            "/rules/0/conditions",
+            "a rule may have at most 100 conditions (name, operator, value), however grouped",
+        ),
+        ("actions", 20, "/rules/0/actions", "a rule may have at most 20 actions"),
+        ("timers", 50, "/timers", "a ruleset may have at most 50 timers"),
+        ("sequences", 50, "/sequences", "a ruleset may have at most 50 sequences"),
+        ("steps", 60, "/sequences/s/steps", "a sequence may have at most 60 steps"),
+        ("templates", 200, "/templates", "a ruleset may have at most 200 templates"),
+        ("subject", 200, "/templates/t/subject", "must be at most 200 characters"),
+        ("body", 20_000, "/templates/t/body", "must be at most 20000 characters"),
+        (
+            "subject_variant",
+            200,
+            "/templates/t/subject_variants/A",
+            "must be at most 200 characters",
+        ),
+        ("experiments", 20, "/experiments", "a ruleset may have at most 20 experiments"),
+        ("variants", 10, "/experiments/e/variants", "an experiment may have at most 10 variants"),
+        (
+            "condition_text",
+            1000,
+            "/rules/0/conditions/all/0/value",
+            "may have at most 1000 characters",
+        ),
+    ],
+)
+def test_sizes_are_bounded_and_the_limit_itself_is_allowed(
+    kind: str, limit: int, path: str, message: str
+) -> None:
+    assert errors(sized(kind, limit)) == {}
+    assert errors(sized(kind, limit + 1)) == {path: message}
+
+
+def test_nul_characters_and_lone_surrogates_are_refused_wherever_they_are() -> None:
+    doc = ruleset(
+        rule(
+            "r\x00",
+            conditions={"all": [leaf("source", "equal_to", "web\ud800")]},
+            actions=[{"name": "add_tag", "params": {"tag": "a\udfffb"}}],
+        ),
+        templates={
+            "bad\ud83d": {"subject": "s", "body": "b"},
+            "t": {"subject": "s", "body": "b\x00", "subject_variants": {"\x00": "x"}},
+        },
+    )
+    found = validate_ruleset(doc, DIRECTORY)
+    said = "must not contain NUL characters or lone surrogates"
+    assert [(e.path, e.message) for e in found] == [
+        ("/rules/0/id", said),
+        ("/rules/0/conditions/all/0/value", said),
+        ("/rules/0/actions/0/params/tag", said),
+        ("/templates", r"key 'bad\ud83d' contains a NUL character or lone surrogate"),
+        ("/templates/t/body", said),
+        ("/templates/t/subject_variants", r"key '\x00' contains a NUL character or lone surrogate"),
+    ]
+    # The answer can be sent: every path and message encodes as UTF-8.
+    json.dumps([e.as_dict() for e in found], ensure_ascii=False).encode()
+    # A surrogate pair is one valid character (an emoji), not a lone surrogate.
+    assert errors(ruleset(rule("r", description="ok \U0001f600"))) == {}
