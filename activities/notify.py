@@ -18,6 +18,10 @@ Webhook payload shapes (JSON, UTF-8):
 - webhook (generic): ``{"type": "leadflow.notification", "version": 1, "subject",
   "body", "recipient", "lead_id", "message_id", "sent_at"}`` (see `generic_payload`).
   Any 2xx is success.
+
+Lead data in a message is made inert for its channel before it gets here
+(`field_escape`): defanged in email and Slack text, defanged and in full-width
+characters in DingTalk/WeCom markdown, as it is in the generic JSON.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from domain.notifications import Target
+from domain.notifications import Target, TargetChannel
+from rules.templates import Escape, as_is, inert_markdown, inert_text
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +147,23 @@ def wecom_payload(subject: str, body: str, *, mention: str | None = None) -> dic
     room = WECOM_MARKDOWN_MAX_BYTES - len(suffix.encode())
     content = _cut_utf8(f"### {subject}\n{body}", room) + suffix
     return {"msgtype": "markdown", "markdown": {"content": content}}
+
+
+_FIELD_ESCAPES: dict[TargetChannel, Escape] = {
+    "email": inert_text,
+    "slack": inert_text,  # and `slack_payload` escapes `&<>` in the whole text
+    "dingtalk": inert_markdown,
+    "wecom": inert_markdown,
+    "webhook": as_is,
+}
+
+
+def field_escape(channel: TargetChannel) -> Escape:
+    """How lead data is written into a message for `channel` (`rules.templates.render`'s
+    `escape`): defanged in email and Slack text, defanged and with markdown characters in
+    full width for DingTalk/WeCom robots, unchanged in the generic JSON (receivers present
+    it themselves)."""
+    return _FIELD_ESCAPES[channel]
 
 
 def _slack_escape(text: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -18,12 +18,14 @@ from activities.notify import (
     parse_smtp_url,
 )
 from domain.notifications import Target, TargetChannel
+from leadflow.settings import Settings
 
 if TYPE_CHECKING:
-    from conftest import MailServer, Receiver
+    from conftest import MailServer, Receiver, RunPipeline
 
 MAIL_FROM = "Leadflow <leadflow@crm.example.com>"
 ALICE = Target("email", "alice@example.com", "rep-a")
+NOW = datetime.now(UTC)
 
 
 def free_port() -> int:
@@ -313,3 +315,92 @@ def test_a_robot_url_that_answers_like_no_robot_is_a_failure(
     sender = NotificationSender(None, MAIL_FROM, http)
     error = failure(sender, Target("dingtalk", receiver.base + "/dingtalk", "east-robot"))
     assert error.retryable is False
+
+
+# --- lead data in rep notifications, through the activity -----------------------------------
+
+
+NEW_LEAD_RULESET: dict[str, Any] = {
+    "name": "tell every channel",
+    "rules": [
+        {
+            "id": "assign",
+            "when": ["lead.captured"],
+            "conditions": {"all": []},
+            "actions": [
+                {"name": "assign_to_rep", "params": {"rep": "rep-a"}},
+                {"name": "notify", "params": {"to": "owner", "template": "new-lead"}},
+                *(
+                    {
+                        "name": "notify",
+                        "params": {"to": "team", "template": "new-lead", "channel": channel},
+                    }
+                    for channel in ("east-ding", "east-wecom", "east-slack", "east-hook")
+                ),
+            ],
+        }
+    ],
+    "templates": {
+        "new-lead": {
+            "subject": "New lead: {name}",
+            "body": "**{name}** from {company}: https://crm.example.com/leads/{lead_id}",
+        }
+    },
+}
+
+
+def channels_directory(base: str) -> dict[str, Any]:
+    channels = {"east-ding": "dingtalk", "east-wecom": "wecom", "east-slack": "slack"}
+    return {
+        "teams": [
+            {"id": "east", "name": "East", "manager": "rep-a", "director": "rep-a"},
+        ],
+        "reps": [
+            {"id": "rep-a", "name": "A", "email": "a@example.com", "team": "east", "capacity": 9}
+        ],
+        "channels": [
+            *({"id": id, "kind": kind, "url": f"{base}/{kind}"} for id, kind in channels.items()),
+            {"id": "east-hook", "kind": "webhook", "url": f"{base}/hook"},
+        ],
+    }
+
+
+async def test_lead_data_is_inert_in_every_channels_message(
+    temporal_settings: Settings, run_pipeline: RunPipeline, smtp: MailServer, receiver: Receiver
+) -> None:
+    settings = temporal_settings.model_copy(update={"smtp_url": smtp.url})
+    name = "[click](https://evil.example/x) <@all>"
+    company = "# Boss *Inc*"
+    async with run_pipeline(settings) as pipeline:
+        rulebook = pipeline.store.rulebook
+        rulebook.replace_directory(channels_directory(receiver.base), "test", NOW)
+        rulebook.activate(rulebook.publish(NEW_LEAD_RULESET, "test", NOW), "test", NOW)
+        lead = pipeline.capture("eve@x.io", name=name, company=company)
+        await pipeline.until(
+            lambda: len(receiver.requests) == 4 and len(smtp.handler.envelopes) == 1,
+            "the owner emailed and four channels told",
+        )
+    link = f"https://crm.example.com/leads/{lead}"
+    by_path = {r.path: r.json() for r in receiver.requests}
+
+    robot_name = "［click］（hxxps://evil［.］example/x） ＜@all＞"  # noqa: RUF001
+    robot_body = f"**{robot_name}** from ＃ Boss ＊Inc＊: {link}"  # noqa: RUF001
+    assert by_path["/dingtalk"]["markdown"]["text"] == f"### New lead: {robot_name}\n\n{robot_body}"
+    assert by_path["/wecom"]["markdown"]["content"] == f"### New lead: {robot_name}\n{robot_body}"
+
+    slack = by_path["/slack"]["blocks"][1]["text"]["text"]
+    assert slack == (
+        f"**[click](hxxps://evil[.]example/x) &lt;@all&gt;** from # Boss *Inc*: {link}"
+    )
+
+    generic = by_path["/hook"]
+    assert (generic["subject"], generic["body"]) == (
+        f"New lead: {name}",
+        f"**{name}** from {company}: {link}",
+    )
+
+    email = smtp.handler.message()
+    assert email["Subject"] == "New lead: [click](hxxps://evil[.]example/x) <@all>"
+    text = email.get_body(("plain",))
+    assert text is not None and "evil.example" not in text.get_content()
+    assert link in text.get_content()
