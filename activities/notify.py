@@ -19,6 +19,11 @@ Webhook payload shapes (JSON, UTF-8):
   "body", "recipient", "lead_id", "message_id", "sent_at"}`` (see `generic_payload`).
   Any 2xx is success.
 
+Every webhook POST carries the delivery's message id twice, as ``Idempotency-Key`` and
+as ``X-Leadflow-Delivery``: it is the same on every retry of one delivery (and differs
+between recipients and notifications), so a receiver that already has it can drop the
+resend.
+
 Lead data in a message is made inert for its channel before it gets here
 (`field_escape`): defanged in email and Slack text, defanged and in full-width
 characters in DingTalk/WeCom markdown, as it is in the generic JSON.
@@ -263,8 +268,9 @@ class NotificationSender:
         """Deliver one message to `target`; return "sent" once the SMTP server or the
         webhook accepted it, or "recorded" for an email when no SMTP server is configured.
 
-        `message_id` becomes the email's Message-ID (see `message_id_header`) and the
-        generic webhook's `message_id`; pass the same one on every retry. `html` makes
+        `message_id` becomes the email's Message-ID (see `message_id_header`), the
+        generic webhook's `message_id` and every webhook request's `Idempotency-Key` and
+        `X-Leadflow-Delivery` headers; pass the same one on every retry. `html` makes
         the email multipart/alternative with `body` as the text part (webhooks ignore
         it). `lead_id` goes into logs and the generic payload. Raises DeliveryFailed.
         """
@@ -275,7 +281,8 @@ class NotificationSender:
                     return "recorded"
                 self._send_email(self.smtp, target, subject, body, message_id, html)
             else:
-                self._post(target, self._payload(target, subject, body, message_id, lead_id))
+                payload = self._payload(target, subject, body, message_id, lead_id)
+                self._post(target, payload, message_id)
         except DeliveryFailed as exc:
             log.warning(
                 "lead %s: %s notification to %s failed (retryable=%s): %s",
@@ -381,12 +388,19 @@ class NotificationSender:
             # Connection refused or reset, timeouts, DNS failures, a dropped connection.
             raise DeliveryFailed(f"{where}: {exc!r}", retryable=True) from exc
 
-    def _post(self, target: Target, payload: dict[str, Any]) -> None:
+    def _post(self, target: Target, payload: dict[str, Any], message_id: str | None) -> None:
         where = _redacted(target.address)
         if urlsplit(target.address).scheme not in ("http", "https"):
             raise DeliveryFailed(f"not an http(s) URL: {where}", retryable=False)
+        headers = (
+            {"Idempotency-Key": message_id, "X-Leadflow-Delivery": message_id}
+            if message_id is not None
+            else {}
+        )
         try:
-            response = self.http.post(target.address, json=payload, timeout=self.timeout)
+            response = self.http.post(
+                target.address, json=payload, headers=headers, timeout=self.timeout
+            )
         except httpx.TimeoutException as exc:
             raise DeliveryFailed(f"{where} timed out: {exc!r}", retryable=True) from exc
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:

@@ -317,6 +317,25 @@ def test_a_robot_url_that_answers_like_no_robot_is_a_failure(
     assert error.retryable is False
 
 
+# --- delivery ids --------------------------------------------------------
+
+
+def test_every_attempt_of_a_webhook_delivery_carries_its_delivery_id(
+    receiver: Receiver, http: httpx.Client
+) -> None:
+    receiver.failures["/hook"] = 1
+    sender = NotificationSender(None, MAIL_FROM, http)
+    target = Target("webhook", receiver.base + "/hook", "mgr-east")
+    assert failure(sender, target, message_id="m-9").retryable is True
+    # The activity retries with the same message id; so do we.
+    assert sender.send(target, "Subject", "Body", message_id="m-9") == "sent"
+    robot = Target("dingtalk", receiver.base + "/dingtalk", "east-robot")
+    sender.send(robot, "Subject", "Body", message_id="m-10")
+    assert [
+        (r.headers["Idempotency-Key"], r.headers["X-Leadflow-Delivery"]) for r in receiver.requests
+    ] == [("m-9", "m-9"), ("m-9", "m-9"), ("m-10", "m-10")]
+
+
 # --- lead data in rep notifications, through the activity -----------------------------------
 
 
