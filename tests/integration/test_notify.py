@@ -4,7 +4,9 @@ receiver started by each test, on free ports."""
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -317,7 +319,7 @@ def test_a_robot_url_that_answers_like_no_robot_is_a_failure(
     assert error.retryable is False
 
 
-# --- delivery ids --------------------------------------------------------
+# --- delivery ids and slow receivers --------------------------------------------------------
 
 
 def test_every_attempt_of_a_webhook_delivery_carries_its_delivery_id(
@@ -334,6 +336,67 @@ def test_every_attempt_of_a_webhook_delivery_carries_its_delivery_id(
     assert [
         (r.headers["Idempotency-Key"], r.headers["X-Leadflow-Delivery"]) for r in receiver.requests
     ] == [("m-9", "m-9"), ("m-9", "m-9"), ("m-10", "m-10")]
+
+
+def test_a_slow_receiver_holds_only_its_own_share_of_the_senders(
+    receiver: Receiver, other_receiver: Receiver, http: httpx.Client
+) -> None:
+    sender = NotificationSender(None, MAIL_FROM, http, timeout=10)
+    slow = Target("webhook", receiver.base + "/slow", "ch")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        hanging = [pool.submit(sender.send, slow, "S", "B", message_id=f"m-{n}") for n in range(4)]
+        deadline = time.monotonic() + 5
+        while len(receiver.requests) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(receiver.requests) == 4
+
+        started = time.monotonic()
+        busy = failure(sender, slow)
+        # Fails at once instead of waiting out the 10 s timeout, and asks to be retried.
+        assert time.monotonic() - started < 2
+        assert busy.retryable is True and "busy" in busy.reason
+        assert busy.retry_after is not None and 0 < busy.retry_after <= 10
+        # The destination is the receiver (scheme, host, port), whatever the path.
+        assert "busy" in failure(sender, Target("webhook", receiver.base + "/hook", "ch")).reason
+        assert len(receiver.requests) == 4
+
+        elsewhere = Target("webhook", other_receiver.base + "/hook", "ch")
+        assert sender.send(elsewhere, "S", "B") == "sent"
+
+        receiver.release.set()
+        assert [future.result(timeout=10) for future in hanging] == ["sent"] * 4
+    # Finished deliveries give their slots back.
+    assert sender.send(Target("webhook", receiver.base + "/hook", "ch"), "S", "B") == "sent"
+
+
+def test_all_email_goes_to_one_destination_the_smtp_server(
+    smtp: MailServer, receiver: Receiver, http: httpx.Client
+) -> None:
+    smtp.handler.hold = True
+    sender = NotificationSender(smtp.url, MAIL_FROM, http, max_per_destination=1)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(sender.send, ALICE, "S", "B")
+        deadline = time.monotonic() + 5
+        while not smtp.handler.held and time.monotonic() < deadline:
+            time.sleep(0.01)
+        bob = Target("email", "bob@other.example", "rep-b")
+        busy = failure(sender, bob)
+        assert busy.retryable is True and "busy" in busy.reason
+        # Webhooks are other destinations.
+        assert sender.send(Target("webhook", receiver.base + "/hook", "ch"), "S", "B") == "sent"
+        smtp.handler.release.set()
+        assert first.result(timeout=10) == "sent"
+    assert sender.send(bob, "S", "B") == "sent"
+    assert [e.rcpt_tos for e in smtp.handler.envelopes] == [
+        ["alice@example.com"],
+        ["bob@other.example"],
+    ]
+
+
+def test_a_timed_out_delivery_gives_its_slot_back(receiver: Receiver, http: httpx.Client) -> None:
+    sender = NotificationSender(None, MAIL_FROM, http, timeout=0.2, max_per_destination=1)
+    assert "timed out" in failure(sender, Target("webhook", receiver.base + "/slow", "ch")).reason
+    assert sender.send(Target("webhook", receiver.base + "/hook", "ch"), "S", "B") == "sent"
 
 
 # --- lead data in rep notifications, through the activity -----------------------------------
