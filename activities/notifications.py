@@ -18,15 +18,15 @@ from eventsourcing.persistence import IntegrityError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.notify import DeliveryFailed, NotificationSender
+from activities.notify import DeliveryFailed, NotificationSender, field_escape
 from domain.identity import LEADFLOW_NAMESPACE
 from domain.notifications import NoRecipient, Target, message_fields, resolve_targets
 from domain.state import Decision, LeadState, LoggedEvent, fold
-from domain.tracking import TrackedMessage, links_in, tracked_html, tracked_text
+from domain.tracking import TrackedMessage, tracked_html, tracked_text, unsubscribe_link
 from leadflow.eventlog import EventLog
 from leadflow.rulebook import Rulebook
 from rules.model import Ruleset, Template
-from rules.templates import find_template, render
+from rules.templates import LeadflowUrl, find_template, render
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,6 @@ class NotificationActivities:
                 self._record(queued, None, "skipped", f"no template {template_id!r}").data["status"]
             ]
         fields = message_fields(before, directory=directory)
-        message = render(template, fields, variant=None)
         statuses: list[str] = []
         for target in targets:
             already = [
@@ -94,6 +93,8 @@ class NotificationActivities:
             if already:
                 statuses.append(str(already[0].data["status"]))
                 continue
+            # Lead data is made inert the way this target's channel reads text.
+            message = render(template, fields, escape=field_escape(target.channel))
             statuses.append(self._deliver(queued, target, message.subject, message.body))
         return statuses
 
@@ -116,19 +117,27 @@ class NotificationActivities:
             )
             return str(self._record(queued, None, "skipped", reason).data["status"])
         variant = subject_variant(lead, template)
-        message = render(template, message_fields(lead), variant=variant)
         target = Target("email", lead.email, "lead")
         message_id = self._message_id(queued, target)
+        unsubscribe = LeadflowUrl(unsubscribe_link(self.public_url, message_id))
+        # Both parts come from the defanged text: the HTML part escapes it and links only
+        # the URLs the template's author wrote, the only ones a click may redirect to.
+        message = render(
+            template,
+            message_fields(lead, {"unsubscribe_url": unsubscribe}),
+            variant=variant,
+            escape=field_escape(target.channel),
+        )
         with contextlib.suppress(IntegrityError):  # saved by an earlier attempt
             self.event_log.save(
-                TrackedMessage.sent(message_id, queued.lead_id, links_in(message.body))
+                TrackedMessage.sent(message_id, queued.lead_id, list(message.links))
             )
         status = self._deliver(
             queued,
             target,
             message.subject,
             tracked_text(message.body, self.public_url, message_id),
-            html=tracked_html(message.body, self.public_url, message_id),
+            html=tracked_html(message.body, message.links, self.public_url, message_id),
         )
         if status in ("sent", "recorded"):
             self.event_log.record_once(

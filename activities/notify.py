@@ -18,14 +18,32 @@ Webhook payload shapes (JSON, UTF-8):
 - webhook (generic): ``{"type": "leadflow.notification", "version": 1, "subject",
   "body", "recipient", "lead_id", "message_id", "sent_at"}`` (see `generic_payload`).
   Any 2xx is success.
+
+Every webhook POST carries the delivery's message id twice, as ``Idempotency-Key`` and
+as ``X-Leadflow-Delivery``: it is the same on every retry of one delivery (and differs
+between recipients and notifications), so a receiver that already has it can drop the
+resend.
+
+Lead data in a message is made inert for its channel before it gets here
+(`field_escape`): defanged in email and Slack text, defanged and in full-width
+characters in DingTalk/WeCom markdown, as it is in the generic JSON.
+
+At most `max_per_destination` deliveries (4 by default) are in flight to one destination
+at a time in this process (a webhook's scheme, host and port; the SMTP server): one
+more fails at once, retryable after a few seconds, so a slow or black-holed receiver
+holds only its own share of the activity threads.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import re
 import smtplib
 import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -35,7 +53,8 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from domain.notifications import Target
+from domain.notifications import Target, TargetChannel
+from rules.templates import Escape, as_is, inert_markdown, inert_text
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +64,10 @@ SMTP_TIMEOUT_SECONDS = 5.0
 WECOM_MARKDOWN_MAX_BYTES = 4096
 SLACK_HEADER_MAX_CHARS = 150
 SLACK_SECTION_MAX_CHARS = 3000
+MAX_PER_DESTINATION = 4
+# A delivery that finds its destination full asks to be retried after this many seconds,
+# up to twice as long, so the retries of a burst do not all arrive at once.
+BUSY_RETRY_SECONDS = 5.0
 
 # Robot error codes that mean "busy or rate limited, try again later"; any other non-zero
 # errcode (bad token, keyword/sign/IP check failed, malformed message) will fail again.
@@ -144,6 +167,23 @@ def wecom_payload(subject: str, body: str, *, mention: str | None = None) -> dic
     return {"msgtype": "markdown", "markdown": {"content": content}}
 
 
+_FIELD_ESCAPES: dict[TargetChannel, Escape] = {
+    "email": inert_text,
+    "slack": inert_text,  # and `slack_payload` escapes `&<>` in the whole text
+    "dingtalk": inert_markdown,
+    "wecom": inert_markdown,
+    "webhook": as_is,
+}
+
+
+def field_escape(channel: TargetChannel) -> Escape:
+    """How lead data is written into a message for `channel` (`rules.templates.render`'s
+    `escape`): defanged in email and Slack text, defanged and with markdown characters in
+    full width for DingTalk/WeCom robots, unchanged in the generic JSON (receivers present
+    it themselves)."""
+    return _FIELD_ESCAPES[channel]
+
+
 def _slack_escape(text: str) -> str:
     # Slack reads <...> as links and mentions; a lead's own text must not become one.
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -202,6 +242,46 @@ def _redacted(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}" if parts.hostname else "<invalid URL>"
 
 
+def _webhook_destination(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{parts.hostname}:{port}"
+
+
+class DestinationSlots:
+    """Counts the deliveries in flight to each destination in this process, at most
+    `limit` at a time per destination; thread-safe."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("a destination needs at least one slot")
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._in_flight: dict[str, int] = {}
+
+    @contextmanager
+    def hold(self, destination: str, where: str) -> Iterator[None]:
+        """Hold one of `destination`'s slots for the duration of the block. Raises
+        DeliveryFailed (retryable, after a few seconds) at once when all are taken;
+        `where` names the destination in that reason."""
+        with self._lock:
+            in_flight = self._in_flight.get(destination, 0)
+            if in_flight >= self.limit:
+                raise DeliveryFailed(
+                    f"{where} is busy: {in_flight} deliveries to it are in flight",
+                    retryable=True,
+                    retry_after=random.uniform(BUSY_RETRY_SECONDS, 2 * BUSY_RETRY_SECONDS),
+                )
+            self._in_flight[destination] = in_flight + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight[destination] -= 1
+                if not self._in_flight[destination]:
+                    del self._in_flight[destination]
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("retry-after", "")
     return float(value) if value.isdigit() else None
@@ -212,6 +292,8 @@ class NotificationSender:
 
     `smtp_url` None means no SMTP: email targets are recorded, not sent. `http` is a
     shared client (its connection pool is reused); every request gets a short timeout.
+    At most `max_per_destination` deliveries are in flight to one webhook host (scheme,
+    host, port) or to the SMTP server at a time; one more fails at once (retryable).
     Raises ValueError at construction for an SMTP URL it cannot use.
     """
 
@@ -222,11 +304,13 @@ class NotificationSender:
         http: httpx.Client,
         *,
         timeout: float = WEBHOOK_TIMEOUT_SECONDS,
+        max_per_destination: int = MAX_PER_DESTINATION,
     ) -> None:
         self.smtp = parse_smtp_url(smtp_url) if smtp_url else None
         self.mail_from = mail_from
         self.http = http
         self.timeout = timeout
+        self.slots = DestinationSlots(max_per_destination)
 
     def send(
         self,
@@ -241,8 +325,9 @@ class NotificationSender:
         """Deliver one message to `target`; return "sent" once the SMTP server or the
         webhook accepted it, or "recorded" for an email when no SMTP server is configured.
 
-        `message_id` becomes the email's Message-ID (see `message_id_header`) and the
-        generic webhook's `message_id`; pass the same one on every retry. `html` makes
+        `message_id` becomes the email's Message-ID (see `message_id_header`), the
+        generic webhook's `message_id` and every webhook request's `Idempotency-Key` and
+        `X-Leadflow-Delivery` headers; pass the same one on every retry. `html` makes
         the email multipart/alternative with `body` as the text part (webhooks ignore
         it). `lead_id` goes into logs and the generic payload. Raises DeliveryFailed.
         """
@@ -253,7 +338,8 @@ class NotificationSender:
                     return "recorded"
                 self._send_email(self.smtp, target, subject, body, message_id, html)
             else:
-                self._post(target, self._payload(target, subject, body, message_id, lead_id))
+                payload = self._payload(target, subject, body, message_id, lead_id)
+                self._post(target, payload, message_id)
         except DeliveryFailed as exc:
             log.warning(
                 "lead %s: %s notification to %s failed (retryable=%s): %s",
@@ -322,6 +408,12 @@ class NotificationSender:
     ) -> None:
         message = self._email(target, subject, body, message_id, html)
         where = f"SMTP {server.host}:{server.port}"
+        with self.slots.hold(f"smtp://{server.host}:{server.port}", where):
+            self._submit(server, target, message, where)
+
+    def _submit(
+        self, server: SmtpServer, target: Target, message: EmailMessage, where: str
+    ) -> None:
         try:
             context = ssl.create_default_context()
             smtp: smtplib.SMTP
@@ -359,12 +451,24 @@ class NotificationSender:
             # Connection refused or reset, timeouts, DNS failures, a dropped connection.
             raise DeliveryFailed(f"{where}: {exc!r}", retryable=True) from exc
 
-    def _post(self, target: Target, payload: dict[str, Any]) -> None:
+    def _post(self, target: Target, payload: dict[str, Any], message_id: str | None) -> None:
         where = _redacted(target.address)
         if urlsplit(target.address).scheme not in ("http", "https"):
             raise DeliveryFailed(f"not an http(s) URL: {where}", retryable=False)
         try:
-            response = self.http.post(target.address, json=payload, timeout=self.timeout)
+            destination = _webhook_destination(target.address)
+        except ValueError as exc:  # e.g. a port that is no number
+            raise DeliveryFailed(f"bad webhook URL {where}: {exc}", retryable=False) from exc
+        headers = (
+            {"Idempotency-Key": message_id, "X-Leadflow-Delivery": message_id}
+            if message_id is not None
+            else {}
+        )
+        try:
+            with self.slots.hold(destination, where):
+                response = self.http.post(
+                    target.address, json=payload, headers=headers, timeout=self.timeout
+                )
         except httpx.TimeoutException as exc:
             raise DeliveryFailed(f"{where} timed out: {exc!r}", retryable=True) from exc
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:

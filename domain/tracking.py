@@ -1,11 +1,13 @@
 """Tracked nurture emails: which lead a message id belongs to and which links it carries,
 so the open pixel, click redirects and the unsubscribe link need no API key (the message
-id is unguessable) and a redirect only ever goes to a URL the email itself contained."""
+id is unguessable) and a redirect only ever goes to a URL the template author wrote into
+the email (`rules.templates.Message.links`), never to one that came from lead data."""
 
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from urllib.parse import quote
 from uuid import UUID, uuid5
 
@@ -13,16 +15,9 @@ from eventsourcing.domain import Aggregate
 
 from domain.identity import LEADFLOW_NAMESPACE
 
-_URL = re.compile(r"https?://[^\s<>\"')\]]+")
-
 
 def tracked_message_id(message_id: str) -> UUID:
     return uuid5(LEADFLOW_NAMESPACE, f"stream:tracked-message:{message_id}")
-
-
-def links_in(text: str) -> list[str]:
-    """Every http(s) URL in a message body, in order, without duplicates."""
-    return list(dict.fromkeys(_URL.findall(text)))
 
 
 class TrackedMessage(Aggregate):
@@ -47,31 +42,50 @@ class TrackedMessage(Aggregate):
         )
 
 
-def tracked_html(body: str, base_url: str, message_id: str) -> str:
-    """The HTML part of a nurture email: links go through the click redirect, with an
-    open pixel and an unsubscribe link."""
-    base = base_url.rstrip("/")
+def unsubscribe_link(base_url: str, message_id: str) -> str:
+    """The URL that unsubscribes the lead a nurture email went to (`GET /t/u/{id}`)."""
+    return f"{base_url.rstrip('/')}/t/u/{message_id}"
 
-    def link(url: str) -> str:
-        href = f"{base}/t/c/{message_id}?u={quote(url, safe='')}"
-        return f'<a href="{html.escape(href)}">{html.escape(url)}</a>'
+
+def tracked_html(body: str, links: Sequence[str], base_url: str, message_id: str) -> str:
+    """The HTML part of a nurture email: the plain-text `body` HTML-escaped, a paragraph
+    per blank-line-separated block, with an open pixel.
+
+    Only exact occurrences of `links` (the URLs the template author wrote) become links,
+    through the click redirect, and the message's own unsubscribe URL links to itself;
+    nothing else in the body is a link, whatever it looks like. An unsubscribe link is
+    added at the end unless the body has one."""
+    base = base_url.rstrip("/")
+    unsubscribe = unsubscribe_link(base, message_id)
+    hrefs = {url: f"{base}/t/c/{message_id}?u={quote(url, safe='')}" for url in links}
+    hrefs[unsubscribe] = unsubscribe
+    # Longest first, so a link that begins with another link is linked whole.
+    anchors = re.compile("|".join(re.escape(url) for url in sorted(hrefs, key=len, reverse=True)))
 
     paragraphs = ""
     for paragraph in body.split("\n\n"):
         parts, last = [], 0
-        for match in _URL.finditer(paragraph):
-            parts += [html.escape(paragraph[last : match.start()]), link(match.group(0))]
+        for match in anchors.finditer(paragraph):
+            url = match.group(0)
+            parts += [
+                html.escape(paragraph[last : match.start()]),
+                f'<a href="{html.escape(hrefs[url])}">{html.escape(url)}</a>',
+            ]
             last = match.end()
         parts.append(html.escape(paragraph[last:]))
         paragraphs += f"<p>{''.join(parts)}</p>"
+    if unsubscribe not in body:
+        paragraphs += f'<p><a href="{html.escape(unsubscribe)}">Unsubscribe</a></p>'
     return (
         f"<html><body>{paragraphs}"
-        f'<p><a href="{html.escape(base)}/t/u/{message_id}">Unsubscribe</a></p>'
         f'<img src="{html.escape(base)}/t/o/{message_id}" width="1" height="1" alt="">'
         "</body></html>"
     )
 
 
 def tracked_text(body: str, base_url: str, message_id: str) -> str:
-    """The plain-text part: the body and an unsubscribe link."""
-    return f"{body}\n\n--\nUnsubscribe: {base_url.rstrip('/')}/t/u/{message_id}\n"
+    """The plain-text part: the body, and an unsubscribe link unless the body has one."""
+    unsubscribe = unsubscribe_link(base_url, message_id)
+    if unsubscribe in body:
+        return f"{body}\n"
+    return f"{body}\n\n--\nUnsubscribe: {unsubscribe}\n"

@@ -201,11 +201,15 @@ def run_pipeline() -> RunPipeline:
 
 @dataclass
 class MailHandler:
-    """Collects accepted envelopes; refuses recipients listed in `refuse` with that reply."""
+    """Collects accepted envelopes; refuses recipients listed in `refuse` with that reply.
+    With `hold` set, each message waits after its DATA command until `release` is set."""
 
     envelopes: list[Envelope] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)
     logins: list[tuple[str, str]] = field(default_factory=list)
+    hold: bool = False
+    held: int = 0
+    release: threading.Event = field(default_factory=threading.Event)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -216,6 +220,9 @@ class MailHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.hold:
+            self.held += 1
+            await asyncio.to_thread(self.release.wait, 10)
         self.envelopes.append(envelope)
         return "250 Message accepted for delivery"
 
@@ -262,6 +269,7 @@ def smtp() -> Iterator[MailServer]:
     try:
         yield MailServer(handler, f"smtp://127.0.0.1:{port}")
     finally:
+        handler.release.set()
         controller.stop()
 
 
@@ -322,8 +330,8 @@ class Receiver:
         self.answers[path] = (status, raw, headers)
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
+@contextlib.contextmanager
+def serving() -> Iterator[Receiver]:
     receiver = Receiver()
     thread = threading.Thread(
         target=receiver.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -335,3 +343,16 @@ def receiver() -> Iterator[Receiver]:
         receiver.release.set()
         receiver.server.shutdown()
         receiver.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with serving() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def other_receiver() -> Iterator[Receiver]:
+    """A second receiver, on a port (so a destination) of its own."""
+    with serving() as receiver:
+        yield receiver

@@ -4,8 +4,10 @@ receiver started by each test, on free ports."""
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
-from datetime import datetime
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -18,12 +20,14 @@ from activities.notify import (
     parse_smtp_url,
 )
 from domain.notifications import Target, TargetChannel
+from leadflow.settings import Settings
 
 if TYPE_CHECKING:
-    from conftest import MailServer, Receiver
+    from conftest import MailServer, Receiver, RunPipeline
 
 MAIL_FROM = "Leadflow <leadflow@crm.example.com>"
 ALICE = Target("email", "alice@example.com", "rep-a")
+NOW = datetime.now(UTC)
 
 
 def free_port() -> int:
@@ -313,3 +317,172 @@ def test_a_robot_url_that_answers_like_no_robot_is_a_failure(
     sender = NotificationSender(None, MAIL_FROM, http)
     error = failure(sender, Target("dingtalk", receiver.base + "/dingtalk", "east-robot"))
     assert error.retryable is False
+
+
+# --- delivery ids and slow receivers --------------------------------------------------------
+
+
+def test_every_attempt_of_a_webhook_delivery_carries_its_delivery_id(
+    receiver: Receiver, http: httpx.Client
+) -> None:
+    receiver.failures["/hook"] = 1
+    sender = NotificationSender(None, MAIL_FROM, http)
+    target = Target("webhook", receiver.base + "/hook", "mgr-east")
+    assert failure(sender, target, message_id="m-9").retryable is True
+    # The activity retries with the same message id; so do we.
+    assert sender.send(target, "Subject", "Body", message_id="m-9") == "sent"
+    robot = Target("dingtalk", receiver.base + "/dingtalk", "east-robot")
+    sender.send(robot, "Subject", "Body", message_id="m-10")
+    assert [
+        (r.headers["Idempotency-Key"], r.headers["X-Leadflow-Delivery"]) for r in receiver.requests
+    ] == [("m-9", "m-9"), ("m-9", "m-9"), ("m-10", "m-10")]
+
+
+def test_a_slow_receiver_holds_only_its_own_share_of_the_senders(
+    receiver: Receiver, other_receiver: Receiver, http: httpx.Client
+) -> None:
+    sender = NotificationSender(None, MAIL_FROM, http, timeout=10)
+    slow = Target("webhook", receiver.base + "/slow", "ch")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        hanging = [pool.submit(sender.send, slow, "S", "B", message_id=f"m-{n}") for n in range(4)]
+        deadline = time.monotonic() + 5
+        while len(receiver.requests) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(receiver.requests) == 4
+
+        started = time.monotonic()
+        busy = failure(sender, slow)
+        # Fails at once instead of waiting out the 10 s timeout, and asks to be retried.
+        assert time.monotonic() - started < 2
+        assert busy.retryable is True and "busy" in busy.reason
+        assert busy.retry_after is not None and 0 < busy.retry_after <= 10
+        # The destination is the receiver (scheme, host, port), whatever the path.
+        assert "busy" in failure(sender, Target("webhook", receiver.base + "/hook", "ch")).reason
+        assert len(receiver.requests) == 4
+
+        elsewhere = Target("webhook", other_receiver.base + "/hook", "ch")
+        assert sender.send(elsewhere, "S", "B") == "sent"
+
+        receiver.release.set()
+        assert [future.result(timeout=10) for future in hanging] == ["sent"] * 4
+    # Finished deliveries give their slots back.
+    assert sender.send(Target("webhook", receiver.base + "/hook", "ch"), "S", "B") == "sent"
+
+
+def test_all_email_goes_to_one_destination_the_smtp_server(
+    smtp: MailServer, receiver: Receiver, http: httpx.Client
+) -> None:
+    smtp.handler.hold = True
+    sender = NotificationSender(smtp.url, MAIL_FROM, http, max_per_destination=1)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(sender.send, ALICE, "S", "B")
+        deadline = time.monotonic() + 5
+        while not smtp.handler.held and time.monotonic() < deadline:
+            time.sleep(0.01)
+        bob = Target("email", "bob@other.example", "rep-b")
+        busy = failure(sender, bob)
+        assert busy.retryable is True and "busy" in busy.reason
+        # Webhooks are other destinations.
+        assert sender.send(Target("webhook", receiver.base + "/hook", "ch"), "S", "B") == "sent"
+        smtp.handler.release.set()
+        assert first.result(timeout=10) == "sent"
+    assert sender.send(bob, "S", "B") == "sent"
+    assert [e.rcpt_tos for e in smtp.handler.envelopes] == [
+        ["alice@example.com"],
+        ["bob@other.example"],
+    ]
+
+
+def test_a_timed_out_delivery_gives_its_slot_back(receiver: Receiver, http: httpx.Client) -> None:
+    sender = NotificationSender(None, MAIL_FROM, http, timeout=0.2, max_per_destination=1)
+    assert "timed out" in failure(sender, Target("webhook", receiver.base + "/slow", "ch")).reason
+    assert sender.send(Target("webhook", receiver.base + "/hook", "ch"), "S", "B") == "sent"
+
+
+# --- lead data in rep notifications, through the activity -----------------------------------
+
+
+NEW_LEAD_RULESET: dict[str, Any] = {
+    "name": "tell every channel",
+    "rules": [
+        {
+            "id": "assign",
+            "when": ["lead.captured"],
+            "conditions": {"all": []},
+            "actions": [
+                {"name": "assign_to_rep", "params": {"rep": "rep-a"}},
+                {"name": "notify", "params": {"to": "owner", "template": "new-lead"}},
+                *(
+                    {
+                        "name": "notify",
+                        "params": {"to": "team", "template": "new-lead", "channel": channel},
+                    }
+                    for channel in ("east-ding", "east-wecom", "east-slack", "east-hook")
+                ),
+            ],
+        }
+    ],
+    "templates": {
+        "new-lead": {
+            "subject": "New lead: {name}",
+            "body": "**{name}** from {company}: https://crm.example.com/leads/{lead_id}",
+        }
+    },
+}
+
+
+def channels_directory(base: str) -> dict[str, Any]:
+    channels = {"east-ding": "dingtalk", "east-wecom": "wecom", "east-slack": "slack"}
+    return {
+        "teams": [
+            {"id": "east", "name": "East", "manager": "rep-a", "director": "rep-a"},
+        ],
+        "reps": [
+            {"id": "rep-a", "name": "A", "email": "a@example.com", "team": "east", "capacity": 9}
+        ],
+        "channels": [
+            *({"id": id, "kind": kind, "url": f"{base}/{kind}"} for id, kind in channels.items()),
+            {"id": "east-hook", "kind": "webhook", "url": f"{base}/hook"},
+        ],
+    }
+
+
+async def test_lead_data_is_inert_in_every_channels_message(
+    temporal_settings: Settings, run_pipeline: RunPipeline, smtp: MailServer, receiver: Receiver
+) -> None:
+    settings = temporal_settings.model_copy(update={"smtp_url": smtp.url})
+    name = "[click](https://evil.example/x) <@all>"
+    company = "# Boss *Inc*"
+    async with run_pipeline(settings) as pipeline:
+        rulebook = pipeline.store.rulebook
+        rulebook.replace_directory(channels_directory(receiver.base), "test", NOW)
+        rulebook.activate(rulebook.publish(NEW_LEAD_RULESET, "test", NOW), "test", NOW)
+        lead = pipeline.capture("eve@x.io", name=name, company=company)
+        await pipeline.until(
+            lambda: len(receiver.requests) == 4 and len(smtp.handler.envelopes) == 1,
+            "the owner emailed and four channels told",
+        )
+    link = f"https://crm.example.com/leads/{lead}"
+    by_path = {r.path: r.json() for r in receiver.requests}
+
+    robot_name = "［click］（hxxps://evil［.］example/x） ＜@all＞"  # noqa: RUF001
+    robot_body = f"**{robot_name}** from ＃ Boss ＊Inc＊: {link}"  # noqa: RUF001
+    assert by_path["/dingtalk"]["markdown"]["text"] == f"### New lead: {robot_name}\n\n{robot_body}"
+    assert by_path["/wecom"]["markdown"]["content"] == f"### New lead: {robot_name}\n{robot_body}"
+
+    slack = by_path["/slack"]["blocks"][1]["text"]["text"]
+    assert slack == (
+        f"**[click](hxxps://evil[.]example/x) &lt;@all&gt;** from # Boss *Inc*: {link}"
+    )
+
+    generic = by_path["/hook"]
+    assert (generic["subject"], generic["body"]) == (
+        f"New lead: {name}",
+        f"**{name}** from {company}: {link}",
+    )
+
+    email = smtp.handler.message()
+    assert email["Subject"] == "New lead: [click](hxxps://evil[.]example/x) <@all>"
+    text = email.get_body(("plain",))
+    assert text is not None and "evil.example" not in text.get_content()
+    assert link in text.get_content()

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 from uuid import UUID
 
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from domain.tracking import tracked_message_id
 from leadflow.settings import Settings
 
 if TYPE_CHECKING:
@@ -128,3 +131,57 @@ async def test_opens_clicks_and_unsubscribe_are_tracked_and_stop_the_emails(
         await asyncio.sleep(3)  # past when the third step was due
         assert len(smtp.handler.envelopes) == 2
         assert len(of_type(pipeline, lead, "nurture.email_sent")) == 2
+
+
+class Hrefs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.hrefs += [value for name, value in attrs if name == "href" and value is not None]
+
+
+def hrefs(html: str) -> list[str]:
+    parser = Hrefs()
+    parser.feed(html)
+    return parser.hrefs
+
+
+async def test_a_lead_named_with_a_url_gets_no_link_to_it_and_no_redirect(
+    temporal_settings: Settings, run_pipeline: RunPipeline, smtp: MailServer
+) -> None:
+    settings = temporal_settings.model_copy(update={"smtp_url": smtp.url})
+    evil = "https://evil.example/login"
+    async with run_pipeline(settings) as pipeline:
+        install(pipeline)
+        lead = pipeline.capture(
+            "eve@x.io", name=evil, company="[click](https://evil.example/x)", intent="low"
+        )
+        await pipeline.until(
+            lambda: len(of_type(pipeline, lead, "nurture.email_sent")) == 2, "2 emails"
+        )
+        base = settings.public_url.rstrip("/")
+        for index, sent in enumerate(of_type(pipeline, lead, "nurture.email_sent")):
+            message_id = sent["message_id"]
+            unsubscribe = f"{base}/t/u/{message_id}"
+            email = smtp.handler.message(index)
+            text = email.get_body(("plain",)).get_content()
+            html = email.get_body(("html",)).get_content()
+            assert "hxxps://evil[.]example/login" in email["Subject"] + text
+            assert "evil.example" not in email["Subject"] + text + html
+            # The template's own links are tracked; the unsubscribe link appears once.
+            authors = [GUIDE] if sent["template"] == "article-1" else []
+            tracked = [f"{base}/t/c/{message_id}?u={quote(url, safe='')}" for url in authors]
+            assert hrefs(html) == [*tracked, unsubscribe]
+            assert text.count(unsubscribe) == 1
+            stored = pipeline.store.event_log.repository.get(tracked_message_id(message_id))
+            assert stored.links == authors
+
+        with TestClient(create_app(settings)) as web:
+            article = of_type(pipeline, lead, "nurture.email_sent")[1]["message_id"]
+            for url in (evil, "https://evil.example/x"):
+                click = web.get(f"/t/c/{article}", params={"u": url}, follow_redirects=False)
+                assert click.status_code == 404
+            click = web.get(f"/t/c/{article}", params={"u": GUIDE}, follow_redirects=False)
+            assert click.status_code == 302 and click.headers["location"] == GUIDE

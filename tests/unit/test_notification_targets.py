@@ -10,7 +10,7 @@ import pytest
 from domain.directory import Directory, parse_directory
 from domain.notifications import NoRecipient, Target, message_fields, resolve_targets
 from domain.state import LeadState
-from rules.templates import BUILTIN_TEMPLATES, render
+from rules.templates import BUILTIN_TEMPLATES, LeadflowUrl, render
 
 DINGTALK_URL = "https://oapi.dingtalk.com/robot/send?access_token=east"
 WECOM_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=west"
@@ -196,7 +196,9 @@ def test_team_by_email_with_no_active_reps_is_no_recipient() -> None:
 
 
 def test_follow_up_overdue_names_the_lead_and_its_company(directory: Directory) -> None:
-    fields = message_fields(EAST_LEAD, {"lead_url": "https://crm.example.com/leads/lead-1"})
+    fields = message_fields(
+        EAST_LEAD, {"lead_url": LeadflowUrl("https://crm.example.com/leads/lead-1")}
+    )
     message = render(BUILTIN_TEMPLATES["follow-up-overdue"], fields)
     assert message.subject == "First follow-up overdue: Ann Lee (Acme)"
     assert message.body.startswith("Lead Ann Lee from Acme was assigned to you")
