@@ -6,15 +6,19 @@ The two runs are independent, so on a history of some size they run at once on t
 cores: a forked child replays the baseline while the caller's thread replays the
 candidate (`replay_runs`). The child shares the history read before the fork (nothing is
 pickled on the way in), runs only the pure simulation, never touches the store's
-connections, and sends back a `RunOutcome` (a few counts per lead) and its progress.
+connections, and sends back a `RunOutcome` (a few counts per lead) and its progress;
+it dies with the process that forked it, however that one ends.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
+import os
 import pickle
 import signal
+import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -56,6 +60,9 @@ _REQUEST_KEYS = {"ruleset", "baseline", "from", "to", "lead_id"}
 # candidate runs here. Below it a replay takes about a tenth of a second in one process,
 # and a second one saves a few milliseconds at best (docs/decisions.md, "Replay").
 PARALLEL_FROM_EVENTS = 1000
+
+# prctl(2): the signal the kernel sends a process when its parent dies.
+_PR_SET_PDEATHSIG = 1
 
 
 class ReplayFailed(Exception):
@@ -265,8 +272,25 @@ class _ChildError:
         raise error from where
 
 
+def _die_with_parent(parent: int) -> None:
+    """Have Linux SIGKILL this (forked) process when `parent`, the pid that forked it,
+    dies; exit at once if it died already (before this ran, the child was reparented).
+
+    A daemon child is ended by its parent's clean exit only: an API killed outright
+    (kill -9, the OOM killer) would leave it replaying for nobody and holding the API's
+    inherited listening socket, so a restarted API could not bind its port. Dying with
+    the parent, it frees the socket with it, so the child need not close what it
+    inherited. Linux means the forking *thread*: the one that waits for this child
+    until it ends (`_runs_in_two_processes`), so it never exits first."""
+    if sys.platform == "linux":
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 def _replay_in_child(
     sending: Connection,
+    parent: int,
     history: Sequence[LoggedEvent],
     ruleset_for: RulesetFor,
     directory: Directory,
@@ -277,6 +301,7 @@ def _replay_in_child(
     and sent with its progress. Only pure code and its pipe: the store's inherited
     connections are never used, and multiprocessing ends the child with `os._exit`, so
     no atexit handler or finaliser closes them on the way out either."""
+    _die_with_parent(parent)
     # Ctrl-C reaches the whole process group: the parent handles it and ends this child.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -355,9 +380,9 @@ def _runs_in_two_processes(
     receiving, sending = fork.Pipe(duplex=False)
     child = fork.Process(
         target=_replay_in_child,
-        args=(sending, history, baseline_for, directory, until, progress is not None),
+        args=(sending, os.getpid(), history, baseline_for, directory, until, progress is not None),
         name="replay-baseline",
-        daemon=True,  # ended with this process, should it exit meanwhile
+        daemon=True,  # ended by this process's clean exit; a kill: `_die_with_parent`
     )
     succeeded = False
     try:
