@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     log_poll_seconds: float = 1.0
     log_watch_seconds: float = 0.005
     dispatcher_concurrency: int = 32
+    # A replay over HTTP that runs longer than this fails, naming how to narrow it.
+    replay_time_limit_seconds: float = Field(default=600, gt=0)
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -8,17 +8,22 @@ candidate (`replay_runs`). The child shares the history read before the fork (no
 pickled on the way in), runs only the pure simulation, never touches the store's
 connections, and sends back a `RunOutcome` (a few counts per lead) and its progress;
 it dies with the process that forked it, however that one ends.
+
+A replay is stopped by any exception its progress callback raises (a cancel, a stopping
+process) or by its time budget, both checked on the caller's thread at each report.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import multiprocessing
 import os
 import pickle
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -61,6 +66,11 @@ _REQUEST_KEYS = {"ruleset", "baseline", "from", "to", "lead_id"}
 # and a second one saves a few milliseconds at best (docs/decisions.md, "Replay").
 PARALLEL_FROM_EVENTS = 1000
 
+# The most a posted candidate may weigh, as compact UTF-8 JSON. The built-in ruleset is
+# ~5 KB for 9 rules: this holds hundreds of rules with their templates, and keeps small
+# what one request has validated on the API's threads and stored in the `replays` table.
+MAX_RULESET_BYTES = 256 * 1024
+
 # prctl(2): the signal the kernel sends a process when its parent dies.
 _PR_SET_PDEATHSIG = 1
 
@@ -68,6 +78,15 @@ _PR_SET_PDEATHSIG = 1
 class ReplayFailed(Exception):
     """The baseline run's child process ended without an outcome (it was killed), or
     failed with an error that cannot be raised again here as it was."""
+
+
+class ReplayOverTime(Exception):
+    """The replay ran past its time budget (`answer`'s `time_limit`); it was stopped at a
+    progress report, its forked child killed."""
+
+    def __init__(self, limit_seconds: float) -> None:
+        super().__init__(f"the replay exceeded its time budget of {limit_seconds:g} s")
+        self.limit_seconds = limit_seconds
 
 
 @dataclass
@@ -112,6 +131,11 @@ def parse_what_if(body: object, directory: Directory) -> WhatIf:
     candidate: Ruleset | None = None
     if "ruleset" not in body:
         errors.append(FieldError("/ruleset", "required: the candidate ruleset document"))
+    elif (size := _encoded_size(body["ruleset"])) > MAX_RULESET_BYTES:
+        message = (
+            f"{size} bytes as JSON; a candidate may take at most {MAX_RULESET_BYTES} (256 KiB)"
+        )
+        errors.append(FieldError("/ruleset", message))
     else:
         try:
             # Checked as a publish would check it, against the directory.
@@ -138,6 +162,11 @@ def parse_what_if(body: object, directory: Directory) -> WhatIf:
     return WhatIf(candidate, baseline, bounds["from"], bounds["to"], lead_id)
 
 
+def _encoded_size(document: object) -> int:
+    encoded = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    return len(encoded.encode("utf-8", "surrogatepass"))  # JSON may spell a lone surrogate
+
+
 def check_baseline(question: WhatIf, rulebook: Rulebook) -> None:
     """Raises RulesetNotFound when the question names a version that was never published."""
     if question.baseline is not None:
@@ -151,6 +180,7 @@ def answer(
     progress: PhaseProgress | None = None,
     *,
     parallel_from: int | None = PARALLEL_FROM_EVENTS,
+    time_limit: float | None = None,
 ) -> ReplayDiff:
     """Replay the selected leads' history under the baseline and under the candidate, on
     one virtual clock up to the log's last recorded time, and diff the two runs.
@@ -158,11 +188,28 @@ def answer(
     The runs happen at once in two processes when the history has at least
     `parallel_from` events and this platform can fork (None: always one after the
     other); the diff is the same either way. Reports progress per phase (see `PHASES`),
-    always on the caller's thread. Raises RulesetNotFound for an unknown baseline
-    version, ReplayFailed when the baseline's process dies. Writes nothing.
+    always on the caller's thread; an exception raised by `progress` stops the replay
+    (and kills its child). With `time_limit` (seconds), raises ReplayOverTime at the
+    first progress report after that long. Raises RulesetNotFound for an unknown
+    baseline version, ReplayFailed when the baseline's process dies. Writes nothing.
     """
+    if time_limit is not None:
+        progress = _within(time_limit, progress)
     with cycle_collection_paused():  # the history and both runs: see there
         return _answer(question, event_log, rulebook, progress, parallel_from)
+
+
+def _within(limit_seconds: float, progress: PhaseProgress | None) -> PhaseProgress:
+    """`progress`, raising ReplayOverTime once `limit_seconds` have passed from now."""
+    deadline = time.monotonic() + limit_seconds
+
+    def report(phase: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(phase, done, total)  # first: how far it got is shown
+        if time.monotonic() > deadline:
+            raise ReplayOverTime(limit_seconds)
+
+    return report
 
 
 def _answer(
