@@ -187,8 +187,8 @@ class ReplayRuns:
         return replay_id
 
     def get(self, replay_id: str, now: datetime) -> ReplayRun:
-        """The replay, with an interrupted one reported (and recorded) as failed; raises
-        ReplayNotFound."""
+        """The replay, with an interrupted one reported (and recorded) as failed, or as
+        cancelled when a cancel was pending; raises ReplayNotFound."""
         row = self._row(replay_id)
         heartbeat_at = _utc(row.heartbeat_at)
         assert heartbeat_at is not None
