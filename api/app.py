@@ -55,7 +55,12 @@ def create_app(settings: Settings) -> FastAPI:
 
         app.state.writer = writer = GroupCommitter(store.append_many)
         writer.start()
-        app.state.replays = ReplayRunner(ReplayRuns(store.engine), store.event_log, store.rulebook)
+        app.state.replays = ReplayRunner(
+            ReplayRuns(store.engine),
+            store.event_log,
+            store.rulebook,
+            time_limit_seconds=settings.replay_time_limit_seconds,
+        )
         await asyncio.to_thread(app.state.replays.start)
         connecting = asyncio.create_task(connect_in_background())
         # Start-up is done, and what it built (~150,000 objects of FastAPI, pydantic,

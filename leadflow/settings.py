@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     # How long a write waits for another SQLite writer before it is answered 503
     # `database_busy` (docs/decisions.md, "Faults").
     sqlite_busy_timeout_seconds: float = Field(default=30.0, gt=0)
+    # A replay over HTTP that runs longer than this fails, naming how to narrow it.
+    replay_time_limit_seconds: float = Field(default=600, gt=0)
 
     @property
     def sqlalchemy_url(self) -> str:

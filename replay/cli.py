@@ -23,7 +23,15 @@ from leadflow.rulebook import RulesetNotFound
 from leadflow.settings import Settings
 from replay.diff import Mismatch, render_table, to_json, verify
 from replay.simulator import ReportProgress
-from replay.whatif import PHASES, PhaseProgress, WhatIf, answer, check_baseline, parse_time
+from replay.whatif import (
+    PHASES,
+    PhaseProgress,
+    ReplayOverTime,
+    WhatIf,
+    answer,
+    check_baseline,
+    parse_time,
+)
 from rules.validation import InvalidRuleset, parse_ruleset
 
 replay_app = typer.Typer(name="replay", help="What-if replay of the log's history.")
@@ -116,6 +124,15 @@ def replay(
             "naming every lead where it does not.",
         ),
     ] = False,
+    time_limit: Annotated[
+        float | None,
+        typer.Option(
+            "--time-limit",
+            metavar="SECONDS",
+            min=0,
+            help="Stop the what-if after this long and exit 3 (default: no limit).",
+        ),
+    ] = None,
     data_dir: Annotated[
         Path | None,
         typer.Option("--data-dir", help="Where SQLite and Temporal keep their files."),
@@ -164,8 +181,15 @@ def replay(
         except RulesetNotFound as missing:
             errors.print(f"[red]--baseline: {missing.message}[/]")
             raise typer.Exit(2) from missing
-        with _phase_bars() as progress:
-            diff = answer(question, store.event_log, rulebook, progress)
+        try:
+            with _phase_bars() as progress:
+                diff = answer(question, store.event_log, rulebook, progress, time_limit=time_limit)
+        except ReplayOverTime as over:
+            errors.print(
+                f"[red]stopped: {over}; replay fewer leads: a shorter capture window "
+                "(--from/--to) or one lead (--lead)[/]"
+            )
+            raise typer.Exit(3) from over
         if report_format is ReportFormat.json:
             typer.echo(json.dumps(to_json(diff), indent=2))
         else:

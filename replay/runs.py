@@ -1,10 +1,15 @@
 """What-if replays started over HTTP (`POST /v1/replays`): their state in the `replays`
-table, so any API replica answers `GET /v1/replays/{id}`, and the worker thread that runs
-them, one at a time, in the API process that accepted them.
+table, so any API replica answers `GET /v1/replays/{id}` and takes a cancel, and the worker
+thread that runs them, one at a time, in the API process that accepted them.
+
+A process holds at most `MAX_QUEUED` unfinished replays; each runs within a time budget
+and stops at its next progress report once cancelled (the cancel is a status in the table,
+so any replica may record it).
 
 A process that runs replays keeps a heartbeat on its unfinished ones; one whose heartbeat
 is older than `STALE_AFTER` was interrupted (its process died or restarted) and is marked
-`failed` the next time anyone looks, or when an API starts, instead of staying `running`.
+`failed` (`cancelled`, if a cancel was pending) the next time anyone looks, or when an API
+starts, instead of staying unfinished.
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,20 +27,28 @@ from typing import Any
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.engine import Engine
 
-from domain.errors import DomainError
+from domain.errors import Conflict, DomainError
 from leadflow.eventlog import EventLog
 from leadflow.rulebook import Rulebook
 from replay.diff import to_json
-from replay.whatif import PHASES, WhatIf, answer
+from replay.whatif import PHASES, ReplayOverTime, WhatIf, answer
 
 log = logging.getLogger(__name__)
 
-QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
-UNFINISHED = (QUEUED, RUNNING)
+QUEUED, RUNNING, CANCELLING = "queued", "running", "cancelling"
+SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
+# `cancelling`: a cancel was recorded while it ran; it ends `cancelled` at its next report.
+UNFINISHED = (QUEUED, RUNNING, CANCELLING)
+
+# Unfinished replays (queued and running) one API process holds; one more is refused
+# (429) with a Retry-After of `RETRY_AFTER_SECONDS`, a guess at when one will have ended.
+MAX_QUEUED = 4
+RETRY_AFTER_SECONDS = 30
 
 HEARTBEAT_EVERY = timedelta(seconds=5)
 STALE_AFTER = timedelta(seconds=30)
-# Progress is written at most this often (a replay reports every few hundred events).
+# Progress is written, and a cancel noticed, at most this often (a replay reports every
+# few hundred events).
 PROGRESS_EVERY_SECONDS = 1.0
 
 INTERRUPTED = "interrupted: the API process running this replay stopped; post it again"
@@ -64,8 +76,36 @@ class ReplayNotFound(DomainError):
     code = "replay_not_found"
 
 
+class ReplayFinished(Conflict):
+    """A cancel of a replay that has already ended (succeeded, failed or cancelled)."""
+
+    code = "replay_finished"
+
+
+class TooManyReplays(DomainError):
+    """This API process already holds `MAX_QUEUED` unfinished replays; nothing was recorded.
+    Ask again after `retry_after_seconds`."""
+
+    code = "too_many_replays"
+    retry_after_seconds = RETRY_AFTER_SECONDS
+
+
 class ReplayStopped(Exception):
     """Raised inside a running replay when its process is stopping."""
+
+
+class ReplayNoLongerRunning(Exception):
+    """Raised inside a running replay whose row is no longer `running`: it was cancelled
+    (from any replica), or given up as interrupted."""
+
+
+def over_time_error(limit_seconds: float) -> str:
+    """The `error` of a replay stopped by its time budget: what happened and what to do."""
+    return (
+        f"the replay exceeded its time budget of {limit_seconds:g} s "
+        "(LEADFLOW_REPLAY_TIME_LIMIT_SECONDS) and was stopped; replay fewer leads: "
+        "a shorter capture window (`from`/`to`) or one lead (`lead_id`)"
+    )
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -122,7 +162,8 @@ class ReplayProgress:
 
 
 class ReplayRuns:
-    """The `replays` table. A finished replay (succeeded or failed) never changes again."""
+    """The `replays` table. A finished replay (succeeded, failed or cancelled) never
+    changes again."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -146,8 +187,8 @@ class ReplayRuns:
         return replay_id
 
     def get(self, replay_id: str, now: datetime) -> ReplayRun:
-        """The replay, with an interrupted one reported (and recorded) as failed; raises
-        ReplayNotFound."""
+        """The replay, with an interrupted one reported (and recorded) as failed, or as
+        cancelled when a cancel was pending; raises ReplayNotFound."""
         row = self._row(replay_id)
         heartbeat_at = _utc(row.heartbeat_at)
         assert heartbeat_at is not None
@@ -177,27 +218,54 @@ class ReplayRuns:
         return row
 
     def started(self, replay_id: str) -> bool:
-        """Mark the replay running; False when it is no longer queued (already failed)."""
+        """Mark the replay running; False when it is no longer queued (cancelled, or
+        failed as interrupted)."""
         return self._update(replay_id, (QUEUED,), status=RUNNING)
 
-    def progressed(self, replay_id: str, done: int, total: int) -> None:
-        self._update(replay_id, (RUNNING,), done=done, total=total)
+    def progressed(self, replay_id: str, done: int, total: int) -> bool:
+        """Record the running replay's progress; False when it is no longer running (a
+        cancel is pending, or it was failed as interrupted): its run should stop."""
+        return self._update(replay_id, (RUNNING,), done=done, total=total)
 
     def succeeded(
         self, replay_id: str, result: Mapping[str, Any], total: int, at: datetime
     ) -> None:
-        self._update(
-            replay_id,
-            (RUNNING,),
-            status=SUCCEEDED,
-            done=total,
-            total=total,
-            result=json.dumps(result),
-            finished_at=at,
-        )
+        """The running replay's report; one cancelled meanwhile ends `cancelled`."""
+        counts = {"done": total, "total": total}
+        self._end(replay_id, counts, at, status=SUCCEEDED, result=json.dumps(result))
 
-    def failed(self, replay_id: str, error: str, at: datetime) -> None:
-        self._update(replay_id, UNFINISHED, status=FAILED, error=error, finished_at=at)
+    def failed(self, replay_id: str, error: str, done: int, at: datetime) -> None:
+        """The running replay failed after `done` event replays; one cancelled meanwhile
+        ends `cancelled`."""
+        self._end(replay_id, {"done": done}, at, status=FAILED, error=error)
+
+    def cancelled(self, replay_id: str, done: int, at: datetime) -> None:
+        """The running replay stopped for a pending cancel after `done` event replays: it
+        ends `cancelled`."""
+        self._end(replay_id, {"done": done}, at)
+
+    def cancel(self, replay_id: str, now: datetime) -> str:
+        """Cancel the replay, from any process: a queued one ends `cancelled` now, a
+        running one becomes `cancelling` and its runner ends it `cancelled` at its next
+        progress report. Returns the status it now has. Raises ReplayNotFound, and
+        ReplayFinished when it has already ended."""
+        self.get(replay_id, now)  # raises ReplayNotFound; ends an interrupted one first
+        if self._update(replay_id, (QUEUED,), status=CANCELLED, finished_at=now):
+            return CANCELLED
+        if self._update(replay_id, (RUNNING, CANCELLING), status=CANCELLING):
+            return CANCELLING
+        status = self._row(replay_id).status
+        raise ReplayFinished(f"replay {replay_id} has already ended: {status}")
+
+    def unfinished(self, runner: str) -> set[str]:
+        """The ids of `runner`'s replays that are queued, running or cancelling."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(replays.c.replay_id).where(
+                    replays.c.runner == runner, replays.c.status.in_(UNFINISHED)
+                )
+            )
+            return set(found.scalars())
 
     def beat(self, runner: str, now: datetime) -> None:
         """The runner is alive: push back the heartbeat of its unfinished replays."""
@@ -209,21 +277,36 @@ class ReplayRuns:
             )
 
     def fail_interrupted(self, now: datetime) -> int:
-        """Mark failed every unfinished replay whose runner stopped beating; how many."""
+        """End every unfinished replay whose runner stopped beating; how many."""
         return self._fail_unfinished(now, replays.c.heartbeat_at < now - STALE_AFTER)
 
     def abandon(self, runner: str, now: datetime) -> None:
-        """Mark failed every unfinished replay of `runner` (it is stopping)."""
+        """End every unfinished replay of `runner` (it is stopping)."""
         self._fail_unfinished(now, replays.c.runner == runner)
 
     def _fail_unfinished(self, now: datetime, *conditions: Any) -> int:
+        """Unfinished replays that will not run on: failed as interrupted, or cancelled
+        when a cancel was pending (what was asked of them)."""
         with self.engine.begin() as conn:
-            found = conn.execute(
+            cancelled = conn.execute(
                 replays.update()
-                .where(replays.c.status.in_(UNFINISHED), *conditions)
+                .where(replays.c.status == CANCELLING, *conditions)
+                .values(status=CANCELLED, finished_at=now)
+            )
+            failed = conn.execute(
+                replays.update()
+                .where(replays.c.status.in_((QUEUED, RUNNING)), *conditions)
                 .values(status=FAILED, error=INTERRUPTED, finished_at=now)
             )
-        return int(found.rowcount)
+        return int(cancelled.rowcount) + int(failed.rowcount)
+
+    def _end(self, replay_id: str, counts: Mapping[str, int], at: datetime, **outcome: Any) -> None:
+        """A running replay's `outcome` and how far it got (`counts`); with a cancel
+        pending, `cancelled` instead."""
+        ended = {**counts, "finished_at": at}
+        if outcome and self._update(replay_id, (RUNNING,), **ended, **outcome):
+            return
+        self._update(replay_id, (CANCELLING,), status=CANCELLED, **ended)
 
     def _update(self, replay_id: str, when: tuple[str, ...], **values: Any) -> bool:
         with self.engine.begin() as conn:
@@ -237,57 +320,97 @@ class ReplayRuns:
 
 class ReplayRunner:
     """Runs this process's replays on one worker thread, in the order they were posted,
-    with `replay.whatif.answer` (what `leadflow replay` runs), and keeps their heartbeat."""
+    with `replay.whatif.answer` (what `leadflow replay` runs), each within
+    `time_limit_seconds`; holds at most `MAX_QUEUED` unfinished ones and keeps their
+    heartbeat."""
 
-    def __init__(self, runs: ReplayRuns, event_log: EventLog, rulebook: Rulebook) -> None:
+    def __init__(
+        self,
+        runs: ReplayRuns,
+        event_log: EventLog,
+        rulebook: Rulebook,
+        *,
+        time_limit_seconds: float | None = None,
+    ) -> None:
         self.runs = runs
         self.event_log = event_log
         self.rulebook = rulebook
+        self.time_limit_seconds = time_limit_seconds
         # Who runs a replay, in the table; new at every start, so a restarted process
         # does not keep its predecessor's replays alive.
         self.runner = f"api-{uuid.uuid4().hex[:12]}"
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay")
         self._stopping = threading.Event()
-        self._unfinished = 0
-        self._lock = threading.Lock()
+        # The replays waiting for the worker, in the order posted, and the one it runs.
+        self._queued: dict[str, WhatIf] = {}
+        self._running: str | None = None
+        self._changed = threading.Condition()
+        self._worker = threading.Thread(target=self._work, name="replay", daemon=True)
         self._heart = threading.Thread(target=self._beat, name="replay-heartbeat", daemon=True)
 
     def start(self) -> None:
-        """Fail the replays interrupted by a stopped process, then start the heartbeat."""
+        """End the replays interrupted by a stopped process, then start the worker and
+        the heartbeat."""
         interrupted = self.runs.fail_interrupted(datetime.now(UTC))
         if interrupted:
-            log.warning("marked %d interrupted replay(s) failed", interrupted)
+            log.warning("ended %d interrupted replay(s)", interrupted)
+        self._worker.start()
         self._heart.start()
 
     def submit(self, question: WhatIf, request: Mapping[str, Any]) -> str:
-        """Queue a replay of `question` (`request` is what GET shows of it); its id."""
-        replay_id = self.runs.create(request, self.runner, datetime.now(UTC))
-        with self._lock:
-            self._unfinished += 1
-        self._executor.submit(self._run, replay_id, question)
+        """Queue a replay of `question` (`request` is what GET shows of it); its id.
+        Raises TooManyReplays, recording nothing, when this process already holds
+        `MAX_QUEUED` unfinished replays."""
+        with self._changed:
+            # The table knows of cancels made on other replicas: those no longer count,
+            # and are dropped here rather than when the worker reaches them.
+            unfinished = self.runs.unfinished(self.runner)
+            for replay_id in self._queued.keys() - unfinished:
+                del self._queued[replay_id]
+            if len(unfinished) >= MAX_QUEUED:
+                raise TooManyReplays(
+                    f"this API process already holds {MAX_QUEUED} unfinished replays; "
+                    f"try again in {RETRY_AFTER_SECONDS} s, or cancel one"
+                )
+            replay_id = self.runs.create(request, self.runner, datetime.now(UTC))
+            self._queued[replay_id] = question
+            self._changed.notify()
         return replay_id
 
     def stop(self) -> None:
-        """Stop at the next progress report; the running and queued replays are failed."""
+        """Stop the running replay at its next progress report; it and the queued ones
+        end as interrupted (or cancelled, if a cancel was pending)."""
         self._stopping.set()
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        with self._changed:
+            self._changed.notify_all()
+        if self._worker.is_alive():
+            self._worker.join()
         self.runs.abandon(self.runner, datetime.now(UTC))
 
     def _beat(self) -> None:
         while not self._stopping.wait(HEARTBEAT_EVERY.total_seconds()):
-            if self._unfinished:
+            if self._queued or self._running is not None:
                 try:
                     self.runs.beat(self.runner, datetime.now(UTC))
                 except Exception:  # the database is away for a moment: beat again later
                     log.exception("replay heartbeat failed")
 
-    def _run(self, replay_id: str, question: WhatIf) -> None:
-        try:
-            if self.runs.started(replay_id):
-                self._answer(replay_id, question)
-        finally:
-            with self._lock:
-                self._unfinished -= 1
+    def _work(self) -> None:
+        while True:
+            with self._changed:
+                while not self._queued and not self._stopping.is_set():
+                    self._changed.wait()
+                if self._stopping.is_set():
+                    return
+                replay_id = next(iter(self._queued))
+                question = self._queued.pop(replay_id)
+                self._running = replay_id
+            try:
+                if self.runs.started(replay_id):  # not cancelled while it waited
+                    self._answer(replay_id, question)
+            except Exception:  # the database is away: its heartbeat stops, a look ends it
+                log.exception("replay %s could not be run to its end", replay_id)
+            finally:
+                self._running = None
 
     def _answer(self, replay_id: str, question: WhatIf) -> None:
         last_write = float("-inf")
@@ -299,15 +422,29 @@ class ReplayRunner:
                 raise ReplayStopped
             progress.update(phase, done, events)
             if time.monotonic() - last_write >= PROGRESS_EVERY_SECONDS:
-                self.runs.progressed(replay_id, progress.done, progress.total)
+                if not self.runs.progressed(replay_id, progress.done, progress.total):
+                    raise ReplayNoLongerRunning
                 last_write = time.monotonic()
 
         try:
-            diff = answer(question, self.event_log, self.rulebook, report)
+            diff = answer(
+                question,
+                self.event_log,
+                self.rulebook,
+                report,
+                time_limit=self.time_limit_seconds,
+            )
+        except ReplayNoLongerRunning:
+            self.runs.cancelled(replay_id, progress.done, datetime.now(UTC))
         except ReplayStopped:
-            self.runs.failed(replay_id, INTERRUPTED, datetime.now(UTC))
+            self.runs.failed(replay_id, INTERRUPTED, progress.done, datetime.now(UTC))
+        except ReplayOverTime as over:
+            log.warning("replay %s stopped: %s", replay_id, over)
+            error = over_time_error(over.limit_seconds)
+            self.runs.failed(replay_id, error, progress.done, datetime.now(UTC))
         except Exception as exc:
             log.exception("replay %s failed", replay_id)
-            self.runs.failed(replay_id, f"{type(exc).__name__}: {exc}", datetime.now(UTC))
+            error = f"{type(exc).__name__}: {exc}"
+            self.runs.failed(replay_id, error, progress.done, datetime.now(UTC))
         else:
             self.runs.succeeded(replay_id, to_json(diff), progress.total, datetime.now(UTC))

@@ -201,8 +201,11 @@ def simulate(
 
     Timers fire in virtual time, earliest first across all leads, before any event recorded
     after them; after the last event they fire up to `until` (default: the last event's
-    time), the "now" of the replay. Pure: reads nothing, writes nothing (it pauses the
-    cyclic garbage collector while it runs, see `cycle_collection_paused`).
+    time), the "now" of the replay. Reports `progress(events done, events)` every
+    `PROGRESS_EVERY` events and at the last, and every `PROGRESS_EVERY` timers fired
+    between two events, so a caller can stop the run (by raising) even while only timers
+    fire. Pure: reads nothing, writes nothing (it pauses the cyclic garbage collector while
+    it runs, see `cycle_collection_paused`).
     """
     with cycle_collection_paused():
         return _simulate(history, ruleset_for, directory, until, progress)
@@ -228,7 +231,8 @@ def _simulate(
         if due is not None:
             heapq.heappush(due_heap, (due.due, order[machine.lead_id], machine.lead_id))
 
-    def fire_until(at: datetime) -> None:
+    def fire_until(at: datetime, done: int) -> None:
+        fired = 0
         while due_heap and due_heap[0][0] <= at:
             when, _, lead = heapq.heappop(due_heap)
             machine = machines[lead]
@@ -241,10 +245,15 @@ def _simulate(
             workloads.moved(before, machine.state.open_owner)
             workloads.rotated(decided)
             schedule(machine)
+            fired += 1
+            # Timers alone may run long between two events (a timer restarted by its own
+            # firing): the caller still hears from the run, and can stop it.
+            if progress is not None and fired % PROGRESS_EVERY == 0:
+                progress(done, total)
 
     for done, event in enumerate(history, start=1):
         at = datetime.fromisoformat(event.recorded_at)
-        fire_until(at)
+        fire_until(at, done - 1)
         machine = machines.get(event.lead_id)
         if machine is None:
             order[event.lead_id] = len(order)
@@ -265,7 +274,7 @@ def _simulate(
     if horizon is None and history:
         horizon = datetime.fromisoformat(history[-1].recorded_at)
     if horizon is not None:
-        fire_until(horizon)
+        fire_until(horizon, total)
     if progress is not None and total == 0:
         progress(0, 0)
     leads = {

@@ -6,15 +6,24 @@ The two runs are independent, so on a history of some size they run at once on t
 cores: a forked child replays the baseline while the caller's thread replays the
 candidate (`replay_runs`). The child shares the history read before the fork (nothing is
 pickled on the way in), runs only the pure simulation, never touches the store's
-connections, and sends back a `RunOutcome` (a few counts per lead) and its progress.
+connections, and sends back a `RunOutcome` (a few counts per lead) and its progress;
+it dies with the process that forked it, however that one ends.
+
+A replay is stopped by any exception its progress callback raises (a cancel, a stopping
+process) or by its time budget, both checked on the caller's thread at each report.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import json
 import multiprocessing
+import os
 import pickle
 import signal
+import sys
+import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -57,10 +66,27 @@ _REQUEST_KEYS = {"ruleset", "baseline", "from", "to", "lead_id"}
 # and a second one saves a few milliseconds at best (docs/decisions.md, "Replay").
 PARALLEL_FROM_EVENTS = 1000
 
+# The most a posted candidate may weigh, as compact UTF-8 JSON. The built-in ruleset is
+# ~5 KB for 9 rules: this holds hundreds of rules with their templates, and keeps small
+# what one request has validated on the API's threads and stored in the `replays` table.
+MAX_RULESET_BYTES = 256 * 1024
+
+# prctl(2): the signal the kernel sends a process when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
 
 class ReplayFailed(Exception):
     """The baseline run's child process ended without an outcome (it was killed), or
     failed with an error that cannot be raised again here as it was."""
+
+
+class ReplayOverTime(Exception):
+    """The replay ran past its time budget (`answer`'s `time_limit`); it was stopped at a
+    progress report, its forked child killed."""
+
+    def __init__(self, limit_seconds: float) -> None:
+        super().__init__(f"the replay exceeded its time budget of {limit_seconds:g} s")
+        self.limit_seconds = limit_seconds
 
 
 @dataclass
@@ -105,6 +131,11 @@ def parse_what_if(body: object, directory: Directory) -> WhatIf:
     candidate: Ruleset | None = None
     if "ruleset" not in body:
         errors.append(FieldError("/ruleset", "required: the candidate ruleset document"))
+    elif (size := _encoded_size(body["ruleset"])) > MAX_RULESET_BYTES:
+        message = (
+            f"{size} bytes as JSON; a candidate may take at most {MAX_RULESET_BYTES} (256 KiB)"
+        )
+        errors.append(FieldError("/ruleset", message))
     else:
         try:
             # Checked as a publish would check it, against the directory.
@@ -131,6 +162,11 @@ def parse_what_if(body: object, directory: Directory) -> WhatIf:
     return WhatIf(candidate, baseline, bounds["from"], bounds["to"], lead_id)
 
 
+def _encoded_size(document: object) -> int:
+    encoded = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    return len(encoded.encode("utf-8", "surrogatepass"))  # JSON may spell a lone surrogate
+
+
 def check_baseline(question: WhatIf, rulebook: Rulebook) -> None:
     """Raises RulesetNotFound when the question names a version that was never published."""
     if question.baseline is not None:
@@ -144,6 +180,7 @@ def answer(
     progress: PhaseProgress | None = None,
     *,
     parallel_from: int | None = PARALLEL_FROM_EVENTS,
+    time_limit: float | None = None,
 ) -> ReplayDiff:
     """Replay the selected leads' history under the baseline and under the candidate, on
     one virtual clock up to the log's last recorded time, and diff the two runs.
@@ -151,11 +188,28 @@ def answer(
     The runs happen at once in two processes when the history has at least
     `parallel_from` events and this platform can fork (None: always one after the
     other); the diff is the same either way. Reports progress per phase (see `PHASES`),
-    always on the caller's thread. Raises RulesetNotFound for an unknown baseline
-    version, ReplayFailed when the baseline's process dies. Writes nothing.
+    always on the caller's thread; an exception raised by `progress` stops the replay
+    (and kills its child). With `time_limit` (seconds), raises ReplayOverTime at the
+    first progress report after that long. Raises RulesetNotFound for an unknown
+    baseline version, ReplayFailed when the baseline's process dies. Writes nothing.
     """
+    if time_limit is not None:
+        progress = _within(time_limit, progress)
     with cycle_collection_paused():  # the history and both runs: see there
         return _answer(question, event_log, rulebook, progress, parallel_from)
+
+
+def _within(limit_seconds: float, progress: PhaseProgress | None) -> PhaseProgress:
+    """`progress`, raising ReplayOverTime once `limit_seconds` have passed from now."""
+    deadline = time.monotonic() + limit_seconds
+
+    def report(phase: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(phase, done, total)  # first: how far it got is shown
+        if time.monotonic() > deadline:
+            raise ReplayOverTime(limit_seconds)
+
+    return report
 
 
 def _answer(
@@ -265,8 +319,25 @@ class _ChildError:
         raise error from where
 
 
+def _die_with_parent(parent: int) -> None:
+    """Have Linux SIGKILL this (forked) process when `parent`, the pid that forked it,
+    dies; exit at once if it died already (before this ran, the child was reparented).
+
+    A daemon child is ended by its parent's clean exit only: an API killed outright
+    (kill -9, the OOM killer) would leave it replaying for nobody and holding the API's
+    inherited listening socket, so a restarted API could not bind its port. Dying with
+    the parent, it frees the socket with it, so the child need not close what it
+    inherited. Linux means the forking *thread*: the one that waits for this child
+    until it ends (`_runs_in_two_processes`), so it never exits first."""
+    if sys.platform == "linux":
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 def _replay_in_child(
     sending: Connection,
+    parent: int,
     history: Sequence[LoggedEvent],
     ruleset_for: RulesetFor,
     directory: Directory,
@@ -277,6 +348,7 @@ def _replay_in_child(
     and sent with its progress. Only pure code and its pipe: the store's inherited
     connections are never used, and multiprocessing ends the child with `os._exit`, so
     no atexit handler or finaliser closes them on the way out either."""
+    _die_with_parent(parent)
     # Ctrl-C reaches the whole process group: the parent handles it and ends this child.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -355,9 +427,9 @@ def _runs_in_two_processes(
     receiving, sending = fork.Pipe(duplex=False)
     child = fork.Process(
         target=_replay_in_child,
-        args=(sending, history, baseline_for, directory, until, progress is not None),
+        args=(sending, os.getpid(), history, baseline_for, directory, until, progress is not None),
         name="replay-baseline",
-        daemon=True,  # ended with this process, should it exit meanwhile
+        daemon=True,  # ended by this process's clean exit; a kill: `_die_with_parent`
     )
     succeeded = False
     try:

@@ -1,8 +1,10 @@
 """What-if replays over HTTP (SPEC §8): `POST /v1/replays` queues one (admin),
-`GET /v1/replays/{id}` follows it to its report (read).
+`GET /v1/replays/{id}` follows it to its report (read), `POST /v1/replays/{id}/cancel`
+stops it (admin).
 
 The replay runs on a worker thread of the API process that accepted it, one at a time
-(see `replay.runs`); its state is in the database, so any replica answers the GET.
+(see `replay.runs`); its state is in the database, so any replica answers the GET and
+takes the cancel.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.deps import AdminCaller, JsonBody, StoreDep, require
-from replay.runs import ReplayRunner
+from api.errors import error_body
+from replay.runs import ReplayRunner, TooManyReplays
 from replay.whatif import check_baseline, parse_what_if, request_json
 
 router = APIRouter(prefix="/v1/replays", tags=["replays"])
@@ -34,19 +37,38 @@ async def start_replay(
     body: JsonBody, store: StoreDep, replays: ReplaysDep, _: AdminCaller
 ) -> JSONResponse:
     """Queue a replay of the log's history under the candidate `ruleset`; 422 naming every
-    bad field (the candidate's under `/ruleset`), 404 for an unknown `baseline` version."""
+    bad field (the candidate's under `/ruleset`, over 256 KiB included), 404 for an
+    unknown `baseline` version, 429 with Retry-After when this API process already holds
+    `MAX_QUEUED` unfinished replays. Records nothing unless it answers 202."""
 
     def accept() -> str:
         question = parse_what_if(body, store.rulebook.directory())
         check_baseline(question, store.rulebook)
         return replays.submit(question, request_json(question, body["ruleset"]))
 
-    replay_id = await run_in_threadpool(accept)
+    try:
+        replay_id = await run_in_threadpool(accept)
+    except TooManyReplays as full:
+        # The one error with a header to send: mapped here, where the header is known.
+        return JSONResponse(
+            error_body(full.code, full.message),
+            status_code=429,
+            headers={"Retry-After": str(full.retry_after_seconds)},
+        )
     return JSONResponse(
         {"replay_id": replay_id, "status": "queued"},
         status_code=202,
         headers={"Location": f"/v1/replays/{replay_id}"},
     )
+
+
+@router.post("/{replay_id}/cancel", status_code=202)
+async def cancel_replay(replay_id: str, replays: ReplaysDep, _: AdminCaller) -> dict[str, str]:
+    """Cancel the replay: a queued one is `cancelled` at once, a running one `cancelling`
+    until its runner (in whichever API process) stops it at its next progress report;
+    409 `replay_finished` once it has ended, 404 for an unknown id."""
+    status = await run_in_threadpool(replays.runs.cancel, replay_id, datetime.now(UTC))
+    return {"replay_id": replay_id, "status": status}
 
 
 @router.get("/{replay_id}", dependencies=[Depends(require("read"))])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import multiprocessing
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from leadflow.settings import Settings
 from replay.cli import replay_app
 from replay.diff import compare, summarise, to_json, verify
 from replay.simulator import fixed, recorded_history, ruleset_timeline, simulate
-from replay.whatif import PHASES, WhatIf, answer, can_fork
+from replay.whatif import PHASES, ReplayOverTime, WhatIf, answer, can_fork
 from rules.compile import compile_ruleset
 from rules.validation import parse_ruleset
 
@@ -209,6 +210,43 @@ def test_the_cli_refuses_an_unknown_baseline_without_replaying(
 
     assert result.exit_code == 2
     assert "no ruleset version 99" in result.output
+
+
+def test_a_replay_past_its_time_limit_stops_and_the_cli_says_how_to_narrow_it(
+    store: Store, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workflows = Workflows(store)
+    for i in range(3):
+        workflows.capture(f"web{i}@x.io", source="website", region="east")
+    before = store.event_log.max_position()
+    question = WhatIf(moving_east_website_to("rep-east-2", store).ruleset)
+    for parallel_from in (None, 0):  # one process; two, its child killed
+        with pytest.raises(ReplayOverTime, match="exceeded its time budget of 0 s"):
+            answer(
+                question, store.event_log, store.rulebook, parallel_from=parallel_from, time_limit=0
+            )
+    assert multiprocessing.active_children() == []
+
+    if settings.database_url is not None:
+        monkeypatch.setenv("LEADFLOW_DATABASE_URL", settings.database_url)
+    candidate_file = settings.data_dir / "candidate.json"
+    candidate_file.write_text(json.dumps(default_ruleset_document()))
+    cli = typer.Typer()
+    cli.add_typer(replay_app)
+    args = ["replay", "--ruleset", str(candidate_file), "--format", "json"]
+
+    stopped = CliRunner().invoke(
+        cli, [*args, "--time-limit", "0", "--data-dir", str(settings.data_dir)]
+    )
+    unlimited = CliRunner().invoke(cli, [*args, "--data-dir", str(settings.data_dir)])
+
+    assert stopped.exit_code == 3, stopped.output
+    assert "exceeded its time budget of 0 s" in stopped.stderr
+    assert "--from/--to" in stopped.stderr and "--lead" in stopped.stderr
+    assert stopped.stdout == ""  # no report
+    assert unlimited.exit_code == 0, unlimited.output
+    assert json.loads(unlimited.stdout)["leads_replayed"] == 3
+    assert store.event_log.max_position() == before
 
 
 @pytest.mark.skipif(not can_fork(), reason="the parallel replay forks")

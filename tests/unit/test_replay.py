@@ -235,6 +235,40 @@ def test_leads_share_one_clock_as_when_each_event_is_decided_in_time_order() -> 
         assert replayed == [(e.type, e.data, e.rule_id) for e in machine.log if e.caused_by]
 
 
+class Stop(Exception):
+    pass
+
+
+def test_a_run_can_be_stopped_while_only_timers_fire_between_two_events() -> None:
+    # 1,000 leads for reps with room for them all, nobody following up, then a month
+    # without events: the reminders and reclaims fire before the last event, and the run
+    # reports meanwhile.
+    document = copy.deepcopy(DIRECTORY_DOC)
+    for rep in document["reps"]:
+        rep["capacity"] = 1000
+    roomy = parse_directory(document)
+    history = History()
+    for n in range(1000):
+        history.capture(f"lead-{n}", T0, "west")
+    history.add("lead-0", "lead.followed_up", T0 + timedelta(days=30), rep_id="rep-west-1")
+    reported: list[tuple[int, int]] = []
+
+    def stop_during_the_month(done: int, total: int) -> None:
+        reported.append((done, total))
+        if reported.count((1000, 1001)) == 2:  # the captures' own report, then a timers'
+            raise Stop
+
+    with pytest.raises(Stop):
+        simulate(
+            history.events,
+            fixed(active(RULESET_DOC, 1, roomy)),
+            roomy,
+            progress=stop_during_the_month,
+        )
+
+    assert reported == [(200 * n, 1001) for n in range(1, 6)] + [(1000, 1001)]
+
+
 def test_a_window_selects_leads_by_capture_time_with_all_their_events() -> None:
     history = mixed_history().events
     selected = select_history(history, captured_from=T0 + 2 * H, captured_to=T0 + 4 * H)

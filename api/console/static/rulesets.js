@@ -262,6 +262,10 @@ async function runReplay() {
       say(replayStatus, `The replay failed: ${run.error}`, "error");
       return;
     }
+    if (run.status === "cancelled") {
+      say(replayStatus, "The replay was cancelled.", "error");
+      return;
+    }
     say(replayStatus, `Replay ${run.status}: ${format.count(done)} of ${total ? format.count(total) : "?"} events.`);
     await new Promise((resolve) => setTimeout(resolve, REPLAY_POLL_MS));
   }
