@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,18 +19,28 @@ from uuid import UUID
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from domain.directory import Directory
+from domain.lifecycle import ActiveRuleset
 from domain.state import LeadState, LoggedEvent
 from domain.timers import RunningTimer
 from leadflow.eventlog import Decided, EventLog
 from leadflow.quarantine import DECISION, RESOLVED, SKIPPED, FailedEvent, Quarantine
 from leadflow.rulebook import Rulebook
+from rules.evaluate import Checkpoint
 
 log = logging.getLogger(__name__)
 
 # A decision that fails this many times for a reason other than an outage is given up on:
 # the workflow parks the lead in the quarantine until an operator retries or skips it.
 MAX_DECISION_ATTEMPTS = 5
+# How long one decision's rules may take (a worker decides one lead at a time).
+DECISION_TIME_LIMIT_SECONDS = 2.0
 IsOutage = Callable[[BaseException], bool]
+
+
+class DecisionOverBudget(Exception):
+    """The rules of one decision ran past their time budget: given up on at once (the
+    same rules on the same lead would take as long again), and the lead is parked."""
 
 
 @dataclass
@@ -80,11 +91,13 @@ class DecisionActivities:
         rulebook: Rulebook,
         quarantine: Quarantine,
         is_outage: IsOutage,
+        time_limit_seconds: float = DECISION_TIME_LIMIT_SECONDS,
     ) -> None:
         self.event_log = event_log
         self.rulebook = rulebook
         self.quarantine = quarantine
         self.is_outage = is_outage
+        self.time_limit_seconds = time_limit_seconds
         # One decision at a time per worker: concurrent ones collide on the few rep
         # workload and team rotation streams every assignment writes and retry from
         # scratch (measured: 12 → 18 leads/s end to end with this lock; BENCHMARKS.md).
@@ -95,8 +108,8 @@ class DecisionActivities:
         """The decided events for this trigger, appended (or found, on a retry)."""
         # The active ruleset and the directory are read before taking the lock: two reads
         # less in the one-at-a-time part, which bounds the worker's decisions per second.
+        ruleset, directory = self._rules()
         try:
-            ruleset, directory = self.rulebook.active(), self.rulebook.directory()
             with self._deciding:
                 decided = self.event_log.decide(
                     UUID(input.lead_id),
@@ -106,6 +119,7 @@ class DecisionActivities:
                     ruleset,
                     directory,
                     input.timers,
+                    checkpoint=self._budget(),
                 )
         except Exception as error:
             raise self._failure(input.lead_id, input.trigger, error) from error
@@ -115,11 +129,16 @@ class DecisionActivities:
     def fire_timer(self, input: FireTimerInput) -> DecideResult:
         """Record `lead.timer_fired` and the decisions of the rules for `timer.<id>`."""
         trigger = f"timer.{input.timer.timer_id}"
+        ruleset, directory = self._rules()
         try:
-            ruleset, directory = self.rulebook.active(), self.rulebook.directory()
             with self._deciding:
                 decided = self.event_log.fire_timer(
-                    UUID(input.lead_id), input.timer, ruleset, directory, input.timers
+                    UUID(input.lead_id),
+                    input.timer,
+                    ruleset,
+                    directory,
+                    input.timers,
+                    checkpoint=self._budget(),
                 )
         except Exception as error:
             raise self._failure(input.lead_id, trigger, error) from error
@@ -156,6 +175,32 @@ class DecisionActivities:
         status = SKIPPED if input.skipped else RESOLVED
         self.quarantine.close_decision(input.item_id, status, datetime.now(UTC))
 
+    def _rules(self) -> tuple[ActiveRuleset, Directory]:
+        """The active ruleset and the directory. When they cannot be read or used (the
+        database away, a stored ruleset this release cannot compile), every lead is
+        affected alike: retried without end, never counted against a lead, so the leads
+        go on by themselves once it is fixed (another version activated)."""
+        try:
+            return self.rulebook.active(), self.rulebook.directory()
+        except Exception as error:
+            log.error("the active ruleset or the directory cannot be used: %s", error)
+            raise ApplicationError(
+                f"the active ruleset or the directory cannot be used: {error}",
+                type="RulesetUnusable",
+            ) from error
+
+    def _budget(self) -> Checkpoint:
+        """A checkpoint that raises DecisionOverBudget once this decision's rules have run
+        for `time_limit_seconds`."""
+        deadline = time.monotonic() + self.time_limit_seconds
+        limit = self.time_limit_seconds
+
+        def checkpoint() -> None:
+            if time.monotonic() > deadline:
+                raise DecisionOverBudget(f"the rules ran past their {limit:g} s budget")
+
+        return checkpoint
+
     def _failure(self, lead_id: str, trigger: str, error: Exception) -> ApplicationError:
         """What a failed decision raises to Temporal: retried after an outage (the
         database away), retried a few times otherwise, then given up on (non-retryable),
@@ -165,7 +210,7 @@ class DecisionActivities:
         if self.is_outage(error):
             log.warning("lead %s: %s waits for the database: %s", lead_id, trigger, reason)
             return ApplicationError(reason, attempt, type="DatabaseUnavailable")
-        give_up = attempt >= MAX_DECISION_ATTEMPTS
+        give_up = attempt >= MAX_DECISION_ATTEMPTS or isinstance(error, DecisionOverBudget)
         log.warning(
             "lead %s: %s failed (attempt %d of %d): %s",
             lead_id,

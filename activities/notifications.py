@@ -19,7 +19,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.notify import DeliveryFailed, NotificationSender, field_escape
-from domain.identity import LEADFLOW_NAMESPACE
+from domain.identity import LEADFLOW_NAMESPACE, decided_event_id
 from domain.notifications import NoRecipient, Target, message_fields, resolve_targets
 from domain.state import Decision, LeadState, LoggedEvent, fold
 from domain.tracking import TrackedMessage, tracked_html, tracked_text, unsubscribe_link
@@ -58,7 +58,11 @@ class NotificationActivities:
         """Deliver to every recipient not yet served; returns the statuses recorded."""
         lead_id = UUID(input.lead_id)
         events = self.event_log.lead_events(lead_id)
-        [queued] = [e for e in events if e.event_id == input.notification_id]
+        queued = next(
+            e
+            for e in events
+            if e.event_id == input.notification_id and e.type == "notification.queued"
+        )
         # The lead as it was when the notification was decided (e.g. who owned it before a
         # reclaim), so the message names the right people.
         before = fold(str(lead_id), [e for e in events if e.sequence < queued.sequence])
@@ -153,7 +157,7 @@ class NotificationActivities:
                     },
                     queued.rule_id,
                 ),
-                event_id=str(uuid5(LEADFLOW_NAMESPACE, f"nurture-sent:{message_id}")),
+                event_id=decided_event_id(f"nurture-sent:{message_id}"),
                 occurred_at=datetime.now(UTC),
                 ruleset_version=queued.ruleset_version,
                 caused_by=queued.caused_by or queued.event_id,
@@ -168,6 +172,8 @@ class NotificationActivities:
         self, queued: LoggedEvent, target: Target, subject: str, body: str, html: str | None = None
     ) -> str:
         message_id = self._message_id(queued, target)
+        # Alive between deliveries: a worker that died mid-send is noticed in seconds.
+        activity.heartbeat(target.recipient)
         try:
             status = self.sender.send(
                 target, subject, body, message_id=message_id, html=html, lead_id=queued.lead_id
@@ -216,7 +222,7 @@ class NotificationActivities:
         return self.event_log.record_once(
             UUID(queued.lead_id),
             Decision("notification.sent", data, queued.rule_id),
-            event_id=str(uuid5(LEADFLOW_NAMESPACE, f"sent:{queued.event_id}:{recipient}")),
+            event_id=decided_event_id(f"sent:{queued.event_id}:{recipient}"),
             occurred_at=datetime.now(UTC),
             ruleset_version=queued.ruleset_version,
             caused_by=queued.caused_by or queued.event_id,

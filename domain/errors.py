@@ -109,6 +109,12 @@ class IdempotencyKeyReused(Conflict):
     code = "idempotency_key_reused"
 
 
+class EventIdInUse(Conflict):
+    """The lead already has an event with this id, posted with another API key."""
+
+    code = "event_id_in_use"
+
+
 class LeadAttributesFull(Conflict):
     """A later capture would grow the lead's merged attributes past their bounds
     (`domain.limits`); nothing was appended."""

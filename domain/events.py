@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from domain.errors import FieldError, InvalidEvent, json_pointer
-from domain.identity import BadIdentity, normalise_email, normalise_phone
+from domain.identity import DECIDED_ID_PREFIX, BadIdentity, normalise_email, normalise_phone
 from domain.limits import (
     amount_fault,
     attributes_faults,
@@ -288,6 +288,11 @@ def parse_event(body: object, *, now: datetime, phone_region: str) -> IncomingEv
     event_id = body.get("event_id")
     if event_id is not None and (not isinstance(event_id, str) or not 1 <= len(event_id) <= 200):
         errors.append(FieldError("/event_id", "must be a string of 1 to 200 characters"))
+        event_id = None
+    elif isinstance(event_id, str) and event_id.startswith(DECIDED_ID_PREFIX):
+        errors.append(
+            FieldError("/event_id", f"ids starting with {DECIDED_ID_PREFIX!r} are leadflow's own")
+        )
         event_id = None
 
     try:

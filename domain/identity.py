@@ -45,8 +45,32 @@ def identity_index_id(kind: str, value: str) -> UUID:
     return uuid5(LEADFLOW_NAMESPACE, f"identity:{kind}:{value}")
 
 
-def idempotency_record_id(key: str) -> UUID:
-    return uuid5(LEADFLOW_NAMESPACE, f"idempotency:{key}")
+def idempotency_record_id(key: str, scope: str | None = None) -> UUID:
+    """The record of what a post with idempotency `key` was answered. Keys are scoped by
+    the API key that sent them (`scope`, its stable id), so two integrations that both use
+    `form-42` are two requests; `scope` None is the record id used before keys were
+    scoped (still read, so a retry across the upgrade is still a duplicate)."""
+    if scope is None:
+        return uuid5(LEADFLOW_NAMESPACE, f"idempotency:{key}")
+    return uuid5(LEADFLOW_NAMESPACE, f"idempotency:{len(scope)}:{scope}:{key}")
+
+
+# Every event id leadflow makes for an event it records itself starts with this; a posted
+# `event_id` may not (422), so no client can take the id of a decision still to come.
+DECIDED_ID_PREFIX = "lf:"
+
+
+def decided_event_id(name: str) -> str:
+    """The deterministic id of an event leadflow records (a decision, a fired timer, a
+    delivery): the same `name` — what the event answers — gives the same id on every
+    retry. Events recorded before ids had a prefix carry `legacy_event_id(id)`."""
+    return DECIDED_ID_PREFIX + str(uuid5(LEADFLOW_NAMESPACE, name))
+
+
+def legacy_event_id(event_id: str) -> str:
+    """The id an event recorded under `event_id`'s name had before decided ids were
+    prefixed (a retry that straddles the upgrade must find it)."""
+    return event_id.removeprefix(DECIDED_ID_PREFIX)
 
 
 def campaign_id_for(campaign: str) -> UUID:

@@ -43,6 +43,8 @@ class LeadEvent(Aggregate.Event):
 
     def apply(self, aggregate: Any) -> None:
         aggregate.state = apply_event(aggregate.state, self.to_logged())
+        if self.caused_by is None:  # a posted event: its id is the client's
+            aggregate.event_ids.add(self.event_id)
 
 
 class Lead(Aggregate):
@@ -154,6 +156,9 @@ class Lead(Aggregate):
         caused_by: str | None,
     ) -> None:
         self.state = LeadState(lead_id=str(self.id))
+        # The ids of the lead's posted events: unique in the stream (decisions name the
+        # event they answer by its id).
+        self.event_ids: set[str] = set()
 
     @classmethod
     def capture(

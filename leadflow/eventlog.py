@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, ClassVar, TypeVar
-from uuid import UUID, uuid4, uuid5
+from uuid import UUID, uuid4
 
 from eventsourcing.application import (
     AggregateNotFoundError,
@@ -42,16 +42,18 @@ from sqlalchemy.orm import Session
 from domain.directory import Directory
 from domain.errors import (
     DomainError,
+    EventIdInUse,
     IdempotencyKeyReused,
     LeadAttributesFull,
     LeadNotFound,
 )
 from domain.events import LEADLESS_TYPES, IncomingEvent
 from domain.identity import (
-    LEADFLOW_NAMESPACE,
     campaign_id_for,
+    decided_event_id,
     idempotency_record_id,
     identity_index_id,
+    legacy_event_id,
 )
 from domain.lead import (
     EXTERNAL_LEAD_TOPICS,
@@ -75,6 +77,7 @@ from domain.state import (
 )
 from domain.timers import RunningTimer, plan_sequences, plan_timers
 from domain.workload import RepWorkload, TeamRotation, rep_workload_id, team_rotation_id
+from rules.evaluate import Checkpoint
 from rules.model import PoolPolicy
 
 log = logging.getLogger(__name__)
@@ -119,10 +122,12 @@ class Appended:
 
 @dataclass(frozen=True)
 class PendingAppend:
-    """One append of `append_many`: events with their idempotency keys."""
+    """One append of `append_many`: events with their idempotency keys, and whose keys
+    they are (`scope`: the API key's stable id; None: the keys leadflow itself uses)."""
 
     events: Sequence[IncomingEvent]
     keys: Sequence[str | None]
+    scope: str | None = None
 
 
 class ItemRejected(DomainError):
@@ -152,11 +157,14 @@ class EventLog(Application):
         keys: Sequence[str | None],
         directory: Directory | None = None,
         pool: PoolPolicy | None = None,
+        *,
+        scope: str | None = None,
     ) -> list[Appended]:
         """Append validated events atomically, all or nothing, in order.
 
-        `keys[i]` is event i's idempotency key (client event id or Idempotency-Key): a key
-        seen before answers the earlier result with `duplicate: true` and appends nothing.
+        `keys[i]` is event i's idempotency key (client event id or Idempotency-Key), one of
+        `scope`'s (the API key that sent it): a key seen before in that scope answers the
+        earlier result with `duplicate: true` and appends nothing.
         `directory` and `pool` are what claims are checked against (rep known, active, with
         room; the former owner's cool-down and the rep's daily claim limit).
         """
@@ -166,7 +174,7 @@ class EventLog(Application):
         assume_new = _lone_capture(events)
         for _ in range(MAX_CONFLICT_RETRIES):
             try:
-                return self._append_once(events, keys, directory, assume_new, pool)
+                return self._append_once(events, keys, directory, assume_new, pool, scope)
             except IntegrityError:
                 # Another writer appended to one of these streams first: read again, retry.
                 assume_new = False
@@ -180,13 +188,14 @@ class EventLog(Application):
         directory: Directory | None,
         assume_new: bool = False,
         pool: PoolPolicy | None = None,
+        scope: str | None = None,
     ) -> list[Appended]:
         # The reads and the write share one transaction (the library's nested transactions
         # join it): no BEGIN/ROLLBACK round trips per read, and on SQLite the in-process
         # write lock is taken once. What a concurrent writer did in between still surfaces
         # as an IntegrityError on the unique (stream, version) key, and `append` retries.
         with _recorder_of(self).transaction(commit=True):
-            return self._append_in_transaction(events, keys, directory, assume_new, pool)
+            return self._append_in_transaction(events, keys, directory, assume_new, pool, scope)
 
     def _append_in_transaction(
         self,
@@ -195,10 +204,11 @@ class EventLog(Application):
         directory: Directory | None,
         assume_new: bool,
         pool: PoolPolicy | None,
+        scope: str | None,
     ) -> list[Appended]:
         """One append's reads and writes, inside the caller's transaction. Raises
         ItemRejected before writing anything when an item is refused."""
-        unit = _UnitOfWork(self, directory, pool)
+        unit = _UnitOfWork(self, directory, pool, scope)
         unit.preload(events, keys, assume_new=assume_new)
         results: list[Appended] = []
         for index, (event, key) in enumerate(zip(events, keys, strict=True)):
@@ -239,7 +249,9 @@ class EventLog(Application):
         answers: list[list[Appended] | DomainError] = []
         for pending in appends:
             try:
-                answers.append(self.append(pending.events, pending.keys, directory, pool))
+                answers.append(
+                    self.append(pending.events, pending.keys, directory, pool, scope=pending.scope)
+                )
             except DomainError as refused:
                 answers.append(refused)
         return answers
@@ -258,7 +270,9 @@ class EventLog(Application):
                 unread = assume_new and _lone_capture(events)
                 try:
                     answers.append(
-                        self._append_in_transaction(events, pending.keys, directory, unread, pool)
+                        self._append_in_transaction(
+                            events, pending.keys, directory, unread, pool, pending.scope
+                        )
                     )
                 except ItemRejected as refused:
                     answers.append(refused)  # it wrote nothing: the others go on
@@ -274,10 +288,13 @@ class EventLog(Application):
         directory: Directory,
         timers: Mapping[str, RunningTimer],
         fired: RunningTimer | None = None,
+        *,
+        checkpoint: Checkpoint | None = None,
     ) -> Decided:
         """Run the lifecycle step for `trigger` and append its decisions to the lead's stream;
         returns them with the lead's state after them (folded from the whole stream) and
         the timers `timers` become once the trigger and its decisions have happened.
+        `checkpoint` is called before each rule is tested (see `domain.lifecycle.step`).
 
         Idempotent: decisions already recorded for `cause_id` (a retried activity) are
         returned instead of being decided again. A concurrent append is retried on the
@@ -290,7 +307,15 @@ class EventLog(Application):
                 # one per read. A concurrent writer still surfaces as an IntegrityError.
                 with _recorder_of(self).transaction(commit=True):
                     return self._decide_once(
-                        lead_id, trigger, cause_id, now, active, directory, timers, fired
+                        lead_id,
+                        trigger,
+                        cause_id,
+                        now,
+                        active,
+                        directory,
+                        timers,
+                        fired,
+                        checkpoint,
                     )
             except IntegrityError:
                 continue  # another writer appended to one of these streams first
@@ -306,6 +331,7 @@ class EventLog(Application):
         directory: Directory,
         timers: Mapping[str, RunningTimer],
         fired: RunningTimer | None,
+        checkpoint: Checkpoint | None,
     ) -> Decided:
         unit = _UnitOfWork(self, directory)
         events = [e for e in self.events.get(lead_id) if isinstance(e, LeadEvent)]
@@ -315,17 +341,20 @@ class EventLog(Application):
         if not isinstance(lead, Lead):
             raise LeadNotFound(f"no lead {lead_id}")
         logged = [e.to_logged() for e in events]
-        [cause] = [e for e in logged if e.event_id == cause_id]
+        # The trigger with that id (a decided event of an older release may share it).
+        cause = next(e for e in logged if e.event_id == cause_id and is_trigger(e))
         earlier = [e for e in logged if e.caused_by == cause_id and not is_trigger(e)]
         if earlier:
             return self._decided(cause, earlier, lead.state, active, timers, now, fired)
         at_trigger = state_at_trigger(str(lead_id), logged, cause_id)
         unit.adopt(lead)
-        result = step(at_trigger, trigger, active, directory, unit, now, fired)
+        result = step(
+            at_trigger, trigger, active, directory, unit, now, fired, checkpoint=checkpoint
+        )
         decided = [
             lead.record_decision(
                 decision,
-                event_id=str(uuid5(LEADFLOW_NAMESPACE, f"decision:{lead_id}:{cause_id}:{i}")),
+                event_id=decided_event_id(f"decision:{lead_id}:{cause_id}:{i}"),
                 occurred_at=now,
                 ruleset_version=active.version,
                 caused_by=cause_id,
@@ -368,13 +397,13 @@ class EventLog(Application):
         active: ActiveRuleset,
         directory: Directory,
         timers: Mapping[str, RunningTimer],
+        *,
+        checkpoint: Checkpoint | None = None,
     ) -> Decided:
         """Record `lead.timer_fired` (once, however often this is retried) and run the rules
         for `timer.<id>` at the time the timer was due. The result's events start with the
         `lead.timer_fired` event."""
-        fired_id = str(
-            uuid5(LEADFLOW_NAMESPACE, f"timer:{lead_id}:{timer.timer_id}:{timer.due_at}")
-        )
+        fired_id = decided_event_id(f"timer:{lead_id}:{timer.timer_id}:{timer.due_at}")
         data: dict[str, Any] = {"timer": timer.timer_id, "due_at": timer.due_at}
         if timer.step is not None:
             data["step"] = timer.step
@@ -390,12 +419,13 @@ class EventLog(Application):
         decided = self.decide(
             lead_id,
             f"timer.{timer.timer_id}",
-            fired_id,
+            fired.event_id,  # the id it was recorded with, by this release or an older one
             timer.due,
             active,
             directory,
             remaining,
             fired=timer,
+            checkpoint=checkpoint,
         )
         return Decided([fired, *decided.events], decided.state, decided.timers)
 
@@ -410,9 +440,14 @@ class EventLog(Application):
         caused_by: str,
     ) -> LoggedEvent:
         """Append one decided event unless the stream already has `event_id` (a retried
-        activity records it once)."""
+        activity records it once), or had it under the id an older release gave it."""
+        ids = {event_id, legacy_event_id(event_id)}
         for _ in range(MAX_CONFLICT_RETRIES):
-            recorded = [e for e in self.lead_events(lead_id) if e.event_id == event_id]
+            recorded = [
+                e
+                for e in self.lead_events(lead_id)
+                if e.event_id in ids and e.type == decision.type
+            ]
             if recorded:
                 return recorded[0]
             lead = self.get_lead(lead_id)
@@ -611,9 +646,14 @@ class _UnitOfWork:
     earlier items; every change of a lead's open owner moves the reps' workloads with it."""
 
     def __init__(
-        self, log: EventLog, directory: Directory | None = None, pool: PoolPolicy | None = None
+        self,
+        log: EventLog,
+        directory: Directory | None = None,
+        pool: PoolPolicy | None = None,
+        scope: str | None = None,
     ) -> None:
         self.pool = pool or PoolPolicy()
+        self.scope = scope
         self.log = log
         self.directory = directory
         self.aggregates: dict[UUID, Aggregate] = {}
@@ -635,7 +675,9 @@ class _UnitOfWork:
         idempotency records, identity indexes, named leads and campaigns; then the leads the
         found indexes point at. (One read per stream made identity lookups 50-70% of a
         batch's time.) `assume_new`: read nothing, take all of them to be empty."""
-        wanted = [idempotency_record_id(key) for key in keys if key is not None]
+        wanted = [
+            record_id for key in keys if key is not None for record_id in self._record_ids(key)
+        ]
         for event in events:
             if event.type in LEADLESS_TYPES:
                 wanted.append(campaign_id_for(str(event.data["campaign_id"])))
@@ -759,7 +801,7 @@ class _UnitOfWork:
         if key is not None:
             self._track(
                 IdempotencyRecord.remember(
-                    idempotency_record_id(key),
+                    idempotency_record_id(key, self.scope),
                     fingerprint=event.fingerprint,
                     event_id=result.event_id,
                     lead_id=result.lead_id,
@@ -776,8 +818,8 @@ class _UnitOfWork:
             record_fingerprint = seen_fingerprint
             answer = Appended(seen.event_id, seen.lead_id, seen.sequence, seen.new_lead, True)
         else:
-            record = self._get(idempotency_record_id(key))
-            if not isinstance(record, IdempotencyRecord):
+            record = self._record(key, fingerprint)
+            if record is None:
                 return None
             record_fingerprint = record.fingerprint
             answer = Appended(
@@ -788,6 +830,37 @@ class _UnitOfWork:
                 f"idempotency key {key!r} was already used for a different event"
             )
         return answer
+
+    def _record_ids(self, key: str) -> list[UUID]:
+        """Where the answer to `key` may be recorded: in its scope, and (read only) where
+        keys were kept before they were scoped."""
+        if self.scope is None:
+            return [idempotency_record_id(key)]
+        return [idempotency_record_id(key, self.scope), idempotency_record_id(key)]
+
+    def _record(self, key: str, fingerprint: str) -> IdempotencyRecord | None:
+        """The record of an earlier post with `key` in this scope. A record kept before
+        keys were scoped counts only for the same event: its key may have been another
+        integration's."""
+        scoped, *unscoped = self._record_ids(key)
+        record = self._get(scoped)
+        if isinstance(record, IdempotencyRecord):
+            return record
+        for record_id in unscoped:
+            older = self._get(record_id)
+            if isinstance(older, IdempotencyRecord) and older.fingerprint == fingerprint:
+                return older
+        return None
+
+    def _check_event_id(self, lead: Lead, event_id: str) -> None:
+        """Event ids are unique in a lead's stream: a decision names the event it answers
+        by its id. Another integration's id (keys are scoped per API key) may clash."""
+        if event_id in lead.event_ids:
+            raise EventIdInUse(
+                f"lead {lead.id} already has an event {event_id!r} (from another API key); "
+                "use another event_id",
+                [{"path": "/event_id", "message": "already used on this lead"}],
+            )
 
     def _capture(self, event: IncomingEvent, event_id: str) -> Appended:
         lead_id: UUID | None = None
@@ -814,6 +887,7 @@ class _UnitOfWork:
             full = merged_attributes_fault(lead.state.attributes, event.data.get("attributes", {}))
             if full is not None:
                 raise LeadAttributesFull(full.message, [full.as_dict()])
+            self._check_event_id(lead, event_id)
             self.adopt(lead)
             lead.record("lead.captured", event_id, event.occurred_at, event.data)
         for index_id in unindexed:
@@ -826,6 +900,7 @@ class _UnitOfWork:
         if not isinstance(lead, Lead):
             raise LeadNotFound(f"no lead {event.lead_id}")
         check_external_event(lead.state, event.type, event.data)
+        self._check_event_id(lead, event_id)
         if event.type == "lead.claimed":
             rep_id = str(event.data["rep_id"])
             # Server time, not the client's occurred_at: a back-dated claim gains nothing.

@@ -7,9 +7,12 @@ told to stop (SIGINT/SIGTERM), and shuts down cleanly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
 
 import httpx
 import uvicorn
@@ -28,7 +31,7 @@ from leadflow.temporal import LeadWorkflows, connect, is_outage
 from projections.dispatcher import Dispatcher
 from projections.log_watch import LogWatch, open_log_watch
 from projections.projector import Projector
-from workflows.lead import LeadWorkflow
+from workflows.lead import LeadWorkflow, notifications_queue
 
 log = logging.getLogger(__name__)
 
@@ -41,35 +44,74 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-def lead_worker(
+@contextlib.asynccontextmanager
+async def lead_workers(
     client: Client,
     store: Store,
-    task_queue: str,
-    executor: Executor,
+    settings: Settings,
+    threads: WorkerThreads,
     sender: NotificationSender,
-    public_url: str,
     workflow_runner: WorkflowRunner | None = None,
-) -> Worker:
-    """The worker for LeadWorkflow and its activities (also used by the tests, which keep
-    the full sandbox: the default `workflow_runner`)."""
+) -> AsyncIterator[None]:
+    """The workers of LeadWorkflow, running while the context is open (also used by the
+    tests, which keep the full sandbox: the default `workflow_runner`).
+
+    Two workers with threads of their own, so that a slow receiver of notifications can
+    never hold up a decision: one polls `settings.task_queue` for the workflows and their
+    decisions (local activities), the other polls the notifications queue
+    (`workflows.lead.notifications_queue`) for deliveries."""
     decisions = DecisionActivities(
-        store.event_log, store.rulebook, store.quarantine, is_database_outage
+        store.event_log,
+        store.rulebook,
+        store.quarantine,
+        is_database_outage,
+        settings.decision_time_limit_seconds,
     )
-    notifications = NotificationActivities(store.event_log, store.rulebook, sender, public_url)
-    return Worker(
+    notifications = NotificationActivities(
+        store.event_log, store.rulebook, sender, settings.public_url
+    )
+    leads = Worker(
         client,
-        task_queue=task_queue,
+        task_queue=settings.task_queue,
         workflows=[LeadWorkflow],
         activities=[
             decisions.decide,
             decisions.fire_timer,
             decisions.park,
             decisions.close_parked,
+            # Deliveries scheduled here by runs that started before they had a queue.
             notifications.send,
         ],
-        activity_executor=executor,
+        activity_executor=threads.decisions,
         workflow_runner=workflow_runner or SandboxedWorkflowRunner(),
     )
+    deliveries = Worker(
+        client,
+        task_queue=notifications_queue(settings.task_queue),
+        activities=[notifications.send],
+        activity_executor=threads.notifications,
+        max_concurrent_activities=threads.notification_slots,
+    )
+    async with leads, deliveries:
+        yield
+
+
+@dataclass(frozen=True)
+class WorkerThreads:
+    """The worker's thread pools: decisions and deliveries never wait for each other."""
+
+    decisions: Executor
+    notifications: Executor
+    notification_slots: int
+
+    @classmethod
+    @contextlib.contextmanager
+    def started(cls, decisions: int = 8, notifications: int = 16) -> Iterator[WorkerThreads]:
+        with (
+            ThreadPoolExecutor(decisions, thread_name_prefix="decide") as deciding,
+            ThreadPoolExecutor(notifications, thread_name_prefix="deliver") as delivering,
+        ):
+            yield cls(deciding, delivering, notifications)
 
 
 def production_workflow_runner() -> WorkflowRunner:
@@ -95,16 +137,10 @@ async def run_worker(settings: Settings) -> None:
     store = await asyncio.to_thread(open_store, settings)
     client = await connect(settings.temporal_target, settings.temporal_namespace, wait_seconds=120)
     try:
-        with ThreadPoolExecutor(max_workers=16) as executor, httpx.Client() as http:
+        with WorkerThreads.started() as threads, httpx.Client() as http:
             sender = notification_sender(settings, http)
-            async with lead_worker(
-                client,
-                store,
-                settings.task_queue,
-                executor,
-                sender,
-                settings.public_url,
-                production_workflow_runner(),
+            async with lead_workers(
+                client, store, settings, threads, sender, production_workflow_runner()
             ):
                 log.info("worker polling task queue %s", settings.task_queue)
                 await stop.wait()

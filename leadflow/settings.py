@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     log_poll_seconds: float = 1.0
     log_watch_seconds: float = 0.005
     dispatcher_concurrency: int = 32
+    # How long one decision's rules may run before the lead is parked (docs/decisions.md,
+    # "Quarantine"); the worker decides one lead at a time.
+    decision_time_limit_seconds: float = Field(default=2.0, gt=0)
     # How long a write waits for another SQLite writer before it is answered 503
     # `database_busy` (docs/decisions.md, "Faults").
     sqlite_busy_timeout_seconds: float = Field(default=30.0, gt=0)

@@ -45,10 +45,18 @@ DECIDE_PATCH = "decide-rules-v1"
 COMPLETE_WHEN_IDLE_PATCH = "complete-when-idle-v1"
 # A decision the activity gives up on parks the lead (before: it was retried forever).
 PARK_FAILED_DECISIONS_PATCH = "park-failed-decisions-v1"
+# Deliveries go to their own task queue, with a heartbeat (before: the workflow's queue).
+NOTIFICATIONS_QUEUE_PATCH = "notifications-queue-v1"
 
 
 def workflow_id_for(lead_id: str) -> str:
     return f"lead-{lead_id}"
+
+
+def notifications_queue(task_queue: str) -> str:
+    """The task queue of the deliveries of the lead workflows on `task_queue`: their own
+    worker and threads, so a slow receiver never holds up a decision."""
+    return f"{task_queue}-notifications"
 
 
 @dataclass
@@ -319,18 +327,30 @@ class LeadWorkflow:
 
     async def _send(self, queued: LoggedEvent) -> None:
         """Deliver a notification with retries and backoff, beside the lead's own work."""
+        retry_policy = RetryPolicy(
+            initial_interval=timedelta(seconds=1),
+            backoff_coefficient=2.0,
+            maximum_interval=timedelta(minutes=5),
+            maximum_attempts=MAX_ATTEMPTS,
+        )
+        send = SendInput(lead_id=queued.lead_id, notification_id=queued.event_id)
         try:
-            await workflow.execute_activity_method(
-                NotificationActivities.send,
-                SendInput(lead_id=queued.lead_id, notification_id=queued.event_id),
-                start_to_close_timeout=timedelta(seconds=60),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=1),
-                    backoff_coefficient=2.0,
-                    maximum_interval=timedelta(minutes=5),
-                    maximum_attempts=MAX_ATTEMPTS,
-                ),
-            )
+            if workflow.patched(NOTIFICATIONS_QUEUE_PATCH):
+                await workflow.execute_activity_method(
+                    NotificationActivities.send,
+                    send,
+                    task_queue=notifications_queue(workflow.info().task_queue),
+                    start_to_close_timeout=timedelta(seconds=60),
+                    heartbeat_timeout=timedelta(seconds=30),
+                    retry_policy=retry_policy,
+                )
+            else:
+                await workflow.execute_activity_method(
+                    NotificationActivities.send,
+                    send,
+                    start_to_close_timeout=timedelta(seconds=60),
+                    retry_policy=retry_policy,
+                )
         except ActivityError:
             # Recorded as failed (or skipped) on the log by the activity; the lead goes on.
             workflow.logger.warning(

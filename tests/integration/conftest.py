@@ -16,7 +16,6 @@ import os
 import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -37,7 +36,7 @@ from temporalio.worker import Replayer, WorkflowRunner
 from domain.events import parse_event
 from domain.state import LeadState
 from leadflow.bootstrap import Store, open_store
-from leadflow.processes import lead_worker, notification_sender
+from leadflow.processes import WorkerThreads, lead_workers, notification_sender
 from leadflow.settings import Settings
 from leadflow.temporal import LEAD_DATA_CONVERTER, LeadWorkflows, connect, is_outage
 from projections.dispatcher import Dispatcher
@@ -149,19 +148,11 @@ async def running(
     )
     stop = asyncio.Event()
     try:
-        with ThreadPoolExecutor(max_workers=4) as executor, httpx.Client() as http:
+        with WorkerThreads.started(4, 8) as threads, httpx.Client() as http:
             sender = notification_sender(settings, http)
             async with (
                 watch,
-                lead_worker(
-                    client,
-                    store,
-                    settings.task_queue,
-                    executor,
-                    sender,
-                    settings.public_url,
-                    workflow_runner,
-                ),
+                lead_workers(client, store, settings, threads, sender, workflow_runner),
             ):
                 following = asyncio.create_task(dispatcher.run_forever(stop, watch))
                 yield Pipeline(store, client, settings)
