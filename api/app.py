@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import console
+from api.auth_failures import FailedAuthentications
 from api.errors import install_error_handlers
 from api.group_commit import GroupCommitter
 from api.routes import (
@@ -40,6 +41,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.store = store = await asyncio.to_thread(open_store, settings)
+        app.state.failed_authentications = FailedAuthentications()
         await asyncio.to_thread(store.rulebook.install_defaults, datetime.now(UTC))
         app.state.workflows = None
 
