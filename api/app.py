@@ -20,6 +20,7 @@ from api.routes import (
     directory,
     events,
     health,
+    keys,
     leads,
     notifications,
     projections,
@@ -42,6 +43,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.settings = settings
         app.state.store = store = await asyncio.to_thread(open_store, settings)
         app.state.failed_authentications = FailedAuthentications()
+        # Until it listens (PostgreSQL), every request looks its key up: never a stale answer.
+        watching_keys = asyncio.create_task(store.keys.watch_changes())
         await asyncio.to_thread(store.rulebook.install_defaults, datetime.now(UTC))
         app.state.workflows = None
 
@@ -72,6 +75,9 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             gc.unfreeze()
             connecting.cancel()
+            watching_keys.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching_keys
             await asyncio.to_thread(app.state.replays.stop)
             await asyncio.to_thread(writer.stop)
             app.state.store.close()
@@ -88,6 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(tracking.router)
     app.include_router(replays.router)
+    app.include_router(keys.router)
     app.include_router(console.router)
     app.mount(console.STATIC_URL, StaticFiles(directory=console.STATIC_DIR), name="console")
     return app
