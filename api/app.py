@@ -13,12 +13,14 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import console
+from api.auth_failures import FailedAuthentications
 from api.errors import install_error_handlers
 from api.group_commit import GroupCommitter
 from api.routes import (
     directory,
     events,
     health,
+    keys,
     leads,
     notifications,
     projections,
@@ -41,6 +43,9 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.store = store = await asyncio.to_thread(open_store, settings)
+        app.state.failed_authentications = FailedAuthentications()
+        # Until it listens (PostgreSQL), every request looks its key up: never a stale answer.
+        watching_keys = asyncio.create_task(store.keys.watch_changes())
         await asyncio.to_thread(store.rulebook.install_defaults, datetime.now(UTC))
         app.state.workflows = None
 
@@ -76,6 +81,9 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             gc.unfreeze()
             connecting.cancel()
+            watching_keys.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching_keys
             await asyncio.to_thread(app.state.replays.stop)
             await asyncio.to_thread(writer.stop)
             app.state.store.close()
@@ -93,6 +101,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(tracking.router)
     app.include_router(replays.router)
     app.include_router(quarantine.router)
+    app.include_router(keys.router)
     app.include_router(console.router)
     app.mount(console.STATIC_URL, StaticFiles(directory=console.STATIC_DIR), name="console")
     return app

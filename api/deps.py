@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
+import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
+from api.auth_failures import FailedAuthentications
 from api.errors import ApiError
 from api.group_commit import GroupCommitter
-from api.keys import Caller
+from api.keys import PREFIX_LENGTH, Caller
 from domain.limits import MAX_JSON_DEPTH, nests_deeper_than
 from leadflow.bootstrap import Store
 from leadflow.settings import Settings
 from leadflow.temporal import LeadWorkflows
+
+log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -50,19 +57,46 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 WorkflowsDep = Annotated[LeadWorkflows | None, Depends(get_workflows)]
 
 
+@functools.cache
 def require(scope: str) -> Callable[..., Awaitable[Caller]]:
-    """A dependency that lets the request through only with a key holding `scope`."""
+    """A dependency that lets the request through only with a key holding `scope`: 401
+    without a valid key, 403 without the scope, 429 while the client's address is refused
+    for failing too often. The same callable for the same scope, so FastAPI runs it once per
+    request however many parameters depend on it."""
 
     async def check(request: Request, store: StoreDep) -> Caller:
+        failures: FailedAuthentications = request.app.state.failed_authentications
+        address = request.client.host if request.client else "unknown"
+        retry_after = failures.retry_after(address)
+        if retry_after is not None:
+            raise ApiError(
+                429,
+                "too_many_failed_authentications",
+                f"too many failed authentications from {address}: try again in {retry_after} s",
+                headers={"Retry-After": str(retry_after)},
+            )
         header = request.headers.get("authorization", "")
+        if not header:
+            raise ApiError(401, "unauthenticated", "send an API key: Authorization: Bearer <key>")
         scheme, _, key = header.partition(" ")
         key = key.strip()
-        if scheme.lower() != "bearer" or not key:
-            raise ApiError(401, "unauthenticated", "send an API key: Authorization: Bearer <key>")
-        # A key seen in the last few seconds is checked without I/O, on the event loop.
-        caller = store.keys.remembered(key) or await run_in_threadpool(store.keys.lookup, key)
+        # A key remembered at the current key generation is checked without a thread hop.
+        caller = None
+        if scheme.lower() == "bearer" and key:
+            caller = store.keys.remembered(key) or await run_in_threadpool(store.keys.lookup, key)
         if caller is None:
-            raise ApiError(401, "unauthenticated", "unknown API key")
+            failures.record(address)
+            log.warning(
+                "authentication failed from %s with key %r… (unknown, revoked or expired)",
+                address,
+                key[:PREFIX_LENGTH],
+            )
+            raise ApiError(401, "unauthenticated", "unknown, revoked or expired API key")
+        if store.keys.use_due(key):
+            # Written on a worker thread; the request does not wait for it.
+            asyncio.get_running_loop().run_in_executor(
+                None, store.keys.record_use, key, datetime.now(UTC)
+            )
         if scope not in caller.scopes:
             raise ApiError(403, "forbidden", f"this key lacks the {scope!r} scope")
         return caller
@@ -115,4 +149,24 @@ async def json_body(request: Request) -> Any:
 
 
 JsonBody = Annotated[Any, Depends(json_body)]
+
+
+@functools.cache
+def body_for(scope: str) -> Callable[..., Awaitable[Any]]:
+    """The JSON body as `json_body` reads it, read only once the caller holds `scope`: a
+    request without the right key is answered 401/403 (or 429) whatever its body holds."""
+
+    # Defaults, not annotations: with postponed annotations FastAPI could not see `scope`.
+    async def authorized_body(
+        _: Caller = Depends(require(scope)), body: Any = Depends(json_body)
+    ) -> Any:
+        return body
+
+    return authorized_body
+
+
 AdminCaller = Annotated[Caller, Depends(require("admin"))]
+IngestCaller = Annotated[Caller, Depends(require("ingest"))]
+AdminBody = Annotated[Any, Depends(body_for("admin"))]
+IngestBody = Annotated[Any, Depends(body_for("ingest"))]
+ReadBody = Annotated[Any, Depends(body_for("read"))]

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.keys import KeyNotFound
 from domain.errors import Conflict, DomainError, InvalidDocument, LeadNotFound
 from leadflow.eventlog import ItemRejected
 from leadflow.faults import DatabaseFault, database_fault
@@ -44,12 +45,14 @@ class ApiError(Exception):
         code: str,
         message: str,
         details: Sequence[Mapping[str, object]] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = list(details or [])
+        self.headers = dict(headers or {})
 
 
 def error_body(
@@ -61,7 +64,7 @@ def error_body(
 def status_of(error: DomainError) -> int:
     if isinstance(error, InvalidDocument):
         return 422
-    if isinstance(error, (RulesetNotFound, ReplayNotFound, QuarantineItemNotFound)):
+    if isinstance(error, (RulesetNotFound, ReplayNotFound, QuarantineItemNotFound, KeyNotFound)):
         return 404
     if isinstance(error, LeadNotFound):
         return 404
@@ -82,7 +85,11 @@ def fault_response(fault: DatabaseFault) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status)
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.details),
+            status_code=exc.status,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(DomainError)
     async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:

@@ -11,8 +11,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
-from api.keys import KeyStore
-from api.keys import metadata as keys_metadata
+from api.keys import KeyStore, install_key_tables
 from domain.errors import DomainError
 from domain.events import IncomingEvent
 from leadflow.eventlog import Appended, EventLog, PendingAppend, open_event_log
@@ -64,6 +63,7 @@ class Store:
 
     def close(self) -> None:
         self.event_log.close()
+        self.keys.close()
         self.engine.dispose()
 
 
@@ -83,8 +83,8 @@ def projections(suffix: str = "") -> list[Projection]:
 
 def _create_tables(engine: Engine) -> None:
     read_models = [projection.metadata for projection in projections()]
-    owned = (keys_metadata, follower_metadata, replays_metadata, quarantine_metadata)
-    for metadata in (*owned, *read_models):
+    install_key_tables(engine)
+    for metadata in (follower_metadata, replays_metadata, quarantine_metadata, *read_models):
         try:
             metadata.create_all(engine)
         except (IntegrityError, OperationalError, ProgrammingError):
@@ -100,7 +100,7 @@ def open_store(settings: Settings) -> Store:
     event_log = open_event_log(url)
     keys = KeyStore(engine)
     if settings.bootstrap_admin_key:
-        keys.create(["admin"], name="bootstrap", key=settings.bootstrap_admin_key)
+        keys.ensure_bootstrap(settings.bootstrap_admin_key)
     return Store(
         event_log=event_log,
         engine=engine,

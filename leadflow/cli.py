@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from api.keys import DEFAULT_ROTATION_GRACE, MAX_ROTATION_GRACE
+from domain.errors import DomainError
 from leadflow.settings import Settings
 from replay.cli import replay_app
 
@@ -133,6 +135,97 @@ def keys_create(
     finally:
         store.close()
     typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list(data_dir: DataDir = None) -> None:
+    """Every key with each of its secrets: key_id, name, scopes, prefix, created, last used,
+    revoked or expiring. Never a key or its hash."""
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    from leadflow.bootstrap import open_store
+
+    store = open_store(_settings(data_dir))
+    try:
+        found = store.keys.secrets()
+    finally:
+        store.close()
+    now = datetime.now(UTC)
+
+    def stamp(moment: datetime | None) -> str:
+        return "-" if moment is None else f"{moment:%Y-%m-%d %H:%M:%S}Z"
+
+    table = Table("key_id", "name", "scopes", "prefix", "created", "last used", "status")
+    for secret in found:
+        status = secret.status(now)
+        if secret.revoked_at is not None:
+            status += f" {stamp(secret.revoked_at)}"
+        elif secret.expires_at is not None:
+            status += f" {stamp(secret.expires_at)}"
+        table.add_row(
+            secret.key_id,
+            secret.name or "",
+            ",".join(secret.scopes),
+            f"{secret.prefix}…" if secret.prefix else "-",
+            stamp(secret.created_at),
+            stamp(secret.last_used_at),
+            status,
+        )
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id, as `keys list` shows it.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Revoke every secret of a key: every running API refuses it from its next request."""
+    from datetime import UTC, datetime
+
+    from leadflow.bootstrap import open_store
+
+    store = open_store(_settings(data_dir))
+    try:
+        store.keys.revoke(key_id, datetime.now(UTC))
+    except DomainError as refused:
+        console.print(f"[red]{refused.message}[/]")
+        raise typer.Exit(1) from refused
+    finally:
+        store.close()
+    console.print(f"[green]{key_id} revoked[/]")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key_id: Annotated[str, typer.Argument(help="The key's id, as `keys list` shows it.")],
+    grace: Annotated[
+        int,
+        typer.Option(
+            "--grace",
+            min=0,
+            max=int(MAX_ROTATION_GRACE.total_seconds()),
+            help="Seconds the old secret keeps working; 0 revokes it at once.",
+        ),
+    ] = int(DEFAULT_ROTATION_GRACE.total_seconds()),
+    data_dir: DataDir = None,
+) -> None:
+    """Give a key a new secret (same key_id, name and scopes) and print it, alone, on
+    stdout."""
+    from datetime import UTC, datetime, timedelta
+
+    from leadflow.bootstrap import open_store
+
+    store = open_store(_settings(data_dir))
+    try:
+        issued = store.keys.rotate(key_id, timedelta(seconds=grace), datetime.now(UTC))
+    except DomainError as refused:
+        console.print(f"[red]{refused.message}[/]")
+        raise typer.Exit(1) from refused
+    finally:
+        store.close()
+    typer.echo(issued.key)
 
 
 @rules_app.command("validate")

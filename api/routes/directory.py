@@ -8,13 +8,15 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import AdminCaller, JsonBody, StoreDep, require
+from api.deps import AdminBody, AdminCaller, StoreDep, require
 
 router = APIRouter(prefix="/v1/directory", tags=["directory"])
 
 
 @router.put("")
-async def replace_directory(body: JsonBody, store: StoreDep, caller: AdminCaller) -> dict[str, Any]:
+async def replace_directory(
+    body: AdminBody, caller: AdminCaller, store: StoreDep
+) -> dict[str, Any]:
     directory = await run_in_threadpool(
         store.rulebook.replace_directory, body, caller.name, datetime.now(UTC)
     )

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse
 
-from api.deps import JsonBody, SettingsDep, WriterDep, require
+from api.deps import IngestBody, IngestCaller, SettingsDep, WriterDep, require
 from api.errors import ApiError
 from domain.errors import FieldError, InvalidEvent
 from domain.events import IncomingEvent, parse_event
@@ -27,7 +27,8 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 
 @router.post("", status_code=202)
 async def post_event(
-    body: JsonBody,
+    body: IngestBody,
+    caller: IngestCaller,
     writer: WriterDep,
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
@@ -43,7 +44,8 @@ async def post_event(
 
 @router.post("/batch", status_code=202)
 async def post_batch(
-    body: JsonBody,
+    body: IngestBody,
+    caller: IngestCaller,
     writer: WriterDep,
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,

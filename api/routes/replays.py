@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from api.deps import AdminCaller, JsonBody, StoreDep, require
+from api.deps import AdminBody, AdminCaller, StoreDep, require
 from api.errors import error_body
 from replay.runs import ReplayRunner, TooManyReplays
 from replay.whatif import check_baseline, parse_what_if, request_json
@@ -33,9 +33,7 @@ ReplaysDep = Annotated[ReplayRunner, Depends(get_replays)]
 
 
 @router.post("", status_code=202)
-async def start_replay(
-    body: JsonBody, store: StoreDep, replays: ReplaysDep, _: AdminCaller
-) -> JSONResponse:
+async def start_replay(body: AdminBody, store: StoreDep, replays: ReplaysDep) -> JSONResponse:
     """Queue a replay of the log's history under the candidate `ruleset`; 422 naming every
     bad field (the candidate's under `/ruleset`, over 256 KiB included), 404 for an
     unknown `baseline` version, 429 with Retry-After when this API process already holds

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from api.deps import AdminCaller, JsonBody, StoreDep, require
+from api.deps import AdminBody, AdminCaller, ReadBody, StoreDep, require
 from rules.schema import ruleset_schema
 from rules.validation import validate_ruleset
 
@@ -25,14 +25,14 @@ async def get_schema() -> dict[str, Any]:
 
 
 @router.post("/validate", dependencies=Reader)
-async def validate(body: JsonBody, store: StoreDep) -> dict[str, Any]:
+async def validate(body: ReadBody, store: StoreDep) -> dict[str, Any]:
     directory = await run_in_threadpool(store.rulebook.directory)
     errors = validate_ruleset(body, directory)
     return {"valid": not errors, "errors": [e.as_dict() for e in errors]}
 
 
 @router.post("", status_code=201)
-async def publish(body: JsonBody, store: StoreDep, caller: AdminCaller) -> JSONResponse:
+async def publish(body: AdminBody, caller: AdminCaller, store: StoreDep) -> JSONResponse:
     version = await run_in_threadpool(store.rulebook.publish, body, caller.name, datetime.now(UTC))
     return JSONResponse({"version": version}, status_code=201)
 

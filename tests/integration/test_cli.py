@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+from fastapi.testclient import TestClient
+
+from api.app import create_app
 from api.keys import KeyStore
 from leadflow.bootstrap import open_store
 from leadflow.rulebook import default_ruleset_document
@@ -15,8 +21,14 @@ from leadflow.settings import Settings
 LEADFLOW = [sys.executable, "-m", "leadflow"]
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*LEADFLOW, *args], capture_output=True, text=True, timeout=60)
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*LEADFLOW, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+    )
 
 
 def test_keys_create_prints_the_key_alone_and_it_works(tmp_path: Path) -> None:
@@ -30,6 +42,80 @@ def test_keys_create_prints_the_key_alone_and_it_works(tmp_path: Path) -> None:
     finally:
         store.close()
     assert caller is not None and caller.scopes == {"ingest"}
+
+
+def test_keys_are_listed_revoked_and_rotated_from_the_command_line(tmp_path: Path) -> None:
+    data_dir = ["--data-dir", str(tmp_path)]
+    first = run("keys", "create", "--scope", "read", "--name", "crm", *data_dir).stdout.strip()
+    admin = run("keys", "create", "--scope", "admin", *data_dir).stdout.strip()
+    store = open_store(Settings(data_dir=tmp_path))
+    try:
+        caller = store.keys.lookup(first)
+        assert caller is not None and caller.name == "crm"
+        key_id = caller.key_id
+
+        listing = run("keys", "list", *data_dir)
+        assert listing.returncode == 0, listing.stderr
+        [line] = [line for line in listing.stdout.splitlines() if key_id in line]
+        assert "crm" in line and first[:8] in line and "active" in line
+        assert first not in listing.stdout and admin not in listing.stdout
+
+        rotated = run("keys", "rotate", key_id, *data_dir)
+        assert rotated.returncode == 0, rotated.stderr
+        second = rotated.stdout.strip()
+        assert rotated.stdout == second + "\n" and second.startswith("lf_")
+        assert store.keys.lookup(first) is not None  # a day's grace by default
+        assert store.keys.lookup(second) is not None
+
+        third = run("keys", "rotate", key_id, "--grace", "0", *data_dir).stdout.strip()
+        assert store.keys.lookup(first) is None and store.keys.lookup(second) is None
+        assert store.keys.lookup(third) is not None
+
+        revoked = run("keys", "revoke", key_id, *data_dir)
+        assert revoked.returncode == 0, revoked.stderr
+        assert store.keys.lookup(third) is None
+        lines = run("keys", "list", *data_dir).stdout.splitlines()
+        assert sum("revoked" in line for line in lines) == 3
+
+        unknown = run("keys", "revoke", "key_nope", *data_dir)
+        assert unknown.returncode == 1 and "key_nope" in unknown.stderr
+        admin_caller = store.keys.lookup(admin)
+        assert admin_caller is not None
+        last_admin = run("keys", "revoke", admin_caller.key_id, *data_dir)
+        assert last_admin.returncode == 1 and "no active admin key" in last_admin.stderr
+        assert store.keys.lookup(admin) is not None
+    finally:
+        store.close()
+
+
+def test_a_key_revoked_from_the_command_line_is_refused_by_a_running_api(
+    settings: Settings,
+) -> None:
+    env = {"LEADFLOW_DATABASE_URL": settings.database_url} if settings.database_url else {}
+    with TestClient(create_app(settings)) as client:
+        created = client.post(
+            "/v1/keys", json={"scopes": ["read"]}, headers={"Authorization": "Bearer lf_test_admin"}
+        )
+        key, key_id = created.json()["key"], created.json()["key_id"]
+        headers = {"Authorization": f"Bearer {key}"}
+        keys = client.app.state.store.keys  # type: ignore[attr-defined]
+        wait_for(lambda: keys.generation.current() is not None)  # PostgreSQL: it listens
+        assert client.get("/v1/directory", headers=headers).status_code == 200
+        assert keys.remembered(key) is not None  # authenticated without the database
+        before = keys.generation.current()
+        revoked = run("keys", "revoke", key_id, "--data-dir", str(settings.data_dir), env=env)
+        assert revoked.returncode == 0, revoked.stderr
+        if settings.database_url is not None:
+            # PostgreSQL tells the API by NOTIFY, which lands a moment after the commit.
+            wait_for(lambda: keys.generation.current() not in (before, None))
+        assert client.get("/v1/directory", headers=headers).status_code == 401
+
+
+def wait_for(check: Callable[[], bool], seconds: float = 5) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
 
 
 def test_rules_validate_reports_every_error_with_its_path(tmp_path: Path) -> None:
