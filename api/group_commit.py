@@ -67,16 +67,21 @@ class GroupCommitter:
         self._thread.join()
 
     async def append(
-        self, events: Sequence[IncomingEvent], keys: Sequence[str | None]
+        self,
+        events: Sequence[IncomingEvent],
+        keys: Sequence[str | None],
+        *,
+        scope: str | None = None,
     ) -> list[Appended]:
         """Append `events` (all or nothing) and return their results once committed;
-        raises what `EventLog.append` raises (ItemRejected, ...)."""
+        `keys` are idempotency keys of `scope` (the API key that sent them). Raises what
+        `EventLog.append` raises (ItemRejected, ...)."""
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[list[Appended]] = loop.create_future()
         with self._lock:
             if self._stopping:
                 raise ApiError(503, "shutting_down", "the API is shutting down; retry")
-            self._requests.put(_Request(PendingAppend(events, keys), loop, answer))
+            self._requests.put(_Request(PendingAppend(events, keys, scope), loop, answer))
         return await answer
 
     def _run(self) -> None:

@@ -45,10 +45,13 @@ class Store:
     rulebook: Rulebook
     quarantine: Quarantine
 
-    def append(self, events: list[IncomingEvent], keys: list[str | None]) -> list[Appended]:
-        """Append posted events, all or nothing (raises ItemRejected as `EventLog.append`);
-        claims are checked against the current directory."""
-        [answer] = self.append_many([PendingAppend(events, keys)])
+    def append(
+        self, events: list[IncomingEvent], keys: list[str | None], scope: str | None = None
+    ) -> list[Appended]:
+        """Append posted events, all or nothing (raises ItemRejected as `EventLog.append`),
+        `keys` being `scope`'s idempotency keys; claims are checked against the current
+        directory."""
+        [answer] = self.append_many([PendingAppend(events, keys, scope)])
         if isinstance(answer, DomainError):
             raise answer
         return answer

@@ -26,6 +26,8 @@ router = APIRouter(prefix="/t", tags=["tracking"])
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 NO_STORE = {"Cache-Control": "no-store, max-age=0"}
+# Whose idempotency keys the tracking links' events are (no API key sends them).
+TRACKING_SCOPE = "tracking"
 MessageId = Path(max_length=100, description="The message id from the email.")
 
 
@@ -44,7 +46,8 @@ def _record(
     """Append the event to the message's lead, once per `key`."""
     message = _message(store, message_id)
     body = {"type": event_type, "lead_id": message.lead_id, "data": data}
-    store.append([parse_event(body, now=datetime.now(UTC), phone_region=region)], [key])
+    event = parse_event(body, now=datetime.now(UTC), phone_region=region)
+    store.append([event], [key], scope=TRACKING_SCOPE)
 
 
 @router.get("/o/{message_id}")

@@ -9,11 +9,12 @@ fails, for good, while every other lead is decided as usual.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 from domain.lead import Lead
-from leadflow.quarantine import DECISION, PARKED, SKIPPED
+from leadflow.quarantine import DECISION, PARKED, RESOLVED, SKIPPED
+from leadflow.rulebook import default_ruleset_document
 from leadflow.settings import Settings
 from leadflow.temporal import LeadWorkflows, act_on_quarantine_item
 from workflows.lead import LeadWorkflow
@@ -92,3 +93,62 @@ async def test_a_lead_whose_decisions_fail_is_parked_while_others_are_decided(
             "the item closed as skipped",
         )
         assert await parked_item() is None
+
+
+def heavy_ruleset() -> dict[str, Any]:
+    """The default ruleset with five rules in front whose pattern RE2 needs ~0.4 s to try
+    on a 10,000-character note: only leads that carry such a note are slow to decide."""
+    document = default_ruleset_document()
+    slow = [
+        {
+            "id": f"slow-{index}",
+            "when": ["lead.captured"],
+            "priority": 1000,
+            "conditions": {
+                "all": [
+                    {"name": "attributes.notes", "operator": "matches_regex", "value": ".{1,1000}x"}
+                ]
+            },
+            "actions": [{"name": "add_tag", "params": {"tag": "noted"}}],
+        }
+        for index in range(5)
+    ]
+    document["rules"] = slow + document["rules"]
+    return document
+
+
+async def test_a_decision_over_its_budget_is_parked_at_once_and_retried_after_a_fix(
+    temporal_settings: Settings, run_pipeline: RunPipeline
+) -> None:
+    settings = temporal_settings.model_copy(update={"decision_time_limit_seconds": 0.5})
+    async with run_pipeline(settings) as pipeline:
+        rulebook = pipeline.store.rulebook
+        rulebook.install_defaults(datetime.now(UTC))
+        light = rulebook.active_version()
+        assert light is not None
+        heavy = rulebook.publish(heavy_ruleset(), "test", datetime.now(UTC))
+        rulebook.activate(heavy, "test", datetime.now(UTC))
+
+        slow = pipeline.capture(
+            "slow@example.com", region="east", attributes={"notes": "a" * 10_000}
+        )
+        quick = pipeline.capture("quick@example.com", region="east")
+        assert (await pipeline.eventually(quick, lambda s: s.owner is not None)).owner
+
+        await pipeline.until(
+            lambda: bool(pipeline.store.quarantine.find(lead_id=str(slow))), "the slow lead parked"
+        )
+        [item] = pipeline.store.quarantine.find(lead_id=str(slow))
+        assert (item.stage, item.status, item.attempts) == (DECISION, PARKED, 1)
+        assert "budget" in item.error
+
+        # The rules are fixed (the earlier version again); a retry decides the lead.
+        rulebook.activate(light, "test", datetime.now(UTC))
+        workflows = LeadWorkflows(pipeline.client, settings.task_queue, 2000)
+        await act_on_quarantine_item(pipeline.store.quarantine, workflows, item.item_id, "retry")
+        state = await pipeline.eventually(slow, lambda s: s.owner is not None)
+        assert state.owner == "rep-east-1"
+        await pipeline.until(
+            lambda: pipeline.store.quarantine.get(item.item_id).status == RESOLVED,
+            "the item resolved",
+        )
