@@ -22,10 +22,11 @@ from temporalio.exceptions import ApplicationError
 from domain.directory import Directory
 from domain.lifecycle import ActiveRuleset
 from domain.state import LeadState, LoggedEvent
-from domain.timers import RunningTimer
+from domain.timers import RunningTimer, plan_deliveries, watches_deliveries
 from leadflow.eventlog import Decided, EventLog
 from leadflow.quarantine import DECISION, RESOLVED, SKIPPED, FailedEvent, Quarantine
 from leadflow.rulebook import Rulebook
+from rules.catalog import DELIVERY_EVENT_TYPES
 from rules.evaluate import Checkpoint
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,18 @@ class DecideResult:
     decided: list[LoggedEvent]
     state: LeadState  # the lead after the decisions, folded from its whole stream
     timers: dict[str, RunningTimer]  # running after the trigger and its decisions
+    # The ruleset's timers start, restart or stop on a delivery's events: the workflow
+    # plans its timers again when a delivery ends (`plan_deliveries`).
+    watches_deliveries: bool = False
+
+
+@dataclass
+class DeliveriesInput:
+    """Deliveries that ended (their `notification.queued` ids) and the running timers."""
+
+    lead_id: str
+    notification_ids: list[str]
+    timers: dict[str, RunningTimer]
 
 
 @dataclass
@@ -123,7 +136,7 @@ class DecisionActivities:
                 )
         except Exception as error:
             raise self._failure(input.lead_id, input.trigger, error) from error
-        return self._result(input.lead_id, input.trigger, decided)
+        return self._result(input.lead_id, input.trigger, decided, ruleset)
 
     @activity.defn(name="fire_timer")
     def fire_timer(self, input: FireTimerInput) -> DecideResult:
@@ -142,7 +155,24 @@ class DecisionActivities:
                 )
         except Exception as error:
             raise self._failure(input.lead_id, trigger, error) from error
-        return self._result(input.lead_id, trigger, decided)
+        return self._result(input.lead_id, trigger, decided, ruleset)
+
+    @activity.defn(name="plan_deliveries")
+    def plan_deliveries(self, input: DeliveriesInput) -> dict[str, RunningTimer]:
+        """The running timers once the deliveries' events (`notification.sent`,
+        `nurture.email_sent`) have happened, under the active ruleset's timers."""
+        ruleset = self.rulebook.active().ruleset
+        wanted = set(input.notification_ids)
+        return plan_deliveries(
+            input.timers,
+            ruleset.timers,
+            [
+                event
+                for event in self.event_log.lead_events(UUID(input.lead_id))
+                if event.type in DELIVERY_EVENT_TYPES
+                and event.data.get("notification_id") in wanted
+            ],
+        )
 
     @activity.defn(name="park_decision")
     def park(self, input: ParkInput) -> str:
@@ -224,11 +254,14 @@ class DecisionActivities:
         return ApplicationError(reason, attempt, type=type(error).__name__, non_retryable=give_up)
 
     @staticmethod
-    def _result(lead_id: str, trigger: str, decided: Decided) -> DecideResult:
+    def _result(
+        lead_id: str, trigger: str, decided: Decided, ruleset: ActiveRuleset
+    ) -> DecideResult:
         log.info(
             "lead %s: %s → %s",
             lead_id,
             trigger,
             ", ".join(e.type for e in decided.events) or "no decisions",
         )
-        return DecideResult(decided.events, decided.state, decided.timers)
+        watches = watches_deliveries(ruleset.ruleset)
+        return DecideResult(decided.events, decided.state, decided.timers, watches)

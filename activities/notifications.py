@@ -149,6 +149,7 @@ class NotificationActivities:
                 Decision(
                     "nurture.email_sent",
                     {
+                        "notification_id": queued.event_id,
                         "message_id": message_id,
                         "template": template_id,
                         "variant": variant,

@@ -15,7 +15,14 @@ from typing import Any
 from domain.directory import Directory
 from domain.lifecycle import ActiveRuleset, Workloads, step
 from domain.state import LeadState, LoggedEvent, apply_event
-from domain.timers import RunningTimer, next_due, plan_sequences, plan_timers
+from domain.timers import (
+    RunningTimer,
+    next_due,
+    plan_deliveries,
+    plan_sequences,
+    plan_timers,
+    watches_deliveries,
+)
 
 
 @dataclass
@@ -90,7 +97,31 @@ class LeadMachine:
             at,
             fired,
         )
+        if watches_deliveries(self.active.ruleset):
+            delivered = self._deliver(decided, cause, when)
+            self.timers = plan_deliveries(self.timers, self.active.ruleset.timers, delivered)
+            decided += delivered
         return decided
+
+    def _deliver(
+        self, decided: list[LoggedEvent], cause: LoggedEvent, when: str
+    ) -> list[LoggedEvent]:
+        """What the deliveries of the decided notifications record, as if each were
+        delivered at once: `notification.sent`, and for a nurture email to a lead that
+        can get one, `nurture.email_sent` (only needed when timers watch them)."""
+        delivered: list[LoggedEvent] = []
+        for queued in decided:
+            if queued.type != "notification.queued":
+                continue
+            sent = {"notification_id": queued.event_id, "status": "sent"}
+            delivered.append(self._record("notification.sent", sent, when, None, cause.event_id))
+            to_lead = queued.data.get("to") == "lead"
+            if to_lead and self.state.email and not self.state.unsubscribed:
+                email = {"notification_id": queued.event_id, **queued.data}
+                delivered.append(
+                    self._record("nurture.email_sent", email, when, None, cause.event_id)
+                )
+        return delivered
 
     def receive(self, type_: str, data: dict[str, Any], at: datetime) -> list[LoggedEvent]:
         """An external event at `at` (timers due before it fire first); returns every event

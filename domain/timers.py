@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 
-from rules.model import Sequence, Timer
+from domain.state import LoggedEvent
+from rules.catalog import DELIVERY_EVENT_TYPES
+from rules.model import Ruleset, Sequence, Timer
 
 NURTURE_PREFIX = "nurture:"
 
@@ -96,4 +98,25 @@ def plan_sequences(
             timers[timer_id] = RunningTimer(timer_id, due, event_id, 0)
         elif event_type == "nurture.exited":
             timers.pop(timer_id, None)
+    return timers
+
+
+def watches_deliveries(ruleset: Ruleset) -> bool:
+    """Whether a timer of `ruleset` starts, restarts or stops on a delivery's events
+    (recorded when a notification's delivery ends, after the decision step)."""
+    return any(
+        DELIVERY_EVENT_TYPES.intersection((*timer.start_on, *timer.cancel_on, *timer.restart_on))
+        for timer in ruleset.timers
+    )
+
+
+def plan_deliveries(
+    running: Mapping[str, RunningTimer], specs: Collection[Timer], delivered: Iterable[LoggedEvent]
+) -> dict[str, RunningTimer]:
+    """The running timers after `delivered` (delivery events, in log order), each at the
+    time it was recorded."""
+    timers = dict(running)
+    for event in delivered:
+        at = datetime.fromisoformat(event.recorded_at)
+        timers = plan_timers(timers, specs, [(event.type, event.event_id)], at)
     return timers

@@ -77,6 +77,7 @@ async def lead_workers(
         activities=[
             decisions.decide,
             decisions.fire_timer,
+            decisions.plan_deliveries,
             decisions.park,
             decisions.close_parked,
             # Deliveries scheduled here by runs that started before they had a queue.

@@ -112,6 +112,19 @@ def lookup_variable(name: str) -> Variable | None:
 _NOT_LEAD_EVENTS = LEADLESS_TYPES | {"ruleset.published", "ruleset.activated", "directory.replaced"}
 LEAD_EVENT_TYPES = (frozenset(EXTERNAL_DATA) | DECIDED_TYPES) - _NOT_LEAD_EVENTS
 TIMER_TRIGGER_PREFIX = "timer."
+# Recorded when a notification's delivery ends, by the delivery, after the decision step:
+# a timer may start, restart or stop on them (the workflow plans its timers again once a
+# delivery ends), but no rule can run for them.
+DELIVERY_EVENT_TYPES = frozenset({"notification.sent", "nurture.email_sent"})
+# Why a rule can never run for these triggers: what to write instead.
+NOT_RULE_TRIGGERS = {
+    "lead.timer_fired": "rules run for a fired timer as `timer.<id>`: name that instead",
+    **{
+        name: f"{name} is recorded when the delivery ends, outside the decision step: "
+        "start a timer on it and write a rule for `timer.<id>`"
+        for name in sorted(DELIVERY_EVENT_TYPES)
+    },
+}
 
 
 def _duration(raw: object) -> timedelta:

@@ -21,6 +21,7 @@ from domain.errors import FieldError, InvalidDocument
 from rules.catalog import (
     ACTIONS,
     LEAD_EVENT_TYPES,
+    NOT_RULE_TRIGGERS,
     OPERATORS,
     TIMER_TRIGGER_PREFIX,
     VARIABLE_FAMILIES,
@@ -265,6 +266,7 @@ class _Check:
         self.unique_ids(rules, "rule")
         for path, rule in rules:
             self.rule(path, rule)
+        self.check_notification_loops(timers, rules)
         if "pool" in doc:
             self.pool(("pool",), doc["pool"])
         return self.errors
@@ -377,6 +379,40 @@ class _Check:
             if "template" in step:
                 self.template_ref((*step_path, "template"), step["template"])
 
+    def check_notification_loops(
+        self, timers: list[tuple[Path, object]], rules: list[tuple[Path, object]]
+    ) -> None:
+        """A timer that `notification.sent` starts (or restarts), whose rules notify, would
+        send a notification, be started by its delivery, fire, notify again: forever."""
+        started_by_sends: dict[str, Path] = {}
+        for path, timer in timers:
+            if not isinstance(timer, dict) or not isinstance(timer.get("id"), str):
+                continue
+            for key in ("start_on", "restart_on"):
+                names = timer.get(key)
+                if isinstance(names, list) and "notification.sent" in names:
+                    started_by_sends[timer["id"]] = (*path, key, names.index("notification.sent"))
+        for path, rule in rules:
+            if not isinstance(rule, dict):
+                continue
+            when, actions = rule.get("when"), rule.get("actions")
+            if not isinstance(when, list) or not isinstance(actions, list):
+                continue
+            notifies = [
+                index
+                for index, action in enumerate(actions)
+                if isinstance(action, dict) and action.get("name") == "notify"
+            ]
+            for trigger in when:
+                timer_id = str(trigger).removeprefix(TIMER_TRIGGER_PREFIX)
+                if str(trigger).startswith(TIMER_TRIGGER_PREFIX) and timer_id in started_by_sends:
+                    for index in notifies:
+                        self.fail(
+                            (*path, "actions", index),
+                            f"timer {timer_id!r} starts when a notification is sent: a rule "
+                            f"for it that notifies would notify again and again",
+                        )
+
     def timer(self, path: Path, value: object) -> None:
         allowed = {"id", "start_on", "cancel_on", "restart_on", "after"}
         if not self.obj(path, value, allowed, {"id", "start_on", "after"}):
@@ -387,6 +423,17 @@ class _Check:
         for key in ("start_on", "cancel_on", "restart_on"):
             if key in value:
                 self.event_types((*path, key), value[key], at_least_one=key == "start_on")
+        for key in ("start_on", "restart_on"):
+            names = value.get(key)
+            if isinstance(names, list) and "lead.timer_fired" in names:
+                index = names.index("lead.timer_fired")
+                self.fail(
+                    (*path, key, index),
+                    "lead.timer_fired is every timer's firing, this one's too: the timer "
+                    "would start itself again forever. Start it on what starts the first "
+                    "timer (with a longer `after`), or on a decision of `timer.<id>`'s rules "
+                    "(e.g. lead.tagged)",
+                )
         if "after" in value:
             self.duration((*path, "after"), value["after"])
 
@@ -434,6 +481,8 @@ class _Check:
                 timer_id = trigger.removeprefix(TIMER_TRIGGER_PREFIX)
                 if timer_id not in self.timers:
                     self.fail((*path, index), f"no timer {timer_id!r} is declared in timers")
+            elif trigger in NOT_RULE_TRIGGERS:
+                self.fail((*path, index), NOT_RULE_TRIGGERS[trigger])
             elif trigger not in LEAD_EVENT_TYPES:
                 self.fail((*path, index), f"unknown trigger {trigger!r}")
 

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         DecideInput,
         DecideResult,
         DecisionActivities,
+        DeliveriesInput,
         FireTimerInput,
         ParkInput,
     )
@@ -47,6 +48,8 @@ COMPLETE_WHEN_IDLE_PATCH = "complete-when-idle-v1"
 PARK_FAILED_DECISIONS_PATCH = "park-failed-decisions-v1"
 # Deliveries go to their own task queue, with a heartbeat (before: the workflow's queue).
 NOTIFICATIONS_QUEUE_PATCH = "notifications-queue-v1"
+# Timers may start on a delivery's events: planned again when a delivery ends.
+TIMERS_ON_DELIVERIES_PATCH = "timers-on-deliveries-v1"
 
 
 def workflow_id_for(lead_id: str) -> str:
@@ -119,6 +122,9 @@ class LeadWorkflow:
         self._woken = False
         self._sending: dict[str, asyncio.Task[None]] = {}  # notification id → delivery
         self._operator: dict[str, str] = {}  # parked item id → "retry" | "skip"
+        # Deliveries that ended, whose events the ruleset's timers watch.
+        self._delivered: list[str] = []
+        self._watches_deliveries = False
         self._parked: str | None = None  # the item id this lead waits on, if any
 
     @workflow.run
@@ -139,6 +145,8 @@ class LeadWorkflow:
             due = next_due(self._timers)
             if due is not None and workflow.now() >= due.due:
                 self._state = await self._fire(due)
+            if self._delivered and workflow.patched(TIMERS_ON_DELIVERIES_PATCH):
+                await self._plan_deliveries()
             updates = _search_attribute_updates(published, self._state)
             if updates:
                 workflow.upsert_search_attributes(updates)
@@ -154,6 +162,8 @@ class LeadWorkflow:
                 # Deliveries in flight belong to this run; let them finish first.
                 await workflow.wait_condition(lambda: not self._sending)
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                if self._delivered:
+                    continue  # their timers first (the loop does not wait: `_woken` is set)
                 workflow.continue_as_new(
                     LeadWorkflowInput(
                         lead_id=input.lead_id,
@@ -173,6 +183,7 @@ class LeadWorkflow:
             not self._pending
             and not self._timers
             and not self._sending
+            and not self._delivered
             and (self._state.is_closed or self._state.in_pool)
         )
 
@@ -310,6 +321,7 @@ class LeadWorkflow:
     def _took(self, result: DecideResult) -> LeadState:
         assert self._state is not None
         self._timers = dict(result.timers)
+        self._watches_deliveries = result.watches_deliveries
         for decided in result.decided:
             if decided.type == "notification.queued" and decided.event_id not in self._sending:
                 self._sending[decided.event_id] = asyncio.create_task(self._send(decided))
@@ -358,7 +370,19 @@ class LeadWorkflow:
             )
         finally:
             del self._sending[queued.event_id]
+            if self._watches_deliveries:
+                self._delivered.append(queued.event_id)
             self._woken = True  # the lead may now be resting
+
+    async def _plan_deliveries(self) -> None:
+        """Start, restart or stop the timers that the ended deliveries' events name."""
+        assert self._state is not None
+        ended, self._delivered = self._delivered, []
+        self._timers = await workflow.execute_local_activity_method(
+            DecisionActivities.plan_deliveries,
+            DeliveriesInput(self._state.lead_id, ended, dict(self._timers)),
+            start_to_close_timeout=timedelta(seconds=30),
+        )
 
     @staticmethod
     def _should_continue_as_new(history_limit: int) -> bool:

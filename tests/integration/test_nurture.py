@@ -185,3 +185,55 @@ async def test_a_lead_named_with_a_url_gets_no_link_to_it_and_no_redirect(
                 assert click.status_code == 404
             click = web.get(f"/t/c/{article}", params={"u": GUIDE}, follow_redirects=False)
             assert click.status_code == 302 and click.headers["location"] == GUIDE
+
+
+NO_OPEN: dict[str, Any] = {
+    "name": "tag who did not open",
+    "timers": [
+        {
+            "id": "no_open",
+            "start_on": ["nurture.email_sent"],
+            "cancel_on": ["email.opened"],
+            "after": "PT4S",
+        }
+    ],
+    "rules": [
+        RULESET["rules"][0],
+        {
+            "id": "tag-no-open",
+            "when": ["timer.no_open"],
+            "conditions": {"all": []},
+            "actions": [{"name": "add_tag", "params": {"tag": "no-open"}}],
+        },
+    ],
+    "sequences": {"drip": {"steps": [{"wait": "PT0S", "template": "welcome"}]}},
+}
+
+
+async def test_a_timer_started_by_the_email_tags_the_leads_that_did_not_open_it(
+    temporal_settings: Settings, run_pipeline: RunPipeline
+) -> None:
+    """ "Tag leads that did not open within N days of the email": the timer starts when the
+    delivery records `nurture.email_sent`, after the decision step, and an open stops it."""
+    async with run_pipeline(temporal_settings) as pipeline:
+        rulebook = pipeline.store.rulebook
+        rulebook.install_defaults(NOW)
+        rulebook.activate(rulebook.publish(NO_OPEN, "test", NOW), "test", NOW)
+        silent = pipeline.capture("silent@x.io", intent="low")
+        reader = pipeline.capture("reader@x.io", intent="low")
+        await pipeline.until(
+            lambda: bool(of_type(pipeline, reader, "nurture.email_sent")), "the email sent"
+        )
+        [sent] = of_type(pipeline, reader, "nurture.email_sent")
+        pipeline.post(
+            {
+                "type": "email.opened",
+                "lead_id": str(reader),
+                "data": {"message_id": sent["message_id"]},
+            }
+        )
+
+        tagged = await pipeline.eventually(silent, lambda s: "no-open" in s.tags)
+        assert tagged.tags == ("no-open",)
+        await asyncio.sleep(6)  # past the reader's timer, had it not been stopped
+        assert "no-open" not in (await pipeline.state(reader)).tags

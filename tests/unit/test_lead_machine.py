@@ -199,3 +199,52 @@ def test_each_exit_event_ends_the_sequence(event: str, data: dict[str, Any]) -> 
     m.advance(T0 + 60 * D)
     emails = [e for e in m.log if e.type == "notification.queued" and e.data.get("to") == "lead"]
     assert len(emails) == 2
+
+
+def watching_the_welcome_email() -> ActiveRuleset:
+    """The built-in ruleset plus "tag leads that did not open the email within 4 days"."""
+    document = json.loads(resources.files("rules").joinpath("default_ruleset.json").read_text())
+    document["timers"].append(
+        {
+            "id": "no_open",
+            "start_on": ["nurture.email_sent"],
+            "cancel_on": ["email.opened"],
+            "after": "P4D",
+        }
+    )
+    document["rules"].append(
+        {
+            "id": "tag-no-open",
+            "when": ["timer.no_open"],
+            "conditions": {"all": []},
+            "actions": [{"name": "add_tag", "params": {"tag": "no-open"}}],
+        }
+    )
+    ruleset = parse_ruleset(document, DIRECTORY)
+    return ActiveRuleset(2, ruleset, compile_ruleset(ruleset))
+
+
+def test_a_timer_started_by_a_delivered_email_fires_unless_the_email_is_opened() -> None:
+    unopened = LeadMachine("lead-1", watching_the_welcome_email(), DIRECTORY, NoLoad())
+    capture(unopened, intent="low")
+    unopened.advance(T0 + 3 * D)
+    assert [e.type for e in unopened.log].count("nurture.email_sent") == 1
+    assert "no-open" not in unopened.state.tags
+    unopened.advance(T0 + 4 * D)
+    assert "no-open" in unopened.state.tags
+
+    opened = LeadMachine("lead-2", watching_the_welcome_email(), DIRECTORY, NoLoad())
+    capture(opened, intent="low")
+    opened.advance(T0)  # the welcome email's step is due at once
+    [sent] = [e for e in opened.log if e.type == "nurture.email_sent"]
+    opened.receive("email.opened", {"message_id": "welcome"}, T0 + 1 * D)
+    opened.advance(T0 + 6 * D)
+    assert "no-open" not in opened.state.tags
+    assert sent.data["notification_id"] in {e.event_id for e in opened.log}
+
+
+def test_without_timers_on_deliveries_nothing_is_simulated_for_them() -> None:
+    m = machine()
+    capture(m, intent="low")
+    m.advance(T0 + 8 * D)
+    assert not {"notification.sent", "nurture.email_sent"} & {e.type for e in m.log}

@@ -31,6 +31,10 @@ def leaf(name: str, operator: str, value: Any = None) -> dict[str, Any]:
     return {"name": name, "operator": operator, "value": value}
 
 
+def action(name: str, **params: Any) -> dict[str, Any]:
+    return {"name": name, "params": params}
+
+
 def ruleset(*rules: dict[str, Any], **sections: Any) -> dict[str, Any]:
     return {"name": "test", "rules": list(rules), **sections}
 
@@ -266,6 +270,9 @@ def test_timers_durations_triggers_and_duplicates() -> None:
     )
     assert errors(doc) == {
         "/rules/2/id": "duplicate rule id 'same' (first at /rules/0)",
+        # No rule ever runs for these: they are recorded outside the decision step.
+        "/rules/2/when/1": "rules run for a fired timer as `timer.<id>`: name that instead",
+        "/rules/2/when/2": errors(doc)["/rules/2/when/2"],
         "/timers/1/id": "duplicate timer id 't1' (first at /timers/0)",
         "/timers/1/after": errors(doc)["/timers/1/after"],
         "/timers/2/start_on": "must name at least one event type",
@@ -274,6 +281,41 @@ def test_timers_durations_triggers_and_duplicates() -> None:
         "/timers/3/start_on/0": "unknown event type 'campaign.spend_recorded'",
         "/timers/3/after": "must be an ISO 8601 duration string such as PT24H",
     }
+
+
+def test_timers_on_deliveries_are_allowed_but_not_loops_without_end() -> None:
+    doc = ruleset(
+        rule("no-open", when=["timer.no_open"], actions=[action("add_tag", tag="no-open")]),
+        rule(
+            "nag",
+            when=["timer.nag"],
+            actions=[action("notify", to="owner", template="follow-up-overdue")],
+        ),
+        timers=[
+            # "tag leads that did not open within 4 days of the email": fine.
+            {
+                "id": "no_open",
+                "start_on": ["nurture.email_sent"],
+                "cancel_on": ["email.opened"],
+                "after": "P4D",
+            },
+            {"id": "nag", "start_on": ["notification.sent"], "after": "PT1H"},
+            {
+                "id": "again",
+                "start_on": ["lead.assigned"],
+                "restart_on": ["lead.timer_fired"],
+                "after": "PT1H",
+            },
+        ],
+    )
+    found = errors(doc)
+    assert set(found) == {"/rules/1/actions/0", "/timers/2/restart_on/0"}
+    assert "notify again and again" in found["/rules/1/actions/0"]
+    assert "start itself again forever" in found["/timers/2/restart_on/0"]
+    assert (
+        "nurture.email_sent is recorded when the delivery ends"
+        in errors(ruleset(rule("r", when=["nurture.email_sent"])))["/rules/0/when/0"]
+    )
 
 
 def test_sections_experiments_and_templates() -> None:
