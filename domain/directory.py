@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from domain.errors import FieldError, InvalidDocument
+from domain.limits import unsafe_values
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -184,6 +185,11 @@ def parse_directory(doc: object) -> Directory:
     """
     if not isinstance(doc, dict):
         raise InvalidDirectory([FieldError("", "the directory must be a JSON object")])
+    # Names and addresses reach email headers, webhooks and every store: text they cannot
+    # carry is refused before anything else is looked at.
+    unsafe = unsafe_values(doc)
+    if unsafe:
+        raise InvalidDirectory(unsafe)
     errors: list[FieldError] = [
         FieldError(_pointer(key), "unknown field") for key in doc if key not in _SECTIONS
     ]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 SEARCH_ATTRIBUTES = {
     "LeadStage": "Keyword",
@@ -64,7 +65,14 @@ class Settings(BaseSettings):
         url = self.database_url
         for prefix in ("postgresql://", "postgres://"):
             if url.startswith(prefix):
-                return "postgresql+psycopg://" + url.removeprefix(prefix)
+                url = "postgresql+psycopg://" + url.removeprefix(prefix)
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+            # A database host that drops packets would otherwise hold each connection
+            # attempt for the operating system's timeout (minutes), not answer 503.
+            url = parsed.update_query_dict({"connect_timeout": "5"}).render_as_string(
+                hide_password=False
+            )
         return url
 
     @property

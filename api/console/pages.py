@@ -24,13 +24,14 @@ STATIC_DIR = HERE / "static"
 TEMPLATES_DIR = HERE / "templates"
 STATIC_URL = "/console/static"
 
-Page = Literal["dashboard", "leads", "lead", "pool", "rulesets"]
+Page = Literal["dashboard", "leads", "lead", "pool", "rulesets", "quarantine"]
 TITLES: dict[Page, str] = {
     "dashboard": "Dashboard",
     "leads": "Leads",
     "lead": "Lead",
     "pool": "Public pool",
     "rulesets": "Rulesets",
+    "quarantine": "Quarantine",
 }
 
 # The scripts come only from this origin, so a value injected into a page cannot run code
@@ -97,6 +98,11 @@ async def pool(settings: SettingsDep) -> HTMLResponse:
 @router.get("/rulesets")
 async def rulesets(settings: SettingsDep) -> HTMLResponse:
     return render_page("rulesets", **_public(settings))
+
+
+@router.get("/quarantine")
+async def quarantine(settings: SettingsDep) -> HTMLResponse:
+    return render_page("quarantine", **_public(settings))
 
 
 def _public(settings: Settings) -> dict[str, str]:

@@ -128,6 +128,40 @@ function showPage() {
   document.getElementById("sign-out").hidden = false;
   const main = document.getElementById("main");
   main.hidden = false;
+  watchQuarantine();
+}
+
+const QUARANTINE_EVERY_MS = 30000;
+let watchingQuarantine = false;
+
+/** Keeps the banner saying how many leads wait in the quarantine (from /readyz, which
+ * needs no key and names no lead), on every page, every 30 s. */
+function watchQuarantine() {
+  if (watchingQuarantine) return;
+  watchingQuarantine = true;
+  const banner = document.getElementById("quarantine-banner");
+  async function check() {
+    let counts = {};
+    try {
+      const response = await fetch("/readyz", { cache: "no-store", credentials: "omit" });
+      counts = (await response.json()).quarantine || {};
+    } catch {
+      return; // the API is away: the pages say so themselves
+    }
+    const open = Object.values(counts).reduce((a, b) => a + b, 0);
+    banner.hidden = open === 0;
+    if (open) {
+      banner.replaceChildren(
+        `${open} lead(s) wait in the quarantine (${counts.parked || 0} parked, ` +
+          `${counts.retrying || 0} retrying). `,
+        el("a", { href: "/quarantine" }, "Review them"),
+      );
+    }
+  }
+  check();
+  setInterval(() => {
+    if (document.visibilityState === "visible") check();
+  }, QUARANTINE_EVERY_MS);
 }
 
 /**
