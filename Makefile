@@ -5,27 +5,37 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The console's browser tests drive Debian's headless Chromium (tests/e2e/test_console.py).
 CHROMIUM := /usr/bin/chromium
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 
 .PHONY: install run test lint format clean
 
-install: $(STAMP) $(CHROMIUM)
+install: $(STAMP) $(CHROMIUM) $(CJK_FONT)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-# Installed once, where apt-get can (as root or with password-less sudo); without it only
-# the console's browser tests cannot run, so this warns instead of failing the install.
-APT_CHROMIUM := env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
-$(CHROMIUM):
+# Installed once, where apt-get can (as root or with password-less sudo); without them only
+# the console's browser tests cannot run (or show Chinese as boxes), so this warns instead
+# of failing the install.
+define apt_install
 	@if ! command -v apt-get >/dev/null; then \
-		echo "warning: no apt-get here: install Chromium and chromedriver for the browser tests" >&2; exit 0; \
+		echo "warning: no apt-get here: install $(1) for the browser tests" >&2; exit 0; \
 	fi; \
 	if [ "$$(id -u)" = 0 ]; then as=""; elif sudo -n true 2>/dev/null; then as=sudo; else \
-		echo "warning: run 'sudo apt-get install chromium chromium-driver' for the browser tests" >&2; exit 0; \
+		echo "warning: run 'sudo apt-get install $(1)' for the browser tests" >&2; exit 0; \
 	fi; \
-	$$as $(APT_CHROMIUM) || { $$as apt-get update -q && $$as $(APT_CHROMIUM); }
+	apt="env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(1)"; \
+	$$as $$apt || { $$as apt-get update -q && $$as $$apt; }
+endef
+
+$(CHROMIUM):
+	$(call apt_install,chromium chromium-driver)
+
+# Chromium renders Chinese (the console speaks zh-CN) only with a CJK font installed.
+$(CJK_FONT):
+	$(call apt_install,fonts-wqy-microhei)
 
 run: install
 	$(BIN)/leadflow dev

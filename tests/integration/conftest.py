@@ -286,7 +286,11 @@ class Receiver:
         self.answers: dict[str, tuple[int, bytes, dict[str, str]]] = {}
         self.failures: dict[str, int] = {}  # path → how many 500s to answer first
         self.release = threading.Event()
+        self.held = 0  # requests to /slow held right now
+        self.most_held = 0  # the most held at once
+        self.answered_slow = 0  # requests to /slow answered (after `release`, or 10 s)
         receiver = self
+        counting = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
@@ -295,7 +299,13 @@ class Receiver:
                     Received(self.path, dict(self.headers.items()), self.rfile.read(length))
                 )
                 if self.path.startswith("/slow"):
+                    with counting:
+                        receiver.held += 1
+                        receiver.most_held = max(receiver.most_held, receiver.held)
                     receiver.release.wait(10)
+                    with counting:
+                        receiver.held -= 1
+                        receiver.answered_slow += 1
                 path = self.path.split("?")[0]
                 status, body, headers = receiver.answers.get(
                     path, (200, b'{"errcode": 0, "errmsg": "ok"}', {})

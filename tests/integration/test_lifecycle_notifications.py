@@ -244,3 +244,54 @@ def settings_of(pipeline: Pipeline) -> Settings:
 
 
 ADMIN = {"Authorization": "Bearer lf_test_admin"}
+
+
+NOTIFY_ON_ASSIGNMENT: dict[str, Any] = {
+    "name": "tell the team of every lead",
+    "rules": [
+        {
+            "id": "assign",
+            "when": ["lead.captured"],
+            "conditions": {"all": []},
+            "actions": [{"name": "assign_to_rep", "params": {"rep": "rep-east-1"}}],
+        },
+        {
+            "id": "tell-the-team",
+            "when": ["lead.assigned"],
+            "conditions": {"all": []},
+            "actions": [{"name": "notify", "params": {"to": "team", "template": "lead-idle"}}],
+        },
+    ],
+}
+
+
+async def test_a_receiver_that_never_answers_holds_no_decision(
+    temporal_settings: Settings, run_pipeline: RunPipeline, receiver: Receiver
+) -> None:
+    """Every lead's notification goes to a webhook that holds each request (a black hole,
+    until the test ends); the leads are decided all the same, while it holds them."""
+    async with run_pipeline(temporal_settings) as pipeline:
+        rulebook = pipeline.store.rulebook
+        held = directory(f"{receiver.base}/slow")
+        held["reps"][0]["capacity"] = 100
+        rulebook.replace_directory(held, "test", NOW)
+        rulebook.activate(rulebook.publish(NOTIFY_ON_ASSIGNMENT, "test", NOW), "test", NOW)
+
+        leads = [pipeline.capture(f"lead{i}@x.io") for i in range(16)]
+        for lead in leads:
+            await pipeline.eventually(lead, lambda s: s.owner == "rep-east-1")
+
+        # Decided while the receiver still holds every delivery it was sent...
+        assert receiver.answered_slow == 0 and receiver.held >= 1
+        # ... and at most four of them at a time: the others wait their turn without a
+        # thread (the sender refuses a fifth to one destination at once, to retry later).
+        assert receiver.most_held <= 4
+        # The deliveries run on a task queue (and a worker) of their own.
+        history = await pipeline.handle(leads[0]).fetch_history()
+        queues = {
+            e.activity_task_scheduled_event_attributes.task_queue.name
+            for e in history.events
+            if e.HasField("activity_task_scheduled_event_attributes")
+        }
+        assert queues == {f"{temporal_settings.task_queue}-notifications"}
+        receiver.release.set()
