@@ -1069,20 +1069,39 @@ class LogRecorder(SQLAlchemyApplicationRecorder):
         its ORM query built an object per row and cost 2-3x as much, the biggest share of a
         projection rebuild's reading."""
         table = self.events_record_cls.__table__
-        query = select(
-            table.c.id,
-            table.c.originator_id,
-            table.c.originator_version,
-            table.c.topic,
-            table.c.state,
-        )
+        query = self._notifications()
         if start is not None:
             query = query.where(table.c.id >= start if inclusive_of_start else table.c.id > start)
         if stop is not None:
             query = query.where(table.c.id <= stop)
         if topics:
             query = query.where(table.c.topic.in_(topics))
-        query = query.order_by(table.c.id).limit(limit)
+        return self._read_notifications(query.order_by(table.c.id).limit(limit))
+
+    def select_stream_notifications(
+        self, originator_id: UUID, start: int, stop: int, topics: Sequence[str]
+    ) -> list[Notification]:
+        """One stream's notifications of `topics` with ids from `start` to `stop`."""
+        table = self.events_record_cls.__table__
+        query = self._notifications().where(
+            table.c.originator_id == originator_id,
+            table.c.id >= start,
+            table.c.id <= stop,
+            table.c.topic.in_(topics),
+        )
+        return self._read_notifications(query.order_by(table.c.id))
+
+    def _notifications(self) -> Select[Any]:
+        table = self.events_record_cls.__table__
+        return select(
+            table.c.id,
+            table.c.originator_id,
+            table.c.originator_version,
+            table.c.topic,
+            table.c.state,
+        )
+
+    def _read_notifications(self, query: Select[Any]) -> list[Notification]:
         with self.transaction(commit=False) as session:
             rows = session.connection().execute(query).all()
         return [
@@ -1094,40 +1113,6 @@ class LogRecorder(SQLAlchemyApplicationRecorder):
                 state=bytes(state),
             )
             for id_, originator_id, originator_version, topic, state in rows
-        ]
-
-    def select_stream_notifications(
-        self, originator_id: UUID, start: int, stop: int, topics: Sequence[str]
-    ) -> list[Notification]:
-        """One stream's notifications of `topics` with ids from `start` to `stop`."""
-        table = self.events_record_cls.__table__
-        query = (
-            select(
-                table.c.id,
-                table.c.originator_id,
-                table.c.originator_version,
-                table.c.topic,
-                table.c.state,
-            )
-            .where(
-                table.c.originator_id == originator_id,
-                table.c.id >= start,
-                table.c.id <= stop,
-                table.c.topic.in_(topics),
-            )
-            .order_by(table.c.id)
-        )
-        with self.transaction(commit=False) as session:
-            rows = session.connection().execute(query).all()
-        return [
-            Notification(
-                id=id_,
-                originator_id=stream,
-                originator_version=version,
-                topic=topic,
-                state=bytes(state),
-            )
-            for id_, stream, version, topic, state in rows
         ]
 
     def _select_of(self, size: int) -> Select[Any]:
