@@ -44,12 +44,14 @@ QUARANTINE_SIGNAL = "quarantine"
 # Histories recorded before rules existed fold events without the decisions activity.
 DECIDE_PATCH = "decide-rules-v1"
 COMPLETE_WHEN_IDLE_PATCH = "complete-when-idle-v1"
-# A decision the activity gives up on parks the lead (before: it was retried forever).
-PARK_FAILED_DECISIONS_PATCH = "park-failed-decisions-v1"
-# Deliveries go to their own task queue, with a heartbeat (before: the workflow's queue).
-NOTIFICATIONS_QUEUE_PATCH = "notifications-queue-v1"
-# Timers may start on a delivery's events: planned again when a delivery ends.
-TIMERS_ON_DELIVERIES_PATCH = "timers-on-deliveries-v1"
+# Unattended operation: a decision the activity gives up on parks the lead (before: it
+# was retried forever); deliveries go to their own task queue with a heartbeat (before:
+# the workflow's queue); timers may start on a delivery's events. Asked once, first thing
+# in a run: a patch asked after a local activity can land in the next workflow task when
+# that activity outlives the task, and a replay would then not find its marker. A run
+# that starts with it implies the two patches before (decide, complete when idle) and
+# never asks for them, late, again.
+UNATTENDED_PATCH = "unattended-operation-v1"
 
 
 def workflow_id_for(lead_id: str) -> str:
@@ -125,10 +127,12 @@ class LeadWorkflow:
         # Deliveries that ended, whose events the ruleset's timers watch.
         self._delivered: list[str] = []
         self._watches_deliveries = False
+        self._unattended = False  # UNATTENDED_PATCH, asked when the run starts
         self._parked: str | None = None  # the item id this lead waits on, if any
 
     @workflow.run
     async def run(self, input: LeadWorkflowInput) -> None:
+        self._unattended = workflow.patched(UNATTENDED_PATCH)
         self._state = input.state or LeadState(lead_id=input.lead_id)
         self._pending = list(input.pending) + self._pending
         self._timers = dict(input.timers)
@@ -145,13 +149,16 @@ class LeadWorkflow:
             due = next_due(self._timers)
             if due is not None and workflow.now() >= due.due:
                 self._state = await self._fire(due)
-            if self._delivered and workflow.patched(TIMERS_ON_DELIVERIES_PATCH):
+            if self._delivered and self._unattended:
                 await self._plan_deliveries()
             updates = _search_attribute_updates(published, self._state)
             if updates:
                 workflow.upsert_search_attributes(updates)
                 published = self._state
-            if self._resting() and workflow.patched(COMPLETE_WHEN_IDLE_PATCH):
+            # (Runs that started unattended rest without asking: see UNATTENDED_PATCH.)
+            if self._resting() and (
+                self._unattended or workflow.patched(COMPLETE_WHEN_IDLE_PATCH)
+            ):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if not self._pending:
                     # Its next event starts a new run (signal-with-start), which gets the
@@ -214,7 +221,7 @@ class LeadWorkflow:
 
     async def _handle(self, event: LoggedEvent) -> LeadState:
         assert self._state is not None
-        if not workflow.patched(DECIDE_PATCH):
+        if not (self._unattended or workflow.patched(DECIDE_PATCH)):
             return apply_event(self._state, event)
 
         def decide() -> Awaitable[DecideResult]:
@@ -269,7 +276,7 @@ class LeadWorkflow:
                 result = await decide()
             # A local activity's failure arrives as the ApplicationError it raised.
             except (ActivityError, ApplicationError) as failed:
-                if not workflow.patched(PARK_FAILED_DECISIONS_PATCH):
+                if not self._unattended:
                     raise
                 parked = await self._park(failed, trigger, cause_id, sequence)
                 if await self._operator_says(parked) == "skip":
@@ -347,7 +354,7 @@ class LeadWorkflow:
         )
         send = SendInput(lead_id=queued.lead_id, notification_id=queued.event_id)
         try:
-            if workflow.patched(NOTIFICATIONS_QUEUE_PATCH):
+            if self._unattended:
                 await workflow.execute_activity_method(
                     NotificationActivities.send,
                     send,
@@ -370,7 +377,7 @@ class LeadWorkflow:
             )
         finally:
             del self._sending[queued.event_id]
-            if self._watches_deliveries:
+            if self._watches_deliveries and self._unattended:
                 self._delivered.append(queued.event_id)
             self._woken = True  # the lead may now be resting
 
