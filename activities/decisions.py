@@ -23,11 +23,12 @@ from domain.directory import Directory
 from domain.lifecycle import ActiveRuleset
 from domain.state import LeadState, LoggedEvent
 from domain.timers import RunningTimer, plan_deliveries, watches_deliveries
-from leadflow.eventlog import Decided, EventLog
-from leadflow.quarantine import DECISION, RESOLVED, SKIPPED, FailedEvent, Quarantine
-from leadflow.rulebook import Rulebook
 from rules.catalog import DELIVERY_EVENT_TYPES
 from rules.evaluate import Checkpoint
+from store.decisions import Decided
+from store.log import EventLog
+from store.quarantine import DECISION, RESOLVED, SKIPPED, FailedEvent, Quarantine
+from store.rulebook import Rulebook
 
 log = logging.getLogger(__name__)
 

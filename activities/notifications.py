@@ -18,15 +18,15 @@ from eventsourcing.persistence import IntegrityError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.notify import DeliveryFailed, NotificationSender, field_escape
+from activities.senders import DeliveryFailed, NotificationSender, field_escape
 from domain.identity import LEADFLOW_NAMESPACE, decided_event_id
-from domain.notifications import NoRecipient, Target, message_fields, resolve_targets
+from domain.recipients import NoRecipient, Target, message_fields, resolve_targets
 from domain.state import Decision, LeadState, LoggedEvent, fold
 from domain.tracking import TrackedMessage, tracked_html, tracked_text, unsubscribe_link
-from leadflow.eventlog import EventLog
-from leadflow.rulebook import Rulebook
 from rules.model import Ruleset, Template
 from rules.templates import LeadflowUrl, find_template, render
+from store.log import EventLog
+from store.rulebook import Rulebook
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ WeCom robot, Slack incoming webhook, or leadflow's own generic JSON).
 All I/O, synchronous: it runs in a thread-pool activity. `NotificationSender.send` either
 returns a status or raises `DeliveryFailed`, whose `retryable` says whether trying again
 later can help (the activity maps `retryable=False` to a non-retryable ApplicationError).
-Which targets to deliver to is decided by the pure `domain.notifications.resolve_targets`.
+Which targets to deliver to is decided by the pure `domain.recipients.resolve_targets`.
 
 Webhook payload shapes (JSON, UTF-8):
 
@@ -53,7 +53,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from domain.notifications import Target, TargetChannel
+from domain.recipients import Target, TargetChannel
 from rules.templates import Escape, as_is, inert_markdown, inert_text
 
 log = logging.getLogger(__name__)

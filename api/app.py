@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from api import console
 from api.auth_failures import FailedAuthentications
 from api.errors import install_error_handlers
-from api.group_commit import GroupCommitter
+from api.ingest_writer import GroupCommitter
 from api.routes import (
     directory,
     events,
@@ -30,10 +30,10 @@ from api.routes import (
     rulesets,
     tracking,
 )
+from delivery.temporal import LeadWorkflows, connect
 from leadflow.bootstrap import open_store
 from leadflow.settings import Settings
-from leadflow.temporal import LeadWorkflows, connect
-from replay.runs import ReplayRunner, ReplayRuns
+from replay.jobs import ReplayRunner, ReplayRuns
 
 log = logging.getLogger(__name__)
 

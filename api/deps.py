@@ -15,12 +15,12 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.auth_failures import FailedAuthentications
 from api.errors import ApiError
-from api.group_commit import GroupCommitter
-from api.keys import PREFIX_LENGTH, Caller
+from api.ingest_writer import GroupCommitter
+from delivery.temporal import LeadWorkflows
 from domain.limits import MAX_JSON_DEPTH, nests_deeper_than
 from leadflow.bootstrap import Store
 from leadflow.settings import Settings
-from leadflow.temporal import LeadWorkflows
+from store.keys import PREFIX_LENGTH, Caller
 
 log = logging.getLogger(__name__)
 

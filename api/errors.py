@@ -15,18 +15,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.keys import KeyNotFound
+from delivery.temporal import TemporalUnavailable
 from domain.errors import Conflict, DomainError, InvalidDocument, LeadNotFound
-from leadflow.eventlog import ItemRejected
-from leadflow.faults import DatabaseFault, database_fault
-from leadflow.quarantine import QuarantineItemNotFound
-from leadflow.rulebook import RulesetNotFound
-from leadflow.temporal import TemporalUnavailable
-from replay.runs import ReplayNotFound
+from replay.jobs import ReplayNotFound
+from store.faults import DatabaseFault, database_fault
+from store.ingest import ItemRejected
+from store.keys import KeyNotFound
+from store.quarantine import QuarantineItemNotFound
+from store.rulebook import RulesetNotFound
 
 log = logging.getLogger(__name__)
 
-# The errors a database fault can arrive as (`leadflow.faults` sees through their wrapping).
+# The errors a database fault can arrive as (`store.faults` sees through their wrapping).
 DATABASE_ERRORS: tuple[type[Exception], ...] = (
     eventsourcing.persistence.PersistenceError,
     sqlalchemy.exc.SQLAlchemyError,

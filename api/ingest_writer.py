@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from api.errors import ApiError
 from domain.errors import DomainError
 from domain.events import IncomingEvent
-from leadflow.eventlog import Appended, PendingAppend
+from store.ingest import Appended, PendingAppend
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 # Run as `python bench/ingest.py`, this file's folder leads sys.path and bench/rules.py would
-# shadow the `rules` package (imported with leadflow.eventlog): the repository root first.
+# shadow the `rules` package (imported with store.log): the repository root first.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse
@@ -135,13 +135,13 @@ class NativeLog(Application):
 
 
 class RecorderLog(Application):
-    """The bare loops again through leadflow's own recorder (leadflow.eventlog.LogRecorder),
+    """The bare loops again through leadflow's own recorder (store.log.LogRecorder),
     to show how much of leadflow's speed is its recorder."""
 
     name = "BenchRecorder"
 
 
-RECORDER_MODULE = "leadflow.eventlog:LogFactory"
+RECORDER_MODULE = "store.log:LogFactory"
 
 
 def baseline_data(email: str) -> dict[str, Any]:

@@ -85,10 +85,10 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from bench.environment import machine_info
+from delivery.temporal import connect
 from leadflow.dev import temporal_dev_server_args
-from leadflow.rulebook import default_directory_document
 from leadflow.settings import Settings
-from leadflow.temporal import connect
+from store.rulebook import default_directory_document
 from workflows.lead import workflow_id_for
 
 STEADY_RATE = 5.0

@@ -67,10 +67,10 @@ from domain.identity import campaign_id_for, identity_index_id
 from domain.lead import Campaign, IdentityIndex, Lead
 from domain.state import Decision
 from leadflow.bootstrap import Store, open_store, projections
-from leadflow.eventlog import EventLog
 from leadflow.settings import Settings
 from projections.leads import LeadsProjection
 from projections.projector import LEAD_TOPICS, PAGE_SIZE, REBUILD_SUFFIX, read_entries, rebuild
+from store.log import EventLog
 
 TARGET_RATIO = 0.5
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)

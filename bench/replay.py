@@ -65,7 +65,6 @@ from domain.lead import DECIDED_LEAD_EVENTS, EXTERNAL_LEAD_EVENTS, EXTERNAL_LEAD
 from domain.lifecycle import ActiveRuleset
 from domain.state import LoggedEvent
 from leadflow.bootstrap import Store, open_store
-from leadflow.rulebook import default_ruleset_document
 from leadflow.settings import Settings
 from replay.diff import changed_rules, compare, summarise
 from replay.simulator import (
@@ -80,6 +79,7 @@ from replay.simulator import (
 from replay.whatif import PARALLEL_FROM_EVENTS, WhatIf, answer, replay_runs
 from rules.compile import compile_ruleset
 from rules.validation import parse_ruleset
+from store.rulebook import default_ruleset_document
 
 TARGET_RATIO = 0.3
 PAGE = 1000

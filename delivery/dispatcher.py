@@ -2,10 +2,10 @@
 
 It follows the log from its tracked position and delivers every external lead event to
 that lead's `LeadWorkflow` by signal-with-start. Events of one lead go in log order; leads
-are delivered concurrently. It reads when the log grows (`projections.log_watch`), not on
+are delivered concurrently. It reads when the log grows (`store.log_watch`), not on
 a timer.
 
-One lead's failure stays with that lead (`leadflow.quarantine`, stage `delivery`): an
+One lead's failure stays with that lead (`store.quarantine`, stage `delivery`): an
 event that cannot be delivered (a payload Temporal refuses, say) is recorded there, that
 lead's later events are held, and the page goes on; the lead is tried again on its own
 with backoff and parked after `RetryPolicy.max_attempts` failures. Only an outage —
@@ -27,8 +27,10 @@ from uuid import UUID
 
 from domain.lead import EXTERNAL_LEAD_TOPICS
 from domain.state import LoggedEvent
-from leadflow.eventlog import EventLog
-from leadflow.quarantine import (
+from store.log import EventLog
+from store.log_watch import LogWatch
+from store.positions import PositionStore
+from store.quarantine import (
     DELIVERY,
     RESOLVED,
     SKIP_REQUESTED,
@@ -37,8 +39,6 @@ from leadflow.quarantine import (
     Quarantine,
     QuarantineItem,
 )
-from projections.follower import PositionStore
-from projections.log_watch import LogWatch
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from temporalio.converter import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.state import LoggedEvent
-from leadflow.quarantine import DECISION, Quarantine, QuarantineItem, QuarantineItemClosed
+from store.quarantine import DECISION, Quarantine, QuarantineItem, QuarantineItemClosed
 from workflows.lead import (
     EVENT_SIGNAL,
     QUARANTINE_SIGNAL,

@@ -3,7 +3,7 @@
 `resolve_targets` turns `notify {to, channel?}` into concrete delivery targets (an email
 address or a webhook URL) by reading the lead and the directory; `message_fields` is what
 `rules.templates.render` fills placeholders from. Pure and free of I/O: the sending is
-done by `activities.notify`.
+done by `activities.senders`.
 """
 
 from __future__ import annotations

@@ -11,25 +11,26 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
-from api.keys import KeyStore, install_key_tables
 from domain.errors import DomainError
 from domain.events import IncomingEvent
-from leadflow.eventlog import Appended, EventLog, PendingAppend, open_event_log
-from leadflow.quarantine import Quarantine
-from leadflow.quarantine import metadata as quarantine_metadata
-from leadflow.rulebook import Rulebook
 from leadflow.settings import Settings
 from projections.assignments import AssignmentsProjection
 from projections.campaigns import CampaignSpendProjection
 from projections.experiments import ExperimentAssignmentsProjection
-from projections.follower import PositionStore
-from projections.follower import metadata as follower_metadata
 from projections.leads import LeadsProjection
 from projections.notifications import NotificationsProjection
 from projections.nurture import NurtureMessagesProjection
 from projections.projector import Projection
 from projections.stages import LeadStagesProjection
-from replay.runs import metadata as replays_metadata
+from replay.jobs import metadata as replays_metadata
+from store.ingest import Appended, PendingAppend
+from store.keys import KeyStore, install_key_tables
+from store.log import EventLog, open_event_log
+from store.positions import PositionStore
+from store.positions import metadata as follower_metadata
+from store.quarantine import Quarantine
+from store.quarantine import metadata as quarantine_metadata
+from store.rulebook import Rulebook
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from api.keys import DEFAULT_ROTATION_GRACE, MAX_ROTATION_GRACE
 from domain.errors import DomainError
 from leadflow.settings import Settings
 from replay.cli import replay_app
+from store.keys import DEFAULT_ROTATION_GRACE, MAX_ROTATION_GRACE
 
 if TYPE_CHECKING:
     from leadflow.bootstrap import Store
@@ -353,7 +353,7 @@ def quarantine_list(
     from rich.table import Table
 
     from leadflow.bootstrap import open_store
-    from leadflow.quarantine import OPEN, STATUSES
+    from store.quarantine import OPEN, STATUSES
 
     store = open_store(_settings(data_dir))
     try:
@@ -395,14 +395,14 @@ def quarantine_skip(item_ids: ItemIds, data_dir: DataDir = None) -> None:
 
 
 def _act_on_quarantine(item_ids: list[str], action: str, data_dir: Path | None) -> None:
-    from domain.errors import DomainError
-    from leadflow.bootstrap import open_store
-    from leadflow.temporal import (
+    from delivery.temporal import (
         LeadWorkflows,
         TemporalUnavailable,
         act_on_quarantine_item,
         connect,
     )
+    from domain.errors import DomainError
+    from leadflow.bootstrap import open_store
 
     settings = _settings(data_dir)
     store = open_store(settings)

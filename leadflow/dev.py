@@ -22,9 +22,9 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-from api.keys import new_key
 from leadflow.bootstrap import open_store
 from leadflow.settings import SEARCH_ATTRIBUTES, Settings
+from store.keys import new_key
 
 log = logging.getLogger(__name__)
 

@@ -22,15 +22,15 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.decisions import DecisionActivities
 from activities.notifications import NotificationActivities
-from activities.notify import NotificationSender
+from activities.senders import NotificationSender
 from api.app import create_app
+from delivery.dispatcher import Dispatcher
+from delivery.temporal import LeadWorkflows, connect, is_outage
 from leadflow.bootstrap import Store, open_store, projections
-from leadflow.faults import is_database_outage
 from leadflow.settings import Settings
-from leadflow.temporal import LeadWorkflows, connect, is_outage
-from projections.dispatcher import Dispatcher
-from projections.log_watch import LogWatch, open_log_watch
 from projections.projector import Projector
+from store.faults import is_database_outage
+from store.log_watch import LogWatch, open_log_watch
 from workflows.lead import LeadWorkflow, notifications_queue
 
 log = logging.getLogger(__name__)

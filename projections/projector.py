@@ -40,9 +40,11 @@ from sqlalchemy.schema import CreateTable, DropTable
 from domain.identity import campaign_id_for
 from domain.lead import LEAD_EVENT_CLASSES, Campaign
 from domain.state import LoggedEvent
-from leadflow.eventlog import EventLog
-from leadflow.faults import is_database_outage
-from leadflow.quarantine import (
+from store.faults import is_database_outage
+from store.log import EventLog
+from store.log_watch import LogWatch
+from store.positions import log_positions
+from store.quarantine import (
     RESOLVED,
     SKIP_REQUESTED,
     SKIPPED,
@@ -51,8 +53,6 @@ from leadflow.quarantine import (
     QuarantineItem,
     projection_stage,
 )
-from projections.follower import log_positions
-from projections.log_watch import LogWatch
 
 log = logging.getLogger(__name__)
 

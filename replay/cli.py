@@ -19,7 +19,6 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from leadflow.rulebook import RulesetNotFound
 from leadflow.settings import Settings
 from replay.diff import Mismatch, render_table, to_json, verify
 from replay.simulator import ReportProgress
@@ -33,6 +32,7 @@ from replay.whatif import (
     parse_time,
 )
 from rules.validation import InvalidRuleset, parse_ruleset
+from store.rulebook import RulesetNotFound
 
 replay_app = typer.Typer(name="replay", help="What-if replay of the log's history.")
 errors = Console(stderr=True)

@@ -24,8 +24,6 @@ from rich.table import Table
 
 from domain.directory import Directory
 from domain.state import LoggedEvent, is_trigger
-from leadflow.eventlog import EventLog
-from leadflow.rulebook import Rulebook
 from replay.simulator import (
     ReportProgress,
     SimulatedLead,
@@ -36,6 +34,8 @@ from replay.simulator import (
     simulate,
 )
 from rules.model import Ruleset
+from store.log import EventLog
+from store.rulebook import Rulebook
 
 POOL = "(pool)"
 

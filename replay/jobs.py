@@ -28,10 +28,10 @@ from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text,
 from sqlalchemy.engine import Engine
 
 from domain.errors import Conflict, DomainError
-from leadflow.eventlog import EventLog
-from leadflow.rulebook import Rulebook
 from replay.diff import to_json
 from replay.whatif import PHASES, ReplayOverTime, WhatIf, answer
+from store.log import EventLog
+from store.rulebook import Rulebook
 
 log = logging.getLogger(__name__)
 

@@ -25,10 +25,10 @@ from domain.machine import LeadMachine
 from domain.rulebook import RULESET_ACTIVATIONS_ID, RulesetActivations
 from domain.state import LeadState, LoggedEvent, apply_event
 from domain.timers import RunningTimer, next_due
-from leadflow.eventlog import EventLog
-from leadflow.rulebook import Rulebook
 from rules.compile import compile_ruleset
 from rules.model import Ruleset
+from store.log import EventLog
+from store.rulebook import Rulebook
 
 RulesetFor = Callable[[datetime], ActiveRuleset]
 ReportProgress = Callable[[int, int], None]

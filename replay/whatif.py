@@ -36,8 +36,6 @@ from domain.directory import Directory
 from domain.errors import FieldError, InvalidDocument
 from domain.lifecycle import ActiveRuleset
 from domain.state import LoggedEvent
-from leadflow.eventlog import EventLog
-from leadflow.rulebook import Rulebook
 from replay.diff import ReplayDiff, RunOutcome, changed_rules, compare, summarise
 from replay.simulator import (
     RulesetFor,
@@ -52,6 +50,8 @@ from replay.simulator import (
 from rules.compile import compile_ruleset
 from rules.model import Ruleset
 from rules.validation import InvalidRuleset, parse_ruleset
+from store.log import EventLog
+from store.rulebook import Rulebook
 
 # The two runs of a replay, in the order `answer` makes them.
 PHASES = ("baseline", "candidate")

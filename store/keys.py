@@ -69,6 +69,7 @@ MAX_ROTATION_GRACE = timedelta(days=30)
 CHANGES_CHANNEL = "leadflow_api_keys"
 SCHEMA_LOCK = 0x6C66_6B65_7973  # "lfkeys"
 RECONNECT_SECONDS = 1.0
+INSTALL_ATTEMPTS = 5
 
 metadata = MetaData()
 
@@ -211,10 +212,15 @@ def install_key_tables(engine: Engine) -> None:
     missing columns are added and each old key gets key_id `key_` + the first 12 hex digits
     of its hash, so it keeps working. Safe when several processes start at once (PostgreSQL
     serialises them on an advisory lock; on SQLite the loser of a race looks again)."""
-    try:
-        _install(engine)
-    except (IntegrityError, OperationalError, ProgrammingError):
-        _install(engine)
+    for attempt in range(INSTALL_ATTEMPTS):
+        try:
+            _install(engine)
+            return
+        except (IntegrityError, OperationalError, ProgrammingError):
+            # Another process created a table or added a column first (SQLite has no
+            # advisory lock): each retry sees more done, so a few always suffice.
+            if attempt == INSTALL_ATTEMPTS - 1:
+                raise
 
 
 def _install(engine: Engine) -> None:

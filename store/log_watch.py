@@ -6,7 +6,7 @@ SQLite cannot push: one dedicated connection asks `PRAGMA data_version` every fe
 (microseconds, no thread hop; it changes when another connection commits) and only then
 whether the log's last id moved, so the followers' own writes (positions, read models) wake
 nobody. PostgreSQL: every append sends `NOTIFY` on the log's channel inside its transaction
-(`leadflow.eventlog.LogRecorder`; delivered at commit) and one dedicated connection
+(`store.log.LogRecorder`; delivered at commit) and one dedicated connection
 `LISTEN`s. Either way a follower also reads at least every `poll_seconds`: a missed signal
 (a dropped connection) delays an event, never strands it.
 """
@@ -24,7 +24,7 @@ import psycopg
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy.engine import URL
 
-from leadflow.eventlog import EventLog
+from store.log import EventLog
 
 log = logging.getLogger(__name__)
 

@@ -27,10 +27,11 @@ from domain.rulebook import (
     RulesetCatalog,
     SalesDirectory,
 )
-from leadflow.eventlog import EventLog, LogRecorder
 from rules.compile import compile_ruleset
 from rules.model import Ruleset
 from rules.validation import InvalidRuleset, parse_ruleset
+from store.log import EventLog
+from store.recorder import LogRecorder
 
 
 class RulesetNotFound(DomainError):

@@ -156,9 +156,7 @@ class LeadWorkflow:
                 workflow.upsert_search_attributes(updates)
                 published = self._state
             # (Runs that started unattended rest without asking: see UNATTENDED_PATCH.)
-            if self._resting() and (
-                self._unattended or workflow.patched(COMPLETE_WHEN_IDLE_PATCH)
-            ):
+            if self._resting() and (self._unattended or workflow.patched(COMPLETE_WHEN_IDLE_PATCH)):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if not self._pending:
                     # Its next event starts a new run (signal-with-start), which gets the

@@ -16,7 +16,7 @@ from api.deps import IngestBody, IngestCaller, SettingsDep, WriterDep
 from api.errors import ApiError
 from domain.errors import FieldError, InvalidEvent
 from domain.events import IncomingEvent, parse_event
-from leadflow.eventlog import ItemRejected
+from store.ingest import ItemRejected
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from api.deps import StoreDep, WorkflowsDep
 from api.errors import error_body
-from leadflow.faults import database_fault
+from store.faults import database_fault
 
 router = APIRouter(tags=["health"])
 
@@ -24,7 +24,7 @@ async def healthz() -> dict[str, str]:
 async def readyz(store: StoreDep, workflows: WorkflowsDep) -> JSONResponse:
     def database_down() -> dict[str, str] | None:
         """None when the database answers; else what is wrong, by its fault code when the
-        error is one (`leadflow.faults`)."""
+        error is one (`store.faults`)."""
         try:
             with store.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))

@@ -11,7 +11,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.deps import AdminBody, AdminCaller, StoreDep, json_body, require
-from api.keys import (
+from domain.errors import FieldError
+from store.keys import (
     DEFAULT_ROTATION_GRACE,
     MAX_ROTATION_GRACE,
     InvalidKeyRequest,
@@ -19,7 +20,6 @@ from api.keys import (
     KeySecret,
     check_scopes,
 )
-from domain.errors import FieldError
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"], dependencies=[Depends(require("admin"))])
 

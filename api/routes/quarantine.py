@@ -10,8 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.deps import StoreDep, WorkflowsDep, require
-from leadflow.quarantine import OPEN, STATUSES
-from leadflow.temporal import act_on_quarantine_item
+from delivery.temporal import act_on_quarantine_item
+from store.quarantine import OPEN, STATUSES
 
 router = APIRouter(
     prefix="/v1/quarantine", tags=["quarantine"], dependencies=[Depends(require("admin"))]

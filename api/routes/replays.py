@@ -3,7 +3,7 @@
 stops it (admin).
 
 The replay runs on a worker thread of the API process that accepted it, one at a time
-(see `replay.runs`); its state is in the database, so any replica answers the GET and
+(see `replay.jobs`); its state is in the database, so any replica answers the GET and
 takes the cancel.
 """
 
@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import AdminBody, AdminCaller, StoreDep, require
 from api.errors import error_body
-from replay.runs import ReplayRunner, TooManyReplays
+from replay.jobs import ReplayRunner, TooManyReplays
 from replay.whatif import check_baseline, parse_what_if, request_json
 
 router = APIRouter(prefix="/v1/replays", tags=["replays"])

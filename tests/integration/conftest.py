@@ -33,14 +33,14 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Replayer, WorkflowRunner
 
+from delivery.dispatcher import Dispatcher
+from delivery.temporal import LEAD_DATA_CONVERTER, LeadWorkflows, connect, is_outage
 from domain.events import parse_event
 from domain.state import LeadState
 from leadflow.bootstrap import Store, open_store
 from leadflow.processes import WorkerThreads, lead_workers, notification_sender
 from leadflow.settings import Settings
-from leadflow.temporal import LEAD_DATA_CONVERTER, LeadWorkflows, connect, is_outage
-from projections.dispatcher import Dispatcher
-from projections.log_watch import open_log_watch
+from store.log_watch import open_log_watch
 from workflows.lead import LeadWorkflow, workflow_id_for
 
 

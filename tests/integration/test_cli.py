@@ -13,10 +13,10 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.keys import KeyStore
 from leadflow.bootstrap import open_store
-from leadflow.rulebook import default_ruleset_document
 from leadflow.settings import Settings
+from store.keys import KeyStore
+from store.rulebook import default_ruleset_document
 
 LEADFLOW = [sys.executable, "-m", "leadflow"]
 

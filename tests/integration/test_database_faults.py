@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from tcp_proxy import TcpProxy
 
 from api.app import create_app
-from api.group_commit import GroupCommitter
+from api.ingest_writer import GroupCommitter
 from leadflow.bootstrap import Store
 from leadflow.settings import Settings
 

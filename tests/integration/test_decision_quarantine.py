@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
+from delivery.temporal import LeadWorkflows, act_on_quarantine_item
 from domain.lead import Lead
-from leadflow.quarantine import DECISION, PARKED, RESOLVED, SKIPPED
-from leadflow.rulebook import default_ruleset_document
 from leadflow.settings import Settings
-from leadflow.temporal import LeadWorkflows, act_on_quarantine_item
+from store.quarantine import DECISION, PARKED, RESOLVED, SKIPPED
+from store.rulebook import default_ruleset_document
 from workflows.lead import LeadWorkflow
 
 if TYPE_CHECKING:

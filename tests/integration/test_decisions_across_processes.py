@@ -19,9 +19,9 @@ import pytest
 
 from domain.events import parse_event
 from leadflow.bootstrap import Store, open_store
-from leadflow.eventlog import Decided
-from leadflow.rulebook import default_directory_document, default_ruleset_document
 from leadflow.settings import Settings
+from store.decisions import Decided
+from store.rulebook import default_directory_document, default_ruleset_document
 
 # The same decision as `decide_new_lead` below, in another process (its own kept aggregates).
 DECIDE_IN_ANOTHER_PROCESS = """

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import SearchAttributeKey
 
+from delivery.dispatcher import FOLLOWER_NAME
 from leadflow.settings import Settings
-from projections.dispatcher import FOLLOWER_NAME
 from workflows.lead import LeadWorkflow, workflow_id_for
 
 if TYPE_CHECKING:

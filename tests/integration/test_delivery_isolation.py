@@ -13,10 +13,12 @@ from uuid import UUID
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
+from delivery.dispatcher import FOLLOWER_NAME, DeliveryOutage, Dispatcher
+from delivery.temporal import is_outage
 from domain.events import parse_event
 from domain.state import LoggedEvent
 from leadflow.bootstrap import Store
-from leadflow.quarantine import (
+from store.quarantine import (
     DELIVERY,
     PARKED,
     RESOLVED,
@@ -24,8 +26,6 @@ from leadflow.quarantine import (
     SKIPPED,
     RetryPolicy,
 )
-from leadflow.temporal import is_outage
-from projections.dispatcher import FOLLOWER_NAME, DeliveryOutage, Dispatcher
 
 REFUSED = RPCError("Blob data size exceeds limit.", RPCStatusCode.INVALID_ARGUMENT, b"")
 AWAY = RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b"")

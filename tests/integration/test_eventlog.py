@@ -23,7 +23,7 @@ from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.engine import Engine
 
 from api.errors import ApiError
-from api.group_commit import GroupCommitter
+from api.ingest_writer import GroupCommitter
 from domain.errors import (
     DomainError,
     IdempotencyKeyReused,
@@ -42,17 +42,12 @@ from domain.lead import (
 )
 from domain.state import LoggedEvent
 from leadflow.bootstrap import Store, open_store
-from leadflow.eventlog import (
-    ISOFORMAT_TEXT,
-    Appended,
-    EventLog,
-    ItemRejected,
-    LogRecorder,
-    NotALeadEvent,
-    PendingAppend,
-)
 from leadflow.settings import Settings
 from projections.projector import LEAD_TOPICS
+from store.decoder import ISOFORMAT_TEXT, NotALeadEvent
+from store.ingest import Appended, ItemRejected, PendingAppend
+from store.log import EventLog
+from store.recorder import LogRecorder
 
 
 def event(type_: str, data: dict[str, Any], lead_id: Any = None, **kw: Any) -> IncomingEvent:
@@ -578,7 +573,7 @@ def test_a_compressed_log_reads_as_the_library_reads_it(store: Store, settings: 
     """The environment can configure a compressor (or a cipher): its states are not JSON."""
     compressed = EventLog(
         env={
-            "PERSISTENCE_MODULE": "leadflow.eventlog:LogFactory",
+            "PERSISTENCE_MODULE": "store.log:LogFactory",
             "SQLALCHEMY_URL": settings.sqlalchemy_url,
             "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
         }

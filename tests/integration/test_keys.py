@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Column, DateTime, MetaData, String, Table, create_engine
 
 from api.app import create_app
-from api.keys import hash_key, install_key_tables
 from leadflow.bootstrap import open_store
 from leadflow.settings import Settings
+from store.keys import hash_key, install_key_tables
 
 ADMIN_KEY = "lf_test_admin"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}

@@ -17,15 +17,15 @@ from typing import Any
 
 from sqlalchemy import select
 
+from delivery.dispatcher import Dispatcher
+from delivery.temporal import is_outage
 from domain.events import parse_event
 from domain.state import LoggedEvent
 from leadflow.bootstrap import Store
 from leadflow.settings import Settings
-from leadflow.temporal import is_outage
-from projections.dispatcher import Dispatcher
 from projections.leads import LeadsProjection
-from projections.log_watch import LogWatch, open_log_watch
 from projections.projector import Projector
+from store.log_watch import LogWatch, open_log_watch
 
 FALLBACK_SECONDS = 60.0
 GIVE_UP_SECONDS = 30.0

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from activities.notify import (
+from activities.senders import (
     DeliveryFailed,
     NotificationSender,
     SmtpServer,
     parse_smtp_url,
 )
-from domain.notifications import Target, TargetChannel
+from domain.recipients import Target, TargetChannel
 from leadflow.settings import Settings
 
 if TYPE_CHECKING:

@@ -19,7 +19,6 @@ from sqlalchemy.engine import Connection
 
 from domain.events import IncomingEvent, parse_event
 from leadflow.bootstrap import Store, projections
-from leadflow.quarantine import RESOLVED, RETRYING, SKIPPED, RetryPolicy, projection_stage
 from projections.leads import LeadsProjection
 from projections.projector import (
     LEAD_TOPICS,
@@ -30,6 +29,7 @@ from projections.projector import (
     rebuild,
 )
 from projections.stages import LeadStagesProjection
+from store.quarantine import RESOLVED, RETRYING, SKIPPED, RetryPolicy, projection_stage
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

@@ -28,7 +28,7 @@ SCRIPT = textwrap.dedent(
     from domain.directory import parse_directory
     from domain.lifecycle import ActiveRuleset
     from domain.state import LoggedEvent
-    from leadflow.rulebook import default_directory_document, default_ruleset_document
+    from store.rulebook import default_directory_document, default_ruleset_document
     from replay.simulator import fixed
     from replay.whatif import replay_runs
     from rules.compile import compile_ruleset

@@ -24,7 +24,6 @@ from domain.events import parse_event
 from domain.lifecycle import ActiveRuleset
 from domain.timers import RunningTimer, next_due
 from leadflow.bootstrap import Store, open_store
-from leadflow.rulebook import default_ruleset_document
 from leadflow.settings import Settings
 from replay.cli import replay_app
 from replay.diff import compare, summarise, to_json, verify
@@ -32,6 +31,7 @@ from replay.simulator import fixed, recorded_history, ruleset_timeline, simulate
 from replay.whatif import PHASES, ReplayOverTime, WhatIf, answer, can_fork
 from rules.compile import compile_ruleset
 from rules.validation import parse_ruleset
+from store.rulebook import default_ruleset_document
 
 
 @pytest.fixture

@@ -25,15 +25,15 @@ from sqlalchemy import func, select
 from api.app import create_app
 from domain.lead import Lead
 from leadflow.bootstrap import open_store
-from leadflow.rulebook import default_ruleset_document
 from leadflow.settings import Settings
-from replay.runs import (
+from replay.jobs import (
     INTERRUPTED,
     MAX_QUEUED,
     ReplayProgress,
     ReplayRuns,
     replays,
 )
+from store.rulebook import default_ruleset_document
 
 ADMIN = {"Authorization": "Bearer lf_test_admin"}
 

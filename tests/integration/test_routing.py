@@ -11,9 +11,9 @@ from uuid import UUID
 import pytest
 
 from domain.errors import RepAtCapacity
-from leadflow.eventlog import ItemRejected
-from leadflow.rulebook import default_directory_document, default_ruleset_document
 from leadflow.settings import Settings
+from store.ingest import ItemRejected
+from store.rulebook import default_directory_document, default_ruleset_document
 
 if TYPE_CHECKING:
     from conftest import Pipeline, RunPipeline

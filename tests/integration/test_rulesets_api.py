@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from leadflow.rulebook import default_directory_document, default_ruleset_document
 from leadflow.settings import Settings
+from store.rulebook import default_directory_document, default_ruleset_document
 
 ADMIN = {"Authorization": "Bearer lf_test_admin"}
 

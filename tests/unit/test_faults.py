@@ -1,4 +1,4 @@
-"""`leadflow.faults.database_fault` on the errors real databases raise: each fault is named
+"""`store.faults.database_fault` on the errors real databases raise: each fault is named
 whatever layer wraps it (eventsourcing, SQLAlchemy), and errors that retrying cannot heal (a
 missing table, bad SQL) are not faults, though SQLite raises them as OperationalError too."""
 
@@ -21,15 +21,15 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from domain.events import IncomingEvent, parse_event
-from leadflow.eventlog import open_event_log
-from leadflow.faults import (
+from leadflow.settings import Settings
+from store.faults import (
     DATABASE_BUSY,
     DATABASE_UNAVAILABLE,
     STORAGE_FULL,
     DatabaseFault,
     database_fault,
 )
-from leadflow.settings import Settings
+from store.log import open_event_log
 
 POSTGRES_ENV = "LEADFLOW_TEST_POSTGRES_URL"
 

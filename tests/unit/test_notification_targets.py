@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from domain.directory import Directory, parse_directory
-from domain.notifications import NoRecipient, Target, message_fields, resolve_targets
+from domain.recipients import NoRecipient, Target, message_fields, resolve_targets
 from domain.state import LeadState
 from rules.templates import BUILTIN_TEMPLATES, LeadflowUrl, render
 

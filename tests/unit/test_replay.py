@@ -25,7 +25,6 @@ from domain.directory import Directory, parse_directory
 from domain.lifecycle import ActiveRuleset
 from domain.machine import LeadMachine
 from domain.state import LoggedEvent
-from leadflow.rulebook import RulesetNotFound
 from replay.diff import (
     changed_rules,
     compare,
@@ -38,6 +37,7 @@ from replay.simulator import SharedWorkloads, fixed, select_history, simulate
 from replay.whatif import ReplayFailed, can_fork, replay_runs
 from rules.compile import compile_ruleset
 from rules.validation import parse_ruleset
+from store.rulebook import RulesetNotFound
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 H = timedelta(hours=1)

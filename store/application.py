@@ -1,0 +1,155 @@
+"""The event log as an eventsourcing Application: its settings, and the reads every hop
+uses (a lead's stream and state, the external events after a position, one stream's held
+events, the log's end) plus the idempotent record of one decided event."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from functools import cached_property
+from typing import Any, ClassVar, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+)
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import (
+    IntegrityError,
+    Notification,
+)
+
+from domain.errors import LeadNotFound
+from domain.identity import legacy_event_id
+from domain.lead import (
+    EXTERNAL_LEAD_TOPICS,
+    Lead,
+)
+from domain.state import (
+    Decision,
+    LeadState,
+    LoggedEvent,
+)
+from domain.workload import RepWorkload, TeamRotation
+from store.decoder import LoggedEventDecoder, NotALeadEvent
+from store.recorder import LogRecorder
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=Aggregate)
+
+MAX_CONFLICT_RETRIES = 50
+
+
+class LogApplication(Application):
+    """The log's settings and reads, the base of `store.log.EventLog`."""
+
+    log_section_size = 1000
+    # Workload and rotation streams grow with every assignment; read them from snapshots.
+    snapshotting_intervals: ClassVar[dict[Any, int]] = {
+        RepWorkload: 50,
+        TeamRotation: 50,
+    }
+
+    def record_once(
+        self,
+        lead_id: UUID,
+        decision: Decision,
+        *,
+        event_id: str,
+        occurred_at: datetime,
+        ruleset_version: int | None,
+        caused_by: str,
+    ) -> LoggedEvent:
+        """Append one decided event unless the stream already has `event_id` (a retried
+        activity records it once), or had it under the id an older release gave it."""
+        ids = {event_id, legacy_event_id(event_id)}
+        for _ in range(MAX_CONFLICT_RETRIES):
+            recorded = [
+                e
+                for e in self.lead_events(lead_id)
+                if e.event_id in ids and e.type == decision.type
+            ]
+            if recorded:
+                return recorded[0]
+            lead = self.get_lead(lead_id)
+            event = lead.record_decision(
+                decision,
+                event_id=event_id,
+                occurred_at=occurred_at,
+                ruleset_version=ruleset_version,
+                caused_by=caused_by,
+            )
+            try:
+                self.save(lead)
+            except IntegrityError:
+                continue
+            return event.to_logged()
+        raise RuntimeError("could not record: too many concurrent writers")
+
+    def get_lead(self, lead_id: UUID) -> Lead:
+        try:
+            lead: Aggregate = self.repository.get(lead_id)
+        except AggregateNotFoundError:
+            raise LeadNotFound(f"no lead {lead_id}") from None
+        if not isinstance(lead, Lead):
+            raise LeadNotFound(f"no lead {lead_id}")
+        return lead
+
+    def lead_state(self, lead_id: UUID) -> LeadState:
+        return self.get_lead(lead_id).state
+
+    def lead_events(self, lead_id: UUID) -> list[LoggedEvent]:
+        """The lead's whole stream, external and decided events, in order."""
+        decode = self.logged_event_decoder.decode
+        try:
+            events = [decode(stored) for stored in self.recorder.select_events(lead_id)]
+        except NotALeadEvent:
+            raise LeadNotFound(f"no lead {lead_id}") from None
+        if not events:
+            raise LeadNotFound(f"no lead {lead_id}")
+        return events
+
+    def read_lead_events_after(
+        self, position: int, limit: int
+    ) -> tuple[list[LoggedEvent], int | None]:
+        """External lead events after log `position`, and the last position read (or None)."""
+        entries = self.lead_entries_after(position, limit)
+        if not entries:
+            return [], None
+        return [event for _, event in entries], entries[-1][0]
+
+    def lead_entries_after(self, position: int, limit: int) -> list[tuple[int, LoggedEvent]]:
+        """Up to `limit` external lead events after log `position`, each with its position."""
+        notifications: Sequence[Notification] = self.recorder.select_notifications(
+            start=position,
+            limit=limit,
+            topics=EXTERNAL_LEAD_TOPICS,
+            inclusive_of_start=False,
+        )
+        decode = self.logged_event_decoder.decode
+        return [(notification.id, decode(notification)) for notification in notifications]
+
+    def stream_notifications(
+        self, stream_id: UUID, start: int, stop: int, topics: Sequence[str]
+    ) -> list[Notification]:
+        """One stream's events of `topics` at log positions `start` to `stop` (both
+        included), in log order: what a follower held for that stream while it was in
+        quarantine."""
+        return recorder_of(self).select_stream_notifications(stream_id, start, stop, topics)
+
+    def max_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    @cached_property
+    def logged_event_decoder(self) -> LoggedEventDecoder:
+        """How this log's stored lead events are read as `LoggedEvent`s (see the class)."""
+        return LoggedEventDecoder(self.mapper)
+
+
+def recorder_of(log: LogApplication) -> LogRecorder:
+    recorder = log.recorder
+    assert isinstance(recorder, LogRecorder), "open the log with open_event_log()"
+    return recorder
