@@ -12,7 +12,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -21,7 +20,6 @@ from temporalio.exceptions import ApplicationError
 
 from domain.directory import Directory
 from domain.lifecycle import ActiveRuleset
-from domain.state import LeadState, LoggedEvent
 from domain.timers import RunningTimer, plan_deliveries, watches_deliveries
 from rules.catalog import DELIVERY_EVENT_TYPES
 from rules.evaluate import Checkpoint
@@ -29,6 +27,19 @@ from store.decisions import Decided
 from store.log import EventLog
 from store.quarantine import DECISION, RESOLVED, SKIPPED, FailedEvent, Quarantine
 from store.rulebook import Rulebook
+from workflows.contracts import (
+    CLOSE_PARKED_DECISION,
+    DECIDE,
+    FIRE_TIMER,
+    PARK_DECISION,
+    PLAN_DELIVERIES,
+    CloseParkedInput,
+    DecideInput,
+    DecideResult,
+    DeliveriesInput,
+    FireTimerInput,
+    ParkInput,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,59 +54,6 @@ IsOutage = Callable[[BaseException], bool]
 class DecisionOverBudget(Exception):
     """The rules of one decision ran past their time budget: given up on at once (the
     same rules on the same lead would take as long again), and the lead is parked."""
-
-
-@dataclass
-class DecideInput:
-    lead_id: str
-    trigger: str  # the event type rules run for
-    cause_id: str  # the triggering event's id: decided events are `caused_by` it
-    at: str  # RFC 3339: when the trigger happened (recorded), the decisions' `now`
-    timers: dict[str, RunningTimer] = field(default_factory=dict)  # running before it
-
-
-@dataclass
-class FireTimerInput:
-    lead_id: str
-    timer: RunningTimer
-    timers: dict[str, RunningTimer]  # every running timer, the firing one included
-
-
-@dataclass
-class DecideResult:
-    decided: list[LoggedEvent]
-    state: LeadState  # the lead after the decisions, folded from its whole stream
-    timers: dict[str, RunningTimer]  # running after the trigger and its decisions
-    # The ruleset's timers start, restart or stop on a delivery's events: the workflow
-    # plans its timers again when a delivery ends (`plan_deliveries`).
-    watches_deliveries: bool = False
-
-
-@dataclass
-class DeliveriesInput:
-    """Deliveries that ended (their `notification.queued` ids) and the running timers."""
-
-    lead_id: str
-    notification_ids: list[str]
-    timers: dict[str, RunningTimer]
-
-
-@dataclass
-class ParkInput:
-    """A trigger whose decisions failed `attempts` times: what the quarantine shows."""
-
-    lead_id: str
-    trigger: str  # the event type, or `timer.<id>`
-    cause_id: str  # the triggering event's id (for a timer: `timer:<id>:<due_at>`)
-    sequence: int | None
-    error: str
-    attempts: int
-
-
-@dataclass
-class CloseParkedInput:
-    item_id: str
-    skipped: bool  # the operator skipped the trigger (else it was decided after all)
 
 
 class DecisionActivities:
@@ -117,7 +75,7 @@ class DecisionActivities:
         # scratch (measured: 12 → 18 leads/s end to end with this lock; BENCHMARKS.md).
         self._deciding = threading.Lock()
 
-    @activity.defn(name="decide")
+    @activity.defn(name=DECIDE)
     def decide(self, input: DecideInput) -> DecideResult:
         """The decided events for this trigger, appended (or found, on a retry)."""
         # The active ruleset and the directory are read before taking the lock: two reads
@@ -139,7 +97,7 @@ class DecisionActivities:
             raise self._failure(input.lead_id, input.trigger, error) from error
         return self._result(input.lead_id, input.trigger, decided, ruleset)
 
-    @activity.defn(name="fire_timer")
+    @activity.defn(name=FIRE_TIMER)
     def fire_timer(self, input: FireTimerInput) -> DecideResult:
         """Record `lead.timer_fired` and the decisions of the rules for `timer.<id>`."""
         trigger = f"timer.{input.timer.timer_id}"
@@ -158,7 +116,7 @@ class DecisionActivities:
             raise self._failure(input.lead_id, trigger, error) from error
         return self._result(input.lead_id, trigger, decided, ruleset)
 
-    @activity.defn(name="plan_deliveries")
+    @activity.defn(name=PLAN_DELIVERIES)
     def plan_deliveries(self, input: DeliveriesInput) -> dict[str, RunningTimer]:
         """The running timers once the deliveries' events (`notification.sent`,
         `nurture.email_sent`) have happened, under the active ruleset's timers."""
@@ -175,7 +133,7 @@ class DecisionActivities:
             ],
         )
 
-    @activity.defn(name="park_decision")
+    @activity.defn(name=PARK_DECISION)
     def park(self, input: ParkInput) -> str:
         """Record the trigger in the quarantine as parked; returns the item's id."""
         item = self.quarantine.park(
@@ -201,7 +159,7 @@ class DecisionActivities:
         )
         return item.item_id
 
-    @activity.defn(name="close_parked_decision")
+    @activity.defn(name=CLOSE_PARKED_DECISION)
     def close_parked(self, input: CloseParkedInput) -> None:
         status = SKIPPED if input.skipped else RESOLVED
         self.quarantine.close_decision(input.item_id, status, datetime.now(UTC))

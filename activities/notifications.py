@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid5
 
@@ -27,17 +26,9 @@ from rules.model import Ruleset, Template
 from rules.templates import LeadflowUrl, find_template, render
 from store.log import EventLog
 from store.rulebook import Rulebook
+from workflows.contracts import MAX_ATTEMPTS, SEND_NOTIFICATION, SendInput
 
 log = logging.getLogger(__name__)
-
-# The workflow's retry policy allows this many attempts; the last one records the failure.
-MAX_ATTEMPTS = 6
-
-
-@dataclass
-class SendInput:
-    lead_id: str
-    notification_id: str  # the event id of its `notification.queued`
 
 
 class NotificationActivities:
@@ -53,7 +44,7 @@ class NotificationActivities:
         self.sender = sender
         self.public_url = public_url
 
-    @activity.defn(name="send_notification")
+    @activity.defn(name=SEND_NOTIFICATION)
     def send(self, input: SendInput) -> list[str]:
         """Deliver to every recipient not yet served; returns the statuses recorded."""
         lead_id = UUID(input.lead_id)

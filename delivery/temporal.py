@@ -28,12 +28,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.state import LoggedEvent
 from store.quarantine import DECISION, Quarantine, QuarantineItem, QuarantineItemClosed
+from workflows.contracts import OperatorAction
 from workflows.lead import (
     EVENT_SIGNAL,
     QUARANTINE_SIGNAL,
     LeadWorkflow,
     LeadWorkflowInput,
-    OperatorAction,
     workflow_id_for,
 )
 

@@ -119,12 +119,13 @@ def production_workflow_runner() -> WorkflowRunner:
     """Temporal's sandbox with `workflows.lead` imported once instead of re-run for every new
     workflow (a quarter of the worker's time, measured). The sandbox still runs each
     workflow in its own context; what it no longer checks is what `workflows.lead` itself
-    calls, which the tests and the history replays (full sandbox) keep guarding. `domain`
-    and `activities` (already imported passed through) are named too, so that the
-    sandbox's `sys.modules` finds them when the payload converter resolves their types."""
+    calls, which the tests and the history replays (full sandbox) keep guarding.
+    `workflows.contracts`, `domain` and `rules` (already imported passed through) are named
+    too, so that the sandbox's `sys.modules` finds them when the payload converter
+    resolves their types."""
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(
-            "workflows.lead", "domain", "activities"
+            "workflows.lead", "workflows.contracts", "domain", "rules"
         )
     )
 

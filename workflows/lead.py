@@ -20,18 +20,25 @@ from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUp
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.decisions import (
+    from domain.state import LeadState, LoggedEvent, apply_event
+    from domain.timers import RunningTimer, next_due
+    from workflows.contracts import (
+        CLOSE_PARKED_DECISION,
+        DECIDE,
+        FIRE_TIMER,
+        MAX_ATTEMPTS,
+        PARK_DECISION,
+        PLAN_DELIVERIES,
+        SEND_NOTIFICATION,
         CloseParkedInput,
         DecideInput,
         DecideResult,
-        DecisionActivities,
         DeliveriesInput,
         FireTimerInput,
+        OperatorAction,
         ParkInput,
+        SendInput,
     )
-    from activities.notifications import MAX_ATTEMPTS, NotificationActivities, SendInput
-    from domain.state import LeadState, LoggedEvent, apply_event
-    from domain.timers import RunningTimer, next_due
 
 LEAD_STAGE = SearchAttributeKey.for_keyword("LeadStage")
 LEAD_OWNER = SearchAttributeKey.for_keyword("LeadOwner")
@@ -73,14 +80,6 @@ class LeadWorkflowInput:
     pending: list[LoggedEvent] = field(default_factory=list)
     delivered: int = 0  # highest external sequence handled
     timers: dict[str, RunningTimer] = field(default_factory=dict)
-
-
-@dataclass
-class OperatorAction:
-    """An operator's word on a parked decision (`POST /v1/quarantine/{id}/retry|skip`)."""
-
-    item_id: str
-    action: str  # "retry" | "skip"
 
 
 def _search_attribute_updates(
@@ -223,8 +222,8 @@ class LeadWorkflow:
             return apply_event(self._state, event)
 
         def decide() -> Awaitable[DecideResult]:
-            return workflow.execute_local_activity_method(
-                DecisionActivities.decide,
+            return workflow.execute_local_activity(
+                DECIDE,
                 DecideInput(
                     lead_id=event.lead_id,
                     trigger=event.type,
@@ -232,6 +231,7 @@ class LeadWorkflow:
                     at=event.recorded_at,
                     timers=dict(self._timers),
                 ),
+                result_type=DecideResult,
                 start_to_close_timeout=timedelta(seconds=30),
             )
 
@@ -244,9 +244,10 @@ class LeadWorkflow:
         workflow.logger.info("lead %s: timer %s fired", lead_id, timer.timer_id)
 
         def fire() -> Awaitable[DecideResult]:
-            return workflow.execute_local_activity_method(
-                DecisionActivities.fire_timer,
+            return workflow.execute_local_activity(
+                FIRE_TIMER,
                 FireTimerInput(lead_id=lead_id, timer=timer, timers=dict(self._timers)),
+                result_type=DecideResult,
                 start_to_close_timeout=timedelta(seconds=30),
             )
 
@@ -296,8 +297,8 @@ class LeadWorkflow:
         cause = failed.cause if isinstance(failed, ActivityError) else failed
         error = str(cause) if cause is not None else str(failed)
         workflow.logger.error("lead %s: %s parked: %s", self._state.lead_id, trigger, error)
-        item_id: str = await workflow.execute_local_activity_method(
-            DecisionActivities.park,
+        item_id: str = await workflow.execute_local_activity(
+            PARK_DECISION,
             ParkInput(
                 lead_id=self._state.lead_id,
                 trigger=trigger,
@@ -306,6 +307,7 @@ class LeadWorkflow:
                 error=error,
                 attempts=_attempts(failed),
             ),
+            result_type=str,
             start_to_close_timeout=timedelta(seconds=30),
         )
         self._parked = item_id
@@ -317,8 +319,8 @@ class LeadWorkflow:
         return self._operator.pop(item_id)
 
     async def _close_parked(self, item_id: str, *, skipped: bool) -> None:
-        await workflow.execute_local_activity_method(
-            DecisionActivities.close_parked,
+        await workflow.execute_local_activity(
+            CLOSE_PARKED_DECISION,
             CloseParkedInput(item_id=item_id, skipped=skipped),
             start_to_close_timeout=timedelta(seconds=30),
         )
@@ -353,8 +355,8 @@ class LeadWorkflow:
         send = SendInput(lead_id=queued.lead_id, notification_id=queued.event_id)
         try:
             if self._unattended:
-                await workflow.execute_activity_method(
-                    NotificationActivities.send,
+                await workflow.execute_activity(
+                    SEND_NOTIFICATION,
                     send,
                     task_queue=notifications_queue(workflow.info().task_queue),
                     start_to_close_timeout=timedelta(seconds=60),
@@ -362,8 +364,8 @@ class LeadWorkflow:
                     retry_policy=retry_policy,
                 )
             else:
-                await workflow.execute_activity_method(
-                    NotificationActivities.send,
+                await workflow.execute_activity(
+                    SEND_NOTIFICATION,
                     send,
                     start_to_close_timeout=timedelta(seconds=60),
                     retry_policy=retry_policy,
@@ -383,9 +385,10 @@ class LeadWorkflow:
         """Start, restart or stop the timers that the ended deliveries' events name."""
         assert self._state is not None
         ended, self._delivered = self._delivered, []
-        self._timers = await workflow.execute_local_activity_method(
-            DecisionActivities.plan_deliveries,
+        self._timers = await workflow.execute_local_activity(
+            PLAN_DELIVERIES,
             DeliveriesInput(self._state.lead_id, ended, dict(self._timers)),
+            result_type=dict[str, RunningTimer],
             start_to_close_timeout=timedelta(seconds=30),
         )
 

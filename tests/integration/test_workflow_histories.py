@@ -15,9 +15,9 @@ from temporalio.client import WorkflowHistory
 from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
-from activities.decisions import DecideResult
 from delivery.temporal import LEAD_DATA_CONVERTER
 from domain.state import LoggedEvent
+from workflows.contracts import DecideResult
 from workflows.lead import EVENT_SIGNAL, LeadWorkflow, LeadWorkflowInput
 
 HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
