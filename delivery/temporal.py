@@ -1,31 +1,21 @@
-"""Talking to Temporal: connecting, delivering lead events by signal-with-start, and the
-readiness probes. Everything that holds a Temporal client lives here or in the worker."""
+"""Talking to Temporal: connecting, delivering lead events by signal-with-start, telling
+an outage from a refusal, the readiness probes and an operator's word to a parked lead.
+Everything that holds a Temporal client lives here or in the worker."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
-import typing
-import weakref
 from datetime import timedelta
-from typing import Any
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
-from temporalio.converter import (
-    AdvancedJSONEncoder,
-    CompositePayloadConverter,
-    DataConverter,
-    DefaultPayloadConverter,
-    JSONPlainPayloadConverter,
-    JSONTypeConverter,
-    value_to_type,
-)
+from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 
+from delivery.converter import LEAD_DATA_CONVERTER
 from domain.state import LoggedEvent
 from store.quarantine import DECISION, Quarantine, QuarantineItem, QuarantineItemClosed
 from workflows.contracts import OperatorAction
@@ -38,88 +28,6 @@ from workflows.lead import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class DataclassFields(JSONTypeConverter):
-    """Decodes a dataclass as temporalio's JSON converter does, with each class's field
-    types resolved once instead of on every decode.
-
-    temporalio calls `typing.get_type_hints` (which evaluates every string annotation of
-    the class and its bases) for each dataclass it decodes: for every `LoggedEvent`
-    signal, `DecideResult` and `LeadState` (~9% of the worker's CPU, BENCHMARKS.md). The
-    values are the default converter's. Weakly keyed: the tests' full sandbox re-imports
-    `workflows.lead`, and so makes a new `LeadWorkflowInput` class, for every workflow."""
-
-    def __init__(self) -> None:
-        self._hints: weakref.WeakKeyDictionary[type, dict[str, Any]] = weakref.WeakKeyDictionary()
-        # What `value_to_type` takes, for the fields' own dataclasses.
-        self.converters: list[JSONTypeConverter] = [self]
-
-    def to_typed_value(self, hint: type, value: Any) -> Any:
-        if not (isinstance(hint, type) and dataclasses.is_dataclass(hint)):
-            return JSONTypeConverter.Unhandled
-        # What `temporalio.converter.value_to_type` does for a dataclass, step for step.
-        if not isinstance(value, dict):
-            raise TypeError(f"Cannot convert to dataclass {hint}, value is {type(value)} not dict")
-        hints = self._hints.get(hint)
-        if hints is None:
-            hints = self._hints[hint] = typing.get_type_hints(hint)
-        field_values: dict[str, Any] = {}
-        non_init_field_values: dict[str, Any] = {}
-        for field in dataclasses.fields(hint):
-            field_value = value.get(field.name, dataclasses.MISSING)
-            if field_value is dataclasses.MISSING:
-                continue  # required ones make the instantiation below fail
-            try:
-                converted = value_to_type(hints[field.name], field_value, self.converters)
-            except Exception as err:
-                raise TypeError(
-                    f"Failed converting field {field.name} on dataclass {hint}"
-                ) from err
-            if field.init:
-                field_values[field.name] = converted
-            else:
-                non_init_field_values[field.name] = converted
-        decoded = hint(**field_values)
-        for name, field_value in non_init_field_values.items():
-            object.__setattr__(decoded, name, field_value)
-        return decoded
-
-
-class ShallowDataclassEncoder(AdvancedJSONEncoder):
-    """temporalio's JSON encoder, minus a deep copy: it turns a dataclass into a dict with
-    `dataclasses.asdict`, which copies every nested value before `json` walks it again;
-    here the dict holds the fields' values themselves and `json` comes back here for each
-    nested dataclass. The JSON text is the same (keys are sorted either way)."""
-
-    def default(self, o: Any) -> Any:
-        if dataclasses.is_dataclass(o) and not isinstance(o, type):
-            return {field.name: getattr(o, field.name) for field in dataclasses.fields(o)}
-        return super().default(o)
-
-
-class LeadPayloadConverter(CompositePayloadConverter):
-    """Temporal's default payload converter, its JSON encoding through
-    `ShallowDataclassEncoder` and its decoding through `DataclassFields`."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            *(
-                JSONPlainPayloadConverter(
-                    encoder=ShallowDataclassEncoder,
-                    custom_type_converters=_DATACLASS_FIELDS.converters,
-                )
-                if type(converter) is JSONPlainPayloadConverter
-                else converter
-                for converter in DefaultPayloadConverter.default_encoding_payload_converters
-            )
-        )
-
-
-_DATACLASS_FIELDS = DataclassFields()  # one cache for every converter instance
-# Every client and worker of leadflow's workflows (and the replays of their histories) use
-# it; payloads stay byte for byte what the default converter makes.
-LEAD_DATA_CONVERTER = DataConverter(payload_converter_class=LeadPayloadConverter)
 
 
 async def connect(

@@ -33,8 +33,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Replayer, WorkflowRunner
 
+from delivery.converter import LEAD_DATA_CONVERTER
 from delivery.dispatcher import Dispatcher
-from delivery.temporal import LEAD_DATA_CONVERTER, LeadWorkflows, connect, is_outage
+from delivery.temporal import LeadWorkflows, connect, is_outage
 from domain.events import parse_event
 from domain.state import LeadState
 from leadflow.bootstrap import Store, open_store

@@ -15,7 +15,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
-from delivery.temporal import LEAD_DATA_CONVERTER
+from delivery.converter import LEAD_DATA_CONVERTER
 from domain.state import LoggedEvent
 from workflows.contracts import DecideResult
 from workflows.lead import EVENT_SIGNAL, LeadWorkflow, LeadWorkflowInput
