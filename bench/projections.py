@@ -68,8 +68,10 @@ from domain.lead import Campaign, IdentityIndex, Lead
 from domain.state import Decision
 from leadflow.bootstrap import Store, open_store, projections
 from leadflow.settings import Settings
+from projections.base import LEAD_TOPICS, read_entries
 from projections.leads import LeadsProjection
-from projections.projector import LEAD_TOPICS, PAGE_SIZE, REBUILD_SUFFIX, read_entries, rebuild
+from projections.projector import PAGE_SIZE
+from projections.rebuild import REBUILD_SUFFIX, rebuild
 from store.log import EventLog
 
 TARGET_RATIO = 0.5

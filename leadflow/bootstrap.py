@@ -15,12 +15,12 @@ from domain.errors import DomainError
 from domain.events import IncomingEvent
 from leadflow.settings import Settings
 from projections.assignments import AssignmentsProjection
+from projections.base import Projection
 from projections.campaigns import CampaignSpendProjection
 from projections.experiments import ExperimentAssignmentsProjection
 from projections.leads import LeadsProjection
 from projections.notifications import NotificationsProjection
 from projections.nurture import NurtureMessagesProjection
-from projections.projector import Projection
 from projections.stages import LeadStagesProjection
 from replay.jobs import metadata as replays_metadata
 from store.ingest import Appended, PendingAppend

@@ -19,7 +19,7 @@ from store.keys import DEFAULT_ROTATION_GRACE, MAX_ROTATION_GRACE
 
 if TYPE_CHECKING:
     from leadflow.bootstrap import Store
-    from projections.projector import Projection
+    from projections.base import Projection
 
 app = typer.Typer(help="leadflow: lead-management automation on Temporal.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
@@ -277,7 +277,7 @@ def projections_rebuild(
     import time
 
     from leadflow.bootstrap import open_store, projections
-    from projections.projector import REBUILD_SUFFIX
+    from projections.rebuild import REBUILD_SUFFIX
 
     pairs = list(zip(projections(), projections(REBUILD_SUFFIX), strict=True))
     names = [live.name for live, _ in pairs]
@@ -312,7 +312,7 @@ def _rebuild_with_progress(store: Store, live: Projection, building: Projection)
     )
     from rich.text import Text
 
-    from projections.projector import rebuild
+    from projections.rebuild import rebuild
 
     class EventsPerSecond(ProgressColumn):
         def render(self, task: Task) -> Text:

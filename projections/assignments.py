@@ -40,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from domain.state import LoggedEvent
-from projections.projector import LogEntry, TableProjection
+from projections.base import LogEntry, TableProjection
 
 NAME = "assignments"
 FOLLOW_UPS = "follow_ups"

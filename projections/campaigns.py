@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from projections.projector import SPEND_TOPICS, CampaignSpend, LogEntry, TableProjection
+from projections.base import SPEND_TOPICS, CampaignSpend, LogEntry, TableProjection
 
 NAME = "campaign_spend"
 

@@ -44,7 +44,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
 from domain.state import LeadState, LoggedEvent, apply_event
-from projections.projector import LogEntry, TableProjection
+from projections.base import LogEntry, TableProjection
 
 NAME = "leads"
 

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from domain.state import LoggedEvent
-from projections.projector import LogEntry, RowsByKey, TableProjection
+from projections.base import LogEntry, RowsByKey, TableProjection
 
 NAME = "notifications"
 _TYPES = ("notification.queued", "notification.sent")

@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from domain.state import LoggedEvent
-from projections.projector import LogEntry, RowsByKey, TableProjection
+from projections.base import LogEntry, RowsByKey, TableProjection
 
 NAME = "nurture_messages"
 # Engagement event → the column holding its first time.

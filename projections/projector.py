@@ -14,8 +14,9 @@ compared-and-set first, in the projections' order, then every `apply`, then one 
 whole transaction rolls back and each member goes its own way; if one `apply` fails, no
 member's position or table changes.
 
-`rebuild` builds a projection into fresh tables (`<table>__rebuild`) from position 0 while
-the live tables keep serving, then swaps them in one transaction.
+An event a read model cannot take holds only its own stream (the quarantine): the page is
+applied again stream by stream, that stream is held from that event on, and retried on its
+own (`retry_due`).
 """
 
 from __future__ import annotations
@@ -24,22 +25,24 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import Notification
-from eventsourcing.utils import get_topic
-from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
-from sqlalchemy import Index, MetaData, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.schema import CreateTable, DropTable
 
-from domain.identity import campaign_id_for
-from domain.lead import LEAD_EVENT_CLASSES, Campaign
-from domain.state import LoggedEvent
+from projections.base import (
+    LogEntry,
+    Projection,
+    entries_of,
+    failed_event,
+    position_of,
+    read_entries,
+    start_tracking,
+    stream_of,
+    tracking_name,
+)
 from store.faults import is_database_outage
 from store.log import EventLog
 from store.log_watch import LogWatch
@@ -48,7 +51,6 @@ from store.quarantine import (
     RESOLVED,
     SKIP_REQUESTED,
     SKIPPED,
-    FailedEvent,
     Quarantine,
     QuarantineItem,
     projection_stage,
@@ -56,200 +58,7 @@ from store.quarantine import (
 
 log = logging.getLogger(__name__)
 
-# Every event of a lead's stream, posted and decided.
-LEAD_TOPICS: tuple[str, ...] = tuple(get_topic(cls) for cls in LEAD_EVENT_CLASSES)
-# A campaign's spend records: the one kind of event that belongs to no lead.
-SPEND_TOPICS: tuple[str, ...] = (get_topic(Campaign.SpendRecorded),)
-SPEND_TYPE = Campaign.SpendRecorded.TYPE
-
 PAGE_SIZE = 1000
-# A rebuild has the log's whole history to go through: bigger pages write each lead's row
-# fewer times, read fewer rows back and commit less often (10-25% less CPU for `leads`,
-# BENCHMARKS.md).
-REBUILD_PAGE_SIZE = 5000
-REBUILD_SUFFIX = "__rebuild"
-
-
-@dataclass(frozen=True)
-class CampaignSpend:
-    """One `campaign.spend_recorded` event as the projections read it."""
-
-    campaign_id: str
-    sequence: int  # its number in the campaign's stream
-    event_id: str
-    occurred_at: str  # RFC 3339
-    data: dict[str, Any]
-
-
-EventT = TypeVar("EventT", LoggedEvent, CampaignSpend)
-
-
-@dataclass(frozen=True)
-class LogEntry(Generic[EventT]):
-    """One event and its position in the log: a lead's event (`LogEntry[LoggedEvent]`,
-    what a projection reading `LEAD_TOPICS` gets) or a campaign's spend
-    (`LogEntry[CampaignSpend]`, for `SPEND_TOPICS`)."""
-
-    position: int
-    event: EventT
-
-
-class Projection(Protocol):
-    """A read model the projector keeps: its tables and how a page of events changes them."""
-
-    @property
-    def name(self) -> str:
-        """Unique among projections; also names its tracking position."""
-        ...
-
-    @property
-    def topics(self) -> tuple[str, ...]:
-        """The stored topics of the events it reads (`LEAD_TOPICS`, `SPEND_TOPICS`): its
-        pages, and its lag, count only those."""
-        ...
-
-    @property
-    def metadata(self) -> MetaData:
-        """Its tables and their indexes."""
-        ...
-
-    def apply(self, conn: Connection, entries: Sequence[LogEntry[Any]]) -> None:
-        """Fold a page of events of its `topics`, in log order, into the tables, inside
-        `conn`'s transaction (which the projector commits together with the new position)."""
-        ...
-
-
-class TableProjection:
-    """What every read model shares: its tables live in their own `MetaData`, named after
-    `table_name` plus a suffix (a rebuild builds into a copy, `<table><REBUILD_SUFFIX>`),
-    and it reads lead events unless it says otherwise. A subclass gives `table_name`,
-    `make_table` (its table, under a given name) and `apply`."""
-
-    table_name: ClassVar[str]
-    topics: tuple[str, ...] = LEAD_TOPICS
-
-    def __init__(self, suffix: str = "") -> None:
-        self.name = self.table_name + suffix
-        self.metadata = MetaData()
-        self.table = self.make_table(self.metadata, self.name)
-
-    @staticmethod
-    def make_table(metadata: MetaData, name: str) -> Table:
-        raise NotImplementedError
-
-
-class RowsByKey:
-    """A page's rows of a table with a one-column key: those already stored, read in one
-    query, and those the page creates. The caller changes them in place, marks the stored
-    ones it changed (`changed`), and `save` writes both back in two statements."""
-
-    def __init__(self, conn: Connection, table: Table, key: str, keys: Sequence[str]) -> None:
-        self.table = table
-        self.key = key
-        found = conn.execute(
-            select(table).where(table.c[key].in_(list(dict.fromkeys(keys))))
-        ).mappings()
-        self.stored: dict[str, dict[str, Any]] = {row[key]: dict(row) for row in found}
-        self.created: dict[str, dict[str, Any]] = {}
-        self.changed: set[str] = set()
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        """The row for `key`, stored or created by this page."""
-        return self.stored.get(key) or self.created.get(key)
-
-    def save(self, conn: Connection, mutable: Sequence[str]) -> None:
-        """Insert the created rows; update the `mutable` columns of the changed ones."""
-        table = self.table
-        if self.created:
-            conn.execute(insert(table), list(self.created.values()))
-        if self.changed:
-            params = [
-                {**{name: self.stored[key][name] for name in mutable}, "key": key}
-                for key in self.changed
-            ]
-            conn.execute(update(table).where(table.c[self.key] == bindparam("key")), params)
-
-
-def tracking_name(projection: Projection) -> str:
-    return f"projection:{projection.name}"
-
-
-def read_entries(
-    event_log: EventLog,
-    position: int,
-    limit: int,
-    until: int | None = None,
-    topics: tuple[str, ...] = LEAD_TOPICS,
-) -> list[LogEntry[Any]]:
-    """Up to `limit` events of `topics` after log `position` (and up to `until`), in log
-    order."""
-    notifications: Sequence[Notification] = event_log.recorder.select_notifications(
-        start=position, limit=limit, stop=until, topics=topics, inclusive_of_start=False
-    )
-    return _entries_of(event_log, notifications)
-
-
-def _entries_of(event_log: EventLog, notifications: Sequence[Notification]) -> list[LogEntry[Any]]:
-    decode = event_log.logged_event_decoder.decode
-    to_domain_event = event_log.mapper.to_domain_event
-    entries: list[LogEntry[Any]] = []
-    for notification in notifications:
-        if notification.topic in SPEND_TOPICS:
-            spend = to_domain_event(notification)
-            assert isinstance(spend, Campaign.SpendRecorded)
-            entries.append(LogEntry(notification.id, _spend_of(spend)))
-        else:
-            entries.append(LogEntry(notification.id, decode(notification)))
-    return entries
-
-
-def stream_of(entry: LogEntry[Any]) -> str:
-    """The log stream an entry belongs to (what the quarantine holds): its lead, or its
-    campaign's stream."""
-    event = entry.event
-    if isinstance(event, CampaignSpend):
-        return str(campaign_id_for(event.campaign_id))
-    return str(event.lead_id)
-
-
-def _failed_event(entry: LogEntry[Any]) -> FailedEvent:
-    event = entry.event
-    if isinstance(event, CampaignSpend):
-        return FailedEvent(
-            stream_of(entry), None, entry.position, event.event_id, SPEND_TYPE, event.sequence
-        )
-    return FailedEvent(
-        event.lead_id, event.lead_id, entry.position, event.event_id, event.type, event.sequence
-    )
-
-
-def _spend_of(event: Campaign.SpendRecorded) -> CampaignSpend:
-    return CampaignSpend(
-        campaign_id=str(event.data["campaign_id"]),
-        sequence=event.originator_version,
-        event_id=event.event_id,
-        occurred_at=event.occurred_at.isoformat(),
-        data=event.data,
-    )
-
-
-def position_of(conn: Connection, projection: Projection) -> int | None:
-    """The projection's tracking position, None if it was never started."""
-    found = conn.execute(
-        select(log_positions.c.position).where(
-            log_positions.c.follower == tracking_name(projection)
-        )
-    ).scalar_one_or_none()
-    return None if found is None else int(found)
-
-
-def _start_tracking(engine: Engine, projection: Projection) -> None:
-    with engine.connect() as conn:
-        if position_of(conn, projection) is not None:
-            return
-    # Another projector may start tracking it at the same moment: either row will do.
-    with contextlib.suppress(IntegrityError), engine.begin() as conn:
-        conn.execute(log_positions.insert().values(follower=tracking_name(projection), position=0))
 
 
 def _move(conn: Connection, members: Sequence[Projection], position: int, last: int) -> bool:
@@ -308,7 +117,7 @@ class Projector:
 
     def _track(self, projection: Projection) -> None:
         if projection.name not in self._tracked:
-            _start_tracking(self.engine, projection)
+            start_tracking(self.engine, projection)
             self._tracked.add(projection.name)
 
     def project_page(self, projection: Projection, until: int | None = None) -> int:
@@ -429,7 +238,7 @@ class Projector:
         item = self.quarantine.failed(
             conn,
             projection_stage(projection.name),
-            _failed_event(entry),
+            failed_event(entry),
             f"{type(error).__name__}: {error}",
             now,
             earlier=earlier,
@@ -470,7 +279,7 @@ class Projector:
             notifications = self.event_log.stream_notifications(
                 UUID(item.stream_id), item.position, up_to, projection.topics
             )
-            held = _entries_of(self.event_log, notifications)
+            held = entries_of(self.event_log, notifications)
             if skip:
                 held = [entry for entry in held if entry.position != item.position]
             failure = self._apply_stream(conn, projection, held)
@@ -553,166 +362,3 @@ class Projector:
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-
-
-@dataclass(frozen=True)
-class ProjectionStatus:
-    name: str
-    position: int
-    lag: int  # events of its topics in the log after `position`, not yet applied
-
-    def as_dict(self) -> dict[str, object]:
-        return {"name": self.name, "position": self.position, "lag": self.lag}
-
-
-def projection_status(
-    event_log: EventLog, engine: Engine, projections: Sequence[Projection]
-) -> tuple[int, list[ProjectionStatus]]:
-    """The log's last position, and each projection's position and lag behind it."""
-    statuses: list[ProjectionStatus] = []
-    with engine.connect() as conn:
-        for projection in projections:
-            position = position_of(conn, projection) or 0
-            # Counted, not subtracted: other streams (identity indexes, workloads) share the
-            # log's positions, so a caught-up projection usually sits below the last one.
-            lag = events_after(conn, event_log, projection.topics, position)
-            statuses.append(ProjectionStatus(projection.name, position, lag))
-    return event_log.max_position(), statuses
-
-
-def events_after(
-    conn: Connection,
-    event_log: EventLog,
-    topics: tuple[str, ...],
-    position: int,
-    until: int | None = None,
-) -> int:
-    """How many events of `topics` the log holds after `position` (and up to `until`): a
-    range of its primary key."""
-    recorder = event_log.recorder
-    assert isinstance(recorder, SQLAlchemyApplicationRecorder)
-    events = recorder.events_record_cls.__table__
-    query = (
-        select(func.count())
-        .select_from(events)
-        .where(events.c.id > position, events.c.topic.in_(topics))
-    )
-    if until is not None:
-        query = query.where(events.c.id <= until)
-    return int(conn.execute(query).scalar_one())
-
-
-# --- rebuild ---------------------------------------------------------------------------
-
-OnProgress = Callable[[int, int], None]
-
-
-def rebuild(
-    event_log: EventLog,
-    engine: Engine,
-    live: Projection,
-    building: Projection,
-    *,
-    page_size: int = REBUILD_PAGE_SIZE,
-    progress: OnProgress | None = None,
-) -> int:
-    """Replay the log from its start into `building` (the same projection, its tables
-    named differently), then swap its tables in for `live`'s in one transaction. `live`
-    keeps serving reads and being projected meanwhile. `progress(done, total)` is called
-    after every page. Returns how many events were replayed."""
-    _drop_tables(engine, building)
-    try:
-        with engine.begin() as conn:
-            for table in building.metadata.sorted_tables:
-                # Indexes other than the primary key come after the bulk load: cheaper.
-                # (SQLite cannot rename an index, so there they are made in the swap.)
-                conn.execute(CreateTable(table))
-        projector = Projector(event_log, engine, [building], page_size=page_size)
-        # Up to where the log ends now, then once more up to where it ends then: bounded,
-        # so a rebuild finishes however fast events arrive. The live projector carries on
-        # from the swapped-in position.
-        target = event_log.max_position()
-        with engine.connect() as conn:
-            total = events_after(conn, event_log, live.topics, 0, target)
-        done = 0
-        while applied := projector.project_page(building, until=target):
-            done += applied
-            if progress is not None:
-                progress(done, max(total, done))
-        if engine.dialect.name != "sqlite":
-            with engine.begin() as conn:
-                for table in building.metadata.sorted_tables:
-                    for index in table.indexes:
-                        index.create(conn)
-        target = event_log.max_position()
-        while applied := projector.project_page(building, until=target):
-            done += applied
-        _swap(engine, live, building)
-    except BaseException:
-        _drop_tables(engine, building)
-        raise
-    if progress is not None:
-        progress(done, done)
-    log.info("rebuilt projection %s from %d events", live.name, done)
-    return done
-
-
-def _drop_tables(engine: Engine, projection: Projection) -> None:
-    with engine.begin() as conn:
-        for table in reversed(projection.metadata.sorted_tables):
-            conn.execute(DropTable(table, if_exists=True))
-        conn.execute(
-            log_positions.delete().where(log_positions.c.follower == tracking_name(projection))
-        )
-        # What an abandoned build held guarded tables that are gone now.
-        Quarantine(engine).close_stage(conn, projection_stage(projection.name), datetime.now(UTC))
-
-
-def _swap(engine: Engine, live: Projection, building: Projection) -> None:
-    """Put `building`'s tables (caught up to its position) in place of `live`'s, and move
-    `live`'s position to that position, atomically."""
-    quote = engine.dialect.identifier_preparer.quote
-    _start_tracking(engine, live)
-    with engine.begin() as conn:
-        # The position first, as every projector transaction does: a live page in flight
-        # finishes before the swap (its rows are dropped with the old table) or re-reads.
-        built = position_of(conn, building) or 0
-        conn.execute(
-            update(log_positions)
-            .where(log_positions.c.follower == tracking_name(live))
-            .values(position=built)
-        )
-        pairs = zip(live.metadata.sorted_tables, building.metadata.sorted_tables, strict=True)
-        for old, new in pairs:
-            conn.execute(DropTable(old, if_exists=True))
-            conn.execute(text(f"ALTER TABLE {quote(new.name)} RENAME TO {quote(old.name)}"))
-            if engine.dialect.name == "sqlite":
-                for index in old.indexes:
-                    index.create(conn)
-            else:
-                for old_index, new_index in _index_pairs(old, new):
-                    conn.execute(
-                        text(f"ALTER INDEX {quote(new_index)} RENAME TO {quote(old_index)}")
-                    )
-        conn.execute(
-            log_positions.delete().where(log_positions.c.follower == tracking_name(building))
-        )
-        # The built tables' held streams are held in the live ones now; what the replaced
-        # tables held went with them.
-        Quarantine(engine).rename_stage(
-            conn, projection_stage(building.name), projection_stage(live.name), datetime.now(UTC)
-        )
-
-
-def _index_pairs(old: Table, new: Table) -> list[tuple[str, str]]:
-    """(live name, building name) of each index, the primary key's included (PostgreSQL
-    names its constraint after its index, and a name is unique in a schema)."""
-
-    def key(index: Index) -> tuple[str, ...]:
-        return tuple(column.name for column in index.columns)
-
-    building = {key(index): str(index.name) for index in new.indexes}
-    pairs = [(str(index.name), building[key(index)]) for index in old.indexes]
-    if old.primary_key.name and new.primary_key.name:
-        pairs.append((str(old.primary_key.name), str(new.primary_key.name)))
-    return pairs

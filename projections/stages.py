@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from domain.state import STAGE_ORDER, LoggedEvent
-from projections.projector import LogEntry, TableProjection
+from projections.base import LogEntry, TableProjection
 
 NAME = "lead_stages"
 

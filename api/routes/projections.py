@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.deps import StoreDep, require
 from leadflow.bootstrap import projections
-from projections.projector import projection_status
+from projections.base import projection_status
 
 router = APIRouter(
     prefix="/v1/projections", tags=["projections"], dependencies=[Depends(require("read"))]

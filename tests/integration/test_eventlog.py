@@ -43,7 +43,7 @@ from domain.lead import (
 from domain.state import LoggedEvent
 from leadflow.bootstrap import Store, open_store
 from leadflow.settings import Settings
-from projections.projector import LEAD_TOPICS
+from projections.base import LEAD_TOPICS
 from store.decoder import ISOFORMAT_TEXT, NotALeadEvent
 from store.ingest import Appended, ItemRejected, PendingAppend
 from store.log import EventLog

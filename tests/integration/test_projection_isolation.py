@@ -19,15 +19,10 @@ from sqlalchemy.engine import Connection
 
 from domain.events import IncomingEvent, parse_event
 from leadflow.bootstrap import Store, projections
+from projections.base import LEAD_TOPICS, LogEntry, position_of
 from projections.leads import LeadsProjection
-from projections.projector import (
-    LEAD_TOPICS,
-    REBUILD_SUFFIX,
-    LogEntry,
-    Projector,
-    position_of,
-    rebuild,
-)
+from projections.projector import Projector
+from projections.rebuild import REBUILD_SUFFIX, rebuild
 from projections.stages import LeadStagesProjection
 from store.quarantine import RESOLVED, RETRYING, SKIPPED, RetryPolicy, projection_stage
 

@@ -38,8 +38,10 @@ from domain.state import Decision
 from leadflow.bootstrap import Store, open_store, projections
 from leadflow.settings import Settings
 from projections import projector as projector_module
+from projections.base import LogEntry, position_of
 from projections.leads import LeadsProjection, state_of
-from projections.projector import REBUILD_SUFFIX, LogEntry, Projector, position_of, rebuild
+from projections.projector import Projector
+from projections.rebuild import REBUILD_SUFFIX, rebuild
 from projections.stages import LeadStagesProjection
 
 ADMIN = {"Authorization": "Bearer lf_test_admin"}

@@ -36,7 +36,8 @@ from domain.events import parse_event
 from domain.state import Decision
 from leadflow.bootstrap import Store, projections
 from leadflow.settings import Settings
-from projections.projector import REBUILD_SUFFIX, Projector, rebuild
+from projections.projector import Projector
+from projections.rebuild import REBUILD_SUFFIX, rebuild
 
 ADMIN = {"Authorization": "Bearer lf_test_admin"}
 MARCH = {"from": "2026-03-01", "to": "2026-04-01"}
