@@ -17,7 +17,6 @@ outage never loses an event, and no event stops another lead's.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -28,7 +27,7 @@ from uuid import UUID
 from domain.lead import EXTERNAL_LEAD_TOPICS
 from domain.state import LoggedEvent
 from store.log import EventLog
-from store.log_watch import LogWatch
+from store.log_watch import LogWatch, follow
 from store.positions import PositionStore
 from store.quarantine import (
     DELIVERY,
@@ -101,25 +100,21 @@ class Dispatcher:
 
     async def run_forever(self, stop: asyncio.Event, watch: LogWatch | None = None) -> None:
         """Deliver until `stop` is set: whenever `watch` says the log grew, and at the latest
-        every `watch.poll_seconds` (without a watch: every `poll_seconds`). On an outage,
-        back off and deliver the page again."""
-        watch = watch or LogWatch(self.poll_seconds)
-        backoff = self.poll_seconds
-        while not stop.is_set():
-            seen = watch.changes  # taken before the read: a later append ends the wait below
-            try:
-                delivered = await self.dispatch_page()
-                await self.retry_due()
-                backoff = self.poll_seconds
-            except Exception as exc:
-                backoff = min(backoff * 2, 5.0)
-                # One line per failed attempt: an outage of Temporal would otherwise flood the log.
-                log.warning("delivery failed (%s); retrying in %.1fs", exc, backoff)
-                log.debug("delivery failure", exc_info=True)
-                await _sleep_or_stop(stop, backoff)
-                continue
-            if delivered < self.page_size:  # it read up to the end of the log
-                await watch.wait(seen, stop)
+        every `watch.poll_seconds` (without a watch: every `poll_seconds`). An outage keeps
+        the page, and it is delivered again after a backoff (`store.log_watch.follow`)."""
+
+        async def step() -> int:
+            delivered = await self.dispatch_page()
+            await self.retry_due()
+            return delivered
+
+        await follow(
+            step,
+            stop,
+            watch or LogWatch(self.poll_seconds),
+            page_size=self.page_size,
+            what="delivery",
+        )
 
     async def dispatch_page(self) -> int:
         """Deliver the next page of events (but those of leads held in quarantine); returns
@@ -248,8 +243,3 @@ class Dispatcher:
                     item.attempts,
                     item.error,
                 )
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)

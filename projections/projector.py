@@ -22,7 +22,6 @@ own (`retry_due`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -45,7 +44,7 @@ from projections.base import (
 )
 from store.faults import is_database_outage
 from store.log import EventLog
-from store.log_watch import LogWatch
+from store.log_watch import LogWatch, follow
 from store.positions import log_positions
 from store.quarantine import (
     RESOLVED,
@@ -337,28 +336,20 @@ class Projector:
         every `watch.poll_seconds` (without a watch: every `poll_seconds`). After a change it
         waits `batch_seconds` more, so a burst of appends is projected in one pass: the read
         models may lag that much, and the projector's work grows with time, not with the
-        number of commits. On a failure, log it, back off and retry the page."""
-        watch = watch or LogWatch(self.poll_seconds)
-        backoff = self.poll_seconds
-        while not stop.is_set():
-            seen = watch.changes  # taken before the read: a later append ends the wait below
-            try:
-                applied = await asyncio.to_thread(self.project_once)
-                await asyncio.to_thread(self.retry_due)
-                backoff = self.poll_seconds
-            except Exception as exc:
-                log.warning("projecting failed (%s); retrying in %.1fs", exc, backoff)
-                log.debug("projection failure", exc_info=True)
-                backoff = min(backoff * 2, 5.0)
-                await _sleep_or_stop(stop, backoff)
-                continue
+        number of commits. An outage is retried with backoff (`store.log_watch.follow`)."""
+
+        async def step() -> int:
+            applied = await asyncio.to_thread(self.project_once)
+            await asyncio.to_thread(self.retry_due)
             # Fewer than a page in all: every projection read up to the end of the log (a
             # page each), so there is nothing more until the watch says so.
-            if applied < self.page_size:
-                await watch.wait(seen, stop)
-                await _sleep_or_stop(stop, batch_seconds)
+            return applied
 
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
+        await follow(
+            step,
+            stop,
+            watch or LogWatch(self.poll_seconds),
+            page_size=self.page_size,
+            what="projecting",
+            batch_seconds=batch_seconds,
+        )

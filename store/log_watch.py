@@ -1,5 +1,5 @@
 """Waking the log's followers (projector, dispatcher) when the log grows, instead of
-reading it on a timer.
+reading it on a timer, and the loop they both follow it with (`follow`).
 
 The API appends in another process, so the followers cannot be called; they are told.
 SQLite cannot push: one dedicated connection asks `PRAGMA data_version` every few ms
@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self
 
@@ -200,3 +201,47 @@ def open_log_watch(
         conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
         return PostgresLogWatch(conninfo, recorder.channel_name, poll_seconds)
     return LogWatch(poll_seconds)
+
+
+# A follower that fails waits this long at the most before it tries again.
+MAX_BACKOFF_SECONDS = 5.0
+
+
+async def follow(
+    step: Callable[[], Awaitable[int]],
+    stop: asyncio.Event,
+    watch: LogWatch,
+    *,
+    page_size: int,
+    what: str,
+    batch_seconds: float = 0.0,
+) -> None:
+    """Run a follower until `stop` is set: `step` handles the next page of the log (and
+    returns how many events it read); when it read less than `page_size` it reached the
+    end, and the next step waits until `watch` says the log grew (at the latest
+    `watch.poll_seconds`), then `batch_seconds` more so a burst is handled in one pass.
+    A failing step (an outage: one lead's failures are the follower's to keep) is logged
+    once per attempt and tried again after a backoff that doubles up to
+    MAX_BACKOFF_SECONDS."""
+    backoff = watch.poll_seconds
+    while not stop.is_set():
+        seen = watch.changes  # taken before the read: a later append ends the wait below
+        try:
+            handled = await step()
+            backoff = watch.poll_seconds
+        except Exception as exc:
+            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            # One line per failed attempt: an outage would otherwise flood the log.
+            log.warning("%s failed (%s); retrying in %.1fs", what, exc, backoff)
+            log.debug("%s failure", what, exc_info=True)
+            await sleep_or_stop(stop, backoff)
+            continue
+        if handled < page_size:
+            await watch.wait(seen, stop)
+            await sleep_or_stop(stop, batch_seconds)
+
+
+async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep `seconds`, or less if `stop` is set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
