@@ -17,6 +17,7 @@ from domain.lifecycle import ActiveRuleset, Workloads, step
 from domain.state import LeadState, LoggedEvent, apply_event
 from domain.timers import (
     RunningTimer,
+    fired_timer_data,
     next_due,
     plan_deliveries,
     plan_sequences,
@@ -123,20 +124,46 @@ class LeadMachine:
                 )
         return delivered
 
+    def take(self, event: LoggedEvent) -> LoggedEvent:
+        """Append a recorded external event as it is (its id and times kept, so facts such
+        as `hours_since_capture` match), numbered in this machine's log, without deciding."""
+        own = LoggedEvent(
+            lead_id=event.lead_id,
+            sequence=len(self.log) + 1,
+            event_id=event.event_id,
+            type=event.type,
+            occurred_at=event.occurred_at,
+            recorded_at=event.recorded_at,
+            data=event.data,
+            rule_id=event.rule_id,
+            ruleset_version=event.ruleset_version,
+            caused_by=event.caused_by,
+        )
+        self.log.append(own)
+        self.state = apply_event(self.state, own)
+        return own
+
+    def decide(self, event: LoggedEvent, at: datetime) -> list[LoggedEvent]:
+        """The decisions for an external event already appended (`take`), at `at`."""
+        return self._decide(event.type, event, at, None)
+
+    def fire(self, due: RunningTimer) -> list[LoggedEvent]:
+        """Fire one running timer at its due time: `lead.timer_fired` and its decisions."""
+        fired = self._append(
+            "lead.timer_fired", fired_timer_data(due), due.due, None, due.started_by
+        )
+        return [fired, *self._decide(f"timer.{due.timer_id}", fired, due.due, due)]
+
     def receive(self, type_: str, data: dict[str, Any], at: datetime) -> list[LoggedEvent]:
         """An external event at `at` (timers due before it fire first); returns every event
         appended, the external one first."""
         fired = self.advance(at)
         event = self._append(type_, data, at)
-        return [*fired, event, *self._decide(type_, event, at, None)]
+        return [*fired, event, *self.decide(event, at)]
 
     def advance(self, until: datetime) -> list[LoggedEvent]:
         """Fire, in order, every timer due at or before `until`; returns what they appended."""
         appended: list[LoggedEvent] = []
         while (due := next_due(self.timers)) is not None and due.due <= until:
-            data: dict[str, Any] = {"timer": due.timer_id, "due_at": due.due_at}
-            if due.step is not None:
-                data["step"] = due.step
-            fired = self._append("lead.timer_fired", data, due.due, None, due.started_by)
-            appended += [fired, *self._decide(f"timer.{due.timer_id}", fired, due.due, due)]
+            appended += self.fire(due)
         return appended

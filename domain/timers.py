@@ -65,6 +65,14 @@ def plan_timers(
     return timers
 
 
+def fired_timer_data(timer: RunningTimer) -> dict[str, object]:
+    """The data of the `lead.timer_fired` event that records `timer` firing."""
+    data: dict[str, object] = {"timer": timer.timer_id, "due_at": timer.due_at}
+    if timer.step is not None:
+        data["step"] = timer.step
+    return data
+
+
 def next_due(running: Mapping[str, RunningTimer]) -> RunningTimer | None:
     """The timer that fires first (ties: by id, so the order is deterministic)."""
     if not running:

@@ -23,8 +23,8 @@ from domain.directory import Directory
 from domain.lifecycle import ActiveRuleset
 from domain.machine import LeadMachine
 from domain.rulebook import RULESET_ACTIVATIONS_ID, RulesetActivations
-from domain.state import LeadState, LoggedEvent, apply_event
-from domain.timers import RunningTimer, next_due
+from domain.state import LeadState, LoggedEvent
+from domain.timers import next_due
 from rules.compile import compile_ruleset
 from rules.model import Ruleset
 from store.log import EventLog
@@ -68,43 +68,6 @@ class SharedWorkloads:
         for event in decided:
             if event.type == "lead.assigned" and event.data.get("strategy") == "round_robin":
                 self.rotation[str(event.data["team"])] = str(event.data["owner"])
-
-
-class ReplayedLead(LeadMachine):
-    """A `LeadMachine` fed recorded events as they are (ids and `occurred_at` kept, so
-    facts such as `hours_since_capture` match), one trigger at a time, so the shared
-    workloads can be brought up to date between an event and its decisions, as the log's
-    append does before the workflow decides."""
-
-    def take(self, event: LoggedEvent) -> LoggedEvent:
-        """Append a recorded external event at its recorded time."""
-        own = LoggedEvent(
-            lead_id=event.lead_id,
-            sequence=len(self.log) + 1,
-            event_id=event.event_id,
-            type=event.type,
-            occurred_at=event.occurred_at,
-            recorded_at=event.recorded_at,
-            data=event.data,
-            rule_id=event.rule_id,
-            ruleset_version=event.ruleset_version,
-            caused_by=event.caused_by,
-        )
-        self.log.append(own)
-        self.state = apply_event(self.state, own)
-        return own
-
-    def decide(self, event: LoggedEvent, at: datetime) -> list[LoggedEvent]:
-        """The decisions for an event already taken."""
-        return self._decide(event.type, event, at, None)
-
-    def fire(self, due: RunningTimer) -> list[LoggedEvent]:
-        """Fire one running timer at its due time: `lead.timer_fired` and its decisions."""
-        data: dict[str, object] = {"timer": due.timer_id, "due_at": due.due_at}
-        if due.step is not None:
-            data["step"] = due.step
-        fired = self._append("lead.timer_fired", data, due.due, None, due.started_by)
-        return [fired, *self._decide(f"timer.{due.timer_id}", fired, due.due, due)]
 
 
 @dataclass(frozen=True)
@@ -219,14 +182,14 @@ def _simulate(
     progress: ReportProgress | None,
 ) -> SimulatedRun:
     workloads = SharedWorkloads()
-    machines: dict[str, ReplayedLead] = {}
+    machines: dict[str, LeadMachine] = {}
     # (due, lead order, lead id): the earliest running timer of each lead; stale entries
     # (a timer cancelled or restarted since) are skipped when popped.
     due_heap: list[tuple[datetime, int, str]] = []
     order: dict[str, int] = {}
     total = len(history)
 
-    def schedule(machine: ReplayedLead) -> None:
+    def schedule(machine: LeadMachine) -> None:
         due = next_due(machine.timers)
         if due is not None:
             heapq.heappush(due_heap, (due.due, order[machine.lead_id], machine.lead_id))
@@ -257,7 +220,7 @@ def _simulate(
         machine = machines.get(event.lead_id)
         if machine is None:
             order[event.lead_id] = len(order)
-            machine = ReplayedLead(event.lead_id, ruleset_for(at), directory, workloads)
+            machine = LeadMachine(event.lead_id, ruleset_for(at), directory, workloads)
             machines[event.lead_id] = machine
         machine.active = ruleset_for(at)
         before = machine.state.open_owner

@@ -28,7 +28,7 @@ from domain.state import (
     is_trigger,
     state_at_trigger,
 )
-from domain.timers import RunningTimer, plan_sequences, plan_timers
+from domain.timers import RunningTimer, fired_timer_data, plan_sequences, plan_timers
 from rules.evaluate import Checkpoint
 from store.application import MAX_CONFLICT_RETRIES, LogApplication, recorder_of
 from store.unit_of_work import UnitOfWork
@@ -175,12 +175,9 @@ class Decisions(LogApplication):
         for `timer.<id>` at the time the timer was due. The result's events start with the
         `lead.timer_fired` event."""
         fired_id = decided_event_id(f"timer:{lead_id}:{timer.timer_id}:{timer.due_at}")
-        data: dict[str, Any] = {"timer": timer.timer_id, "due_at": timer.due_at}
-        if timer.step is not None:
-            data["step"] = timer.step
         fired = self.record_once(
             lead_id,
-            Decision("lead.timer_fired", data),
+            Decision("lead.timer_fired", fired_timer_data(timer)),
             event_id=fired_id,
             occurred_at=timer.due,
             ruleset_version=active.version,
