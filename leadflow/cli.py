@@ -13,8 +13,8 @@ import typer
 from rich.console import Console
 
 from domain.errors import DomainError
+from leadflow.replay_cli import replay_app
 from leadflow.settings import Settings
-from replay.cli import replay_app
 from store.keys import DEFAULT_ROTATION_GRACE, MAX_ROTATION_GRACE
 
 if TYPE_CHECKING:

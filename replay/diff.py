@@ -11,16 +11,12 @@ decisions differ from the recorded ones.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from uuid import UUID
-
-from rich.console import Console
-from rich.table import Table
 
 from domain.directory import Directory
 from domain.state import LoggedEvent, is_trigger
@@ -286,67 +282,6 @@ def to_json(diff: ReplayDiff) -> dict[str, Any]:
     report = asdict(diff)
     report["unchanged"] = diff.unchanged
     return report
-
-
-def _ids(ids: list[str], limit: int = 3) -> str:
-    shown = ", ".join(ids[:limit])
-    return shown + (f" (+{len(ids) - limit})" if len(ids) > limit else "")
-
-
-def render_table(diff: ReplayDiff) -> str:
-    """The diff as tables for a terminal; `to_json` has every lead id."""
-    out = io.StringIO()
-    console = Console(file=out, width=140, force_terminal=False, color_system=None)
-    console.print(
-        f"Replayed {diff.events_replayed} events of {diff.leads_replayed} leads: "
-        + ("no change." if diff.unchanged else f"{len(diff.assignments)} assignments change.")
-    )
-    if diff.rules_changed:
-        console.print("Rules the candidate changes: " + ", ".join(diff.rules_changed))
-    if diff.assignments:
-        table = Table(title="Assignments that change")
-        for column in ("lead", "from", "to"):
-            table.add_column(column)
-        for change in diff.assignments:
-            table.add_row(
-                change.lead_id,
-                f"{change.from_owner or POOL} ({change.from_team or '-'})",
-                f"{change.to_owner or POOL} ({change.to_team or '-'})",
-            )
-        console.print(table)
-    for title, holders in (("Per rep", diff.reps), ("Per team", diff.teams)):
-        if not holders:
-            continue
-        table = Table(title=title)
-        for column in ("", "gained", "lost", "open before", "open after", "leads"):
-            table.add_column(column)
-        for h in holders:
-            table.add_row(
-                h.holder,
-                f"+{len(h.gained)}",
-                f"-{len(h.lost)}",
-                "" if h.load_before is None else str(h.load_before),
-                "" if h.load_after is None else str(h.load_after),
-                _ids(h.gained + h.lost),
-            )
-        console.print(table)
-    for title, rows in (("Outcomes", diff.movements), ("Rules that fired differently", diff.rules)):
-        if not rows:
-            continue
-        table = Table(title=title)
-        for column in ("what", "", "before", "after", "leads gaining", "leads losing"):
-            table.add_column(column)
-        for m in rows:
-            table.add_row(
-                m.kind,
-                m.detail,
-                str(m.baseline),
-                str(m.candidate),
-                _ids(m.gained),
-                _ids(m.lost),
-            )
-        console.print(table)
-    return out.getvalue()
 
 
 # -- faithfulness ------------------------------------------------------------------------

@@ -24,8 +24,8 @@ from domain.events import parse_event
 from domain.lifecycle import ActiveRuleset
 from domain.timers import RunningTimer, next_due
 from leadflow.bootstrap import Store, open_store
+from leadflow.replay_cli import replay_app
 from leadflow.settings import Settings
-from replay.cli import replay_app
 from replay.diff import compare, summarise, to_json, verify
 from replay.simulator import fixed, recorded_history, ruleset_timeline, simulate
 from replay.whatif import PHASES, ReplayOverTime, WhatIf, answer, can_fork

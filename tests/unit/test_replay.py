@@ -25,11 +25,11 @@ from domain.directory import Directory, parse_directory
 from domain.lifecycle import ActiveRuleset
 from domain.machine import LeadMachine
 from domain.state import LoggedEvent
+from leadflow.replay_cli import render_table
 from replay.diff import (
     changed_rules,
     compare,
     recorded_decisions,
-    render_table,
     summarise,
     to_json,
 )

@@ -2,11 +2,13 @@
 `--verify`, whether replaying under the versions that were active reproduces the log.
 
 Mounted on the `leadflow` command line by `leadflow/cli.py`; reads the store, never
-writes to the log. The report goes to stdout, progress to stderr.
+writes to the log. The report goes to stdout (a table rendered here, or the JSON of
+`replay.diff.to_json`), progress to stderr.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,9 +20,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from leadflow.settings import Settings
-from replay.diff import Mismatch, render_table, to_json, verify
+from replay.diff import POOL, Mismatch, ReplayDiff, to_json, verify
 from replay.simulator import ReportProgress
 from replay.whatif import (
     PHASES,
@@ -33,6 +36,68 @@ from replay.whatif import (
 )
 from rules.validation import InvalidRuleset, parse_ruleset
 from store.rulebook import RulesetNotFound
+
+
+def _ids(ids: list[str], limit: int = 3) -> str:
+    shown = ", ".join(ids[:limit])
+    return shown + (f" (+{len(ids) - limit})" if len(ids) > limit else "")
+
+
+def render_table(diff: ReplayDiff) -> str:
+    """The diff as tables for a terminal; `to_json` has every lead id."""
+    out = io.StringIO()
+    console = Console(file=out, width=140, force_terminal=False, color_system=None)
+    console.print(
+        f"Replayed {diff.events_replayed} events of {diff.leads_replayed} leads: "
+        + ("no change." if diff.unchanged else f"{len(diff.assignments)} assignments change.")
+    )
+    if diff.rules_changed:
+        console.print("Rules the candidate changes: " + ", ".join(diff.rules_changed))
+    if diff.assignments:
+        table = Table(title="Assignments that change")
+        for column in ("lead", "from", "to"):
+            table.add_column(column)
+        for change in diff.assignments:
+            table.add_row(
+                change.lead_id,
+                f"{change.from_owner or POOL} ({change.from_team or '-'})",
+                f"{change.to_owner or POOL} ({change.to_team or '-'})",
+            )
+        console.print(table)
+    for title, holders in (("Per rep", diff.reps), ("Per team", diff.teams)):
+        if not holders:
+            continue
+        table = Table(title=title)
+        for column in ("", "gained", "lost", "open before", "open after", "leads"):
+            table.add_column(column)
+        for h in holders:
+            table.add_row(
+                h.holder,
+                f"+{len(h.gained)}",
+                f"-{len(h.lost)}",
+                "" if h.load_before is None else str(h.load_before),
+                "" if h.load_after is None else str(h.load_after),
+                _ids(h.gained + h.lost),
+            )
+        console.print(table)
+    for title, rows in (("Outcomes", diff.movements), ("Rules that fired differently", diff.rules)):
+        if not rows:
+            continue
+        table = Table(title=title)
+        for column in ("what", "", "before", "after", "leads gaining", "leads losing"):
+            table.add_column(column)
+        for m in rows:
+            table.add_row(
+                m.kind,
+                m.detail,
+                str(m.baseline),
+                str(m.candidate),
+                _ids(m.gained),
+                _ids(m.lost),
+            )
+        console.print(table)
+    return out.getvalue()
+
 
 replay_app = typer.Typer(name="replay", help="What-if replay of the log's history.")
 errors = Console(stderr=True)
