@@ -23,6 +23,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    select,
 )
 from sqlalchemy.engine import Connection
 
@@ -118,3 +119,43 @@ def _queued(event: LoggedEvent, key: str, at: datetime, position: int) -> dict[s
         "reason": None,
         "position": position,
     }
+
+
+# --- reading -------------------------------------------------------------------------
+
+_LIVE = notifications_table(MetaData())
+
+
+def find_notifications(conn: Connection, lead_id: str) -> list[dict[str, Any]]:
+    """Every notification decided for a lead, oldest first, with what became of it: what
+    `GET /v1/notifications?lead_id=` answers."""
+    rows = conn.execute(
+        select(_LIVE)
+        .where(_LIVE.c.lead_id == lead_id)
+        .order_by(_LIVE.c.queued_at, _LIVE.c.position)
+    ).mappings()
+    return [
+        {
+            "lead_id": row["lead_id"],
+            "notification_id": row["notification_id"],
+            "to": row["to"],
+            "recipient": row["recipient"],
+            "channel": row["channel"],
+            "template": row["template"],
+            "rule_id": row["rule_id"],
+            "ruleset_version": row["ruleset_version"],
+            "status": row["status"],
+            "reason": row["reason"],
+            "deliveries": row["deliveries"],
+            "queued_at": _iso(row["queued_at"]),
+            "sent_at": _iso(row["sent_at"]),
+        }
+        for row in rows
+    ]
+
+
+def _iso(value: datetime | None) -> str | None:
+    # SQLite hands back naive datetimes; every time stored here is UTC.
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()

@@ -1,4 +1,5 @@
-"""GET /v1/notifications?lead_id=: every notification recorded for a lead (SPEC §6)."""
+"""GET /v1/notifications?lead_id=: every notification decided for a lead and what became
+of it (SPEC §6), from the `notifications` read model."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import StoreDep, require
+from leadflow.bootstrap import Store
+from projections.notifications import find_notifications
 
 router = APIRouter(
     prefix="/v1/notifications", tags=["notifications"], dependencies=[Depends(require("read"))]
@@ -20,20 +23,12 @@ async def list_notifications(
     store: StoreDep,
     lead_id: UUID = Query(description="The lead whose notifications to list."),
 ) -> dict[str, Any]:
-    events = await run_in_threadpool(store.event_log.lead_events, lead_id)
-    items = [
-        {
-            "lead_id": str(lead_id),
-            "to": e.data.get("to"),
-            "recipient": e.data.get("recipient"),
-            "channel": e.data.get("channel"),
-            "template": e.data.get("template"),
-            "rule_id": e.rule_id,
-            "status": e.data.get("status"),
-            "reason": e.data.get("reason"),
-            "sent_at": e.recorded_at,
-        }
-        for e in events
-        if e.type == "notification.sent"
-    ]
-    return {"items": items}
+    """The lead's notifications, oldest first: `status` is `queued` until a delivery ends
+    (`sent`, `recorded` in the outbox, `failed` after the last retry, `skipped` for want of
+    a recipient); read models trail the log by a moment (`GET /v1/projections`)."""
+    return {"items": await run_in_threadpool(_find, store, str(lead_id))}
+
+
+def _find(store: Store, lead_id: str) -> list[dict[str, Any]]:
+    with store.engine.connect() as conn:
+        return find_notifications(conn, lead_id)

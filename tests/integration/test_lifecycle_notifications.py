@@ -10,7 +10,9 @@ from uuid import UUID
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from leadflow.bootstrap import projections
 from leadflow.settings import Settings
+from projections.projector import Projector
 
 if TYPE_CHECKING:
     from conftest import MailServer, Pipeline, Receiver, RunPipeline
@@ -180,7 +182,9 @@ async def test_without_smtp_email_is_recorded_in_the_outbox_only(
         statuses = {(n["channel"], n["status"]) for n in sent(pipeline, lead)}
         assert statuses == {("email", "recorded"), ("webhook", "sent")}
 
-        # The same list over HTTP.
+        # The same list over HTTP, from the read model (the projector has caught up).
+        store = pipeline.store
+        Projector(store.event_log, store.engine, projections()).catch_up()
         with TestClient(create_app(settings_of(pipeline))) as http:
             listed = http.get(
                 "/v1/notifications", params={"lead_id": str(lead)}, headers=ADMIN
