@@ -41,6 +41,7 @@ from sqlalchemy.engine import Connection
 
 from domain.state import LoggedEvent
 from projections.base import LogEntry, TableProjection
+from store.times import utc
 
 NAME = "assignments"
 FOLLOW_UPS = "follow_ups"
@@ -248,7 +249,7 @@ def _follow_up(event: LoggedEvent, position: int, at: datetime, lead: _Lead) -> 
     answered = lead.open
     since = None
     if answered is not None:
-        since = (at - _as_utc(answered["assigned_at"])).total_seconds()
+        since = (at - utc(answered["assigned_at"])).total_seconds()
         changes: dict[str, Any] = {"followups_count": answered["followups_count"] + 1}
         if answered["first_follow_up_at"] is None:
             changes.update(first_follow_up_at=at, first_response_seconds=since)
@@ -294,8 +295,3 @@ def _update_params(row: dict[str, Any]) -> dict[str, Any]:
 
 def _utc(value: str) -> datetime:
     return datetime.fromisoformat(value).astimezone(UTC)
-
-
-def _as_utc(value: datetime) -> datetime:
-    # SQLite hands a stored time back without its offset; it was stored in UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection
 
 from domain.state import LoggedEvent
 from projections.base import LogEntry, RowsByKey, TableProjection
+from store.times import utc
 
 NAME = "notifications"
 _TYPES = ("notification.queued", "notification.sent")
@@ -147,15 +148,8 @@ def find_notifications(conn: Connection, lead_id: str) -> list[dict[str, Any]]:
             "status": row["status"],
             "reason": row["reason"],
             "deliveries": row["deliveries"],
-            "queued_at": _iso(row["queued_at"]),
-            "sent_at": _iso(row["sent_at"]),
+            "queued_at": utc(row["queued_at"]).isoformat(),
+            "sent_at": None if row["sent_at"] is None else utc(row["sent_at"]).isoformat(),
         }
         for row in rows
     ]
-
-
-def _iso(value: datetime | None) -> str | None:
-    # SQLite hands back naive datetimes; every time stored here is UTC.
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()

@@ -32,6 +32,7 @@ from replay.diff import to_json
 from replay.whatif import PHASES, ReplayOverTime, WhatIf, answer
 from store.log import EventLog
 from store.rulebook import Rulebook
+from store.times import utc
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +107,6 @@ def over_time_error(limit_seconds: float) -> str:
         "(LEADFLOW_REPLAY_TIME_LIMIT_SECONDS) and was stopped; replay fewer leads: "
         "a shorter capture window (`from`/`to`) or one lead (`lead_id`)"
     )
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; every time stored here is UTC.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -190,13 +184,13 @@ class ReplayRuns:
         """The replay, with an interrupted one reported (and recorded) as failed, or as
         cancelled when a cancel was pending; raises ReplayNotFound."""
         row = self._row(replay_id)
-        heartbeat_at = _utc(row.heartbeat_at)
+        heartbeat_at = utc(row.heartbeat_at)
         assert heartbeat_at is not None
         if row.status in UNFINISHED and heartbeat_at < now - STALE_AFTER:
             stale = replays.c.heartbeat_at < now - STALE_AFTER
             self._fail_unfinished(now, replays.c.replay_id == replay_id, stale)
             row = self._row(replay_id)
-        created_at = _utc(row.created_at)
+        created_at = utc(row.created_at)
         assert created_at is not None
         return ReplayRun(
             replay_id=row.replay_id,
@@ -205,7 +199,7 @@ class ReplayRuns:
             done=row.done,
             total=row.total,
             created_at=created_at,
-            finished_at=_utc(row.finished_at),
+            finished_at=utc(row.finished_at),
             result=None if row.result is None else json.loads(row.result),
             error=row.error,
         )

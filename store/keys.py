@@ -53,6 +53,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from domain.errors import Conflict, DomainError, FieldError, InvalidDocument
+from store.times import utc
 
 log = logging.getLogger(__name__)
 
@@ -358,15 +359,8 @@ class _Remembered:
     expires_at: float | None  # epoch seconds
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; leadflow stores UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
-
 def _secret_of(row: Any) -> KeySecret:
-    created_at = _utc(row.created_at)
+    created_at = utc(row.created_at)
     assert created_at is not None
     return KeySecret(
         key_id=row.key_id,
@@ -374,9 +368,9 @@ def _secret_of(row: Any) -> KeySecret:
         scopes=tuple(sorted(row.scopes.split(","))),
         prefix=row.prefix,
         created_at=created_at,
-        last_used_at=_utc(row.last_used_at),
-        revoked_at=_utc(row.revoked_at),
-        expires_at=_utc(row.expires_at),
+        last_used_at=utc(row.last_used_at),
+        revoked_at=utc(row.revoked_at),
+        expires_at=utc(row.expires_at),
     )
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from domain.errors import Conflict, DomainError
+from store.times import utc
 
 RETRYING, PARKED = "retrying", "parked"
 RETRY_REQUESTED, SKIP_REQUESTED = "retry_requested", "skip_requested"
@@ -165,17 +166,10 @@ class QuarantineItem:
         }
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; every time stored here is UTC.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
 def _item(row: RowMapping) -> QuarantineItem:
     values = dict(row)
     for name in ("first_failed_at", "last_failed_at", "next_attempt_at", "closed_at"):
-        values[name] = _utc(values[name])
+        values[name] = utc(values[name])
     return QuarantineItem(**values)
 
 
