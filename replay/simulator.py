@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from domain.configuration import RULESET_ACTIVATIONS_ID, RulesetActivations
 from domain.directory import Directory
 from domain.lifecycle import ActiveRuleset
 from domain.machine import LeadMachine
-from domain.rulebook import RULESET_ACTIVATIONS_ID, RulesetActivations
 from domain.state import LeadState, LoggedEvent
 from domain.timers import next_due
 from rules.compile import compile_ruleset

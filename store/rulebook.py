@@ -16,10 +16,7 @@ from typing import Any
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from domain.directory import Directory, parse_directory
-from domain.errors import Conflict, DomainError
-from domain.lifecycle import ActiveRuleset
-from domain.rulebook import (
+from domain.configuration import (
     RULESET_ACTIVATIONS_ID,
     RULESET_CATALOG_ID,
     SALES_DIRECTORY_ID,
@@ -27,6 +24,9 @@ from domain.rulebook import (
     RulesetCatalog,
     SalesDirectory,
 )
+from domain.directory import Directory, parse_directory
+from domain.errors import Conflict, DomainError
+from domain.lifecycle import ActiveRuleset
 from rules.compile import compile_ruleset
 from rules.model import Ruleset
 from rules.validation import InvalidRuleset, parse_ruleset

@@ -41,6 +41,9 @@ def load_fixture(store: Store) -> list[dict[str, object]]:
 def test_a_log_written_before_the_packages_moved_still_reads(store: Store) -> None:
     rows = load_fixture(store)
     assert store.event_log.max_position() == len(rows)
+    # Written under the module name the rulesets' streams had then (`domain.configuration`
+    # registers it as its alias).
+    assert {str(r["topic"]).split(":")[0] for r in rows} >= {"domain.rulebook", "domain.lead"}
 
     active = store.rulebook.active()
     assert active.version == 1 and active.ruleset.name == "default"

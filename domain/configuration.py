@@ -1,15 +1,24 @@
 """Streams for what sales managers change without a deploy: published ruleset versions,
-which version is active, and the sales directory. Each has one fixed stream id."""
+which version is active, and the sales directory. Each has one fixed stream id.
+
+Stored events name their class by topic (module and class). This module was
+`domain.rulebook` until the packages moved (issue #10): the log still holds events under
+that name, so the old module name is registered as this module's alias."""
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import uuid5
 
 from eventsourcing.domain import Aggregate
+from eventsourcing.utils import register_topic
 
 from domain.identity import LEADFLOW_NAMESPACE
+
+# Events and snapshots stored as `domain.rulebook:<Class>` resolve to the classes here.
+register_topic("domain.rulebook", sys.modules[__name__])
 
 RULESET_CATALOG_ID = uuid5(LEADFLOW_NAMESPACE, "stream:ruleset-catalog")
 RULESET_ACTIVATIONS_ID = uuid5(LEADFLOW_NAMESPACE, "stream:ruleset-activations")
