@@ -148,6 +148,7 @@ class LeadflowDev:
     group: ProcessGroup
     api_url: str
     temporal_target: str
+    data_dir: Path
     admin_key: str = ADMIN_KEY
 
     def start(self) -> None:
@@ -239,6 +240,7 @@ class Processes:
             group=self._group(f"leadflow-dev-{len(self.started)}", argv, child_env(**extra)),
             api_url=f"http://127.0.0.1:{api_port}",
             temporal_target=temporal_address or f"127.0.0.1:{temporal_port}",
+            data_dir=data_dir,
         )
         dev.start()
         return dev
