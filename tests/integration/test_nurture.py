@@ -125,9 +125,11 @@ async def test_opens_clicks_and_unsubscribe_are_tracked_and_stop_the_emails(
         await pipeline.until(
             lambda: of_type(pipeline, lead, "nurture.exited"), "the sequence exited"
         )
-        assert of_type(pipeline, lead, "nurture.exited") == [
-            {"sequence": "drip", "reason": "lead.unsubscribed"}
-        ]
+        # Ended by the unsubscribe itself, or, when the third step came due before the
+        # unsubscribe was delivered to the workflow, by that step finding it unsubscribed.
+        [exited] = of_type(pipeline, lead, "nurture.exited")
+        assert exited["sequence"] == "drip"
+        assert exited["reason"] in ("lead.unsubscribed", "unsubscribed")
         await asyncio.sleep(3)  # past when the third step was due
         assert len(smtp.handler.envelopes) == 2
         assert len(of_type(pipeline, lead, "nurture.email_sent")) == 2
