@@ -16,6 +16,7 @@ from api import console
 from api.auth_failures import FailedAuthentications
 from api.errors import install_error_handlers
 from api.group_commit import GroupCommitter
+from api.openapi_bodies import describe_api
 from api.routes import (
     directory,
     events,
@@ -104,4 +105,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(keys.router)
     app.include_router(console.router)
     app.mount(console.STATIC_URL, StaticFiles(directory=console.STATIC_DIR), name="console")
+    describe_api(app)
     return app

@@ -10,8 +10,9 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
 from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth_failures import FailedAuthentications
 from api.errors import ApiError
@@ -57,6 +58,16 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 WorkflowsDep = Annotated[LeadWorkflows | None, Depends(get_workflows)]
 
 
+# Only describes the key in the OpenAPI document (the scheme, and the scope each operation
+# requires): `require` reads and checks the header itself, so this one never refuses.
+BEARER_KEY = HTTPBearer(
+    scheme_name="apiKey",
+    description="An API key, `Authorization: Bearer <key>`, holding the scope the operation "
+    "lists (an admin key holds every scope).",
+    auto_error=False,
+)
+
+
 @functools.cache
 def require(scope: str) -> Callable[..., Awaitable[Caller]]:
     """A dependency that lets the request through only with a key holding `scope`: 401
@@ -64,7 +75,12 @@ def require(scope: str) -> Callable[..., Awaitable[Caller]]:
     for failing too often. The same callable for the same scope, so FastAPI runs it once per
     request however many parameters depend on it."""
 
-    async def check(request: Request, store: StoreDep) -> Caller:
+    # Defaults, not annotations: with postponed annotations FastAPI could not see `scope`.
+    async def check(
+        request: Request,
+        store: StoreDep,
+        documented: HTTPAuthorizationCredentials | None = Security(BEARER_KEY, scopes=[scope]),
+    ) -> Caller:
         failures: FailedAuthentications = request.app.state.failed_authentications
         address = request.client.host if request.client else "unknown"
         retry_after = failures.retry_after(address)

@@ -19,6 +19,7 @@ from api.keys import (
     KeySecret,
     check_scopes,
 )
+from api.openapi_bodies import ROTATION_BODY, new_key_body
 from domain.errors import FieldError
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"], dependencies=[Depends(require("admin"))])
@@ -42,7 +43,7 @@ async def list_keys(store: StoreDep) -> dict[str, Any]:
     return _secrets_body(found)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, openapi_extra=new_key_body(MAX_NAME_LENGTH))
 async def create_key(body: AdminBody, store: StoreDep) -> JSONResponse:
     """A new key with `scopes` (and an optional `name`); the plain `key` is shown here only."""
     scopes, name = _new_key_request(body)
@@ -58,7 +59,7 @@ async def revoke_key(key_id: KeyId, store: StoreDep) -> dict[str, Any]:
     return _secrets_body(revoked)
 
 
-@router.post("/{key_id}/rotate", status_code=201)
+@router.post("/{key_id}/rotate", status_code=201, openapi_extra=ROTATION_BODY)
 async def rotate_key(
     key_id: KeyId, body: Annotated[Any, Depends(rotation_body)], store: StoreDep
 ) -> JSONResponse:
