@@ -138,3 +138,21 @@ def test_the_schema_is_enough_for_a_rule_builder(client: TestClient) -> None:
     actions = {a["name"]: a for a in schema["actions"]}
     assert set(actions) >= {"assign_to_rep", "assign_to_team", "notify", "assign_variant"}
     assert "strategy" in actions["assign_to_team"]["params"]["properties"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/v1/rulesets/9223372036854775807", None),
+        ("POST", "/v1/rulesets/9223372036854775807/activate", None),
+        ("POST", "/v1/replays", {"ruleset": {"name": "x"}, "baseline": 9223372036854775807}),
+    ],
+)
+def test_a_version_past_what_a_store_can_hold_is_an_unknown_version(
+    client: TestClient, method: str, path: str, body: dict[str, Any] | None
+) -> None:
+    """2**63 - 1 overflowed the stores' query (500) instead of naming no version."""
+    answer = client.request(method, path, json=body, headers=ADMIN)
+    assert answer.status_code == 404, answer.text
+    assert answer.json()["error"]["code"] == "ruleset_not_found"
+    assert client.get("/v1/rulesets/active", headers=ADMIN).json()["version"] == 1
