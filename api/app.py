@@ -9,11 +9,12 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import console
 from api.auth_failures import FailedAuthentications
+from api.deps import safe_parameters
 from api.errors import install_error_handlers
 from api.group_commit import GroupCommitter
 from api.openapi_bodies import describe_api
@@ -89,7 +90,12 @@ def create_app(settings: Settings) -> FastAPI:
             await asyncio.to_thread(writer.stop)
             app.state.store.close()
 
-    app = FastAPI(title="leadflow", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="leadflow",
+        version="0.1.0",
+        lifespan=lifespan,
+        dependencies=[Depends(safe_parameters)],
+    )
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(events.router)

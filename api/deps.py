@@ -18,7 +18,7 @@ from api.auth_failures import FailedAuthentications
 from api.errors import ApiError
 from api.group_commit import GroupCommitter
 from api.keys import PREFIX_LENGTH, Caller
-from domain.limits import MAX_JSON_DEPTH, nests_deeper_than
+from domain.limits import MAX_JSON_DEPTH, nests_deeper_than, unsafe_values
 from leadflow.bootstrap import Store
 from leadflow.settings import Settings
 from leadflow.temporal import LeadWorkflows
@@ -118,6 +118,23 @@ def require(scope: str) -> Callable[..., Awaitable[Caller]]:
         return caller
 
     return check
+
+
+async def safe_parameters(request: Request) -> None:
+    """Refuse, with 422 naming each, path and query parameters holding text no store can
+    keep (a NUL: PostgreSQL refuses it): no id, filter or time has one, and the routes
+    hand these values to SQL as they are."""
+    details = [
+        {**fault.as_dict(), "in": where}
+        for where, parameters in (
+            ("path", request.path_params.items()),
+            ("query", request.query_params.multi_items()),
+        )
+        for name, value in parameters
+        for fault in unsafe_values({name: value})
+    ]
+    if details:
+        raise ApiError(422, "invalid_request", "the request is not valid", details)
 
 
 def _refuse_constant(name: str) -> Any:
