@@ -21,6 +21,7 @@ from api.keys import (
 )
 from api.openapi_bodies import ROTATION_BODY, new_key_body
 from domain.errors import FieldError
+from domain.limits import unsafe_values
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"], dependencies=[Depends(require("admin"))])
 
@@ -73,6 +74,10 @@ async def rotate_key(
 def _new_key_request(body: Any) -> tuple[list[str], str | None]:
     if not isinstance(body, dict):
         raise InvalidKeyRequest([FieldError("", "expected an object with `scopes`")])
+    # A name is stored: text no store can hold (a NUL, a lone surrogate) is refused first.
+    unsafe = unsafe_values(body)
+    if unsafe:
+        raise InvalidKeyRequest(unsafe)
     errors = [
         FieldError(f"/{field}", "unknown field: expected scopes, name")
         for field in body
