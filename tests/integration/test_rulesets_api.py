@@ -141,18 +141,17 @@ def test_the_schema_is_enough_for_a_rule_builder(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "body"),
+    ("method", "path"),
     [
-        ("GET", "/v1/rulesets/9223372036854775807", None),
-        ("POST", "/v1/rulesets/9223372036854775807/activate", None),
-        ("POST", "/v1/replays", {"ruleset": {"name": "x"}, "baseline": 9223372036854775807}),
+        ("GET", "/v1/rulesets/9223372036854775807"),
+        ("POST", "/v1/rulesets/9223372036854775807/activate"),
     ],
 )
 def test_a_version_past_what_a_store_can_hold_is_an_unknown_version(
-    client: TestClient, method: str, path: str, body: dict[str, Any] | None
+    client: TestClient, method: str, path: str
 ) -> None:
     """2**63 - 1 overflowed the stores' query (500) instead of naming no version."""
-    answer = client.request(method, path, json=body, headers=ADMIN)
+    answer = client.request(method, path, headers=ADMIN)
     assert answer.status_code == 404, answer.text
     assert answer.json()["error"]["code"] == "ruleset_not_found"
     assert client.get("/v1/rulesets/active", headers=ADMIN).json()["version"] == 1
