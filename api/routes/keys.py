@@ -102,6 +102,10 @@ def _new_key_request(body: Any) -> tuple[list[str], str | None]:
 def _grace(body: Any) -> timedelta:
     if not isinstance(body, dict):
         raise InvalidKeyRequest([FieldError("", "expected an object")])
+    # Before the field names are echoed: an answer cannot carry a lone surrogate.
+    unsafe = unsafe_values(body)
+    if unsafe:
+        raise InvalidKeyRequest(unsafe)
     errors = [
         FieldError(f"/{field}", "unknown field: expected grace_seconds")
         for field in body

@@ -119,6 +119,13 @@ def test_unknown_keys_are_404_and_bad_requests_422_writing_nothing(client: TestC
         response = client.post("/v1/keys/bootstrap/rotate", json=body, headers=ADMIN)
         assert response.status_code == 422, body
         assert response.json()["error"]["details"][0]["path"] == "/grace_seconds"
+    # An unknown field is named; one named with a lone surrogate was a 500 (no UTF-8 answer
+    # carries it): it shows as U+FFFD.
+    response = client.post(
+        "/v1/keys/bootstrap/rotate", content=b'{"grace\\ud800": 1}', headers=ADMIN
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["path"] == "/grace\ufffd"
     assert client.get("/v1/keys", headers=ADMIN).json() == before
 
 
