@@ -163,7 +163,10 @@ def app(
 ) -> Iterator[FastAPI]:
     """One running app per store for all operations, so state accumulates as it would in
     production (and each operation does not pay for a new store and app). The lifespan is
-    run by FastAPI's TestClient: schemathesis' own would be ended after every test."""
+    run by FastAPI's TestClient: schemathesis' own would be ended after every test. The
+    requests then run on schemathesis' event loop, which works here: the writer settles
+    each append on the loop of the request that awaits it, and with Temporal unreachable
+    no client is bound to the lifespan's loop."""
     with _database_url(request.param) as database_url:
         settings = Settings(
             data_dir=tmp_path_factory.mktemp("fuzz") / "data",
@@ -188,9 +191,10 @@ def client(app: FastAPI) -> asgi.ASGIClient:
 
 
 def written(conn: Connection, store: Store) -> dict[str, Any]:
-    """What a request could have written: the log's last position, every row of the
-    tables only requests write, and the number of replays (a queued replay's row is
-    updated by its runner thread as it goes, so only new rows are a request's)."""
+    """What a request could have written: the log's last position, every row of
+    leadflow's own tables (no worker or projector runs here to write them), and the number
+    of replays (a queued replay's row is updated by its runner thread as it goes, so only
+    new rows are a request's)."""
     return {
         "log": store.event_log.max_position(),
         # `last_used_at` is bookkeeping on any authenticated request, whatever its answer.
