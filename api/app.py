@@ -9,13 +9,15 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import console
 from api.auth_failures import FailedAuthentications
+from api.deps import safe_parameters
 from api.errors import install_error_handlers
 from api.ingest_writer import GroupCommitter
+from api.openapi_bodies import describe_api
 from api.routes import (
     directory,
     events,
@@ -88,7 +90,12 @@ def create_app(settings: Settings) -> FastAPI:
             await asyncio.to_thread(writer.stop)
             app.state.store.close()
 
-    app = FastAPI(title="leadflow", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="leadflow",
+        version="0.1.0",
+        lifespan=lifespan,
+        dependencies=[Depends(safe_parameters)],
+    )
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(events.router)
@@ -104,4 +111,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(keys.router)
     app.include_router(console.router)
     app.mount(console.STATIC_URL, StaticFiles(directory=console.STATIC_DIR), name="console")
+    describe_api(app)
     return app

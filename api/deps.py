@@ -10,14 +10,15 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
 from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth_failures import FailedAuthentications
 from api.errors import ApiError
 from api.ingest_writer import GroupCommitter
 from delivery.temporal import LeadWorkflows
-from domain.limits import MAX_JSON_DEPTH, nests_deeper_than
+from domain.limits import MAX_JSON_DEPTH, nests_deeper_than, unsafe_values
 from leadflow.bootstrap import Store
 from leadflow.settings import Settings
 from store.keys import PREFIX_LENGTH, Caller
@@ -57,6 +58,16 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 WorkflowsDep = Annotated[LeadWorkflows | None, Depends(get_workflows)]
 
 
+# Only describes the key in the OpenAPI document (the scheme, and the scope each operation
+# requires): `require` reads and checks the header itself, so this one never refuses.
+BEARER_KEY = HTTPBearer(
+    scheme_name="apiKey",
+    description="An API key, `Authorization: Bearer <key>`, holding the scope the operation "
+    "lists (an admin key holds every scope).",
+    auto_error=False,
+)
+
+
 @functools.cache
 def require(scope: str) -> Callable[..., Awaitable[Caller]]:
     """A dependency that lets the request through only with a key holding `scope`: 401
@@ -64,7 +75,12 @@ def require(scope: str) -> Callable[..., Awaitable[Caller]]:
     for failing too often. The same callable for the same scope, so FastAPI runs it once per
     request however many parameters depend on it."""
 
-    async def check(request: Request, store: StoreDep) -> Caller:
+    # Defaults, not annotations: with postponed annotations FastAPI could not see `scope`.
+    async def check(
+        request: Request,
+        store: StoreDep,
+        documented: HTTPAuthorizationCredentials | None = Security(BEARER_KEY, scopes=[scope]),
+    ) -> Caller:
         failures: FailedAuthentications = request.app.state.failed_authentications
         address = request.client.host if request.client else "unknown"
         retry_after = failures.retry_after(address)
@@ -102,6 +118,23 @@ def require(scope: str) -> Callable[..., Awaitable[Caller]]:
         return caller
 
     return check
+
+
+async def safe_parameters(request: Request) -> None:
+    """Refuse, with 422 naming each, path and query parameters holding text no store can
+    keep (a NUL: PostgreSQL refuses it): no id, filter or time has one, and the routes
+    hand these values to SQL as they are."""
+    details = [
+        {**fault.as_dict(), "in": where}
+        for where, parameters in (
+            ("path", request.path_params.items()),
+            ("query", request.query_params.multi_items()),
+        )
+        for name, value in parameters
+        for fault in unsafe_values({name: value})
+    ]
+    if details:
+        raise ApiError(422, "invalid_request", "the request is not valid", details)
 
 
 def _refuse_constant(name: str) -> Any:

@@ -38,6 +38,12 @@ SPEND = campaign_spend_table(_metadata)
 MESSAGES = nurture_messages_table(_metadata)
 EXPERIMENTS = experiment_assignments_table(_metadata)
 
+# The widest window a report takes: any history fits (events occur from 1970, spend
+# periods end by 2100), and a bound converted to UTC and moved a day either way (the
+# window's first and last days) stays within what a datetime holds.
+EARLIEST_BOUND = datetime(1, 1, 2, tzinfo=UTC)
+LATEST_BOUND = datetime(9999, 12, 31, tzinfo=UTC)
+
 FUNNEL_STAGES = ("MQL", "SQL", "opportunity", "won")
 METRICS = ("followed_up", *FUNNEL_STAGES, "email_opened", "email_clicked")
 Z_95 = 1.959963984540054  # the standard normal's 97.5th percentile
@@ -80,19 +86,26 @@ class Window:
 
 
 def parse_bound(raw: str) -> datetime:
-    """An RFC 3339 date (00:00 UTC that day) or date-time with an offset, in UTC; raises
-    ValueError saying what is accepted."""
+    """An RFC 3339 date (00:00 UTC that day) or date-time with an offset, from
+    EARLIEST_BOUND to LATEST_BOUND, in UTC; raises ValueError saying what is accepted."""
     text = raw.strip()
     try:
         if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            parsed = datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
+        else:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         parsed = None
     if parsed is None or parsed.tzinfo is None:
         raise ValueError(
             "must be an RFC 3339 date (2026-03-01) or date-time with an offset "
             "(2026-03-01T09:00:00Z)"
+        )
+    # Compared before converting: year 1 or 9999 with an offset leaves datetime's range.
+    if not EARLIEST_BOUND <= parsed <= LATEST_BOUND:
+        raise ValueError(
+            f"must be from {EARLIEST_BOUND.date().isoformat()} "
+            f"to {LATEST_BOUND.date().isoformat()} (00:00 UTC)"
         )
     return parsed.astimezone(UTC)
 

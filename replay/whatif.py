@@ -35,6 +35,7 @@ from typing import Any, NoReturn
 from domain.directory import Directory
 from domain.errors import FieldError, InvalidDocument
 from domain.lifecycle import ActiveRuleset
+from domain.limits import unsafe_values
 from domain.state import LoggedEvent
 from replay.diff import ReplayDiff, RunOutcome, changed_rules, compare, summarise
 from replay.simulator import (
@@ -127,6 +128,11 @@ def parse_what_if(body: object, directory: Directory) -> WhatIf:
     """
     if not isinstance(body, Mapping):
         raise InvalidReplay([FieldError("", "expected a JSON object")])
+    # First, as for an event: the request is stored and shown back by GET /v1/replays/{id},
+    # which could not answer text no store or UTF-8 answer can hold.
+    unsafe = unsafe_values(body)
+    if unsafe:
+        raise InvalidReplay(unsafe)
     errors = [FieldError(f"/{key}", "unknown field") for key in body if key not in _REQUEST_KEYS]
     candidate: Ruleset | None = None
     if "ruleset" not in body:

@@ -33,6 +33,10 @@ from rules.validation import InvalidRuleset, parse_ruleset
 from store.log import EventLog
 from store.recorder import LogRecorder
 
+# Version N is the event at position N + 1 of the catalog's stream, a 64-bit integer in
+# every store: no larger number can be a version.
+MAX_VERSION = 2**63 - 2
+
 
 class RulesetNotFound(DomainError):
     code = "ruleset_not_found"
@@ -149,11 +153,15 @@ class Rulebook:
         raise RuntimeError("could not publish: too many concurrent writers")
 
     def get(self, version: int) -> PublishedRuleset:
+        """The published version; RulesetNotFound for any other number, however large."""
+        # Checked first: a number past MAX_VERSION overflows the stores' query.
+        if not 1 <= version <= MAX_VERSION:
+            raise RulesetNotFound(f"no ruleset version {version}")
         stored = self.log.recorder.select_events(
             RULESET_CATALOG_ID, gt=version, lte=version + 1, limit=1
         )
         event = self.log.mapper.to_domain_event(stored[0]) if stored else None
-        if not isinstance(event, RulesetCatalog.Published) or version < 1:
+        if not isinstance(event, RulesetCatalog.Published):
             raise RulesetNotFound(f"no ruleset version {version}")
         return _published(event)
 

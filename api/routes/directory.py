@@ -9,11 +9,12 @@ from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import AdminBody, AdminCaller, StoreDep, require
+from api.openapi_bodies import DIRECTORY_BODY
 
 router = APIRouter(prefix="/v1/directory", tags=["directory"])
 
 
-@router.put("")
+@router.put("", openapi_extra=DIRECTORY_BODY)
 async def replace_directory(
     body: AdminBody, caller: AdminCaller, store: StoreDep
 ) -> dict[str, Any]:

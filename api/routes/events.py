@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import IngestBody, IngestCaller, SettingsDep, WriterDep
 from api.errors import ApiError
+from api.openapi_bodies import EVENT_BODY, batch_body
 from domain.errors import FieldError, InvalidEvent
 from domain.events import IncomingEvent, parse_event
 from store.ingest import ItemRejected
@@ -25,7 +26,7 @@ MAX_BATCH = 1000
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, openapi_extra=EVENT_BODY)
 async def post_event(
     body: IngestBody,
     caller: IngestCaller,
@@ -43,7 +44,7 @@ async def post_event(
     return JSONResponse(result.as_dict(), status_code=202)
 
 
-@router.post("/batch", status_code=202)
+@router.post("/batch", status_code=202, openapi_extra=batch_body(MAX_BATCH))
 async def post_batch(
     body: IngestBody,
     caller: IngestCaller,

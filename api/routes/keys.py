@@ -11,7 +11,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.deps import AdminBody, AdminCaller, StoreDep, json_body, require
+from api.openapi_bodies import ROTATION_BODY, new_key_body
 from domain.errors import FieldError
+from domain.limits import unsafe_values
 from store.keys import (
     DEFAULT_ROTATION_GRACE,
     MAX_ROTATION_GRACE,
@@ -42,7 +44,7 @@ async def list_keys(store: StoreDep) -> dict[str, Any]:
     return _secrets_body(found)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, openapi_extra=new_key_body(MAX_NAME_LENGTH))
 async def create_key(body: AdminBody, store: StoreDep) -> JSONResponse:
     """A new key with `scopes` (and an optional `name`); the plain `key` is shown here only."""
     scopes, name = _new_key_request(body)
@@ -58,7 +60,7 @@ async def revoke_key(key_id: KeyId, store: StoreDep) -> dict[str, Any]:
     return _secrets_body(revoked)
 
 
-@router.post("/{key_id}/rotate", status_code=201)
+@router.post("/{key_id}/rotate", status_code=201, openapi_extra=ROTATION_BODY)
 async def rotate_key(
     key_id: KeyId, body: Annotated[Any, Depends(rotation_body)], store: StoreDep
 ) -> JSONResponse:
@@ -72,6 +74,10 @@ async def rotate_key(
 def _new_key_request(body: Any) -> tuple[list[str], str | None]:
     if not isinstance(body, dict):
         raise InvalidKeyRequest([FieldError("", "expected an object with `scopes`")])
+    # A name is stored: text no store can hold (a NUL, a lone surrogate) is refused first.
+    unsafe = unsafe_values(body)
+    if unsafe:
+        raise InvalidKeyRequest(unsafe)
     errors = [
         FieldError(f"/{field}", "unknown field: expected scopes, name")
         for field in body
@@ -96,6 +102,10 @@ def _new_key_request(body: Any) -> tuple[list[str], str | None]:
 def _grace(body: Any) -> timedelta:
     if not isinstance(body, dict):
         raise InvalidKeyRequest([FieldError("", "expected an object")])
+    # Before the field names are echoed: an answer cannot carry a lone surrogate.
+    unsafe = unsafe_values(body)
+    if unsafe:
+        raise InvalidKeyRequest(unsafe)
     errors = [
         FieldError(f"/{field}", "unknown field: expected grace_seconds")
         for field in body

@@ -8,7 +8,7 @@ import binascii
 import hashlib
 import json
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -80,13 +80,17 @@ def _decode_cursor(cursor: str, filters: LeadFilters) -> LeadKey:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, lead_id, digest = json.loads(raw)
-        datetime.fromisoformat(created_at)
-        UUID(lead_id)
-    except (binascii.Error, ValueError, TypeError) as exc:
+        # As `_encode_cursor` writes them: a time with its offset, one a UTC datetime can
+        # hold (a crafted year 1 or 9999 overflowed in the query), and a lead id.
+        after = datetime.fromisoformat(created_at)
+        if after.tzinfo is None:
+            raise ValueError("a cursor's time has an offset")
+        key = LeadKey(after.astimezone(UTC).isoformat(), str(UUID(lead_id)))
+    except (binascii.Error, ValueError, TypeError, OverflowError) as exc:
         raise _bad_cursor("not a cursor from this API: pass next_cursor back unchanged") from exc
     if digest != _filters_digest(filters):
         raise _bad_cursor("this cursor was made for other filters: keep them the same")
-    return LeadKey(created_at, lead_id)
+    return key
 
 
 def _bad_cursor(message: str) -> ApiError:

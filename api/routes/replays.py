@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import AdminBody, AdminCaller, StoreDep, require
 from api.errors import error_body
+from api.openapi_bodies import REPLAY_BODY
 from replay.jobs import ReplayRunner, TooManyReplays
 from replay.whatif import check_baseline, parse_what_if, request_json
 
@@ -32,7 +33,7 @@ async def get_replays(request: Request) -> ReplayRunner:
 ReplaysDep = Annotated[ReplayRunner, Depends(get_replays)]
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, openapi_extra=REPLAY_BODY)
 async def start_replay(body: AdminBody, store: StoreDep, replays: ReplaysDep) -> JSONResponse:
     """Queue a replay of the log's history under the candidate `ruleset`; 422 naming every
     bad field (the candidate's under `/ruleset`, over 256 KiB included), 404 for an

@@ -1,9 +1,9 @@
 """GET /v1/reports/*: the reports of SPEC §7, from the read models, as JSON or CSV.
 
 Every report takes `from` and `to` (an RFC 3339 date, meaning 00:00 UTC, or a date-time
-with an offset; `from` inclusive, `to` exclusive) and `format=json|csv`. JSON is
-`{"report", "from", "to", "rows": [...], ...summary}`; CSV is the rows alone, with a
-header line of their keys.
+with an offset, from 0001-01-02 to 9999-12-31; `from` inclusive, `to` exclusive) and
+`format=json|csv`. JSON is `{"report", "from", "to", "rows": [...], ...summary}`; CSV is
+the rows alone, with a header line of their keys.
 """
 
 from __future__ import annotations

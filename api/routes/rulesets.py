@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.deps import AdminBody, AdminCaller, ReadBody, StoreDep, require
+from api.openapi_bodies import RULESET_BODY
 from rules.schema import ruleset_schema
 from rules.validation import validate_ruleset
 
@@ -24,14 +25,14 @@ async def get_schema() -> dict[str, Any]:
     return ruleset_schema()
 
 
-@router.post("/validate", dependencies=Reader)
+@router.post("/validate", dependencies=Reader, openapi_extra=RULESET_BODY)
 async def validate(body: ReadBody, store: StoreDep) -> dict[str, Any]:
     directory = await run_in_threadpool(store.rulebook.directory)
     errors = validate_ruleset(body, directory)
     return {"valid": not errors, "errors": [e.as_dict() for e in errors]}
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, openapi_extra=RULESET_BODY)
 async def publish(body: AdminBody, caller: AdminCaller, store: StoreDep) -> JSONResponse:
     version = await run_in_threadpool(store.rulebook.publish, body, caller.name, datetime.now(UTC))
     return JSONResponse({"version": version}, status_code=201)

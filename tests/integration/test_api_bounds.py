@@ -277,3 +277,29 @@ def test_the_reports_answer_for_values_at_the_limits(client: TestClient) -> None
     assert (months[0]["period_start"], months[-1]["period_start"]) == ("1970-01-01", "2100-12-01")
     assert [m["revenue"] for m in months if m["revenue"]] == [top]
     assert rows("funnel")[-1] == {"stage": "won", "count": 1, "step_rate": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "named"),
+    [
+        ("GET", "/v1/leads?owner=%00", "/owner"),
+        ("GET", "/v1/quarantine?stage=east%00", "/stage"),
+        ("GET", "/v1/quarantine/%00", "/item_id"),
+        ("POST", "/v1/quarantine/%00/retry", "/item_id"),
+        ("POST", "/v1/quarantine/%00/skip", "/item_id"),
+        ("GET", "/v1/replays/%00", "/replay_id"),
+        ("POST", "/v1/replays/%00/cancel", "/replay_id"),
+        ("POST", "/v1/keys/%00/revoke", "/key_id"),
+        ("POST", "/v1/keys/%00/rotate", "/key_id"),
+        ("GET", "/t/c/message?u=https://example.com/%00", "/u"),
+    ],
+)
+def test_a_nul_in_a_path_or_query_parameter_is_422_naming_it(
+    client: TestClient, method: str, path: str, named: str
+) -> None:
+    """PostgreSQL refuses NUL in text: these were 500s there."""
+    before = log_size(client)
+    error = error_of(client.request(method, path, headers=ADMIN), 422)
+    assert error["code"] == "invalid_request"
+    assert named in paths(error) and "NUL" in paths(error)[named]
+    assert log_size(client) == before

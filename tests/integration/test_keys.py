@@ -105,15 +105,27 @@ def test_unknown_keys_are_404_and_bad_requests_422_writing_nothing(client: TestC
         ({"scopes": ["read"], "nmae": "crm"}, ["/nmae"]),
         ({"scopes": ["read"], "name": ""}, ["/name"]),
         (["read"], [""]),
+        # No store can hold these (a NUL was a 500 on PostgreSQL, a lone surrogate on both).
+        ({"scopes": ["read"], "name": "crm\u0000"}, ["/name"]),
+        ({"scopes": ["read"], "name": "crm\ud800"}, ["/name"]),
     ]
     for body, paths in bad_requests:
-        response = client.post("/v1/keys", json=body, headers=ADMIN)
+        # As JSON text, so the lone surrogate goes out as its `\ud800` escape.
+        content = json.dumps(body).encode()
+        response = client.post("/v1/keys", content=content, headers=ADMIN)
         assert response.status_code == 422, body
         assert [d["path"] for d in response.json()["error"]["details"]] == paths, body
     for body in ({"grace_seconds": -1}, {"grace_seconds": "1h"}, {"grace_seconds": True}):
         response = client.post("/v1/keys/bootstrap/rotate", json=body, headers=ADMIN)
         assert response.status_code == 422, body
         assert response.json()["error"]["details"][0]["path"] == "/grace_seconds"
+    # An unknown field is named; one named with a lone surrogate was a 500 (no UTF-8 answer
+    # carries it): it shows as U+FFFD.
+    response = client.post(
+        "/v1/keys/bootstrap/rotate", content=b'{"grace\\ud800": 1}', headers=ADMIN
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["path"] == "/grace\ufffd"
     assert client.get("/v1/keys", headers=ADMIN).json() == before
 
 

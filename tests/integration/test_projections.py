@@ -8,7 +8,9 @@ swaps in fresh tables without one failed read.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -345,6 +347,26 @@ def test_a_cursor_only_continues_the_filters_it_was_made_for(client: TestClient)
     assert response.status_code == 422
     assert response.json()["error"]["details"][0]["path"] == "/cursor"
     assert client.get("/v1/leads").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "created_at", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+14:00", "2026-03-01T09:00:00"]
+)
+def test_a_cursor_altered_to_a_time_the_api_never_writes_is_422(
+    client: TestClient, created_at: str
+) -> None:
+    """A cursor is opaque, but decodable: one rewritten to a time past datetime's range in
+    UTC was a 500 (and one without an offset was read in the server's time zone)."""
+    store = app_store(client)
+    for i in range(2):
+        capture(store, f"c{i}@example.com", at=T0 + timedelta(minutes=i))
+    project(store)
+    cursor = client.get("/v1/leads", params={"limit": 1}, headers=ADMIN).json()["next_cursor"]
+    _, lead_id, digest = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    altered = base64.urlsafe_b64encode(json.dumps([created_at, lead_id, digest]).encode())
+    response = client.get("/v1/leads", params={"cursor": altered.decode()}, headers=ADMIN)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"][0]["path"] == "/cursor"
 
 
 def test_projections_show_position_and_lag_behind_the_log(client: TestClient) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -468,6 +469,29 @@ def test_a_candidate_over_256_kib_is_refused_naming_the_limit(client: TestClient
     assert "at most 262144 (256 KiB)" in detail["message"]
     assert recorded_replays(client) == 0
     assert log_position(client) == before
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("lead_id", "lead\u0000", "NUL"),
+        # Accepted, it made GET /v1/replays/{id} a 500 for good: no UTF-8 answer holds it.
+        ("lead_id", "lead\ud800", "surrogate"),
+        # Was a 500 too: 2**63 - 1 overflowed the query for the baseline version.
+        ("baseline", 2**63 - 1, "2**53 - 1"),
+    ],
+)
+def test_a_request_with_a_value_no_store_can_hold_is_422_naming_it(
+    client: TestClient, field: str, value: object, message: str
+) -> None:
+    body = {"ruleset": default_ruleset_document(), field: value}
+    # As JSON text, so a lone surrogate goes out as its `\ud800` escape.
+    content = json.dumps(body).encode()
+    refused = client.post("/v1/replays", content=content, headers=ADMIN)
+    assert refused.status_code == 422, refused.text
+    [detail] = refused.json()["error"]["details"]
+    assert detail["path"] == f"/{field}" and message in detail["message"]
+    assert recorded_replays(client) == 0
 
 
 def test_a_replay_cancelled_as_it_finishes_ends_cancelled_as_the_cancel_said(

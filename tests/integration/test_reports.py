@@ -530,6 +530,10 @@ def test_experiments_compare_each_variant_with_the_control(
         ("sources", {"format": "xml"}, "/format"),
         ("campaign-roi", {"interval": "day"}, "/interval"),
         ("experiments", {"metric": "revenue"}, "/metric"),
+        # Past datetime's range once converted to UTC (these were 500s).
+        ("experiments", {"from": "0001-01-01T00:00:00+01:00"}, "/from"),
+        ("kpis", {"to": "9999-12-31T23:59:59-05:00"}, "/to"),
+        ("campaign-roi", {"to": "0001-01-01"}, "/to"),
     ],
 )
 def test_bad_parameters_are_422_naming_the_parameter(

@@ -138,3 +138,20 @@ def test_the_schema_is_enough_for_a_rule_builder(client: TestClient) -> None:
     actions = {a["name"]: a for a in schema["actions"]}
     assert set(actions) >= {"assign_to_rep", "assign_to_team", "notify", "assign_variant"}
     assert "strategy" in actions["assign_to_team"]["params"]["properties"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/rulesets/9223372036854775807"),
+        ("POST", "/v1/rulesets/9223372036854775807/activate"),
+    ],
+)
+def test_a_version_past_what_a_store_can_hold_is_an_unknown_version(
+    client: TestClient, method: str, path: str
+) -> None:
+    """2**63 - 1 overflowed the stores' query (500) instead of naming no version."""
+    answer = client.request(method, path, headers=ADMIN)
+    assert answer.status_code == 404, answer.text
+    assert answer.json()["error"]["code"] == "ruleset_not_found"
+    assert client.get("/v1/rulesets/active", headers=ADMIN).json()["version"] == 1

@@ -137,3 +137,9 @@ def test_bounds_are_dates_or_date_times_with_an_offset() -> None:
     for bad in ("2026-03-01T09:00:00", "yesterday", "2026-13-01", ""):
         with pytest.raises(ValueError, match="RFC 3339"):
             parse_bound(bad)
+    # The window's first and last days, a day either side of a bound, are datetimes too.
+    assert parse_bound("0001-01-02") == datetime(1, 1, 2, tzinfo=UTC)
+    assert parse_bound("9999-12-31T00:00:00Z") == datetime(9999, 12, 31, tzinfo=UTC)
+    for out_of_range in ("0001-01-01", "0001-01-02T00:30:00+01:00", "9999-12-31T23:59:59-05:00"):
+        with pytest.raises(ValueError, match="from 0001-01-02 to 9999-12-31"):
+            parse_bound(out_of_range)

@@ -1,0 +1,170 @@
+"""The request bodies in the OpenAPI description (`/openapi.json`).
+
+Routes read their JSON bodies through `api.deps.body_for`, after authentication, so
+FastAPI cannot see them: each route that takes a body describes it with
+`openapi_extra=<a body below>`, and `describe_api` adds the schemas those refer to. The
+schemas say what the parsers (`parse_event`, `parse_ruleset`, `parse_directory`,
+`parse_what_if`, the key routes) accept; they enforce nothing, the parsers do.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from domain.directory import Directory
+from domain.events import EXTERNAL_DATA, LEADLESS_TYPES
+from domain.identity import DECIDED_ID_PREFIX
+from domain.limits import MAX_EVENT_DATA_BYTES
+from rules.model import Ruleset
+from store.keys import MAX_ROTATION_GRACE, SCOPES
+
+
+def _component(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+_MODELS: list[type[BaseModel]] = [Ruleset, Directory, *dict.fromkeys(EXTERNAL_DATA.values())]
+_REFS, _DEFS = models_json_schema(
+    [(model, "validation") for model in _MODELS], ref_template="#/components/schemas/{model}"
+)
+
+
+def _model(model: type[BaseModel]) -> dict[str, Any]:
+    schema: dict[str, Any] = _REFS[(model, "validation")]
+    return schema
+
+
+def _event_variant(event_type: str) -> dict[str, Any]:
+    """One postable type's envelope: `lead_id` is required unless the lead is found by
+    identity (a capture) or the event belongs to no lead."""
+    owns_lead = event_type != "lead.captured" and event_type not in LEADLESS_TYPES
+    model = EXTERNAL_DATA[event_type]
+    properties: dict[str, Any] = {
+        "type": {"const": event_type},
+        "event_id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "not": {"pattern": "^" + re.escape(DECIDED_ID_PREFIX)},
+            "description": "Makes the post idempotent, per API key (like Idempotency-Key).",
+        },
+        "occurred_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "RFC 3339 with an offset, from 1970 to a day past the server's "
+            "clock; the time of the post when left out.",
+        },
+        "data": _model(model),
+    }
+    required = ["type"]
+    if owns_lead:
+        properties["lead_id"] = {"type": "string", "format": "uuid"}
+        required.append("lead_id")
+    # Left out, `data` is `{}`: required only where `{}` is not valid.
+    if any(field.is_required() for field in model.model_fields.values()):
+        required.append("data")
+    return {
+        "type": "object",
+        "title": event_type,
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+    }
+
+
+SCHEMAS: dict[str, Any] = {
+    **_DEFS["$defs"],
+    "Event": {
+        "description": "A posted event (SPEC §4). A capture needs `data.email` or "
+        f"`data.phone`; `data` takes at most {MAX_EVENT_DATA_BYTES} bytes once encoded.",
+        "oneOf": [_event_variant(event_type) for event_type in EXTERNAL_DATA],
+    },
+}
+
+
+def _json_body(schema: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
+    content = {"application/json": {"schema": schema}}
+    return {"requestBody": {"required": required, "content": content}}
+
+
+EVENT_BODY = _json_body(_component("Event"))
+
+
+def batch_body(max_events: int) -> dict[str, Any]:
+    """`{"events": [...]}` of at most `max_events` events."""
+    events = {"type": "array", "items": _component("Event"), "maxItems": max_events}
+    return _json_body(
+        {
+            "type": "object",
+            "properties": {"events": events},
+            "required": ["events"],
+            "additionalProperties": False,
+        }
+    )
+
+
+RULESET_BODY = _json_body(_model(Ruleset))
+DIRECTORY_BODY = _json_body(_model(Directory))
+REPLAY_BODY = _json_body(
+    {
+        "type": "object",
+        "properties": {
+            "ruleset": _model(Ruleset),
+            "baseline": {"type": "integer", "minimum": 1},
+            "from": {"type": "string", "description": "An ISO 8601 date or date-time."},
+            "to": {"type": "string", "description": "An ISO 8601 date or date-time."},
+            "lead_id": {"type": "string"},
+        },
+        "required": ["ruleset"],
+        "additionalProperties": False,
+    }
+)
+
+
+def new_key_body(max_name_length: int) -> dict[str, Any]:
+    """`{"scopes": [...], "name"?: ...}`, the name at most `max_name_length` characters."""
+    return _json_body(
+        {
+            "type": "object",
+            "properties": {
+                "scopes": {"type": "array", "items": {"enum": list(SCOPES)}, "minItems": 1},
+                "name": {"type": "string", "minLength": 1, "maxLength": max_name_length},
+            },
+            "required": ["scopes"],
+            "additionalProperties": False,
+        }
+    )
+
+
+ROTATION_BODY = _json_body(
+    {
+        "type": "object",
+        "properties": {
+            "grace_seconds": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": int(MAX_ROTATION_GRACE.total_seconds()),
+                "description": "How long the old secret keeps working (default 86400).",
+            }
+        },
+        "additionalProperties": False,
+    },
+    required=False,
+)
+
+
+def describe_api(app: FastAPI) -> None:
+    """Make `app.openapi()` include the schemas the bodies above refer to."""
+    describe = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = describe()
+        document.setdefault("components", {}).setdefault("schemas", {}).update(SCHEMAS)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
