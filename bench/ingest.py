@@ -37,7 +37,6 @@ import http.client
 import json
 import os
 import secrets
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -65,6 +64,7 @@ from sqlalchemy.engine import URL, make_url
 from bench.environment import machine_info
 from domain.events import parse_event
 from domain.lead import IdentityIndex, Lead
+from tests.support import free_port
 
 BATCH_SIZE = 1000
 TARGET_RATIO = 0.5
@@ -228,13 +228,6 @@ def raw_postgres_single(conninfo: str, n: int, state: bytes) -> float:
 
 
 # --- the API under test -------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def leadflow_command() -> list[str]:

@@ -60,7 +60,6 @@ import math
 import os
 import secrets
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -89,6 +88,7 @@ from delivery.temporal import connect
 from leadflow.dev import temporal_dev_server_args
 from leadflow.settings import Settings
 from store.rulebook import default_directory_document
+from tests.support import free_ports, group_members
 from workflows.lead import workflow_id_for
 
 STEADY_RATE = 5.0
@@ -202,20 +202,6 @@ async def run_bare_worker(address: str, db_path: str, sandboxed: bool) -> None:
 # --- processes ------------------------------------------------------------------------------
 
 
-def free_ports(count: int) -> list[int]:
-    """`count` distinct TCP ports that were free a moment ago (all bound at once)."""
-    sockets: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def child_env(pycache: Path, **extra: str) -> dict[str, str]:
     """No inherited LEADFLOW_* setting can change what we measure, and modules are compiled
     once, as in an installed deployment: with PYTHONDONTWRITEBYTECODE=1 (set on these
@@ -229,22 +215,6 @@ def child_env(pycache: Path, **extra: str) -> dict[str, str]:
     env["PYTHONPYCACHEPREFIX"] = str(pycache)  # in the work dir, not in the repository
     env.update(extra)
     return env
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) pids of process group `pgid` (Linux /proc)."""
-    members: list[int] = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        state, _ppid, pgrp = stat.rsplit(")", 1)[1].split()[:3]
-        if int(pgrp) == pgid and state != "Z":
-            members.append(int(entry.name))
-    return members
 
 
 def command_line(pid: int) -> list[str]:

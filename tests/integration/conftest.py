@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from support import free_port, until
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Replayer, WorkflowRunner
@@ -72,11 +72,7 @@ class Pipeline:
     @staticmethod
     async def until(check: Callable[[], bool], what: str, seconds: float = 30) -> None:
         """Poll `check` until it holds; fail naming `what` after `seconds`."""
-        deadline = asyncio.get_running_loop().time() + seconds
-        while not check():
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"never happened: {what}")
-            await asyncio.sleep(0.1)
+        await until(check, what, seconds)
 
     async def eventually(self, lead_id: UUID, check: Callable[[LeadState], bool]) -> LeadState:
         """The workflow's state once `check` holds (polls; fails after 30 s)."""
@@ -237,13 +233,6 @@ class MailHandler:
 class MailServer:
     handler: MailHandler
     url: str
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture

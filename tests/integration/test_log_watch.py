@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from support import until as poll_until
 
 from delivery.dispatcher import Dispatcher
 from delivery.temporal import is_outage
@@ -75,11 +76,8 @@ def capture_here(store: Store, email: str) -> None:
 
 
 async def until(check: Callable[[], bool], what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + GIVE_UP_SECONDS
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"never happened (a 60 s poll would have): {what}")
-        await asyncio.sleep(0.05)
+    # Well before the fallback poll: a wake-up that came did it, not the 60 s poll.
+    await poll_until(check, f"{what} (a 60 s poll would have)", GIVE_UP_SECONDS, 0.05)
 
 
 @contextlib.asynccontextmanager

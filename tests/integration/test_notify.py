@@ -3,7 +3,6 @@ receiver started by each test, on free ports."""
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from support import free_port
 
 from activities.senders import (
     DeliveryFailed,
@@ -28,13 +28,6 @@ if TYPE_CHECKING:
 MAIL_FROM = "Leadflow <leadflow@crm.example.com>"
 ALICE = Target("email", "alice@example.com", "rep-a")
 NOW = datetime.now(UTC)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture

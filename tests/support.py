@@ -1,0 +1,95 @@
+"""What tests and benchmarks share: free ports, waiting for something to hold, and the
+processes of a process group. Plain functions, no pytest: `bench/` imports them too
+(`from tests.support import ...`; tests import `support`, tests/ being on their path)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct TCP ports that were free on 127.0.0.1 a moment ago (all bound at
+    once, so the kernel hands out distinct ones)."""
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def free_port() -> int:
+    """A TCP port that was free on 127.0.0.1 a moment ago."""
+    [port] = free_ports(1)
+    return port
+
+
+def wait_for_port(port: int, timeout: float) -> None:
+    """Return once something listens on 127.0.0.1:`port`; TimeoutError after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on port {port} after {timeout}s")
+
+
+def eventually(
+    probe: Callable[[], T | None], what: str, seconds: float, interval: float = 0.2
+) -> T:
+    """What `probe` returns once it returns something other than None; AssertionError
+    naming `what` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = probe()
+        if found is not None:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {seconds:.0f}s")
+        time.sleep(interval)
+
+
+async def until(
+    check: Callable[[], bool | Awaitable[bool]], what: str, seconds: float, interval: float = 0.1
+) -> None:
+    """Return once `check` holds (a function, or a coroutine function); AssertionError
+    naming `what` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        held = check()
+        if not isinstance(held, bool):
+            held = await held
+        if held:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened within {seconds:.0f}s: {what}")
+        await asyncio.sleep(interval)
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids of the live (non-zombie) processes in process group `pgid`, read from /proc."""
+    members: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # it exited while we looked
+        # The fields after the command name (which may hold spaces): state, ppid, pgrp, …
+        state, _ppid, pgrp = stat.rsplit(")", 1)[1].split()[:3]
+        if int(pgrp) == pgid and state != "Z":
+            members.append(int(entry.name))
+    return members
