@@ -32,12 +32,18 @@ log = logging.getLogger(__name__)
 
 # The workflow's retry policy allows this many attempts; the last one records the failure.
 MAX_ATTEMPTS = 6
+# The type of the error a delivery's last attempt ends with when its destination was still
+# busy (all its deliveries in flight in this worker): the workflow schedules it again.
+DESTINATION_BUSY = "DestinationBusy"
 
 
 @dataclass
 class SendInput:
     lead_id: str
     notification_id: str  # the event id of its `notification.queued`
+    # Set by workflows that schedule the delivery again when its last attempt found the
+    # destination busy; without it (earlier workflows) that attempt records a failure.
+    rescheduled_when_busy: bool = False
 
 
 class NotificationActivities:
@@ -73,8 +79,9 @@ class NotificationActivities:
             else None
         )
         to, template_id = str(queued.data["to"]), str(queued.data["template"])
+        again = input.rescheduled_when_busy
         if to == "lead":
-            return [self._nurture(queued, before, ruleset)]
+            return [self._nurture(queued, before, ruleset, rescheduled_when_busy=again)]
         try:
             targets = resolve_targets(to, queued.data.get("channel"), before, directory)
         except NoRecipient as nobody:
@@ -99,10 +106,21 @@ class NotificationActivities:
                 continue
             # Lead data is made inert the way this target's channel reads text.
             message = render(template, fields, escape=field_escape(target.channel))
-            statuses.append(self._deliver(queued, target, message.subject, message.body))
+            statuses.append(
+                self._deliver(
+                    queued, target, message.subject, message.body, rescheduled_when_busy=again
+                )
+            )
         return statuses
 
-    def _nurture(self, queued: LoggedEvent, lead: LeadState, ruleset: Ruleset | None) -> str:
+    def _nurture(
+        self,
+        queued: LoggedEvent,
+        lead: LeadState,
+        ruleset: Ruleset | None,
+        *,
+        rescheduled_when_busy: bool,
+    ) -> str:
         """A nurture email to the lead itself, tracked, and recorded as nurture.email_sent."""
         if any(
             e.type == "notification.sent" and e.data.get("notification_id") == queued.event_id
@@ -142,6 +160,7 @@ class NotificationActivities:
             message.subject,
             tracked_text(message.body, self.public_url, message_id),
             html=tracked_html(message.body, message.links, self.public_url, message_id),
+            rescheduled_when_busy=rescheduled_when_busy,
         )
         if status in ("sent", "recorded"):
             self.event_log.record_once(
@@ -170,7 +189,14 @@ class NotificationActivities:
         return str(uuid5(LEADFLOW_NAMESPACE, f"message:{queued.event_id}:{target.recipient}"))
 
     def _deliver(
-        self, queued: LoggedEvent, target: Target, subject: str, body: str, html: str | None = None
+        self,
+        queued: LoggedEvent,
+        target: Target,
+        subject: str,
+        body: str,
+        html: str | None = None,
+        *,
+        rescheduled_when_busy: bool,
     ) -> str:
         message_id = self._message_id(queued, target)
         # Alive between deliveries: a worker that died mid-send is noticed in seconds.
@@ -181,6 +207,18 @@ class NotificationActivities:
             )
         except DeliveryFailed as failed:
             last_try = activity.info().attempt >= MAX_ATTEMPTS
+            if failed.busy and last_try and rescheduled_when_busy:
+                # Busy is this worker's own limit, not the receiver's answer: a burst may
+                # delay a delivery but must not use up the attempts meant for failures.
+                log.warning(
+                    "lead %s: notification to %s still waits (%s); scheduled again",
+                    queued.lead_id,
+                    target.recipient,
+                    failed.reason,
+                )
+                raise ApplicationError(
+                    failed.reason, type=DESTINATION_BUSY, non_retryable=True
+                ) from failed
             if failed.retryable and not last_try:
                 log.warning(
                     "lead %s: notification to %s failed (%s); will retry",

@@ -29,7 +29,12 @@ with workflow.unsafe.imports_passed_through():
         FireTimerInput,
         ParkInput,
     )
-    from activities.notifications import MAX_ATTEMPTS, NotificationActivities, SendInput
+    from activities.notifications import (
+        DESTINATION_BUSY,
+        MAX_ATTEMPTS,
+        NotificationActivities,
+        SendInput,
+    )
     from domain.state import LeadState, LoggedEvent, apply_event
     from domain.timers import RunningTimer, next_due
 
@@ -50,6 +55,9 @@ PARK_FAILED_DECISIONS_PATCH = "park-failed-decisions-v1"
 NOTIFICATIONS_QUEUE_PATCH = "notifications-queue-v1"
 # Timers may start on a delivery's events: planned again when a delivery ends.
 TIMERS_ON_DELIVERIES_PATCH = "timers-on-deliveries-v1"
+# A delivery whose destination stayed busy through its attempts is scheduled again (before:
+# its last attempt recorded it as failed).
+RESCHEDULE_BUSY_DELIVERIES_PATCH = "reschedule-busy-deliveries-v1"
 
 
 def workflow_id_for(lead_id: str) -> str:
@@ -348,14 +356,9 @@ class LeadWorkflow:
         send = SendInput(lead_id=queued.lead_id, notification_id=queued.event_id)
         try:
             if workflow.patched(NOTIFICATIONS_QUEUE_PATCH):
-                await workflow.execute_activity_method(
-                    NotificationActivities.send,
-                    send,
-                    task_queue=notifications_queue(workflow.info().task_queue),
-                    start_to_close_timeout=timedelta(seconds=60),
-                    heartbeat_timeout=timedelta(seconds=30),
-                    retry_policy=retry_policy,
-                )
+                send.rescheduled_when_busy = workflow.patched(RESCHEDULE_BUSY_DELIVERIES_PATCH)
+                while not await self._deliver_unless_busy(send, retry_policy):
+                    pass  # a slot frees as soon as one of the destination's deliveries ends
             else:
                 await workflow.execute_activity_method(
                     NotificationActivities.send,
@@ -373,6 +376,26 @@ class LeadWorkflow:
             if self._watches_deliveries:
                 self._delivered.append(queued.event_id)
             self._woken = True  # the lead may now be resting
+
+    async def _deliver_unless_busy(self, send: SendInput, retry_policy: RetryPolicy) -> bool:
+        """One round of attempts at a delivery, on the deliveries' own queue; False when
+        the last one found the destination still busy with other deliveries (only when
+        `send.rescheduled_when_busy`), so that the caller schedules it again."""
+        try:
+            await workflow.execute_activity_method(
+                NotificationActivities.send,
+                send,
+                task_queue=notifications_queue(workflow.info().task_queue),
+                start_to_close_timeout=timedelta(seconds=60),
+                heartbeat_timeout=timedelta(seconds=30),
+                retry_policy=retry_policy,
+            )
+        except ActivityError as failed:
+            cause = failed.cause
+            if isinstance(cause, ApplicationError) and cause.type == DESTINATION_BUSY:
+                return False
+            raise
+        return True
 
     async def _plan_deliveries(self) -> None:
         """Start, restart or stop the timers that the ended deliveries' events name."""

@@ -33,6 +33,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Replayer, WorkflowRunner
 
+from activities.notify import NotificationSender
 from domain.events import parse_event
 from domain.state import LeadState
 from leadflow.bootstrap import Store, open_store
@@ -131,7 +132,9 @@ async def replay_histories(client: Client, task_queue: str) -> int:
 
 @contextlib.asynccontextmanager
 async def running(
-    settings: Settings, workflow_runner: WorkflowRunner | None = None
+    settings: Settings,
+    workflow_runner: WorkflowRunner | None = None,
+    sender: NotificationSender | None = None,
 ) -> AsyncIterator[Pipeline]:
     store = open_store(settings)
     # As the worker and the dispatcher connect: with leadflow's payload converter.
@@ -149,10 +152,10 @@ async def running(
     stop = asyncio.Event()
     try:
         with WorkerThreads.started(4, 8) as threads, httpx.Client() as http:
-            sender = notification_sender(settings, http)
+            delivering = sender or notification_sender(settings, http)
             async with (
                 watch,
-                lead_workers(client, store, settings, threads, sender, workflow_runner),
+                lead_workers(client, store, settings, threads, delivering, workflow_runner),
             ):
                 following = asyncio.create_task(dispatcher.run_forever(stop, watch))
                 yield Pipeline(store, client, settings)
@@ -177,7 +180,8 @@ def temporal_settings(settings: Settings, temporal_address: str) -> Settings:
     return settings.model_copy(update={"temporal_address": temporal_address})
 
 
-# (settings, workflow_runner=None): the worker keeps Temporal's full sandbox unless given one.
+# (settings, workflow_runner=None, sender=None): the worker keeps Temporal's full sandbox
+# unless given a runner, and sends with the settings' sender unless given one.
 RunPipeline = Callable[..., contextlib.AbstractAsyncContextManager[Pipeline]]
 
 
@@ -295,7 +299,7 @@ class Receiver:
                     Received(self.path, dict(self.headers.items()), self.rfile.read(length))
                 )
                 if self.path.startswith("/slow"):
-                    receiver.release.wait(10)
+                    receiver.release.wait(30)
                 path = self.path.split("?")[0]
                 status, body, headers = receiver.answers.get(
                     path, (200, b'{"errcode": 0, "errmsg": "ok"}', {})
