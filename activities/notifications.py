@@ -3,7 +3,9 @@ lead's stream) and record each delivery as `notification.sent`.
 
 Runs as a regular activity with retries and backoff, started by the workflow without
 waiting for it, so a failing webhook never blocks the lead. Idempotent: a recipient whose
-`notification.sent` is already on the log is not sent to again.
+`notification.sent` is already on the log is not sent to again. A cancelled delivery
+finishes what it started, as a decision does (`activities.decisions`); it is bounded by
+its senders' timeouts.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ class NotificationActivities:
         self.sender = sender
         self.public_url = public_url
 
-    @activity.defn(name="send_notification")
+    @activity.defn(name="send_notification", no_thread_cancel_exception=True)
     def send(self, input: SendInput) -> list[str]:
         """Deliver to every recipient not yet served; returns the statuses recorded."""
         lead_id = UUID(input.lead_id)
