@@ -4,6 +4,14 @@ activity (one Temporal round trip).
 
 All I/O is here; the deciding itself is the pure `domain.lifecycle.step`, and timers are
 planned by the pure `domain.timers.plan_timers`.
+
+A cancelled activity (its workflow task timed out, e.g. while the Temporal server
+restarted) finishes what it started: by default temporalio raises the cancellation inside
+the worker thread at whatever instruction it is running, which can be mid-query or
+between taking a lock and the `try` that releases it. A connection left half-used and a
+lock never released stopped every later decision of a worker for good (found by the fault
+suite). Hence `no_thread_cancel_exception` on every activity here; a decision is bounded
+by its own time budget instead.
 """
 
 from __future__ import annotations
@@ -75,7 +83,7 @@ class DecisionActivities:
         # scratch (measured: 12 → 18 leads/s end to end with this lock; BENCHMARKS.md).
         self._deciding = threading.Lock()
 
-    @activity.defn(name=DECIDE)
+    @activity.defn(name=DECIDE, no_thread_cancel_exception=True)
     def decide(self, input: DecideInput) -> DecideResult:
         """The decided events for this trigger, appended (or found, on a retry)."""
         # The active ruleset and the directory are read before taking the lock: two reads
@@ -97,7 +105,7 @@ class DecisionActivities:
             raise self._failure(input.lead_id, input.trigger, error) from error
         return self._result(input.lead_id, input.trigger, decided, ruleset)
 
-    @activity.defn(name=FIRE_TIMER)
+    @activity.defn(name=FIRE_TIMER, no_thread_cancel_exception=True)
     def fire_timer(self, input: FireTimerInput) -> DecideResult:
         """Record `lead.timer_fired` and the decisions of the rules for `timer.<id>`."""
         trigger = f"timer.{input.timer.timer_id}"
@@ -116,7 +124,7 @@ class DecisionActivities:
             raise self._failure(input.lead_id, trigger, error) from error
         return self._result(input.lead_id, trigger, decided, ruleset)
 
-    @activity.defn(name=PLAN_DELIVERIES)
+    @activity.defn(name=PLAN_DELIVERIES, no_thread_cancel_exception=True)
     def plan_deliveries(self, input: DeliveriesInput) -> dict[str, RunningTimer]:
         """The running timers once the deliveries' events (`notification.sent`,
         `nurture.email_sent`) have happened, under the active ruleset's timers."""
@@ -133,7 +141,7 @@ class DecisionActivities:
             ],
         )
 
-    @activity.defn(name=PARK_DECISION)
+    @activity.defn(name=PARK_DECISION, no_thread_cancel_exception=True)
     def park(self, input: ParkInput) -> str:
         """Record the trigger in the quarantine as parked; returns the item's id."""
         item = self.quarantine.park(
@@ -159,7 +167,7 @@ class DecisionActivities:
         )
         return item.item_id
 
-    @activity.defn(name=CLOSE_PARKED_DECISION)
+    @activity.defn(name=CLOSE_PARKED_DECISION, no_thread_cancel_exception=True)
     def close_parked(self, input: CloseParkedInput) -> None:
         status = SKIPPED if input.skipped else RESOLVED
         self.quarantine.close_decision(input.item_id, status, datetime.now(UTC))

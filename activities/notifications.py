@@ -3,7 +3,9 @@ lead's stream) and record each delivery as `notification.sent`.
 
 Runs as a regular activity with retries and backoff, started by the workflow without
 waiting for it, so a failing webhook never blocks the lead. Idempotent: a recipient whose
-`notification.sent` is already on the log is not sent to again.
+`notification.sent` is already on the log is not sent to again. A cancelled delivery
+finishes what it started, as a decision does (`activities.decisions`); it is bounded by
+its senders' timeouts.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from rules.model import Ruleset, Template
 from rules.templates import LeadflowUrl, find_template, render
 from store.log import EventLog
 from store.rulebook import Rulebook
-from workflows.contracts import MAX_ATTEMPTS, SEND_NOTIFICATION, SendInput
+from workflows.contracts import DESTINATION_BUSY, MAX_ATTEMPTS, SEND_NOTIFICATION, SendInput
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,7 @@ class NotificationActivities:
         self.sender = sender
         self.public_url = public_url
 
-    @activity.defn(name=SEND_NOTIFICATION)
+    @activity.defn(name=SEND_NOTIFICATION, no_thread_cancel_exception=True)
     def send(self, input: SendInput) -> list[str]:
         """Deliver to every recipient not yet served; returns the statuses recorded."""
         lead_id = UUID(input.lead_id)
@@ -64,8 +66,9 @@ class NotificationActivities:
             else None
         )
         to, template_id = str(queued.data["to"]), str(queued.data["template"])
+        again = input.rescheduled_when_busy
         if to == "lead":
-            return [self._nurture(queued, before, ruleset)]
+            return [self._nurture(queued, before, ruleset, rescheduled_when_busy=again)]
         try:
             targets = resolve_targets(to, queued.data.get("channel"), before, directory)
         except NoRecipient as nobody:
@@ -90,10 +93,21 @@ class NotificationActivities:
                 continue
             # Lead data is made inert the way this target's channel reads text.
             message = render(template, fields, escape=field_escape(target.channel))
-            statuses.append(self._deliver(queued, target, message.subject, message.body))
+            statuses.append(
+                self._deliver(
+                    queued, target, message.subject, message.body, rescheduled_when_busy=again
+                )
+            )
         return statuses
 
-    def _nurture(self, queued: LoggedEvent, lead: LeadState, ruleset: Ruleset | None) -> str:
+    def _nurture(
+        self,
+        queued: LoggedEvent,
+        lead: LeadState,
+        ruleset: Ruleset | None,
+        *,
+        rescheduled_when_busy: bool,
+    ) -> str:
         """A nurture email to the lead itself, tracked, and recorded as nurture.email_sent."""
         if any(
             e.type == "notification.sent" and e.data.get("notification_id") == queued.event_id
@@ -133,6 +147,7 @@ class NotificationActivities:
             message.subject,
             tracked_text(message.body, self.public_url, message_id),
             html=tracked_html(message.body, message.links, self.public_url, message_id),
+            rescheduled_when_busy=rescheduled_when_busy,
         )
         if status in ("sent", "recorded"):
             self.event_log.record_once(
@@ -161,7 +176,14 @@ class NotificationActivities:
         return str(uuid5(LEADFLOW_NAMESPACE, f"message:{queued.event_id}:{target.recipient}"))
 
     def _deliver(
-        self, queued: LoggedEvent, target: Target, subject: str, body: str, html: str | None = None
+        self,
+        queued: LoggedEvent,
+        target: Target,
+        subject: str,
+        body: str,
+        html: str | None = None,
+        *,
+        rescheduled_when_busy: bool,
     ) -> str:
         message_id = self._message_id(queued, target)
         # Alive between deliveries: a worker that died mid-send is noticed in seconds.
@@ -172,6 +194,18 @@ class NotificationActivities:
             )
         except DeliveryFailed as failed:
             last_try = activity.info().attempt >= MAX_ATTEMPTS
+            if failed.busy and last_try and rescheduled_when_busy:
+                # Busy is this worker's own limit, not the receiver's answer: a burst may
+                # delay a delivery but must not use up the attempts meant for failures.
+                log.warning(
+                    "lead %s: notification to %s still waits (%s); scheduled again",
+                    queued.lead_id,
+                    target.recipient,
+                    failed.reason,
+                )
+                raise ApplicationError(
+                    failed.reason, type=DESTINATION_BUSY, non_retryable=True
+                ) from failed
             if failed.retryable and not last_try:
                 log.warning(
                     "lead %s: notification to %s failed (%s); will retry",

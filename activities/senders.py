@@ -82,13 +82,23 @@ class DeliveryFailed(Exception):
     to pass (connection refused, timeout, 5xx, 429, 4xx SMTP replies, a robot's rate
     limit) and False when retrying cannot help (4xx HTTP other than 408/429, 5xx SMTP
     replies, a malformed address or URL, a robot rejecting the message). `retry_after`
-    is the delay in seconds the receiver asked for (HTTP Retry-After), if any."""
+    is the delay in seconds the receiver asked for (HTTP Retry-After), if any. `busy` is
+    True when the message never left this process because its destination already had
+    all its deliveries in flight (`DestinationSlots`): nothing the receiver said."""
 
-    def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        busy: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
         self.retry_after = retry_after
+        self.busy = busy
 
 
 @dataclass(frozen=True)
@@ -250,19 +260,21 @@ def _webhook_destination(url: str) -> str:
 
 class DestinationSlots:
     """Counts the deliveries in flight to each destination in this process, at most
-    `limit` at a time per destination; thread-safe."""
+    `limit` at a time per destination; thread-safe. A delivery that finds them all taken
+    is asked to retry after `busy_retry_seconds` to twice that."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, busy_retry_seconds: float = BUSY_RETRY_SECONDS) -> None:
         if limit < 1:
             raise ValueError("a destination needs at least one slot")
         self.limit = limit
+        self.busy_retry_seconds = busy_retry_seconds
         self._lock = threading.Lock()
         self._in_flight: dict[str, int] = {}
 
     @contextmanager
     def hold(self, destination: str, where: str) -> Iterator[None]:
         """Hold one of `destination`'s slots for the duration of the block. Raises
-        DeliveryFailed (retryable, after a few seconds) at once when all are taken;
+        DeliveryFailed (retryable after a few seconds, `busy`) at once when all are taken;
         `where` names the destination in that reason."""
         with self._lock:
             in_flight = self._in_flight.get(destination, 0)
@@ -270,7 +282,10 @@ class DestinationSlots:
                 raise DeliveryFailed(
                     f"{where} is busy: {in_flight} deliveries to it are in flight",
                     retryable=True,
-                    retry_after=random.uniform(BUSY_RETRY_SECONDS, 2 * BUSY_RETRY_SECONDS),
+                    retry_after=random.uniform(
+                        self.busy_retry_seconds, 2 * self.busy_retry_seconds
+                    ),
+                    busy=True,
                 )
             self._in_flight[destination] = in_flight + 1
         try:
@@ -293,7 +308,8 @@ class NotificationSender:
     `smtp_url` None means no SMTP: email targets are recorded, not sent. `http` is a
     shared client (its connection pool is reused); every request gets a short timeout.
     At most `max_per_destination` deliveries are in flight to one webhook host (scheme,
-    host, port) or to the SMTP server at a time; one more fails at once (retryable).
+    host, port) or to the SMTP server at a time; one more fails at once (retryable, `busy`,
+    after `busy_retry_seconds` to twice that).
     Raises ValueError at construction for an SMTP URL it cannot use.
     """
 
@@ -305,12 +321,13 @@ class NotificationSender:
         *,
         timeout: float = WEBHOOK_TIMEOUT_SECONDS,
         max_per_destination: int = MAX_PER_DESTINATION,
+        busy_retry_seconds: float = BUSY_RETRY_SECONDS,
     ) -> None:
         self.smtp = parse_smtp_url(smtp_url) if smtp_url else None
         self.mail_from = mail_from
         self.http = http
         self.timeout = timeout
-        self.slots = DestinationSlots(max_per_destination)
+        self.slots = DestinationSlots(max_per_destination, busy_retry_seconds)
 
     def send(
         self,

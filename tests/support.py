@@ -5,9 +5,10 @@ processes of a process group. Plain functions, no pytest: `bench/` imports them 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -62,14 +63,14 @@ def eventually(
 
 
 async def until(
-    check: Callable[[], bool | Awaitable[bool]], what: str, seconds: float, interval: float = 0.1
+    check: Callable[[], object], what: str, seconds: float, interval: float = 0.1
 ) -> None:
-    """Return once `check` holds (a function, or a coroutine function); AssertionError
-    naming `what` after `seconds`."""
+    """Return once `check` holds (returns something true; a coroutine function is awaited);
+    AssertionError naming `what` after `seconds`."""
     deadline = time.monotonic() + seconds
     while True:
         held = check()
-        if not isinstance(held, bool):
+        if inspect.isawaitable(held):
             held = await held
         if held:
             return

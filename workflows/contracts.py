@@ -75,12 +75,18 @@ class CloseParkedInput:
 
 # The workflow's retry policy allows this many attempts; the last one records the failure.
 MAX_ATTEMPTS = 6
+# The type of the error a delivery's last attempt ends with when its destination was still
+# busy (all its deliveries in flight in this worker): the workflow schedules it again.
+DESTINATION_BUSY = "DestinationBusy"
 
 
 @dataclass
 class SendInput:
     lead_id: str
     notification_id: str  # the event id of its `notification.queued`
+    # Set by workflows that schedule the delivery again when its last attempt found the
+    # destination busy; without it (earlier workflows) that attempt records a failure.
+    rescheduled_when_busy: bool = False
 
 
 @dataclass

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts import (
         CLOSE_PARKED_DECISION,
         DECIDE,
+        DESTINATION_BUSY,
         FIRE_TIMER,
         MAX_ATTEMPTS,
         PARK_DECISION,
@@ -53,7 +54,8 @@ DECIDE_PATCH = "decide-rules-v1"
 COMPLETE_WHEN_IDLE_PATCH = "complete-when-idle-v1"
 # Unattended operation: a decision the activity gives up on parks the lead (before: it
 # was retried forever); deliveries go to their own task queue with a heartbeat (before:
-# the workflow's queue); timers may start on a delivery's events. Asked once, first thing
+# the workflow's queue) and are scheduled again while their destination stays busy (before:
+# recorded failed); timers may start on a delivery's events. Asked once, first thing
 # in a run: a patch asked after a local activity can land in the next workflow task when
 # that activity outlives the task, and a replay would then not find its marker. A run
 # that starts with it implies the two patches before (decide, complete when idle) and
@@ -355,14 +357,9 @@ class LeadWorkflow:
         send = SendInput(lead_id=queued.lead_id, notification_id=queued.event_id)
         try:
             if self._unattended:
-                await workflow.execute_activity(
-                    SEND_NOTIFICATION,
-                    send,
-                    task_queue=notifications_queue(workflow.info().task_queue),
-                    start_to_close_timeout=timedelta(seconds=60),
-                    heartbeat_timeout=timedelta(seconds=30),
-                    retry_policy=retry_policy,
-                )
+                send.rescheduled_when_busy = True
+                while not await self._deliver_unless_busy(send, retry_policy):
+                    pass  # a slot frees as soon as one of the destination's deliveries ends
             else:
                 await workflow.execute_activity(
                     SEND_NOTIFICATION,
@@ -380,6 +377,26 @@ class LeadWorkflow:
             if self._watches_deliveries and self._unattended:
                 self._delivered.append(queued.event_id)
             self._woken = True  # the lead may now be resting
+
+    async def _deliver_unless_busy(self, send: SendInput, retry_policy: RetryPolicy) -> bool:
+        """One round of attempts at a delivery, on the deliveries' own queue; False when
+        the last one found the destination still busy with other deliveries (only when
+        `send.rescheduled_when_busy`), so that the caller schedules it again."""
+        try:
+            await workflow.execute_activity(
+                SEND_NOTIFICATION,
+                send,
+                task_queue=notifications_queue(workflow.info().task_queue),
+                start_to_close_timeout=timedelta(seconds=60),
+                heartbeat_timeout=timedelta(seconds=30),
+                retry_policy=retry_policy,
+            )
+        except ActivityError as failed:
+            cause = failed.cause
+            if isinstance(cause, ApplicationError) and cause.type == DESTINATION_BUSY:
+                return False
+            raise
+        return True
 
     async def _plan_deliveries(self) -> None:
         """Start, restart or stop the timers that the ended deliveries' events name."""

@@ -1,5 +1,6 @@
 """Fixtures for the end-to-end tests: `leadflow dev` (and, where a test needs to stop it on
-its own, a Temporal dev server) run as real subprocesses on free ports.
+its own, a Temporal dev server) run as real subprocesses on free ports, and a real SMTP
+server for them to send to.
 
 Every process is started in a session of its own, so killing its process group takes its
 children with it; a finalizer always does that, whatever the test's outcome. When a test
@@ -14,13 +15,17 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from leadflow.dev import temporal_dev_server_args
 
@@ -157,6 +162,21 @@ class LeadflowDev:
     def kill_9(self) -> None:
         self.group.kill_group()
 
+    def child_pid(self, role: str) -> int | None:
+        """The pid of the supervised child playing `role` (`temporal`, `worker`,
+        `projector` or `api`), or None while there is none (e.g. being restarted)."""
+        for pid in self.group.members():
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue  # it exited while we looked
+            if role == "temporal":
+                if Path(os.fsdecode(argv[0])).name == "temporal" and b"start-dev" in argv:
+                    return pid
+            elif argv[1:4] == [b"-m", b"leadflow", role.encode()]:
+                return pid
+        return None
+
     def wait_ready(self, seconds: float = READY_SECONDS) -> None:
         """Wait for GET /readyz to answer 200 (log DB, Temporal and a worker all up)."""
         deadline = time.monotonic() + seconds
@@ -259,6 +279,60 @@ class Processes:
     def kill_all(self) -> None:
         for group in self.started:
             group.kill_group()
+
+
+@dataclass(frozen=True)
+class Mail:
+    """One message the SMTP sink accepted."""
+
+    recipients: tuple[str, ...]
+    message_id: str
+
+
+class MailSink:
+    """A real SMTP server (aiosmtpd) on a free port that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        [self.port] = free_ports(1)
+        self._lock = threading.Lock()
+        self._messages: list[Mail] = []
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    @property
+    def messages(self) -> list[Mail]:
+        with self._lock:
+            return list(self._messages)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        parsed = message_from_bytes(envelope.original_content or b"", policy=policy.default)
+        mail = Mail(
+            recipients=tuple(str(to) for to in envelope.rcpt_tos),
+            message_id=str(parsed.get("Message-ID", "")),
+        )
+        with self._lock:
+            self._messages.append(mail)
+        return "250 OK"
+
+    def start(self) -> None:
+        self._controller.start()
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+
+@pytest.fixture
+def mail_sink() -> Iterator[MailSink]:
+    """A started SMTP sink, for `LEADFLOW_SMTP_URL`."""
+    sink = MailSink()
+    sink.start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
 
 
 @pytest.fixture

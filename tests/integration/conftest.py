@@ -33,6 +33,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Replayer, WorkflowRunner
 
+from activities.senders import NotificationSender
 from delivery.converter import LEAD_DATA_CONVERTER
 from delivery.dispatcher import Dispatcher
 from delivery.temporal import LeadWorkflows, connect, is_outage
@@ -128,7 +129,9 @@ async def replay_histories(client: Client, task_queue: str) -> int:
 
 @contextlib.asynccontextmanager
 async def running(
-    settings: Settings, workflow_runner: WorkflowRunner | None = None
+    settings: Settings,
+    workflow_runner: WorkflowRunner | None = None,
+    sender: NotificationSender | None = None,
 ) -> AsyncIterator[Pipeline]:
     store = open_store(settings)
     # As the worker and the dispatcher connect: with leadflow's payload converter.
@@ -146,10 +149,10 @@ async def running(
     stop = asyncio.Event()
     try:
         with WorkerThreads.started(4, 8) as threads, httpx.Client() as http:
-            sender = notification_sender(settings, http)
+            delivering = sender or notification_sender(settings, http)
             async with (
                 watch,
-                lead_workers(client, store, settings, threads, sender, workflow_runner),
+                lead_workers(client, store, settings, threads, delivering, workflow_runner),
             ):
                 following = asyncio.create_task(dispatcher.run_forever(stop, watch))
                 yield Pipeline(store, client, settings)
@@ -174,7 +177,8 @@ def temporal_settings(settings: Settings, temporal_address: str) -> Settings:
     return settings.model_copy(update={"temporal_address": temporal_address})
 
 
-# (settings, workflow_runner=None): the worker keeps Temporal's full sandbox unless given one.
+# (settings, workflow_runner=None, sender=None): the worker keeps Temporal's full sandbox
+# unless given a runner, and sends with the settings' sender unless given one.
 RunPipeline = Callable[..., contextlib.AbstractAsyncContextManager[Pipeline]]
 
 
@@ -278,7 +282,7 @@ class Receiver:
         self.release = threading.Event()
         self.held = 0  # requests to /slow held right now
         self.most_held = 0  # the most held at once
-        self.answered_slow = 0  # requests to /slow answered (after `release`, or 10 s)
+        self.answered_slow = 0  # requests to /slow answered (after `release`, or 30 s)
         receiver = self
         counting = threading.Lock()
 
@@ -292,7 +296,7 @@ class Receiver:
                     with counting:
                         receiver.held += 1
                         receiver.most_held = max(receiver.most_held, receiver.held)
-                    receiver.release.wait(10)
+                    receiver.release.wait(30)
                     with counting:
                         receiver.held -= 1
                         receiver.answered_slow += 1

@@ -3,12 +3,18 @@ whose durations are seconds, a real SMTP server (aiosmtpd) and a real webhook re
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import httpx
 from fastapi.testclient import TestClient
+from temporalio.api.enums.v1 import EventType
+from temporalio.service import RPCError
 
+from activities.notifications import DESTINATION_BUSY
+from activities.senders import NotificationSender
 from api.app import create_app
 from leadflow.bootstrap import projections
 from leadflow.settings import Settings
@@ -299,3 +305,64 @@ async def test_a_receiver_that_never_answers_holds_no_decision(
         }
         assert queues == {f"{temporal_settings.task_queue}-notifications"}
         receiver.release.set()
+
+
+async def test_a_delivery_that_finds_its_receiver_busy_waits_its_turn_and_is_sent(
+    temporal_settings: Settings, run_pipeline: RunPipeline, receiver: Receiver
+) -> None:
+    told_at_once = {
+        "name": "tell the team at once",
+        "rules": [
+            {
+                **RULESET["rules"][0],
+                "actions": [
+                    *RULESET["rules"][0]["actions"],
+                    {"name": "notify", "params": {"to": "team", "template": "lead-reclaimed"}},
+                ],
+            }
+        ],
+    }
+    # One delivery at a time to the receiver, held there (up to 20 s) while a whole round
+    # of the next one's attempts passes (about a second apart).
+    with httpx.Client() as http:
+        sender = NotificationSender(
+            None,
+            "leadflow@localhost",
+            http,
+            timeout=20,
+            max_per_destination=1,
+            busy_retry_seconds=0.05,
+        )
+        async with run_pipeline(temporal_settings, sender=sender) as pipeline:
+            rulebook = pipeline.store.rulebook
+            rulebook.replace_directory(directory(f"{receiver.base}/slow"), "test", NOW)
+            rulebook.activate(rulebook.publish(told_at_once, "test", NOW), "test", NOW)
+            first = pipeline.capture("ed@x.io", name="Ed")
+            await pipeline.until(lambda: len(receiver.requests) == 1, "the first one held")
+            second = pipeline.capture("flo@x.io", name="Flo")
+
+            async def rescheduled() -> bool:
+                try:
+                    history = await pipeline.handle(second).fetch_history()
+                except RPCError:
+                    return False  # its workflow is not started yet
+                return any(
+                    e.activity_task_failed_event_attributes.failure.application_failure_info.type
+                    == DESTINATION_BUSY
+                    for e in history.events
+                    if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED
+                )
+
+            deadline = asyncio.get_running_loop().time() + 15
+            while not await rescheduled():
+                assert asyncio.get_running_loop().time() < deadline, "never scheduled again"
+                await asyncio.sleep(0.1)
+            receiver.release.set()
+
+            await pipeline.until(
+                lambda: bool(sent(pipeline, first)) and bool(sent(pipeline, second)),
+                "both recorded",
+            )
+    # Busy through a whole round of attempts, and sent once its turn came: never failed.
+    assert [n["status"] for n in sent(pipeline, first) + sent(pipeline, second)] == ["sent"] * 2
+    assert len(receiver.requests) == 2  # a busy attempt never reaches the receiver
