@@ -187,14 +187,16 @@ class DecisionActivities:
             ) from error
 
     def _budget(self) -> Checkpoint:
-        """A checkpoint that raises DecisionOverBudget once this decision's rules have run
-        for `time_limit_seconds`."""
-        deadline = time.monotonic() + self.time_limit_seconds
+        """A checkpoint that raises DecisionOverBudget once this decision's rules have used
+        `time_limit_seconds` of this thread's CPU. CPU, not wall time: on a machine under
+        load a thread waits for a core (or the GIL) for seconds, and a healthy lead must not
+        be parked for that; rules that really run long burn CPU."""
+        deadline = time.thread_time() + self.time_limit_seconds
         limit = self.time_limit_seconds
 
         def checkpoint() -> None:
-            if time.monotonic() > deadline:
-                raise DecisionOverBudget(f"the rules ran past their {limit:g} s budget")
+            if time.thread_time() > deadline:
+                raise DecisionOverBudget(f"the rules ran past their {limit:g} s budget of CPU")
 
         return checkpoint
 
