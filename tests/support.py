@@ -8,7 +8,7 @@ import asyncio
 import inspect
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -47,19 +47,41 @@ def wait_for_port(port: int, timeout: float) -> None:
     raise TimeoutError(f"nothing listens on port {port} after {timeout}s")
 
 
+Why = str | Callable[[], str]  # what was awaited, or how things stand (asked on failure)
+
+
+def _failed(what: Why, seconds: float) -> AssertionError:
+    said = what if isinstance(what, str) else what()
+    return AssertionError(f"{said}: not within {seconds:.0f}s")
+
+
 def eventually(
-    probe: Callable[[], T | None], what: str, seconds: float, interval: float = 0.2
+    probe: Callable[[], T | None], what: Why, seconds: float, interval: float = 0.2
 ) -> T:
     """What `probe` returns once it returns something other than None; AssertionError
-    naming `what` after `seconds`."""
+    saying `what` after `seconds`."""
     deadline = time.monotonic() + seconds
     while True:
         found = probe()
         if found is not None:
             return found
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {seconds:.0f}s")
+            raise _failed(what, seconds)
         time.sleep(interval)
+
+
+async def settles(
+    probe: Callable[[], Awaitable[T | None]], what: Why, seconds: float, interval: float = 0.5
+) -> T:
+    """`eventually` for a coroutine `probe`, sleeping without blocking the event loop."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = await probe()
+        if found is not None:
+            return found
+        if time.monotonic() > deadline:
+            raise _failed(what, seconds)
+        await asyncio.sleep(interval)
 
 
 async def until(

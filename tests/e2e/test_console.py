@@ -30,6 +30,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
+from support import eventually
 
 from domain.events import IncomingEvent
 from leadflow.bootstrap import open_store
@@ -70,17 +71,6 @@ def post(http: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
     assert response.status_code == 202, f"{body['type']} refused: {response.text}"
     answer: dict[str, Any] = response.json()
     return answer
-
-
-def eventually(probe: Callable[[], T | None], what: str, seconds: float = SEED_SECONDS) -> T:
-    deadline = time.monotonic() + seconds
-    while True:
-        found = probe()
-        if found is not None:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {seconds:.0f}s")
-        time.sleep(0.5)
 
 
 def seed(http: httpx.Client) -> Seeded:
@@ -141,9 +131,9 @@ def seed(http: httpx.Client) -> Seeded:
         return probe
 
     for name, owner in [("ann", "rep-east-1"), ("bo", "rep-east-1"), ("fay", "rep-east-1")]:
-        eventually(settled(name, owner), f"{name} assigned to {owner}")
+        waited_for(settled(name, owner), f"{name} assigned to {owner}")
     for name in ("cy", "dee", "eve"):
-        eventually(settled(name, None), f"{name} in the pool")
+        waited_for(settled(name, None), f"{name} in the pool")
 
     ann, bo, cy = seeded.leads["ann"], seeded.leads["bo"], seeded.leads["cy"]
     for lead_id in (ann, bo):
@@ -179,7 +169,7 @@ def seed(http: httpx.Client) -> Seeded:
         )
         return True if done else None
 
-    eventually(reports_caught_up, "the reports showing the seeded history")
+    waited_for(reports_caught_up, "the reports showing the seeded history")
     return seeded
 
 
@@ -527,7 +517,7 @@ def test_pool_claim_with_the_keyboard(
             lead: dict[str, Any] = http.get(f"/v1/leads/{dee}").json()
             return lead if lead["owner"] is not None else None
 
-        lead = eventually(claimed, "the claim in the read model")
+        lead = waited_for(claimed, "the claim in the read model")
         refused = http.get(f"/v1/leads/{eve}").json()
     assert (lead["owner"], lead["in_pool"]) == ("rep-east-2", False)
     assert (refused["owner"], refused["in_pool"]) == (None, True)
@@ -681,7 +671,7 @@ def test_a_lead_in_the_quarantine_shows_on_every_page_and_is_skipped_from_its_pa
         browser.wait(lambda d: browser.text("#quarantine-status") != "", "the quarantine page")
         return browser.text("#quarantine-status")
 
-    eventually(
+    waited_for(
         lambda: True if "1 item(s) open" in quarantine_status() else None,
         "the refused capture in the quarantine",
         seconds=60,
@@ -694,7 +684,7 @@ def test_a_lead_in_the_quarantine_shows_on_every_page_and_is_skipped_from_its_pa
     skip = browser.driver.find_element(By.CSS_SELECTOR, ".quarantine-actions button + button")
     skip.send_keys(Keys.ENTER)
     browser.wait(lambda d: "Skip asked" in browser.text(".quarantine-actions"), "the skip asked")
-    eventually(
+    waited_for(
         lambda: True if quarantine_status().startswith("Nothing") else None,
         "the item skipped",
         seconds=60,
@@ -702,3 +692,7 @@ def test_a_lead_in_the_quarantine_shows_on_every_page_and_is_skipped_from_its_pa
     browser.open("/leads")
     browser.wait(lambda d: "lead(s)" in browser.text("#leads-status"), "another page")
     assert browser.js("return document.getElementById('quarantine-banner').hidden") is True
+
+
+def waited_for(probe: Callable[[], T | None], what: str, seconds: float = SEED_SECONDS) -> T:
+    return eventually(probe, what, seconds, interval=0.5)

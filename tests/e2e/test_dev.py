@@ -12,8 +12,7 @@ import asyncio
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -21,6 +20,7 @@ from uuid import uuid4
 
 import httpx
 import pytest
+from support import settles
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
@@ -76,18 +76,6 @@ async def post_event(http: httpx.AsyncClient, body: dict[str, Any]) -> dict[str,
     return answer
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], seconds: float, what: str) -> T:
-    """Poll `probe` until it returns something other than None, for at most `seconds`."""
-    deadline = time.monotonic() + seconds
-    while True:
-        result = await probe()
-        if result is not None:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {seconds:.0f}s")
-        await asyncio.sleep(0.5)
-
-
 async def workflow_state(client: Client, lead_id: str) -> LeadState | None:
     """The state `LeadWorkflow` holds for the lead, or None if it cannot answer yet."""
     # The id operators look a lead up by (SPEC §1), spelled out rather than imported.
@@ -118,7 +106,7 @@ async def wait_for_workflows(
         return None if behind() else folded
 
     try:
-        return await eventually(probe, seconds, "events reaching their workflows")
+        return await settles(probe, "events reaching their workflows", seconds)
     except AssertionError:
         report = {k: (folded[k].last_sequence if k in folded else None) for k in behind()}
         raise AssertionError(
@@ -241,7 +229,7 @@ async def test_events_posted_while_temporal_is_down_are_delivered_after(
         status, body = await readyz(dev)
         return body if status == 503 else None
 
-    not_ready = await eventually(temporal_reported_down, 30, "/readyz answering 503")
+    not_ready = await settles(temporal_reported_down, "/readyz answering 503", 30)
     assert {"component": "temporal", "status": "down"} in not_ready["error"]["details"]
 
     # Stay down longer than one delivery's RPC timeout (10 s), so the dispatcher's own
@@ -258,7 +246,7 @@ async def test_events_posted_while_temporal_is_down_are_delivered_after(
         status, _ = await readyz(dev)
         return True if status == 200 else None
 
-    await eventually(ready_again, DELIVERY_SECONDS, "/readyz answering 200 again")
+    await settles(ready_again, "/readyz answering 200 again", DELIVERY_SECONDS)
 
 
 async def test_twenty_concurrent_captures_of_one_email_make_one_lead(

@@ -26,6 +26,7 @@ from uuid import uuid4
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
+from support import settles
 from tcp_proxy import TcpProxy
 
 from domain.events import IncomingEvent, parse_event
@@ -123,21 +124,6 @@ async def set_up_rules(http: httpx.AsyncClient, ruleset: dict[str, Any]) -> None
     await accepted(http, "POST", f"/v1/rulesets/{version}/activate")
 
 
-async def eventually(
-    probe: Callable[[], Awaitable[T | None]], seconds: float, what: Callable[[], str]
-) -> T:
-    """Poll `probe` until it returns something other than None, for at most `seconds`;
-    on time-out, fail saying `what()` (where things stand)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        result = await probe()
-        if result is not None:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds:.0f}s: {what()}")
-        await asyncio.sleep(0.5)
-
-
 async def gather_limited(calls: Iterable[Awaitable[T]], limit: int = 16) -> list[T]:
     """Await `calls` with at most `limit` of them in flight; their results, in order."""
     gate = asyncio.Semaphore(limit)
@@ -168,7 +154,7 @@ async def wait_until_owned(
         missing = [lead_id for lead_id in wanted if lead_id not in owned]
         return f"{len(missing)} of {len(wanted)} leads without an owner, e.g. {missing[:5]}"
 
-    return await eventually(probe, seconds, what)
+    return await settles(probe, what, seconds)
 
 
 # -- 1. poison ------------------------------------------------------------------------
@@ -362,7 +348,7 @@ async def test_poison_is_refused_or_parked_and_the_leads_after_it_are_decided(
             items[:] = (await accepted(http, "GET", "/v1/quarantine"))["items"]
             return items if expected <= {(i["stage"], i["lead_id"]) for i in items} else None
 
-        await eventually(quarantined, 60, lambda: f"quarantine items: {items}")
+        await settles(quarantined, lambda: f"quarantine items: {items}", 60)
         assert {item["lead_id"] for item in items} == poisoned, items
 
         ready = await http.get("/readyz")
@@ -382,7 +368,7 @@ async def test_poison_is_refused_or_parked_and_the_leads_after_it_are_decided(
             ]
             return True if status == "skipped" else None
 
-        await eventually(skipped, SKIPPED_SECONDS, lambda: f"the item is {status}")
+        await settles(skipped, lambda: f"the item is {status}", SKIPPED_SECONDS)
 
 
 # -- 2. kill -9 under load --------------------------------------------------------------
@@ -470,7 +456,7 @@ async def kill_in_turn(dev: LeadflowDev, roles: Iterable[str], pause: float) -> 
             again = dev.child_pid(role)
             return again if again not in (None, pid) else None
 
-        await eventually(restarted, RESTART_SECONDS, lambda role=role: f"{role} restarted")
+        await settles(restarted, lambda role=role: f"{role} restarted", RESTART_SECONDS)
     return killed
 
 
@@ -548,10 +534,10 @@ async def test_kill_9_of_each_process_under_load_loses_nothing_and_decides_nothi
                 by_address[to].append(mail.message_id)
         return True if addresses <= by_address.keys() else None
 
-    await eventually(
+    await settles(
         all_mailed,
-        DECIDED_SECONDS,
         lambda: f"{len(addresses - by_address.keys())} of {len(addresses)} leads got no email",
+        DECIDED_SECONDS,
     )
     assert by_address.keys() == addresses
     assert {to: ids for to, ids in by_address.items() if len(set(ids)) > 1} == {}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +13,7 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from support import free_port, until
 
 if TYPE_CHECKING:
     from conftest import LeadflowDev, Processes
@@ -59,13 +59,6 @@ class Inbox:
         return "250 OK"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def worker_pids(dev: LeadflowDev) -> list[int]:
     """The `leadflow worker` processes of this dev instance (its process group)."""
     found = []
@@ -77,14 +70,6 @@ def worker_pids(dev: LeadflowDev) -> list[int]:
         if b"worker" in cmdline and b"leadflow" in b" ".join(cmdline):
             found.append(pid)
     return found
-
-
-async def until(check: Any, what: str, seconds: float = 90) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"never: {what}")
-        await asyncio.sleep(0.2)
 
 
 async def test_killing_the_worker_mid_sequence_loses_no_step_and_sends_none_twice(
@@ -119,7 +104,7 @@ async def test_killing_the_worker_mid_sequence_loses_no_step_and_sends_none_twic
 
             # Between steps, once the welcome is sent and on the log (a crash in the instant
             # between the SMTP server's 250 and the record would send it again: at least once).
-            await until(welcomed, "the welcome email recorded")
+            await until(welcomed, "the welcome email recorded", 90, 0.2)
             [worker] = worker_pids(dev)
             os.kill(worker, signal.SIGKILL)  # mid-sequence: the next step is due in 4 s
 
@@ -127,7 +112,7 @@ async def test_killing_the_worker_mid_sequence_loses_no_step_and_sends_none_twic
                 events = (await http.get(f"/v1/leads/{lead}/events")).json()["events"]
                 return sum(e["type"] == "nurture.email_sent" for e in events) == len(STEPS)
 
-            await until(all_sent, "every step's email recorded")
+            await until(all_sent, "every step's email recorded", 90, 0.2)
             assert worker_pids(dev) and worker_pids(dev) != [worker]  # restarted
             events = (await http.get(f"/v1/leads/{lead}/events")).json()["events"]
         steps = [e["data"]["step"] for e in events if e["type"] == "nurture.email_sent"]
