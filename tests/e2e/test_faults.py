@@ -604,3 +604,45 @@ async def test_postgres_away_under_load_is_answered_503_and_loses_nothing(
             await wait_until_owned(http, [post.answer["lead_id"] for post in posts])
     finally:
         proxy.stop()
+
+
+# -- 4. a frozen process ---------------------------------------------------------------
+
+# How long `leadflow dev` lets a child's heartbeat go quiet before it kills it (30 s by
+# default; short here so that the test does not wait).
+FROZEN_AFTER_SECONDS = 6.0
+FROZEN_IN_TURN = ("worker", "projector", "api")
+
+
+async def test_a_frozen_process_is_killed_and_restarted_and_nothing_sent_meanwhile_is_lost(
+    processes: Processes, tmp_path: Path
+) -> None:
+    """A process that stops without exiting (SIGSTOP here; a C call holding the GIL or a
+    deadlock in production) shows no exit code to restart on: `leadflow dev` notices its
+    heartbeat went quiet, kills it and starts another, and the lead posted while it was
+    frozen is decided."""
+    dev = processes.leadflow_dev(
+        tmp_path / "data",
+        env={"LEADFLOW_DEV_HEARTBEAT_TIMEOUT_SECONDS": str(FROZEN_AFTER_SECONDS)},
+    )
+    await asyncio.to_thread(dev.wait_ready)
+    async with api(dev) as http:
+        await set_up_rules(http, {"name": "faults: everyone", "rules": [ASSIGN_EVERYONE]})
+        posts = []
+        for role in FROZEN_IN_TURN:
+            frozen = dev.child_pid(role)
+            assert frozen is not None, f"no {role} running"
+            log_from = dev.group.log_size()
+            os.kill(frozen, signal.SIGSTOP)
+            body = capture(f"frozen-{role}@example.com", name=f"Sent while the {role} froze")
+            posts.append(await post_until_accepted(http, Post(body), RESTART_SECONDS))
+
+            async def restarted(role: str = role, frozen: int = frozen) -> int | None:
+                again = dev.child_pid(role)
+                return again if again not in (None, frozen) else None
+
+            await settles(
+                restarted, lambda role=role: f"the frozen {role} restarted", RESTART_SECONDS
+            )
+            assert f"{role} stopped answering" in dev.group.log_text(log_from)
+        await wait_until_owned(http, [post.answer["lead_id"] for post in posts])
