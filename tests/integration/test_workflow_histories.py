@@ -5,6 +5,7 @@ default converter's: what is already in Temporal's histories stays readable both
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,17 @@ from temporalio.worker import Replayer
 
 from delivery.converter import LEAD_DATA_CONVERTER
 from domain.state import LoggedEvent
-from workflows.contracts import DecideResult
-from workflows.lead import EVENT_SIGNAL, LeadWorkflow, LeadWorkflowInput
+from domain.timers import RunningTimer
+from workflows.contracts import (
+    CLOSE_PARKED_DECISION,
+    DECIDE,
+    FIRE_TIMER,
+    PARK_DECISION,
+    PLAN_DELIVERIES,
+    DecideResult,
+    OperatorAction,
+)
+from workflows.lead import EVENT_SIGNAL, QUARANTINE_SIGNAL, LeadWorkflow, LeadWorkflowInput
 
 HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
 
@@ -35,22 +45,35 @@ async def test_recorded_history_replays(path: Path) -> None:
     )
 
 
-def typed_payloads(history: WorkflowHistory) -> list[tuple[Payload, type]]:
-    """Every payload of the workflow's own types in `history`: its input, the events
-    signalled to it, and the results of its decisions (local activities)."""
-    found: list[tuple[Payload, type]] = []
+# The result type of each local activity, by the name the workflow schedules it under.
+LOCAL_ACTIVITY_RESULTS: dict[str, Any] = {
+    DECIDE: DecideResult,
+    FIRE_TIMER: DecideResult,
+    PLAN_DELIVERIES: dict[str, RunningTimer],
+    PARK_DECISION: str,
+    CLOSE_PARKED_DECISION: type(None),
+}
+SIGNAL_PAYLOADS: dict[str, type] = {EVENT_SIGNAL: LoggedEvent, QUARANTINE_SIGNAL: OperatorAction}
+
+
+def typed_payloads(history: WorkflowHistory) -> list[tuple[Payload, Any]]:
+    """Every payload of the workflow's own types in `history`: its input, the events and
+    operator actions signalled to it, and the results of its local activities."""
+    found: list[tuple[Payload, Any]] = []
     for event in history.events:
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
             attributes = event.workflow_execution_started_event_attributes
             found += [(p, LeadWorkflowInput) for p in attributes.input.payloads]
         elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
             signalled = event.workflow_execution_signaled_event_attributes
-            if signalled.signal_name == EVENT_SIGNAL:
-                found += [(p, LoggedEvent) for p in signalled.input.payloads]
+            found += [(p, SIGNAL_PAYLOADS[signalled.signal_name]) for p in signalled.input.payloads]
         elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
             details = event.marker_recorded_event_attributes.details
             if "result" in details:
-                found += [(p, DecideResult) for p in details["result"].payloads]
+                [marker] = details["data"].payloads
+                activity = json.loads(marker.data).get("activity_type", DECIDE)
+                hint = LOCAL_ACTIVITY_RESULTS[activity]
+                found += [(p, hint) for p in details["result"].payloads]
     return found
 
 
@@ -66,7 +89,7 @@ def test_payloads_decode_and_encode_as_with_the_default_converter(path: Path) ->
     assert {hint for _, hint in payloads} >= {LeadWorkflowInput, LoggedEvent}
     for payload, hint in payloads:
         ours = decode(LEAD_DATA_CONVERTER, payload, hint)
-        assert type(ours) is hint
+        assert type(ours) is (getattr(hint, "__origin__", None) or hint)
         assert ours == decode(DataConverter.default, payload, hint)
         # (Not always the recorded bytes: fields were added to these classes since.)
         assert LEAD_DATA_CONVERTER.payload_converter.to_payloads(
