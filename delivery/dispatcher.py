@@ -27,7 +27,7 @@ from uuid import UUID
 from domain.lead import EXTERNAL_LEAD_TOPICS
 from domain.state import LoggedEvent
 from store.log import EventLog
-from store.log_watch import LogWatch, follow
+from store.log_watch import QUARANTINE_CHECK_SECONDS, Every, LogWatch, follow
 from store.positions import PositionStore
 from store.quarantine import (
     DELIVERY,
@@ -88,6 +88,7 @@ class Dispatcher:
         concurrency: int = 32,
         page_size: int = 500,
         poll_seconds: float = 0.2,
+        quarantine_check_seconds: float = QUARANTINE_CHECK_SECONDS,
     ) -> None:
         self.event_log = event_log
         self.positions = positions
@@ -97,15 +98,19 @@ class Dispatcher:
         self.concurrency = concurrency
         self.page_size = page_size
         self.poll_seconds = poll_seconds
+        self.quarantine_check_seconds = quarantine_check_seconds
 
     async def run_forever(self, stop: asyncio.Event, watch: LogWatch | None = None) -> None:
         """Deliver until `stop` is set: whenever `watch` says the log grew, and at the latest
         every `watch.poll_seconds` (without a watch: every `poll_seconds`). An outage keeps
-        the page, and it is delivered again after a backoff (`store.log_watch.follow`)."""
+        the page, and it is delivered again after a backoff (`store.log_watch.follow`).
+        Held leads whose retry is due are looked for every `quarantine_check_seconds`."""
+        check_quarantine = Every(self.quarantine_check_seconds)
 
         async def step() -> int:
             delivered = await self.dispatch_page()
-            await self.retry_due()
+            if check_quarantine():
+                await self.retry_due()
             return delivered
 
         await follow(
@@ -214,7 +219,7 @@ class Dispatcher:
 
     def _due(self, now: datetime) -> list[QuarantineItem]:
         with self.quarantine.engine.connect() as conn:
-            return self.quarantine.due(conn, DELIVERY, now)
+            return self.quarantine.due(conn, [DELIVERY], now)
 
     def _open_items(self) -> dict[str, QuarantineItem]:
         with self.quarantine.engine.connect() as conn:

@@ -44,7 +44,7 @@ from projections.base import (
 )
 from store.faults import is_database_outage
 from store.log import EventLog
-from store.log_watch import LogWatch, follow
+from store.log_watch import QUARANTINE_CHECK_SECONDS, Every, LogWatch, follow
 from store.positions import log_positions
 from store.quarantine import (
     RESOLVED,
@@ -103,6 +103,7 @@ class Projector:
         poll_seconds: float = 0.2,
         quarantine: Quarantine | None = None,
         is_outage: Callable[[BaseException], bool] = is_database_outage,
+        quarantine_check_seconds: float = QUARANTINE_CHECK_SECONDS,
     ) -> None:
         self.event_log = event_log
         self.engine = engine
@@ -112,6 +113,7 @@ class Projector:
         # Where an event a read model cannot take is recorded: the same database.
         self.quarantine = quarantine or Quarantine(engine)
         self.is_outage = is_outage
+        self.quarantine_check_seconds = quarantine_check_seconds
         self._tracked: set[str] = set()
 
     def _track(self, projection: Projection) -> None:
@@ -256,15 +258,13 @@ class Projector:
     def retry_due(self) -> int:
         """Apply again, in order, the held events of each stream whose retry is due (or
         that an operator asked to retry or skip); returns how many streams were tried."""
-        tried = 0
-        for projection in self.projections:
-            now = datetime.now(UTC)
-            with self.engine.connect() as conn:
-                due = self.quarantine.due(conn, projection_stage(projection.name), now)
-            for item in due:
-                self._retry(projection, item, now)
-                tried += 1
-        return tried
+        by_stage = {projection_stage(p.name): p for p in self.projections}
+        now = datetime.now(UTC)
+        with self.engine.connect() as conn:
+            due = self.quarantine.due(conn, by_stage, now)
+        for item in due:
+            self._retry(by_stage[item.stage], item, now)
+        return len(due)
 
     def _retry(self, projection: Projection, item: QuarantineItem, now: datetime) -> None:
         assert item.position is not None
@@ -336,11 +336,14 @@ class Projector:
         every `watch.poll_seconds` (without a watch: every `poll_seconds`). After a change it
         waits `batch_seconds` more, so a burst of appends is projected in one pass: the read
         models may lag that much, and the projector's work grows with time, not with the
-        number of commits. An outage is retried with backoff (`store.log_watch.follow`)."""
+        number of commits. An outage is retried with backoff (`store.log_watch.follow`).
+        Held streams whose retry is due are looked for every `quarantine_check_seconds`."""
+        check_quarantine = Every(self.quarantine_check_seconds)
 
         async def step() -> int:
             applied = await asyncio.to_thread(self.project_once)
-            await asyncio.to_thread(self.retry_due)
+            if check_quarantine():
+                await asyncio.to_thread(self.retry_due)
             # Fewer than a page in all: every projection read up to the end of the log (a
             # page each), so there is nothing more until the watch says so.
             return applied

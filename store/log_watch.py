@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self
@@ -205,6 +206,26 @@ def open_log_watch(
 
 # A follower that fails waits this long at the most before it tries again.
 MAX_BACKOFF_SECONDS = 5.0
+# How often a follower looks for quarantined streams to retry (`Every`): an operator's
+# retry or skip is acted on within about this long, and the first automatic retry comes
+# 2 s after a failure at the earliest.
+QUARANTINE_CHECK_SECONDS = 1.0
+
+
+class Every:
+    """True at most once per `seconds` (the first time at once): for what a follower does
+    on a schedule of its own between pages, not on every wake of the log."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._next = 0.0
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now < self._next:
+            return False
+        self._next = now + self.seconds
+        return True
 
 
 async def follow(

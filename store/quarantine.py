@@ -17,7 +17,7 @@ arguments), so a crash never leaves a held stream both applied and still held.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -289,12 +289,12 @@ class Quarantine:
             conn.execute(quarantine.insert().values(**item.__dict__))
         return item
 
-    def due(self, conn: Connection, stage: str, now: datetime) -> list[QuarantineItem]:
-        """The stage's items to act on now: retries whose time has come, and what an
-        operator asked for."""
+    def due(self, conn: Connection, stages: Collection[str], now: datetime) -> list[QuarantineItem]:
+        """The items of `stages` to act on now, oldest first: retries whose time has come,
+        and what an operator asked for. One query for every stage a follower serves."""
         rows = conn.execute(
             select(quarantine)
-            .where(quarantine.c.stage == stage, quarantine.c.status.in_(OPEN))
+            .where(quarantine.c.stage.in_(stages), quarantine.c.status.in_(OPEN))
             .order_by(quarantine.c.first_failed_at)
         ).mappings()
         items = [_item(row) for row in rows]

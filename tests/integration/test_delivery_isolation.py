@@ -5,12 +5,14 @@ everyone, as during an outage."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import pytest
+from support import until
 from temporalio.service import RPCError, RPCStatusCode
 
 from delivery.dispatcher import FOLLOWER_NAME, DeliveryOutage, Dispatcher
@@ -18,6 +20,7 @@ from delivery.temporal import is_outage
 from domain.events import parse_event
 from domain.state import LoggedEvent
 from leadflow.bootstrap import Store
+from store.log_watch import LogWatch
 from store.quarantine import (
     DELIVERY,
     PARKED,
@@ -169,6 +172,31 @@ async def test_an_operator_retry_delivers_a_parked_lead(store: Store) -> None:
     store.quarantine.request(item.item_id, "retry")
     await dispatcher.retry_due()
 
+    assert temporal.of(poison) == [("lead.captured", 1)]
+    assert store.quarantine.get(item.item_id).status == RESOLVED
+
+
+async def test_a_running_dispatcher_acts_on_an_operator_retry_while_the_log_is_still(
+    store: Store,
+) -> None:
+    """Between pages the dispatcher looks at the quarantine on a schedule of its own
+    (`quarantine_check_seconds`), so an operator's retry needs no new event to be seen."""
+    temporal = FakeTemporal()
+    dispatcher = dispatcher_of(store, temporal, max_attempts=1)
+    dispatcher.quarantine_check_seconds = 0.05
+    poison = capture(store, "poison@example.com")
+    temporal.refuse[str(poison)] = REFUSED
+    stop = asyncio.Event()
+    running = asyncio.create_task(dispatcher.run_forever(stop, LogWatch(poll_seconds=0.05)))
+    try:
+        await until(lambda: store.quarantine.find(statuses=[PARKED]), "parked", 10)
+        [item] = store.quarantine.find()
+        del temporal.refuse[str(poison)]
+        store.quarantine.request(item.item_id, "retry")
+        await until(lambda: temporal.of(poison), "delivered after the retry", 10)
+    finally:
+        stop.set()
+        await running
     assert temporal.of(poison) == [("lead.captured", 1)]
     assert store.quarantine.get(item.item_id).status == RESOLVED
 
