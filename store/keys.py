@@ -9,8 +9,9 @@ is recorded against a key_id (e.g. the idempotency keys of its posts) survives r
 
 A known key's holder is remembered in-process, so most requests authenticate without a
 database round trip. What is remembered is valid only for the *key generation* it was read
-at: a counter bumped in the same transaction as every revocation or rotation. SQLite: each
-request reads the counter on a connection of its own (microseconds, no thread hop).
+at: a counter bumped in the same transaction as every revocation or rotation. SQLite: a
+request reads the counter (on a connection of its own, no thread hop) when a marker file
+beside the database says a change was committed since the last read.
 PostgreSQL: the revoking transaction sends `NOTIFY` and the API `LISTEN`s (`watch_changes`);
 while it is not listening, every request asks the database. Either way a revoked key is
 refused on the next request in every process.
@@ -22,6 +23,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import secrets
 import select as socket_select
 import sqlite3
@@ -258,20 +260,62 @@ class KeyGeneration:
     async def watch(self) -> None:
         """Follow changes made by other processes until cancelled (if this source needs it)."""
 
+    def changed(self) -> None:
+        """Called once a change of keys has committed (the generation moved on)."""
+
     def close(self) -> None:
         """Release what the source holds open."""
 
 
 class SQLiteKeyGeneration(KeyGeneration):
-    """Reads the generation row on a dedicated connection: a one-row read on an open
-    connection costs microseconds, so it is done on every request, on the event loop."""
+    """Reads the generation row on a dedicated connection, but only when a key may have
+    changed: every change appends a byte to a marker file beside the database once it has
+    committed (`changed`), and a `stat` of that file (a microsecond, no lock) tells whether
+    the row could differ from the one read last. A SQLite read on every request cost
+    ~60 µs under a steady write load (its read transaction against a growing WAL), 8% of a
+    post (BENCHMARKS.md). The row is read again at least every `RECHECK_SECONDS` too, so a
+    change whose writer died before marking it still reaches every process."""
+
+    RECHECK_SECONDS = 1.0
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self.marker = f"{path}-keys-changed"
         self._connection: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._read: tuple[tuple[int, int] | None, float, int] | None = None
 
     def current(self) -> int | None:
+        marker = self._marker()
+        read = self._read
+        if (
+            read is not None
+            and read[0] == marker
+            and time.monotonic() - read[1] < self.RECHECK_SECONDS
+        ):
+            return read[2]
+        generation = self._read_row()
+        # The marker was looked at before the row: a change marked after the look is seen
+        # next time, never a row older than the mark.
+        self._read = None if generation is None else (marker, time.monotonic(), generation)
+        return generation
+
+    def changed(self) -> None:
+        try:
+            with open(self.marker, "ab") as marker:
+                marker.write(b".")
+        except OSError as exc:  # the row is read again within RECHECK_SECONDS anyway
+            log.warning("could not mark an API key change (%s): %s", self.marker, exc)
+
+    def _marker(self) -> tuple[int, int] | None:
+        """The marker file's identity and size (a size that only grows: mtimes are coarse)."""
+        try:
+            found = os.stat(self.marker)
+        except OSError:
+            return None
+        return found.st_ino, found.st_size
+
+    def _read_row(self) -> int | None:
         with self._lock:
             try:
                 if self._connection is None:
@@ -443,6 +487,7 @@ class KeyStore:
                 .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
                 .values(revoked_at=now)
             )
+        self.generation.changed()
         self._known.clear()
         return self.secrets(key_id)
 
@@ -469,6 +514,7 @@ class KeyStore:
             else:
                 conn.execute(ending.values(revoked_at=now))
             issued = self._insert(conn, key_id, list(newest.scopes), newest.name, new_key())
+        self.generation.changed()
         self._known.clear()
         return issued
 

@@ -19,7 +19,7 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, create_engine
 from api.app import create_app
 from leadflow.bootstrap import open_store
 from leadflow.settings import Settings
-from store.keys import hash_key, install_key_tables
+from store.keys import hash_key, install_key_tables, key_generation
 
 ADMIN_KEY = "lf_test_admin"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -223,6 +223,32 @@ def test_a_key_revoked_through_one_api_is_refused_by_another_on_its_next_request
         # Keys nobody changed are still remembered by both.
         kept = issue(a, "read")
         assert remembers(a, kept["key"]) and remembers(b, kept["key"])
+
+
+def test_on_sqlite_a_change_nobody_marked_is_still_seen_within_the_recheck(
+    settings: Settings,
+) -> None:
+    """SQLite reads the key generation only when the marker file says keys changed, or
+    once `RECHECK_SECONDS` passed: a change whose writer died before marking it (here: the
+    row moved by hand) is seen by the recheck, a marked one at once."""
+    if settings.database_url is not None:
+        pytest.skip("the marker file is SQLite's; PostgreSQL listens for NOTIFY")
+    with TestClient(create_app(settings)) as client:
+        kept = issue(client, "read")
+        assert remembers(client, kept["key"])
+        keys = client.app.state.store.keys  # type: ignore[attr-defined]
+        with keys.engine.begin() as conn:
+            conn.execute(key_generation.update().values(generation=key_generation.c.generation + 1))
+        assert keys.remembered(kept["key"]) is not None  # unmarked: the last read stands
+        keys.generation.RECHECK_SECONDS = 0.0  # as once a second has passed
+        assert keys.remembered(kept["key"]) is None  # read again: asked of the database
+        assert reads(client, kept["key"]) == 200 and keys.remembered(kept["key"]) is not None
+        keys.generation.RECHECK_SECONDS = 3600.0
+        before = generation(client)
+        with keys.engine.begin() as conn:
+            conn.execute(key_generation.update().values(generation=key_generation.c.generation + 1))
+        keys.generation.changed()  # a marked change is read at once
+        assert before is not None and generation(client) == before + 1
 
 
 def test_a_revoked_bootstrap_key_stays_revoked_after_a_restart(settings: Settings) -> None:
