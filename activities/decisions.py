@@ -23,6 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID
 
+from prometheus_client import Counter, Histogram
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -32,7 +33,7 @@ from domain.timers import RunningTimer, plan_deliveries, watches_deliveries
 from rules.catalog import DELIVERY_EVENT_TYPES
 from rules.evaluate import Checkpoint
 from store.decisions import Decided
-from store.log import EventLog
+from store.log import LOG_APPENDS, EventLog
 from store.quarantine import DECISION, RESOLVED, SKIPPED, FailedEvent, Quarantine
 from store.rulebook import Rulebook
 from workflows.contracts import (
@@ -57,6 +58,27 @@ MAX_DECISION_ATTEMPTS = 5
 # How long one decision's rules may take (a worker decides one lead at a time).
 DECISION_TIME_LIMIT_SECONDS = 2.0
 IsOutage = Callable[[BaseException], bool]
+
+DECISIONS = Counter(
+    "leadflow_decisions",
+    "Decided events, by the rule that made them (`lifecycle`: the lifecycle itself) and type",
+    ["rule_id", "outcome"],
+)
+DECISION_FAILURES = Counter(
+    "leadflow_decision_failures",
+    "Failed decision attempts: `outage` (the database away, retried without end), `error` "
+    "(retried a few times, then parked), `over_budget` (parked at once)",
+    ["kind"],
+)
+DECISIONS_PARKED = Counter(
+    "leadflow_decisions_parked", "Leads whose decision was given up on and parked"
+)
+TIMERS_FIRED = Counter("leadflow_timers_fired", "Timers whose decisions ran, by timer", ["timer"])
+TIMER_LATENESS = Histogram(
+    "leadflow_timer_lateness_seconds",
+    "How long after its due time a timer's decisions ran (fired - due)",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 6 * 3600),
+)
 
 
 class DecisionOverBudget(Exception):
@@ -122,6 +144,8 @@ class DecisionActivities:
                 )
         except Exception as error:
             raise self._failure(input.lead_id, trigger, error) from error
+        TIMERS_FIRED.labels(input.timer.timer_id).inc()
+        TIMER_LATENESS.observe(max(0.0, (datetime.now(UTC) - input.timer.due).total_seconds()))
         return self._result(input.lead_id, trigger, decided, ruleset)
 
     @activity.defn(name=PLAN_DELIVERIES, no_thread_cancel_exception=True)
@@ -158,6 +182,7 @@ class DecisionActivities:
             input.attempts,
             datetime.now(UTC),
         )
+        DECISIONS_PARKED.inc()
         log.error(
             "lead %s: %s parked after %d attempt(s): %s",
             input.lead_id,
@@ -207,9 +232,12 @@ class DecisionActivities:
         attempt = activity.info().attempt
         reason = f"{type(error).__name__}: {error}"
         if self.is_outage(error):
+            DECISION_FAILURES.labels("outage").inc()
             log.warning("lead %s: %s waits for the database: %s", lead_id, trigger, reason)
             return ApplicationError(reason, attempt, type="DatabaseUnavailable")
-        give_up = attempt >= MAX_DECISION_ATTEMPTS or isinstance(error, DecisionOverBudget)
+        over_budget = isinstance(error, DecisionOverBudget)
+        DECISION_FAILURES.labels("over_budget" if over_budget else "error").inc()
+        give_up = attempt >= MAX_DECISION_ATTEMPTS or over_budget
         log.warning(
             "lead %s: %s failed (attempt %d of %d): %s",
             lead_id,
@@ -232,5 +260,9 @@ class DecisionActivities:
             trigger,
             ", ".join(e.type for e in decided.events) or "no decisions",
         )
+        for event in decided.events:
+            DECISIONS.labels(event.rule_id or "lifecycle", event.type).inc()
+        if decided.events:
+            LOG_APPENDS.labels("decisions").inc(len(decided.events))
         watches = watches_deliveries(ruleset.ruleset)
         return DecideResult(decided.events, decided.state, decided.timers, watches)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid5
 
 from eventsourcing.persistence import IntegrityError
+from prometheus_client import Counter
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -31,6 +32,13 @@ from store.rulebook import Rulebook
 from workflows.contracts import DESTINATION_BUSY, MAX_ATTEMPTS, SEND_NOTIFICATION, SendInput
 
 log = logging.getLogger(__name__)
+
+NOTIFICATIONS = Counter(
+    "leadflow_notifications",
+    "Notifications and nurture emails recorded, by channel and status "
+    "(sent, recorded, skipped, failed)",
+    ["channel", "status"],
+)
 
 
 class NotificationActivities:
@@ -245,6 +253,7 @@ class NotificationActivities:
             recipient,
             status,
         )
+        NOTIFICATIONS.labels(str(data["channel"] or "none"), status).inc()
         return self.event_log.record_once(
             UUID(queued.lead_id),
             Decision("notification.sent", data, queued.rule_id),

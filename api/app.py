@@ -11,12 +11,15 @@ from datetime import UTC, datetime
 
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry
 
 from api import console
 from api.auth_failures import FailedAuthentications
 from api.deps import safe_parameters
 from api.errors import install_error_handlers
+from api.flow_status import read_flow_status
 from api.ingest_writer import GroupCommitter
+from api.metrics import FlowCollector, RequestMetrics
 from api.openapi_bodies import describe_api
 from api.routes import (
     directory,
@@ -24,16 +27,19 @@ from api.routes import (
     health,
     keys,
     leads,
+    metrics,
     notifications,
     projections,
     quarantine,
     replays,
     reports,
     rulesets,
+    status,
     tracking,
 )
-from delivery.temporal import LeadWorkflows, connect
-from leadflow.bootstrap import open_store
+from delivery.temporal import LeadWorkflows
+from leadflow.bootstrap import connect_temporal, open_store
+from leadflow.bootstrap import projections as read_models
 from leadflow.heartbeat import beating
 from leadflow.settings import Settings
 from replay.jobs import ReplayRunner, ReplayRuns
@@ -47,6 +53,11 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.settings = settings
         app.state.store = store = await asyncio.to_thread(open_store, settings)
         app.state.failed_authentications = FailedAuthentications()
+        # Read at each scrape; auto_describe off: registering reads nothing.
+        app.state.flow_metrics = CollectorRegistry(auto_describe=False)
+        app.state.flow_metrics.register(
+            FlowCollector(lambda: read_flow_status(store, read_models(), datetime.now(UTC)))
+        )
         # Until it listens (PostgreSQL), every request looks its key up: never a stale answer.
         watching_keys = asyncio.create_task(store.keys.watch_changes())
         await asyncio.to_thread(store.rulebook.install_defaults, datetime.now(UTC))
@@ -54,9 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
 
         async def connect_in_background() -> None:
             # Ingest never waits on Temporal: the API serves while it connects.
-            client = await connect(
-                settings.temporal_target, settings.temporal_namespace, wait_seconds=float("inf")
-            )
+            client = await connect_temporal(settings, wait_seconds=float("inf"))
             app.state.workflows = LeadWorkflows(
                 client, settings.task_queue, settings.workflow_history_limit
             )
@@ -99,7 +108,10 @@ def create_app(settings: Settings) -> FastAPI:
         dependencies=[Depends(safe_parameters)],
     )
     install_error_handlers(app)
+    app.add_middleware(RequestMetrics)
     app.include_router(health.router)
+    app.include_router(metrics.router)
+    app.include_router(status.router)
     app.include_router(events.router)
     app.include_router(leads.router)
     app.include_router(rulesets.router)

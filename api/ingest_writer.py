@@ -20,15 +20,24 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from prometheus_client import Histogram
+
 from api.errors import ApiError
 from domain.errors import DomainError
 from domain.events import IncomingEvent
 from store.ingest import Appended, PendingAppend
+from store.log import LOG_APPENDS
 
 log = logging.getLogger(__name__)
 
 # A group stops growing at this many events: a batch of 1000 is a group of its own.
 MAX_GROUP_EVENTS = 1000
+
+GROUP_EVENTS = Histogram(
+    "leadflow_ingest_group_commit_events",
+    "Events posted per group commit (one transaction and commit for every waiting request)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000),
+)
 
 AppendMany = Callable[[Sequence[PendingAppend]], list[list[Appended] | DomainError]]
 
@@ -111,6 +120,16 @@ class GroupCommitter:
             log.debug("group of %d appends failed", len(group), exc_info=True)
             answers = [failed] * len(group)
         self.groups += 1
+        events = sum(len(request.pending.events) for request in group)
+        GROUP_EVENTS.observe(events)
+        appended = sum(
+            not result.duplicate
+            for answer in answers
+            if isinstance(answer, list)
+            for result in answer
+        )
+        if appended:
+            LOG_APPENDS.labels("ingest").inc(appended)
         # One wake-up per event loop for the whole group, not one per request.
         by_loop: dict[asyncio.AbstractEventLoop, list[_Answer]] = {}
         for request, answer in zip(group, answers, strict=True):

@@ -88,7 +88,7 @@ from delivery.temporal import connect
 from leadflow.dev import temporal_dev_server_args
 from leadflow.settings import Settings
 from store.rulebook import default_directory_document
-from tests.support import free_ports, group_members
+from tests.support import all_up, free_ports, group_members
 from workflows.lead import workflow_id_for
 
 STEADY_RATE = 5.0
@@ -889,7 +889,8 @@ def leadflow_command() -> list[str]:
 
 
 async def wait_ready(http: httpx.AsyncClient, pgid: int, log: Path) -> None:
-    """GET /readyz answers 200: log DB, Temporal and a worker polling."""
+    """GET /readyz answers 200 with every check up: log DB, Temporal and a worker polling
+    (200 alone may be `degraded`: Temporal or the worker not there yet)."""
     deadline = time.monotonic() + READY_SECONDS
     last = "no answer"
     while time.monotonic() < deadline:
@@ -897,7 +898,7 @@ async def wait_ready(http: httpx.AsyncClient, pgid: int, log: Path) -> None:
             raise RuntimeError(f"leadflow dev exited:\n{log.read_text()[-3000:]}")
         try:
             response = await http.get("/readyz", timeout=2)
-            if response.status_code == 200:
+            if response.status_code == 200 and all_up(response.json()):
                 return
             last = f"{response.status_code} {response.text}"
         except httpx.HTTPError as exc:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
+from prometheus_client import Counter
+
 from domain.lead import EXTERNAL_LEAD_TOPICS
 from domain.state import LoggedEvent
 from store.log import EventLog
@@ -42,6 +44,12 @@ from store.quarantine import (
 log = logging.getLogger(__name__)
 
 FOLLOWER_NAME = "dispatcher"
+
+DELIVERIES = Counter(
+    "leadflow_dispatcher_deliveries",
+    "Lead events the dispatcher handed to their workflows, by outcome (delivered, failed)",
+    ["outcome"],
+)
 
 Deliver = Callable[[LoggedEvent], Awaitable[None]]
 # Whether a delivery error means Temporal is away (for every lead) rather than that this
@@ -212,7 +220,9 @@ class Dispatcher:
                     try:
                         await self.deliver(event)
                     except Exception as error:
+                        DELIVERIES.labels("failed").inc()
                         return _Failure(position, event, error)
+                    DELIVERIES.labels("delivered").inc()
                 return None
 
         return list(await asyncio.gather(*(deliver_in_order(s) for s in streams)))

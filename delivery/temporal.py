@@ -13,7 +13,8 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.converter import DataConverter
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.runtime import Runtime
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from delivery.converter import LEAD_DATA_CONVERTER
 from domain.state import LoggedEvent
@@ -36,13 +37,25 @@ async def connect(
     *,
     wait_seconds: float | None = None,
     data_converter: DataConverter = LEAD_DATA_CONVERTER,
+    runtime: Runtime | None = None,
+    tls: TLSConfig | bool = False,
+    api_key: str | None = None,
 ) -> Client:
-    """Connect; with `wait_seconds`, keep retrying that long (Temporal may still be starting)."""
+    """Connect; with `wait_seconds`, keep retrying that long (Temporal may still be starting).
+    `runtime`: the SDK's (its telemetry, e.g. the worker's metrics); default: the SDK's own.
+    `tls` and `api_key`: a secured cluster (mTLS, Temporal Cloud)."""
     deadline = None if wait_seconds is None else asyncio.get_running_loop().time() + wait_seconds
     delay = 0.2
     while True:
         try:
-            return await Client.connect(address, namespace=namespace, data_converter=data_converter)
+            return await Client.connect(
+                address,
+                namespace=namespace,
+                data_converter=data_converter,
+                runtime=runtime,
+                tls=tls,
+                api_key=api_key,
+            )
         except Exception:
             if deadline is None or asyncio.get_running_loop().time() > deadline:
                 raise

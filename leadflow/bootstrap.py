@@ -6,11 +6,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from temporalio.client import Client
+from temporalio.runtime import Runtime
+from temporalio.service import TLSConfig
 
+from delivery.temporal import connect
 from domain.errors import DomainError
 from domain.events import IncomingEvent
 from leadflow.settings import Settings
@@ -112,4 +117,36 @@ def open_store(settings: Settings) -> Store:
         positions=PositionStore(engine),
         rulebook=Rulebook(event_log),
         quarantine=Quarantine(engine),
+    )
+
+
+def temporal_tls(settings: Settings) -> TLSConfig | bool:
+    """TLS to Temporal as the settings ask: off, on with the system's roots, or with a CA,
+    a server name and a client certificate (mTLS) read from their files."""
+    if not settings.temporal_uses_tls:
+        return False
+
+    def read(path: Path | None) -> bytes | None:
+        return None if path is None else path.read_bytes()
+
+    return TLSConfig(
+        server_root_ca_cert=read(settings.temporal_tls_ca_file),
+        client_cert=read(settings.temporal_tls_cert_file),
+        client_private_key=read(settings.temporal_tls_key_file),
+        domain=settings.temporal_tls_server_name,
+    )
+
+
+async def connect_temporal(
+    settings: Settings, *, wait_seconds: float | None = None, runtime: Runtime | None = None
+) -> Client:
+    """The one way leadflow's processes connect to Temporal (see `delivery.temporal.connect`)."""
+    api_key = settings.temporal_api_key
+    return await connect(
+        settings.temporal_target,
+        settings.temporal_namespace,
+        wait_seconds=wait_seconds,
+        runtime=runtime,
+        tls=temporal_tls(settings),
+        api_key=None if api_key is None else api_key.get_secret_value(),
     )

@@ -66,12 +66,28 @@ def dev(
     temporal_port: Annotated[int, typer.Option(help="Temporal gRPC port.")] = 7233,
     ui_port: Annotated[int, typer.Option(help="Temporal UI port.")] = 8233,
     no_ui: Annotated[bool, typer.Option("--no-ui", help="Start Temporal without its UI.")] = False,
+    worker_metrics_port: Annotated[
+        int, typer.Option(help="The worker's /metrics port (0: none).", min=0, max=65535)
+    ] = 9101,
+    projector_metrics_port: Annotated[
+        int, typer.Option(help="The projector's /metrics port (0: none).", min=0, max=65535)
+    ] = 9102,
+    temporal_metrics_port: Annotated[
+        int,
+        typer.Option(help="The worker's Temporal SDK metrics port (0: none).", min=0, max=65535),
+    ] = 9103,
 ) -> None:
     """Start everything: Temporal dev server (with UI), worker, projector and API."""
     from leadflow.dev import run_dev
 
     _logging()
-    settings = _settings(data_dir, api_port=port)
+    settings = _settings(
+        data_dir,
+        api_port=port,
+        worker_metrics_port=worker_metrics_port or None,
+        projector_metrics_port=projector_metrics_port or None,
+        temporal_metrics_port=temporal_metrics_port or None,
+    )
     run_dev(
         settings,
         temporal_port=temporal_port,
@@ -395,14 +411,9 @@ def quarantine_skip(item_ids: ItemIds, data_dir: DataDir = None) -> None:
 
 
 def _act_on_quarantine(item_ids: list[str], action: str, data_dir: Path | None) -> None:
-    from delivery.temporal import (
-        LeadWorkflows,
-        TemporalUnavailable,
-        act_on_quarantine_item,
-        connect,
-    )
+    from delivery.temporal import LeadWorkflows, TemporalUnavailable, act_on_quarantine_item
     from domain.errors import DomainError
-    from leadflow.bootstrap import open_store
+    from leadflow.bootstrap import connect_temporal, open_store
 
     settings = _settings(data_dir)
     store = open_store(settings)
@@ -410,7 +421,7 @@ def _act_on_quarantine(item_ids: list[str], action: str, data_dir: Path | None) 
     async def act() -> int:
         workflows = None
         with contextlib.suppress(Exception):  # needed only for parked decisions
-            client = await connect(settings.temporal_target, settings.temporal_namespace)
+            client = await connect_temporal(settings)
             workflows = LeadWorkflows(client, settings.task_queue, settings.workflow_history_limit)
         failed = 0
         for item_id in item_ids:

@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -229,6 +230,16 @@ def run_dev(
     }
     if ui_port and settings.temporal_address is None:
         env["LEADFLOW_TEMPORAL_UI_URL"] = f"http://127.0.0.1:{ui_port}"
+    settings = _free_metrics_ports(settings, console)
+    metrics_ports = {
+        "WORKER_METRICS_PORT": settings.worker_metrics_port,
+        "PROJECTOR_METRICS_PORT": settings.projector_metrics_port,
+        "TEMPORAL_METRICS_PORT": settings.temporal_metrics_port,
+    }
+    for name, port in metrics_ports.items():
+        env.pop(f"LEADFLOW_{name}", None)
+        if port is not None:
+            env[f"LEADFLOW_{name}"] = str(port)
 
     def on_signal(signum: int, _frame: object) -> None:
         supervisor.stopping = True
@@ -263,6 +274,7 @@ def run_dev(
                 f"  API          {api_url}   (docs: {api_url}/docs)\n"
                 f"  Temporal     {temporal_address}\n"
                 f"  Temporal UI  {ui}\n"
+                f"  Metrics      {_metrics_urls(settings, api_url)}\n"
                 f"  Admin key    {key}\n"
                 f"  Data dir     {settings.data_dir.resolve()}\n"
                 "Press Ctrl-C to stop."
@@ -271,3 +283,41 @@ def run_dev(
     finally:
         console.print("stopping leadflow dev …")
         supervisor.stop()
+
+
+def _metrics_urls(settings: Settings, api_url: str) -> str:
+    """Where Prometheus scrapes each process `leadflow dev` runs."""
+    ports = {
+        "worker": settings.worker_metrics_port,
+        "projector": settings.projector_metrics_port,
+        "temporal sdk": settings.temporal_metrics_port,
+    }
+    host = settings.metrics_host
+    return "  ".join(
+        [f"{api_url}/metrics (api)"]
+        + [f"http://{host}:{port}/metrics ({name})" for name, port in ports.items() if port]
+    )
+
+
+def _free_metrics_ports(settings: Settings, console: Console) -> Settings:
+    """The settings without the metrics ports something else already listens on (another
+    `leadflow dev`, say): a process asked to serve on a taken port would fail at start,
+    over and over; here it serves no metrics instead, and the console says so."""
+    taken: dict[str, None] = {}
+    for name, flag in (
+        ("worker_metrics_port", "--worker-metrics-port"),
+        ("projector_metrics_port", "--projector-metrics-port"),
+        ("temporal_metrics_port", "--temporal-metrics-port"),
+    ):
+        port = getattr(settings, name)
+        if port is None:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind((settings.metrics_host, port))
+            except OSError:
+                console.print(
+                    f"[yellow]port {port} is in use: no metrics there ({flag} picks another)[/]"
+                )
+                taken[name] = None
+    return settings.model_copy(update=taken)

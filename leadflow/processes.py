@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 import httpx
 import uvicorn
+from prometheus_client import start_http_server
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -25,8 +27,8 @@ from activities.notifications import NotificationActivities
 from activities.senders import NotificationSender
 from api.app import create_app
 from delivery.dispatcher import Dispatcher
-from delivery.temporal import LeadWorkflows, connect, is_outage
-from leadflow.bootstrap import Store, open_store, projections
+from delivery.temporal import LeadWorkflows, is_outage
+from leadflow.bootstrap import Store, connect_temporal, open_store, projections
 from leadflow.heartbeat import beating
 from leadflow.settings import Settings
 from projections.projector import Projector
@@ -135,12 +137,45 @@ def notification_sender(settings: Settings, http: httpx.Client) -> NotificationS
     return NotificationSender(settings.smtp_url, settings.mail_from, http)
 
 
+@contextlib.contextmanager
+def serving_metrics(host: str, port: int | None, process: str) -> Iterator[None]:
+    """This process's Prometheus metrics (the default registry: what its modules count) on
+    http://host:port/metrics while open; with no port, none."""
+    if port is None:
+        yield
+        return
+    server, thread = start_http_server(port, addr=host)
+    log.info("%s metrics on http://%s:%d/metrics", process, host, port)
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def temporal_runtime(settings: Settings) -> Runtime | None:
+    """The Temporal SDK's runtime with its own metrics (pollers, task latencies, slots...)
+    exported for Prometheus on `temporal_metrics_port`; None: the SDK's default runtime."""
+    if settings.temporal_metrics_port is None:
+        return None
+    address = f"{settings.metrics_host}:{settings.temporal_metrics_port}"
+    prometheus = PrometheusConfig(
+        bind_address=address, counters_total_suffix=True, durations_as_seconds=True
+    )
+    return Runtime(telemetry=TelemetryConfig(metrics=prometheus))
+
+
 async def run_worker(settings: Settings) -> None:
     stop = _stop_on_signals()
     store = await asyncio.to_thread(open_store, settings)
-    client = await connect(settings.temporal_target, settings.temporal_namespace, wait_seconds=120)
+    client = await connect_temporal(settings, wait_seconds=120, runtime=temporal_runtime(settings))
     try:
-        with WorkerThreads.started() as threads, httpx.Client() as http:
+        with (
+            WorkerThreads.started() as threads,
+            httpx.Client() as http,
+            serving_metrics(settings.metrics_host, settings.worker_metrics_port, "worker"),
+        ):
             sender = notification_sender(settings, http)
             async with (
                 lead_workers(
@@ -174,18 +209,17 @@ async def run_projector(settings: Settings) -> None:
             check_seconds=settings.log_watch_seconds,
         )
         log.info("projector following the log")
-        async with watch, beating(settings.heartbeat_file), asyncio.TaskGroup() as tasks:
-            # Read models may trail the log by 0.1 s; the dispatcher (workflows) does not wait.
-            tasks.create_task(projector.run_forever(stop, watch, batch_seconds=0.1))
-            tasks.create_task(_dispatch(settings, store, stop, watch))
+        with serving_metrics(settings.metrics_host, settings.projector_metrics_port, "projector"):
+            async with watch, beating(settings.heartbeat_file), asyncio.TaskGroup() as tasks:
+                # Read models may trail the log by 0.1 s; the dispatcher does not wait.
+                tasks.create_task(projector.run_forever(stop, watch, batch_seconds=0.1))
+                tasks.create_task(_dispatch(settings, store, stop, watch))
     finally:
         store.close()
 
 
 async def _dispatch(settings: Settings, store: Store, stop: asyncio.Event, watch: LogWatch) -> None:
-    connecting = asyncio.create_task(
-        connect(settings.temporal_target, settings.temporal_namespace, wait_seconds=float("inf"))
-    )
+    connecting = asyncio.create_task(connect_temporal(settings, wait_seconds=float("inf")))
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
     stopping.cancel()

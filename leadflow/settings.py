@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -29,6 +29,15 @@ class Settings(BaseSettings):
     )
     temporal_namespace: str = "default"
     task_queue: str = "leadflow"
+    # A Temporal cluster beyond the dev server (README, "Temporal beyond the dev server"):
+    # TLS with the system's roots or `temporal_tls_ca_file`, a client certificate and key
+    # for mTLS, and Temporal Cloud's API key (which implies TLS).
+    temporal_tls: bool = False
+    temporal_tls_ca_file: Path | None = None
+    temporal_tls_cert_file: Path | None = None
+    temporal_tls_key_file: Path | None = None
+    temporal_tls_server_name: str | None = None
+    temporal_api_key: SecretStr | None = None
     bootstrap_admin_key: str | None = None
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -60,6 +69,13 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_seconds: float = Field(default=30.0, gt=0)
     # A replay over HTTP that runs longer than this fails, naming how to narrow it.
     replay_time_limit_seconds: float = Field(default=600, gt=0)
+    # Prometheus: the API serves /metrics on its own port; the worker and the projector
+    # each serve theirs on these ports (unset: none), the worker's Temporal SDK metrics on
+    # `temporal_metrics_port` (the SDK's own exporter). `leadflow dev` sets all three.
+    metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    projector_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    temporal_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -83,3 +99,26 @@ class Settings(BaseSettings):
     @property
     def temporal_target(self) -> str:
         return self.temporal_address or "127.0.0.1:7233"
+
+    @property
+    def temporal_uses_tls(self) -> bool:
+        return (
+            self.temporal_tls
+            or self.temporal_api_key is not None
+            or any(
+                (
+                    self.temporal_tls_ca_file,
+                    self.temporal_tls_cert_file,
+                    self.temporal_tls_server_name,
+                )
+            )
+        )
+
+    @model_validator(mode="after")
+    def _client_certificate_whole(self) -> Settings:
+        if (self.temporal_tls_cert_file is None) != (self.temporal_tls_key_file is None):
+            raise ValueError(
+                "LEADFLOW_TEMPORAL_TLS_CERT_FILE and LEADFLOW_TEMPORAL_TLS_KEY_FILE go together "
+                "(a client certificate and its private key)"
+            )
+        return self

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from prometheus_client import Counter
 from sqlalchemy import update
 from sqlalchemy.engine import Connection, Engine
 
@@ -58,6 +59,17 @@ from store.quarantine import (
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000
+
+PROJECTED = Counter(
+    "leadflow_projection_events",
+    "Log events a read model has taken (a page at a time, held streams' events included)",
+    ["projection"],
+)
+
+
+def _count_projected(members: Sequence[Projection], entries: Sequence[LogEntry[Any]]) -> None:
+    for projection in members:
+        PROJECTED.labels(projection.name).inc(len(entries))
 
 
 def _move(conn: Connection, members: Sequence[Projection], position: int, last: int) -> bool:
@@ -161,6 +173,7 @@ class Projector:
                 log.warning("projecting a page failed (%s); isolating the stream", error)
                 return self._apply_isolating(members, position, entries)
             conn.commit()
+        _count_projected(members, entries)
         log.debug("%d projection(s): %d events up to %d", len(members), len(entries), last)
         return True
 
@@ -202,6 +215,7 @@ class Projector:
                 for failure in failures:
                     self._record(conn, projection, *failure, now)
             conn.commit()
+        _count_projected(members, entries)
         return True
 
     def _apply_stream(

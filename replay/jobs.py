@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.engine import Engine
 
@@ -38,6 +39,10 @@ log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, CANCELLING = "queued", "running", "cancelling"
 SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
+
+REPLAY_RUNS = Counter(
+    "leadflow_replay_runs", "What-if replays this process ran, by how they ended", ["status"]
+)
 # `cancelling`: a cancel was recorded while it ran; it ends `cancelled` at its next report.
 UNFINISHED = (QUEUED, RUNNING, CANCELLING)
 
@@ -227,16 +232,19 @@ class ReplayRuns:
         """The running replay's report; one cancelled meanwhile ends `cancelled`."""
         counts = {"done": total, "total": total}
         self._end(replay_id, counts, at, status=SUCCEEDED, result=json.dumps(result))
+        REPLAY_RUNS.labels(SUCCEEDED).inc()
 
     def failed(self, replay_id: str, error: str, done: int, at: datetime) -> None:
         """The running replay failed after `done` event replays; one cancelled meanwhile
         ends `cancelled`."""
         self._end(replay_id, {"done": done}, at, status=FAILED, error=error)
+        REPLAY_RUNS.labels(FAILED).inc()
 
     def cancelled(self, replay_id: str, done: int, at: datetime) -> None:
         """The running replay stopped for a pending cancel after `done` event replays: it
         ends `cancelled`."""
         self._end(replay_id, {"done": done}, at)
+        REPLAY_RUNS.labels(CANCELLED).inc()
 
     def cancel(self, replay_id: str, now: datetime) -> str:
         """Cancel the replay, from any process: a queued one ends `cancelled` now, a

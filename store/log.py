@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 
+from prometheus_client import Counter
+
 from store.decisions import Decisions
 from store.ingest import Ingest
 from store.recorder import LogFactory
@@ -16,6 +18,12 @@ log = logging.getLogger(__name__)
 # Aggregates the repository keeps per process (LRU): every rep and team, and the leads read
 # last (a lead's aggregate is a few KB).
 AGGREGATE_CACHE_SIZE = 1000
+
+LOG_APPENDS = Counter(
+    "leadflow_log_appends",
+    "Events appended to the log, by who appended them (ingest, decisions, tracking)",
+    ["origin"],
+)
 
 
 class EventLog(Ingest, Decisions):

@@ -166,6 +166,20 @@ class QuarantineItem:
         }
 
 
+@dataclass(frozen=True)
+class StageSummary:
+    """What waits in the quarantine for one stage: open items by status, and the newest
+    error among them (what an operator looks at first)."""
+
+    open: dict[str, int]
+    last_error: str | None
+    last_failed_at: datetime | None
+
+    @property
+    def total(self) -> int:
+        return sum(self.open.values())
+
+
 def _item(row: RowMapping) -> QuarantineItem:
     values = dict(row)
     for name in ("first_failed_at", "last_failed_at", "next_attempt_at", "closed_at"):
@@ -378,6 +392,37 @@ class Quarantine:
             ).all()
         found = {status: int(count) for status, count in rows}
         return {status: found.get(status, 0) for status in OPEN}
+
+    def stages(self) -> dict[str, StageSummary]:
+        """Per stage with open items: how many, by status, and the newest error among them."""
+        open_items = quarantine.c.status.in_(OPEN)
+        with self.engine.connect() as conn:
+            counts = conn.execute(
+                select(quarantine.c.stage, quarantine.c.status, func.count())
+                .where(open_items)
+                .group_by(quarantine.c.stage, quarantine.c.status)
+            ).all()
+            newest = (
+                select(quarantine.c.stage, func.max(quarantine.c.last_failed_at).label("at"))
+                .where(open_items)
+                .group_by(quarantine.c.stage)
+                .subquery()
+            )
+            errors = conn.execute(
+                select(quarantine.c.stage, quarantine.c.error, quarantine.c.last_failed_at).join(
+                    newest,
+                    (quarantine.c.stage == newest.c.stage)
+                    & (quarantine.c.last_failed_at == newest.c.at),
+                )
+            ).all()
+        by_stage: dict[str, dict[str, int]] = {}
+        for stage, status, count in counts:
+            by_stage.setdefault(stage, dict.fromkeys(OPEN, 0))[status] = int(count)
+        newest_error = {stage: (error, utc(at)) for stage, error, at in errors}
+        return {
+            stage: StageSummary(open, *newest_error.get(stage, (None, None)))
+            for stage, open in by_stage.items()
+        }
 
     def request(self, item_id: str, action: str) -> QuarantineItem:
         """An operator asks to `retry` or `skip` an open item; raises

@@ -10,7 +10,9 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from prometheus_client.parser import text_string_to_metric_families
 
 T = TypeVar("T")
 
@@ -116,3 +118,30 @@ def group_members(pgid: int) -> list[int]:
         if int(pgrp) == pgid and state != "Z":
             members.append(int(entry.name))
     return members
+
+
+def metric_value(exposition: str, name: str, **labels: str) -> float | None:
+    """The value of the sample `name` with exactly `labels` in a Prometheus text
+    exposition (`GET /metrics`), None when it has no such sample."""
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return None
+
+
+def all_up(readyz: dict[str, Any]) -> bool:
+    """A `/readyz` answer says every check is up (its 200 also means degraded: Temporal or
+    the worker away, leads in the quarantine)."""
+    checks = readyz.get("checks", {})
+    return bool(checks) and all(state == "up" for state in checks.values())
+
+
+def metric_total(exposition: str, name: str) -> float:
+    """The sum of every sample named `name` (all label values) in a Prometheus exposition."""
+    return sum(
+        float(sample.value)
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name == name
+    )

@@ -4,6 +4,9 @@ restarts).
 
 `stop()` closes the listener and every open connection at once (new connections are then
 refused); `start()` listens again on the same port.
+
+With an `ssl.SSLContext` it terminates TLS (a server that asks for client certificates,
+say) and forwards the plain bytes: a secured front for a server that has no TLS itself.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import selectors
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from typing import cast
@@ -21,8 +25,12 @@ CHUNK = 65536
 class TcpProxy:
     """Forwards 127.0.0.1:`port` to `target_host`:`target_port`, one thread per connection."""
 
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(
+        self, target_host: str, target_port: int, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.target = (target_host, target_port)
+        self.tls = tls
+        self.refused_handshakes = 0
         self.port = 0  # chosen by the first start(), kept by the next ones
         self._listener: socket.socket | None = None
         self._sockets: set[socket.socket] = set()
@@ -66,6 +74,14 @@ class TcpProxy:
                 continue
             except OSError:
                 return
+            if self.tls is not None:
+                try:
+                    client.settimeout(5)
+                    client = self.tls.wrap_socket(client, server_side=True)
+                except OSError:  # ssl.SSLError included: no or a wrong client certificate
+                    self.refused_handshakes += 1
+                    _cut(client)
+                    continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
@@ -95,6 +111,9 @@ class TcpProxy:
                         if not data:
                             return
                         peer[source].sendall(data)
+                        # TLS may hold decrypted bytes the selector cannot see.
+                        while isinstance(source, ssl.SSLSocket) and source.pending():
+                            peer[source].sendall(source.recv(CHUNK))
         except (OSError, ValueError):
             return  # cut by stop() (a closed socket has no file descriptor), or reset
         finally:

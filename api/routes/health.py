@@ -1,5 +1,11 @@
-"""/healthz (the process is up) and /readyz (log DB, Temporal and a worker are reachable;
-"degraded", still 200, while leads wait in the quarantine)."""
+"""Probes for orchestrators: `/livez` (the process is up; `/healthz` is the same, the name
+SPEC §4 gives it) and `/readyz` (this process can do its job: append to the log).
+
+Temporal or its workers being away does not make the API unready: posts are still
+accepted and delivered once they are back. `/readyz` then says `"status": "degraded"`
+(200) and names what is down, as it does while leads wait in the quarantine; only a
+database that does not answer makes it 503. `GET /v1/status` (`api.routes.status`) is the
+operator's full picture."""
 
 from __future__ import annotations
 
@@ -10,54 +16,61 @@ from sqlalchemy import text
 
 from api.deps import StoreDep, WorkflowsDep
 from api.errors import error_body
+from delivery.temporal import LeadWorkflows
+from leadflow.bootstrap import Store
 from store.faults import database_fault
 
 router = APIRouter(tags=["health"])
 
 
+@router.get("/livez")
 @router.get("/healthz")
-async def healthz() -> dict[str, str]:
+async def livez() -> dict[str, str]:
+    """The process is up and its event loop answers."""
     return {"status": "ok"}
+
+
+def database_problem(store: Store) -> dict[str, str] | None:
+    """None when the database answers; else what is wrong, by its fault code when the error
+    is one (`store.faults`)."""
+    try:
+        with store.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return None
+    except Exception as failed:
+        fault = database_fault(failed)
+        if fault is None:
+            return {"message": f"the database check failed: {type(failed).__name__}"}
+        return {"code": fault.code, "message": fault.message}
+
+
+async def temporal_checks(workflows: LeadWorkflows | None) -> dict[str, bool]:
+    """Whether Temporal answers and a worker polls the task queue."""
+    reachable = workflows is not None and await workflows.server_reachable()
+    polling = reachable and workflows is not None and await workflows.worker_polling()
+    return {"temporal": reachable, "worker": polling}
 
 
 @router.get("/readyz")
 async def readyz(store: StoreDep, workflows: WorkflowsDep) -> JSONResponse:
-    def database_down() -> dict[str, str] | None:
-        """None when the database answers; else what is wrong, by its fault code when the
-        error is one (`store.faults`)."""
-        try:
-            with store.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            return None
-        except Exception as failed:
-            fault = database_fault(failed)
-            if fault is None:
-                return {"message": f"the database check failed: {type(failed).__name__}"}
-            return {"code": fault.code, "message": fault.message}
-
-    database = await run_in_threadpool(database_down)
-    checks = {"database": database is None}
-    # Parked and retrying leads do not make this process unready (it can do its job), but
-    # an operator must see them: the answer says "degraded" with the counts.
-    quarantined = await run_in_threadpool(store.quarantine.counts) if checks["database"] else {}
-    checks["temporal"] = workflows is not None and await workflows.server_reachable()
-    checks["worker"] = (
-        checks["temporal"] and workflows is not None and await workflows.worker_polling()
-    )
-    down = [name for name, ok in checks.items() if not ok]
-    if down:
-        about = {"database": database or {}}
+    database = await run_in_threadpool(database_problem, store)
+    if database is not None:
         body = error_body(
             "not_ready",
-            f"not ready: {', '.join(down)} down",
-            [{"component": name, "status": "down", **about.get(name, {})} for name in down],
+            "not ready: the database does not answer",
+            [{"component": "database", "status": "down", **database}],
         )
-        body["checks"] = {name: "up" if ok else "down" for name, ok in checks.items()}
+        body["checks"] = {"database": "down"}
         return JSONResponse(body, status_code=503)
+    checks = {"database": True, **await temporal_checks(workflows)}
+    # Parked and retrying leads do not make this process unready (it can do its job), but
+    # an operator must see them: the answer says "degraded" with the counts.
+    quarantined = await run_in_threadpool(store.quarantine.counts)
+    degraded = not all(checks.values()) or any(quarantined.values())
     return JSONResponse(
         {
-            "status": "degraded" if any(quarantined.values()) else "ready",
-            "checks": {name: "up" for name in checks},
+            "status": "degraded" if degraded else "ready",
+            "checks": {name: "up" if ok else "down" for name, ok in checks.items()},
             "quarantine": quarantined,
         }
     )

@@ -21,6 +21,7 @@ from api.errors import ApiError
 from domain.events import parse_event
 from domain.tracking import TrackedMessage, tracked_message_id
 from leadflow.bootstrap import Store
+from store.log import LOG_APPENDS
 
 router = APIRouter(prefix="/t", tags=["tracking"])
 
@@ -47,7 +48,9 @@ def _record(
     message = _message(store, message_id)
     body = {"type": event_type, "lead_id": message.lead_id, "data": data}
     event = parse_event(body, now=datetime.now(UTC), phone_region=region)
-    store.append([event], [key], scope=TRACKING_SCOPE)
+    [appended] = store.append([event], [key], scope=TRACKING_SCOPE)
+    if not appended.duplicate:
+        LOG_APPENDS.labels("tracking").inc()
 
 
 @router.get("/o/{message_id}")

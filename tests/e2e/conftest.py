@@ -25,12 +25,14 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from support import free_ports, group_members
+from support import all_up, free_ports, group_members
 
 from leadflow.dev import temporal_dev_server_args
 
 ADMIN_KEY = "lf_e2e_admin_key_not_secret"
 READY_SECONDS = 90.0
+# The processes of `leadflow dev` that serve metrics on a port of their own (its flags).
+METRICS_PROCESSES = ("worker", "projector", "temporal")
 LOG_TAIL_LINES = 80
 
 
@@ -122,6 +124,8 @@ class LeadflowDev:
     api_url: str
     temporal_target: str
     data_dir: Path
+    # Where each process serves its Prometheus metrics: api, worker, projector, temporal sdk.
+    metrics_urls: dict[str, str]
     admin_key: str = ADMIN_KEY
 
     def start(self) -> None:
@@ -146,7 +150,8 @@ class LeadflowDev:
         return None
 
     def wait_ready(self, seconds: float = READY_SECONDS) -> None:
-        """Wait for GET /readyz to answer 200 (log DB, Temporal and a worker all up)."""
+        """Wait for GET /readyz to answer 200 with every check up (log DB, Temporal and a
+        worker)."""
         deadline = time.monotonic() + seconds
         last = "no answer yet"
         with httpx.Client(base_url=self.api_url, timeout=5) as http:
@@ -157,7 +162,7 @@ class LeadflowDev:
                     )
                 try:
                     response = http.get("/readyz")
-                    if response.status_code == 200:
+                    if response.status_code == 200 and all_up(response.json()):
                         return
                     last = f"{response.status_code} {response.text}"
                 except httpx.HTTPError as exc:
@@ -207,7 +212,7 @@ class Processes:
         With `temporal_address` it uses that Temporal instead of starting its own; `env`
         adds settings (e.g. LEADFLOW_SMTP_URL).
         """
-        api_port, temporal_port = free_ports(2)
+        api_port, temporal_port, *metrics_ports = free_ports(5)
         leadflow = Path(sys.executable).parent / "leadflow"
         if not leadflow.exists():
             pytest.fail(f"{leadflow} is missing: run `make install`")
@@ -221,6 +226,10 @@ class Processes:
             "--temporal-port",
             str(temporal_port),
             "--no-ui",
+            *(
+                f"--{process}-metrics-port={port}"
+                for process, port in zip(METRICS_PROCESSES, metrics_ports, strict=True)
+            ),
         ]
         extra = {"LEADFLOW_TEMPORAL_ADDRESS": temporal_address} if temporal_address else {}
         extra.update(env or {})
@@ -229,6 +238,13 @@ class Processes:
             api_url=f"http://127.0.0.1:{api_port}",
             temporal_target=temporal_address or f"127.0.0.1:{temporal_port}",
             data_dir=data_dir,
+            metrics_urls={
+                "api": f"http://127.0.0.1:{api_port}/metrics",
+                **{
+                    process: f"http://127.0.0.1:{port}/metrics"
+                    for process, port in zip(METRICS_PROCESSES, metrics_ports, strict=True)
+                },
+            },
         )
         dev.start()
         return dev

