@@ -29,7 +29,7 @@ from temporalio.exceptions import ApplicationError
 
 from domain.directory import Directory
 from domain.lifecycle import ActiveRuleset
-from domain.timers import RunningTimer, plan_deliveries, watches_deliveries
+from domain.timers import RunningTimer, plan_deliveries
 from rules.catalog import DELIVERY_EVENT_TYPES
 from rules.evaluate import Checkpoint
 from store.decisions import Decided
@@ -264,5 +264,5 @@ class DecisionActivities:
             DECISIONS.labels(event.rule_id or "lifecycle", event.type).inc()
         if decided.events:
             LOG_APPENDS.labels("decisions").inc(len(decided.events))
-        watches = watches_deliveries(ruleset.ruleset)
+        watches = ruleset.watches_deliveries
         return DecideResult(decided.events, decided.state, decided.timers, watches)

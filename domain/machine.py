@@ -22,7 +22,6 @@ from domain.timers import (
     plan_deliveries,
     plan_sequences,
     plan_timers,
-    watches_deliveries,
 )
 
 
@@ -98,7 +97,7 @@ class LeadMachine:
             at,
             fired,
         )
-        if watches_deliveries(self.active.ruleset):
+        if self.active.watches_deliveries:
             delivered = self._deliver(decided, cause, when)
             self.timers = plan_deliveries(self.timers, self.active.ruleset.timers, delivered)
             decided += delivered
