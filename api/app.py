@@ -40,6 +40,14 @@ from replay.jobs import ReplayRunner, ReplayRuns
 
 log = logging.getLogger(__name__)
 
+DESCRIPTION = """Self-hosted lead-management automation: post lead events, read leads and
+reports, manage rulesets, the directory, replays, the quarantine and API keys.
+
+Every operation but the health checks and the tracking links needs an API key,
+`Authorization: Bearer <key>`, holding the scope the operation lists (`read`, `ingest` or
+`admin`; an admin key holds every scope). Every error is
+`{"error": {"code", "message", "details"}}`."""
+
 
 def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
@@ -95,6 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
         title="leadflow",
         version="0.1.0",
+        description=DESCRIPTION,
         lifespan=lifespan,
         dependencies=[Depends(safe_parameters)],
     )

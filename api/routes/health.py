@@ -10,17 +10,28 @@ from sqlalchemy import text
 
 from api.deps import StoreDep, WorkflowsDep
 from api.errors import error_body
+from api.responses import Alive, NotReady, Ready, answer, component, refused
 from store.faults import database_fault
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=answer(Alive), responses=refused(422))
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=answer(Ready),
+    responses={
+        **refused(422),
+        503: {
+            "description": "Not ready: the components down are named (`not_ready`).",
+            "content": {"application/json": {"schema": component(NotReady.__name__)}},
+        },
+    },
+)
 async def readyz(store: StoreDep, workflows: WorkflowsDep) -> JSONResponse:
     def database_down() -> dict[str, str] | None:
         """None when the database answers; else what is wrong, by its fault code when the
