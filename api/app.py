@@ -46,7 +46,8 @@ reports, manage rulesets, the directory, replays, the quarantine and API keys.
 Every operation but the health checks and the tracking links needs an API key,
 `Authorization: Bearer <key>`, holding the scope the operation lists (`read`, `ingest` or
 `admin`; an admin key holds every scope). Every error is
-`{"error": {"code", "message", "details"}}`."""
+`{"error": {"code", "message", "details"}}`. This description is also in the repository,
+`docs/openapi.json`."""
 
 
 def create_app(settings: Settings) -> FastAPI:

@@ -1,5 +1,6 @@
-"""The request bodies in the OpenAPI description (`/openapi.json`), and `describe_api`,
-which adds their schemas and the answers' (`api.responses`) to the document.
+"""The request bodies in the OpenAPI description (`/openapi.json`); `describe_api`, which
+adds their schemas and the answers' (`api.responses`) to the document; `openapi_json`, the
+document as `docs/openapi.json` holds it.
 
 Routes read their JSON bodies through `api.deps.body_for`, after authentication, so
 FastAPI cannot see them: each route that takes a body describes it with
@@ -10,6 +11,7 @@ schemas say what the parsers (`parse_event`, `parse_ruleset`, `parse_directory`,
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -210,6 +212,12 @@ ROTATION_BODY = _json_body(
     },
     required=False,
 )
+
+
+def openapi_json(document: dict[str, Any]) -> str:
+    """The OpenAPI document as `docs/openapi.json` holds it: keys sorted, two-space indent,
+    a final newline, so a change to the API is a readable diff."""
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def describe_api(app: FastAPI) -> None:
