@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api import console
+from api import console, docs
 from api.auth_failures import FailedAuthentications
 from api.deps import safe_parameters
 from api.errors import install_error_handlers
@@ -107,6 +107,9 @@ def create_app(settings: Settings) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         dependencies=[Depends(safe_parameters)],
+        # Served by `api.docs` from leadflow's own files: FastAPI's pages load a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.include_router(health.router)
@@ -122,6 +125,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(quarantine.router)
     app.include_router(keys.router)
     app.include_router(console.router)
+    app.include_router(docs.router)
     app.mount(console.STATIC_URL, StaticFiles(directory=console.STATIC_DIR), name="console")
     describe_api(app)
     return app

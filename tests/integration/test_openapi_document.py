@@ -1,9 +1,15 @@
 """The API's description as users get it: `docs/openapi.json` is what the app serves at
-`/openapi.json` (regenerated with `make openapi`), and every operation says its answers and
-errors and the key it needs."""
+`/openapi.json` (regenerated with `make openapi`), every operation says its answers and
+errors and the key it needs, and `/docs` and `/redoc` load nothing from another host.
+
+The pages are served without a store (no lifespan): they, the description and the static
+files need none. Swagger UI driven in a browser is `tests/e2e/test_api_docs.py`.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 from datetime import UTC, datetime
@@ -11,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.openapi_bodies import EVENT_EXAMPLES, openapi_json
@@ -117,3 +124,39 @@ def test_the_event_examples_are_events_leadflow_accepts() -> None:
     assert next(iter(body["examples"].values()))["value"]["type"] == "lead.captured"
     for example in body["examples"].values():
         parse_event(example["value"], now=datetime.now(UTC), phone_region="CN")
+
+
+@pytest.mark.parametrize(
+    ("page", "assets"),
+    [
+        ("/docs", ["swagger-ui-bundle.js", "swagger-ui.css"]),
+        ("/redoc", ["redoc.standalone.js"]),
+    ],
+)
+def test_the_reference_pages_name_only_leadflows_own_files(page: str, assets: list[str]) -> None:
+    client = TestClient(APP)  # not entered: no lifespan, no store
+    response = client.get(page)
+    assert response.status_code == 200
+    html = response.text
+    named = re.findall(r'(?:src|href|spec-url)="([^"]*)"', html)
+    assert named and all(url.startswith(("/", "data:")) for url in named), named
+    assert "://" not in html, "a URL of another host"
+    for asset in assets:
+        url = f"/console/static/vendor/{asset}"
+        assert url in named
+        served = client.get(url)
+        assert served.status_code == 200 and len(served.content) > 100_000, url
+    assert client.get("/openapi.json").json() == SERVED
+
+    policy = dict(
+        directive.strip().split(" ", 1)
+        for directive in response.headers["content-security-policy"].split(";")
+    )
+    scripts = re.findall(r"<script>(.*?)</script>", html, re.DOTALL)
+    hashes = {
+        "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'"
+        for s in scripts
+    }
+    assert set(policy["script-src"].split()) == {"'self'", *hashes}
+    assert policy["connect-src"] == "'self'" and policy["default-src"] == "'self'"
+    assert "https:" not in response.headers["content-security-policy"]
