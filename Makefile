@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 
-.PHONY: install run test lint format clean
+.PHONY: install run test lint format openapi clean
 
 install: $(STAMP) $(CHROMIUM) $(CJK_FONT)
 
@@ -51,6 +51,11 @@ format: install
 
 test: install lint
 	$(BIN)/pytest -n 2 --dist loadgroup
+
+# The API's description, checked in (tests/integration/test_openapi_document.py fails when
+# it is out of date).
+openapi: install
+	$(BIN)/leadflow openapi --output docs/openapi.json
 
 clean:
 	rm -rf $(VENV) .leadflow .pytest_cache .mypy_cache .ruff_cache

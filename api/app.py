@@ -13,7 +13,7 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 
-from api import console
+from api import console, docs
 from api.auth_failures import FailedAuthentications
 from api.deps import safe_parameters
 from api.errors import install_error_handlers
@@ -45,6 +45,15 @@ from leadflow.settings import Settings
 from replay.jobs import ReplayRunner, ReplayRuns
 
 log = logging.getLogger(__name__)
+
+DESCRIPTION = """Self-hosted lead-management automation: post lead events, read leads and
+reports, manage rulesets, the directory, replays, the quarantine and API keys.
+
+Every operation but the health checks and the tracking links needs an API key,
+`Authorization: Bearer <key>`, holding the scope the operation lists (`read`, `ingest` or
+`admin`; an admin key holds every scope). Every error is
+`{"error": {"code", "message", "details"}}`. This description is also in the repository,
+`docs/openapi.json`."""
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -104,8 +113,12 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
         title="leadflow",
         version="0.1.0",
+        description=DESCRIPTION,
         lifespan=lifespan,
         dependencies=[Depends(safe_parameters)],
+        # Served by `api.docs` from leadflow's own files: FastAPI's pages load a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.add_middleware(RequestMetrics)
@@ -124,6 +137,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(quarantine.router)
     app.include_router(keys.router)
     app.include_router(console.router)
+    app.include_router(docs.router)
     app.mount(console.STATIC_URL, StaticFiles(directory=console.STATIC_DIR), name="console")
     describe_api(app)
     return app

@@ -1,4 +1,6 @@
-"""The request bodies in the OpenAPI description (`/openapi.json`).
+"""The request bodies in the OpenAPI description (`/openapi.json`); `describe_api`, which
+adds their schemas and the answers' (`api.responses`) to the document; `openapi_json`, the
+document as `docs/openapi.json` holds it.
 
 Routes read their JSON bodies through `api.deps.body_for`, after authentication, so
 FastAPI cannot see them: each route that takes a body describes it with
@@ -9,6 +11,7 @@ schemas say what the parsers (`parse_event`, `parse_ruleset`, `parse_directory`,
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -16,6 +19,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from api.responses import SCHEMAS as ANSWER_SCHEMAS
 from domain.directory import Directory
 from domain.events import EXTERNAL_DATA, LEADLESS_TYPES
 from domain.identity import DECIDED_ID_PREFIX
@@ -87,12 +91,54 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
-def _json_body(schema: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
-    content = {"application/json": {"schema": schema}}
-    return {"requestBody": {"required": required, "content": content}}
+def _json_body(
+    schema: dict[str, Any],
+    *,
+    required: bool = True,
+    examples: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": schema}
+    if examples:
+        media["examples"] = examples
+    return {"requestBody": {"required": required, "content": {"application/json": media}}}
 
 
-EVENT_BODY = _json_body(_component("Event"))
+# The first is what Swagger UI's "Try it out" starts from: a capture it can post as it is
+# (named to come first in docs/openapi.json too, whose keys are sorted).
+CAPTURE_EXAMPLE = {
+    "type": "lead.captured",
+    "data": {
+        "email": "ann@example.com",
+        "phone": "138 0013 8000",
+        "name": "Ann",
+        "source": "website",
+        "region": "east",
+        "intent": "high",
+    },
+}
+EVENT_EXAMPLES: dict[str, dict[str, Any]] = {
+    "capture": {
+        "summary": "A lead from a web form (its lead is found by email or phone)",
+        "value": CAPTURE_EXAMPLE,
+    },
+    "follow-up": {
+        "summary": "A rep called the lead",
+        "value": {
+            "type": "lead.followed_up",
+            "event_id": "crm-call-9001",
+            "lead_id": "0b7e4a52-2c4e-5d8a-9f3e-6a1d2c3b4e5f",
+            "data": {"rep_id": "rep-east-1", "kind": "call", "note": "asked for a demo"},
+        },
+    },
+    "spend": {
+        "summary": "A campaign's spend (no lead)",
+        "value": {
+            "type": "campaign.spend_recorded",
+            "data": {"campaign_id": "spring", "amount": 1200, "currency": "CNY"},
+        },
+    },
+}
+EVENT_BODY = _json_body(_component("Event"), examples=EVENT_EXAMPLES)
 
 
 def batch_body(max_events: int) -> dict[str, Any]:
@@ -104,7 +150,17 @@ def batch_body(max_events: int) -> dict[str, Any]:
             "properties": {"events": events},
             "required": ["events"],
             "additionalProperties": False,
-        }
+        },
+        examples={
+            "two events": {
+                "value": {
+                    "events": [
+                        CAPTURE_EXAMPLE,
+                        EVENT_EXAMPLES["spend"]["value"],
+                    ]
+                }
+            }
+        },
     )
 
 
@@ -158,13 +214,22 @@ ROTATION_BODY = _json_body(
 )
 
 
+def openapi_json(document: dict[str, Any]) -> str:
+    """The OpenAPI document as `docs/openapi.json` holds it: keys sorted, two-space indent,
+    a final newline, so a change to the API is a readable diff."""
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
 def describe_api(app: FastAPI) -> None:
-    """Make `app.openapi()` include the schemas the bodies above refer to."""
+    """Make `app.openapi()` include the schemas the bodies above and the routes' answers
+    (`api.responses`) refer to."""
     describe = app.openapi
 
     def openapi() -> dict[str, Any]:
         document = describe()
-        document.setdefault("components", {}).setdefault("schemas", {}).update(SCHEMAS)
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas.update(SCHEMAS)
+        schemas.update(ANSWER_SCHEMAS)
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -110,6 +110,23 @@ def api(
 
 
 @app.command()
+def openapi(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write it here, not to stdout.")
+    ] = None,
+) -> None:
+    """Print the API's OpenAPI description (`make openapi` writes docs/openapi.json)."""
+    from api.app import create_app
+    from api.openapi_bodies import openapi_json
+
+    document = openapi_json(create_app(Settings()).openapi())
+    if output is None:
+        typer.echo(document, nl=False)
+    else:
+        output.write_text(document, encoding="utf-8")
+
+
+@app.command()
 def worker(data_dir: DataDir = None) -> None:
     """Run the Temporal worker (production process)."""
     from leadflow.processes import run_worker

@@ -10,11 +10,17 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.deps import AdminBody, AdminCaller, StoreDep, require
 from api.openapi_bodies import DIRECTORY_BODY
+from api.responses import KEYED, READS_BODY, DirectoryDocument, refused
 
 router = APIRouter(prefix="/v1/directory", tags=["directory"])
 
 
-@router.put("", openapi_extra=DIRECTORY_BODY)
+@router.put(
+    "",
+    openapi_extra=DIRECTORY_BODY,
+    response_model=DirectoryDocument,
+    responses=refused(*KEYED, *READS_BODY),
+)
 async def replace_directory(
     body: AdminBody, caller: AdminCaller, store: StoreDep
 ) -> dict[str, Any]:
@@ -25,6 +31,11 @@ async def replace_directory(
     return result
 
 
-@router.get("", dependencies=[Depends(require("read"))])
+@router.get(
+    "",
+    dependencies=[Depends(require("read"))],
+    response_model=DirectoryDocument,
+    responses=refused(*KEYED),
+)
 async def get_directory(store: StoreDep) -> dict[str, Any]:
     return await run_in_threadpool(store.rulebook.directory_document)

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from api.deps import IngestBody, IngestCaller, SettingsDep, WriterDep
 from api.errors import ApiError
 from api.openapi_bodies import EVENT_BODY, batch_body
+from api.responses import KEYED, READS_BODY, BatchAccepted, EventAccepted, answer, refused
 from domain.errors import FieldError, InvalidEvent
 from domain.events import IncomingEvent, parse_event
 from store.ingest import ItemRejected
@@ -26,7 +27,29 @@ MAX_BATCH = 1000
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
-@router.post("", status_code=202, openapi_extra=EVENT_BODY)
+# The answers are `JSONResponse`s, built as before: the models only describe them.
+REFUSALS = refused(
+    *KEYED,
+    *READS_BODY,
+    404,
+    409,
+    meanings={
+        404: "`lead_id` names no lead (`lead_not_found`).",
+        409: "The lead's state refuses the event (`lead_not_in_pool`, `rep_at_capacity`, "
+        "`lead_closed`, `stage_would_move_backward`, ...) or the key was used for another "
+        "payload (`idempotency_key_reused`); nothing was appended.",
+        422: "The event is not valid (`invalid_event`): `details` names each bad field.",
+    },
+)
+
+
+@router.post(
+    "",
+    status_code=202,
+    openapi_extra=EVENT_BODY,
+    response_model=answer(EventAccepted),
+    responses=REFUSALS,
+)
 async def post_event(
     body: IngestBody,
     caller: IngestCaller,
@@ -44,7 +67,20 @@ async def post_event(
     return JSONResponse(result.as_dict(), status_code=202)
 
 
-@router.post("/batch", status_code=202, openapi_extra=batch_body(MAX_BATCH))
+@router.post(
+    "/batch",
+    status_code=202,
+    openapi_extra=batch_body(MAX_BATCH),
+    response_model=answer(BatchAccepted),
+    responses={
+        **REFUSALS,
+        413: {
+            **REFUSALS[413],
+            "description": f"The body is over 1 MiB (`body_too_large`) or holds over {MAX_BATCH} "
+            "events (`batch_too_large`).",
+        },
+    },
+)
 async def post_batch(
     body: IngestBody,
     caller: IngestCaller,

@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from api.deps import StoreDep, WorkflowsDep
 from api.errors import error_body
+from api.responses import Alive, NotReady, Ready, answer, component, refused
 from delivery.temporal import LeadWorkflows
 from leadflow.bootstrap import Store
 from store.faults import database_fault
@@ -23,8 +24,8 @@ from store.faults import database_fault
 router = APIRouter(tags=["health"])
 
 
-@router.get("/livez")
-@router.get("/healthz")
+@router.get("/livez", response_model=answer(Alive), responses=refused(422))
+@router.get("/healthz", response_model=answer(Alive), responses=refused(422))
 async def livez() -> dict[str, str]:
     """The process is up and its event loop answers."""
     return {"status": "ok"}
@@ -51,7 +52,17 @@ async def temporal_checks(workflows: LeadWorkflows | None) -> dict[str, bool]:
     return {"temporal": reachable, "worker": polling}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=answer(Ready),
+    responses={
+        **refused(422),
+        503: {
+            "description": "Not ready: the database does not answer (`not_ready`).",
+            "content": {"application/json": {"schema": component(NotReady.__name__)}},
+        },
+    },
+)
 async def readyz(store: StoreDep, workflows: WorkflowsDep) -> JSONResponse:
     database = await run_in_threadpool(database_problem, store)
     if database is not None:

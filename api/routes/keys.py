@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import AdminBody, AdminCaller, StoreDep, json_body, require
 from api.openapi_bodies import ROTATION_BODY, new_key_body
+from api.responses import KEYED, READS_BODY, ApiKeys, IssuedApiKey, answer, refused
 from domain.errors import FieldError
 from domain.limits import unsafe_values
 from store.keys import (
@@ -26,6 +27,7 @@ from store.keys import (
 router = APIRouter(prefix="/v1/keys", tags=["keys"], dependencies=[Depends(require("admin"))])
 
 KeyId = Annotated[str, Path(min_length=1, max_length=40)]
+NO_KEY = {404: "No such key (`key_not_found`)."}
 MAX_NAME_LENGTH = 200
 
 
@@ -37,14 +39,20 @@ async def rotation_body(_: AdminCaller, request: Request) -> Any:
     return await json_body(request)
 
 
-@router.get("")
+@router.get("", response_model=answer(ApiKeys), responses=refused(*KEYED))
 async def list_keys(store: StoreDep) -> dict[str, Any]:
     """Every secret of every key, by key_id then age, with its status."""
     found = await run_in_threadpool(store.keys.secrets)
     return _secrets_body(found)
 
 
-@router.post("", status_code=201, openapi_extra=new_key_body(MAX_NAME_LENGTH))
+@router.post(
+    "",
+    status_code=201,
+    openapi_extra=new_key_body(MAX_NAME_LENGTH),
+    response_model=answer(IssuedApiKey),
+    responses=refused(*KEYED, *READS_BODY),
+)
 async def create_key(body: AdminBody, store: StoreDep) -> JSONResponse:
     """A new key with `scopes` (and an optional `name`); the plain `key` is shown here only."""
     scopes, name = _new_key_request(body)
@@ -52,7 +60,16 @@ async def create_key(body: AdminBody, store: StoreDep) -> JSONResponse:
     return _issued_body(issued)
 
 
-@router.post("/{key_id}/revoke")
+@router.post(
+    "/{key_id}/revoke",
+    response_model=answer(ApiKeys),
+    responses=refused(
+        *KEYED,
+        404,
+        409,
+        meanings={**NO_KEY, 409: "It is the last active admin key (`last_admin_key`)."},
+    ),
+)
 async def revoke_key(key_id: KeyId, store: StoreDep) -> dict[str, Any]:
     """Refuse the key at once, in every API process; 409 `last_admin_key` if it is the last
     active admin key."""
@@ -60,7 +77,13 @@ async def revoke_key(key_id: KeyId, store: StoreDep) -> dict[str, Any]:
     return _secrets_body(revoked)
 
 
-@router.post("/{key_id}/rotate", status_code=201, openapi_extra=ROTATION_BODY)
+@router.post(
+    "/{key_id}/rotate",
+    status_code=201,
+    openapi_extra=ROTATION_BODY,
+    response_model=answer(IssuedApiKey),
+    responses=refused(*KEYED, *READS_BODY, 404, meanings=NO_KEY),
+)
 async def rotate_key(
     key_id: KeyId, body: Annotated[Any, Depends(rotation_body)], store: StoreDep
 ) -> JSONResponse:

@@ -17,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.deps import StoreDep, require
 from api.errors import ApiError
+from api.responses import KEYED, Lead, LeadEvents, LeadPage, answer, refused
 from domain.state import LeadState
 from leadflow.bootstrap import Store
 from projections.leads import LeadFilters, LeadKey, find_lead, find_leads, key_of
@@ -27,7 +28,13 @@ Stage = Literal["new", "MQL", "SQL", "opportunity", "won", "lost"]
 FilterValue = Annotated[str | None, Query(min_length=1, max_length=200)]
 
 
-@router.get("")
+@router.get(
+    "",
+    response_model=answer(LeadPage),
+    responses=refused(
+        *KEYED, meanings={422: "A filter is not valid, or `cursor` is not one this API made."}
+    ),
+)
 async def list_leads(
     store: StoreDep,
     owner: FilterValue = None,
@@ -102,7 +109,10 @@ def _bad_cursor(message: str) -> ApiError:
     )
 
 
-@router.get("/{lead_id}")
+NO_LEAD = refused(*KEYED, 404, meanings={404: "No such lead (`lead_not_found`)."})
+
+
+@router.get("/{lead_id}", response_model=answer(Lead), responses=NO_LEAD)
 async def get_lead(lead_id: UUID, store: StoreDep) -> dict[str, Any]:
     """The lead's state from the `leads` projection; a lead the projector has not reached
     yet (just captured) is folded from the log instead, so it is never a 404."""
@@ -115,7 +125,7 @@ def _get(store: Store, lead_id: UUID) -> LeadState:
     return projected if projected is not None else store.event_log.lead_state(lead_id)
 
 
-@router.get("/{lead_id}/events")
+@router.get("/{lead_id}/events", response_model=answer(LeadEvents), responses=NO_LEAD)
 async def get_lead_events(lead_id: UUID, store: StoreDep) -> dict[str, Any]:
     events = await run_in_threadpool(store.event_log.lead_events, lead_id)
     return {"lead_id": str(lead_id), "events": [asdict(e) for e in events]}

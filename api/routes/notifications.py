@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import StoreDep, require
+from api.responses import KEYED, Notifications, answer, refused
 from leadflow.bootstrap import Store
 from projections.notifications import find_notifications
 
@@ -18,7 +19,7 @@ router = APIRouter(
 )
 
 
-@router.get("")
+@router.get("", response_model=answer(Notifications), responses=refused(*KEYED))
 async def list_notifications(
     store: StoreDep,
     lead_id: UUID = Query(description="The lead whose notifications to list."),

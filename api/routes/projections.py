@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import StoreDep, require
+from api.responses import KEYED, Projections, answer, refused
 from leadflow.bootstrap import projections
 from projections.base import projection_status
 
@@ -16,7 +17,7 @@ router = APIRouter(
 )
 
 
-@router.get("")
+@router.get("", response_model=answer(Projections), responses=refused(*KEYED))
 async def list_projections(store: StoreDep) -> dict[str, Any]:
     """The log's last position and, per projection, its position and its lag: the lead
     events it has yet to apply."""

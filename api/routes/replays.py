@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from api.deps import AdminBody, AdminCaller, StoreDep, require
 from api.errors import error_body
 from api.openapi_bodies import REPLAY_BODY
+from api.responses import KEYED, READS_BODY, Replay, ReplayCancelled, ReplayQueued, answer, refused
 from replay.jobs import ReplayRunner, TooManyReplays
 from replay.whatif import check_baseline, parse_what_if, request_json
 
@@ -31,9 +32,27 @@ async def get_replays(request: Request) -> ReplayRunner:
 
 
 ReplaysDep = Annotated[ReplayRunner, Depends(get_replays)]
+NO_REPLAY = {404: "No such replay (`replay_not_found`)."}
 
 
-@router.post("", status_code=202, openapi_extra=REPLAY_BODY)
+@router.post(
+    "",
+    status_code=202,
+    openapi_extra=REPLAY_BODY,
+    response_model=answer(ReplayQueued),
+    responses=refused(
+        *KEYED,
+        *READS_BODY,
+        404,
+        meanings={
+            404: "`baseline` names no ruleset version (`ruleset_not_found`).",
+            422: "The question is not valid: every bad field, the candidate's under `/ruleset`.",
+            429: "Too many failed authentications from this address, or this API process "
+            "already holds its most unfinished replays (`too_many_replays`): wait "
+            "`Retry-After` seconds.",
+        },
+    ),
+)
 async def start_replay(body: AdminBody, store: StoreDep, replays: ReplaysDep) -> JSONResponse:
     """Queue a replay of the log's history under the candidate `ruleset`; 422 naming every
     bad field (the candidate's under `/ruleset`, over 256 KiB included), 404 for an
@@ -61,7 +80,17 @@ async def start_replay(body: AdminBody, store: StoreDep, replays: ReplaysDep) ->
     )
 
 
-@router.post("/{replay_id}/cancel", status_code=202)
+@router.post(
+    "/{replay_id}/cancel",
+    status_code=202,
+    response_model=answer(ReplayCancelled),
+    responses=refused(
+        *KEYED,
+        404,
+        409,
+        meanings={**NO_REPLAY, 409: "The replay has already ended (`replay_finished`)."},
+    ),
+)
 async def cancel_replay(replay_id: str, replays: ReplaysDep, _: AdminCaller) -> dict[str, str]:
     """Cancel the replay: a queued one is `cancelled` at once, a running one `cancelling`
     until its runner (in whichever API process) stops it at its next progress report;
@@ -70,7 +99,12 @@ async def cancel_replay(replay_id: str, replays: ReplaysDep, _: AdminCaller) -> 
     return {"replay_id": replay_id, "status": status}
 
 
-@router.get("/{replay_id}", dependencies=[Depends(require("read"))])
+@router.get(
+    "/{replay_id}",
+    dependencies=[Depends(require("read"))],
+    response_model=answer(Replay),
+    responses=refused(*KEYED, 404, meanings=NO_REPLAY),
+)
 async def get_replay(replay_id: str, replays: ReplaysDep) -> dict[str, Any]:
     """The replay's status and progress; its report (`result`, what `leadflow replay
     --format json` prints) once it succeeded, its `error` if it failed."""

@@ -20,6 +20,16 @@ from sqlalchemy.engine import Connection
 
 from api.deps import StoreDep, require
 from api.errors import ApiError
+from api.responses import (
+    CampaignRoiReport,
+    ExperimentsReport,
+    FollowUpEfficiencyReport,
+    FunnelReport,
+    KpisReport,
+    LeaderboardReport,
+    SourcesReport,
+    report_answers,
+)
 from leadflow.bootstrap import Store
 from projections.reports import (
     Report,
@@ -107,7 +117,7 @@ def _csv(report: Report) -> str:
 FormatQuery = Annotated[Format, Query(alias="format")]
 
 
-@router.get("/sources", response_model=None)
+@router.get("/sources", response_model=None, responses=report_answers(SourcesReport))
 async def sources(
     store: StoreDep, window: WindowDep, format_: FormatQuery = "json"
 ) -> dict[str, Any] | Response:
@@ -115,7 +125,7 @@ async def sources(
     return await _answer(store, lambda conn: sources_report(conn, window), format_)
 
 
-@router.get("/funnel", response_model=None)
+@router.get("/funnel", response_model=None, responses=report_answers(FunnelReport))
 async def funnel(
     store: StoreDep, window: WindowDep, format_: FormatQuery = "json"
 ) -> dict[str, Any] | Response:
@@ -123,7 +133,7 @@ async def funnel(
     return await _answer(store, lambda conn: funnel_report(conn, window), format_)
 
 
-@router.get("/campaign-roi", response_model=None)
+@router.get("/campaign-roi", response_model=None, responses=report_answers(CampaignRoiReport))
 async def campaign_roi(
     store: StoreDep,
     window: WindowDep,
@@ -134,7 +144,7 @@ async def campaign_roi(
     return await _answer(store, lambda conn: campaign_roi_report(conn, window, interval), format_)
 
 
-@router.get("/leaderboard", response_model=None)
+@router.get("/leaderboard", response_model=None, responses=report_answers(LeaderboardReport))
 async def leaderboard(
     store: StoreDep, window: WindowDep, format_: FormatQuery = "json"
 ) -> dict[str, Any] | Response:
@@ -142,7 +152,9 @@ async def leaderboard(
     return await _answer(store, lambda conn: leaderboard_report(conn, window), format_)
 
 
-@router.get("/follow-up-efficiency", response_model=None)
+@router.get(
+    "/follow-up-efficiency", response_model=None, responses=report_answers(FollowUpEfficiencyReport)
+)
 async def follow_up_efficiency(
     store: StoreDep, window: WindowDep, format_: FormatQuery = "json"
 ) -> dict[str, Any] | Response:
@@ -150,7 +162,7 @@ async def follow_up_efficiency(
     return await _answer(store, lambda conn: follow_up_efficiency_report(conn, window), format_)
 
 
-@router.get("/kpis", response_model=None)
+@router.get("/kpis", response_model=None, responses=report_answers(KpisReport))
 async def kpis(
     store: StoreDep, window: WindowDep, format_: FormatQuery = "json"
 ) -> dict[str, Any] | Response:
@@ -158,7 +170,7 @@ async def kpis(
     return await _answer(store, lambda conn: kpis_report(conn, window), format_)
 
 
-@router.get("/experiments", response_model=None)
+@router.get("/experiments", response_model=None, responses=report_answers(ExperimentsReport))
 async def experiments(
     store: StoreDep,
     window: WindowDep,

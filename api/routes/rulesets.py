@@ -11,34 +11,68 @@ from fastapi.responses import JSONResponse
 
 from api.deps import AdminBody, AdminCaller, ReadBody, StoreDep, require
 from api.openapi_bodies import RULESET_BODY
+from api.responses import (
+    KEYED,
+    READS_BODY,
+    NoActiveRuleset,
+    PublishedRuleset,
+    RulesetActivated,
+    RulesetPublished,
+    RulesetValidation,
+    RulesetVersions,
+    RuleVocabulary,
+    answer,
+    refused,
+)
 from rules.schema import ruleset_schema
 from rules.validation import validate_ruleset
 
 router = APIRouter(prefix="/v1/rulesets", tags=["rulesets"])
 Reader = [Depends(require("read"))]
+NO_VERSION = {404: "No such version (`ruleset_not_found`)."}
 
 
-@router.get("/schema", dependencies=Reader)
+@router.get(
+    "/schema", dependencies=Reader, response_model=answer(RuleVocabulary), responses=refused(*KEYED)
+)
 async def get_schema() -> dict[str, Any]:
     """Variables (types, operators), actions (param schemas) and triggers: what a
     rule-builder UI needs."""
     return ruleset_schema()
 
 
-@router.post("/validate", dependencies=Reader, openapi_extra=RULESET_BODY)
+@router.post(
+    "/validate",
+    dependencies=Reader,
+    openapi_extra=RULESET_BODY,
+    response_model=answer(RulesetValidation),
+    responses=refused(*KEYED, *READS_BODY),
+)
 async def validate(body: ReadBody, store: StoreDep) -> dict[str, Any]:
     directory = await run_in_threadpool(store.rulebook.directory)
     errors = validate_ruleset(body, directory)
     return {"valid": not errors, "errors": [e.as_dict() for e in errors]}
 
 
-@router.post("", status_code=201, openapi_extra=RULESET_BODY)
+@router.post(
+    "",
+    status_code=201,
+    openapi_extra=RULESET_BODY,
+    response_model=answer(RulesetPublished),
+    responses=refused(
+        *KEYED,
+        *READS_BODY,
+        meanings={422: "The ruleset is not valid (`invalid_ruleset`): every error by path."},
+    ),
+)
 async def publish(body: AdminBody, caller: AdminCaller, store: StoreDep) -> JSONResponse:
     version = await run_in_threadpool(store.rulebook.publish, body, caller.name, datetime.now(UTC))
     return JSONResponse({"version": version}, status_code=201)
 
 
-@router.get("", dependencies=Reader)
+@router.get(
+    "", dependencies=Reader, response_model=answer(RulesetVersions), responses=refused(*KEYED)
+)
 async def list_versions(store: StoreDep) -> dict[str, Any]:
     def read() -> dict[str, Any]:
         active = store.rulebook.active_version()
@@ -50,7 +84,12 @@ async def list_versions(store: StoreDep) -> dict[str, Any]:
     return await run_in_threadpool(read)
 
 
-@router.get("/active", dependencies=Reader)
+@router.get(
+    "/active",
+    dependencies=Reader,
+    response_model=answer(PublishedRuleset, NoActiveRuleset),
+    responses=refused(*KEYED),
+)
 async def get_active(store: StoreDep) -> dict[str, Any]:
     def read() -> dict[str, Any]:
         active = store.rulebook.active_version()
@@ -61,14 +100,31 @@ async def get_active(store: StoreDep) -> dict[str, Any]:
     return await run_in_threadpool(read)
 
 
-@router.get("/{version}", dependencies=Reader)
+@router.get(
+    "/{version}",
+    dependencies=Reader,
+    response_model=answer(PublishedRuleset),
+    responses=refused(*KEYED, 404, meanings=NO_VERSION),
+)
 async def get_version(version: int, store: StoreDep) -> dict[str, Any]:
     return await run_in_threadpool(
         lambda: _version_body(store, version, store.rulebook.active_version())
     )
 
 
-@router.post("/{version}/activate")
+@router.post(
+    "/{version}/activate",
+    response_model=answer(RulesetActivated),
+    responses=refused(
+        *KEYED,
+        404,
+        409,
+        meanings={
+            **NO_VERSION,
+            409: "The version is not valid against the current directory (`ruleset_invalid`).",
+        },
+    ),
+)
 async def activate(version: int, store: StoreDep, caller: AdminCaller) -> dict[str, Any]:
     await run_in_threadpool(store.rulebook.activate, version, caller.name, datetime.now(UTC))
     return {"active_version": version}

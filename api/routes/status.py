@@ -6,8 +6,9 @@ Components: `database`, `temporal`, `worker` (some worker polls the task queue),
 quarantine items and the newest error among them), `decisions` (leads parked by the
 worker). A follower is `behind` when its oldest waiting event has waited over
 `api.flow_status.BEHIND_AFTER_SECONDS`; `degraded` when it holds leads in the quarantine.
-The whole is `ok`, `degraded` (something is behind, down or holds leads, but events are
-accepted) or `down` (the database does not answer: nothing is accepted)."""
+The whole is `ok` or `degraded` (something is behind, down or holds leads, but events are
+accepted); while the database does not answer, 503 `database_unavailable` whose details
+name each component."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ from fastapi.responses import JSONResponse
 
 from api.deps import StoreDep, WorkflowsDep, require
 from api.flow_status import FlowStatus, read_flow_status
+from api.errors import ApiError
+from api.responses import KEYED, answer, refused
+from api.responses import FlowStatus as FlowStatusAnswer
 from api.routes.health import database_problem, temporal_checks
 from leadflow.bootstrap import projections
 from store.quarantine import DECISION, StageSummary
@@ -27,48 +31,71 @@ from store.quarantine import DECISION, StageSummary
 router = APIRouter(prefix="/v1/status", tags=["status"], dependencies=[Depends(require("admin"))])
 
 
-@router.get("")
+@router.get("", response_model=answer(FlowStatusAnswer), responses=refused(*KEYED))
 async def status(store: StoreDep, workflows: WorkflowsDep) -> JSONResponse:
+    """Every component of the flow: its status, position and lag, and its last error."""
     now = datetime.now(UTC)
     database = await run_in_threadpool(database_problem, store)
     reachable = await temporal_checks(workflows)
-    components: list[dict[str, Any]] = [
-        {"name": "database", "status": "down" if database else "up", "last_error": database},
+    components = [
+        _component("database", "down" if database else "up", last_error=_error(database)),
         *(
-            {
-                "name": name,
-                "status": "up" if ok else "down",
-                "last_error": _temporal_error(name, ok),
-            }
+            _component(name, "up" if ok else "down", last_error=None if ok else _unreachable(name))
             for name, ok in reachable.items()
         ),
     ]
     if database is not None:
-        body = {"status": "down", "checked_at": now.isoformat(), "components": components}
-        return JSONResponse(body, status_code=503)
+        # Like every refusal, the error envelope; its details still name each component.
+        message = "the database does not answer: nothing can be appended"
+        raise ApiError(
+            503, "database_unavailable", message, components, headers={"Retry-After": "5"}
+        )
     flow = await run_in_threadpool(read_flow_status, store, projections(), now)
     components.extend(_followers(flow))
     decisions = flow.quarantine.get(DECISION)
     components.append(
-        {"name": "decisions", "status": "degraded" if decisions else "up", **_held(decisions)}
+        _component("decisions", "degraded" if decisions else "up", **_held(decisions))
     )
     healthy = all(component["status"] == "up" for component in components)
     return JSONResponse(
-        {
-            "status": "ok" if healthy else "degraded",
-            "checked_at": now.isoformat(),
-            "log_position": flow.log_position,
-            "components": components,
-        }
+        _answer("ok" if healthy else "degraded", now, flow.log_position, components)
     )
 
 
-def _temporal_error(name: str, ok: bool) -> dict[str, str] | None:
-    if ok:
+def _answer(
+    state: str, now: datetime, log_position: int, components: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "status": state,
+        "checked_at": now.isoformat(),
+        "log_position": log_position,
+        "components": components,
+    }
+
+
+def _component(name: str, state: str, **figures: Any) -> dict[str, Any]:
+    """A component with every figure present: those that do not apply to it are null."""
+    return {
+        "name": name,
+        "status": state,
+        "position": None,
+        "lag_events": None,
+        "lag_seconds": None,
+        "quarantined": None,
+        "last_error": None,
+    } | figures
+
+
+def _error(fault: dict[str, str] | None) -> dict[str, Any] | None:
+    if fault is None:
         return None
+    return {"message": fault["message"], "code": fault.get("code"), "at": None}
+
+
+def _unreachable(name: str) -> dict[str, Any]:
     if name == "temporal":
-        return {"message": "Temporal does not answer its health check"}
-    return {"message": "no worker has polled the task queue lately"}
+        return {"message": "Temporal does not answer its health check", "code": None, "at": None}
+    return {"message": "no worker has polled the task queue lately", "code": None, "at": None}
 
 
 def _followers(flow: FlowStatus) -> list[dict[str, Any]]:
@@ -77,24 +104,25 @@ def _followers(flow: FlowStatus) -> list[dict[str, Any]]:
         held = flow.quarantine.get(follower.stage)
         state = "behind" if follower.behind else "degraded" if held else "up"
         found.append(
-            {
-                "name": follower.name,
-                "status": state,
-                "position": follower.position,
-                "lag_events": follower.lag_events,
-                "lag_seconds": round(follower.lag_seconds, 3),
+            _component(
+                follower.name,
+                state,
+                position=follower.position,
+                lag_events=follower.lag_events,
+                lag_seconds=round(follower.lag_seconds, 3),
                 **_held(held),
-            }
+            )
         )
     return found
 
 
 def _held(summary: StageSummary | None) -> dict[str, Any]:
-    """A stage's open quarantine items and its newest error (None: nothing held)."""
+    """A stage's open quarantine items and its newest error (nothing held: 0, null)."""
     if summary is None:
         return {"quarantined": 0, "last_error": None}
-    assert summary.last_failed_at is not None
+    at = summary.last_failed_at.isoformat() if summary.last_failed_at else None
+    message = summary.last_error or ""
     return {
         "quarantined": summary.total,
-        "last_error": {"message": summary.last_error, "at": summary.last_failed_at.isoformat()},
+        "last_error": {"message": message, "code": None, "at": at},
     }

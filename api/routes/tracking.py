@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import SettingsDep, StoreDep
 from api.errors import ApiError
+from api.responses import refused
 from domain.events import parse_event
 from domain.tracking import TrackedMessage, tracked_message_id
 from leadflow.bootstrap import Store
@@ -30,6 +31,7 @@ NO_STORE = {"Cache-Control": "no-store, max-age=0"}
 # Whose idempotency keys the tracking links' events are (no API key sends them).
 TRACKING_SCOPE = "tracking"
 MessageId = Path(max_length=100, description="The message id from the email.")
+UNKNOWN = refused(404, 422, 503, meanings={404: "No such message (`unknown_message`)."})
 
 
 def _message(store: Store, message_id: str) -> TrackedMessage:
@@ -53,7 +55,17 @@ def _record(
         LOG_APPENDS.labels("tracking").inc()
 
 
-@router.get("/o/{message_id}")
+@router.get(
+    "/o/{message_id}",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "A transparent GIF of one pixel.",
+            "content": {"image/gif": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **UNKNOWN,
+    },
+)
 async def opened(
     message_id: str = MessageId, *, store: StoreDep, settings: SettingsDep
 ) -> Response:
@@ -65,7 +77,23 @@ async def opened(
     return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
 
 
-@router.get("/c/{message_id}")
+@router.get(
+    "/c/{message_id}",
+    status_code=302,
+    response_class=RedirectResponse,
+    responses={
+        302: {
+            "description": "To `u`.",
+            "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
+        },
+        **refused(
+            404,
+            422,
+            503,
+            meanings={404: "No such message, or the message has no such link (`unknown_link`)."},
+        ),
+    },
+)
 async def clicked(
     message_id: str = MessageId,
     u: str = Query(max_length=2000, description="The link's target, as the email has it."),
@@ -84,7 +112,11 @@ async def clicked(
     return RedirectResponse(u, status_code=302, headers=NO_STORE)
 
 
-@router.get("/u/{message_id}", response_class=HTMLResponse)
+@router.get(
+    "/u/{message_id}",
+    response_class=HTMLResponse,
+    responses={200: {"description": "A page saying so."}, **UNKNOWN},
+)
 async def unsubscribed(
     message_id: str = MessageId, *, store: StoreDep, settings: SettingsDep
 ) -> HTMLResponse:

@@ -133,3 +133,14 @@ def test_rules_validate_reports_every_error_with_its_path(tmp_path: Path) -> Non
     lines = result.stdout.splitlines()
     assert any(line.startswith(f"{bad}:/rules/0/conditions/all/0/operator:") for line in lines)
     assert any(line.startswith(f"{bad}:/timers/1/after:") for line in lines)
+
+
+def test_openapi_prints_the_checked_in_description_and_writes_it(tmp_path: Path) -> None:
+    """`make openapi` runs `leadflow openapi --output docs/openapi.json`."""
+    checked_in = (Path(__file__).parents[2] / "docs" / "openapi.json").read_text(encoding="utf-8")
+    printed = run("openapi")
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout == checked_in
+    written = run("openapi", "--output", str(tmp_path / "openapi.json"))
+    assert written.returncode == 0 and written.stdout == "", written.stderr
+    assert (tmp_path / "openapi.json").read_text(encoding="utf-8") == checked_in
