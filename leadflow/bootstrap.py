@@ -10,7 +10,6 @@ from pathlib import Path
 
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
@@ -27,15 +26,13 @@ from projections.leads import LeadsProjection
 from projections.notifications import NotificationsProjection
 from projections.nurture import NurtureMessagesProjection
 from projections.stages import LeadStagesProjection
-from replay.jobs import metadata as replays_metadata
 from store.ingest import Appended, PendingAppend
-from store.keys import KeyStore, install_key_tables
+from store.keys import KeyStore
 from store.log import EventLog, open_event_log
 from store.positions import PositionStore
-from store.positions import metadata as follower_metadata
 from store.quarantine import Quarantine
-from store.quarantine import metadata as quarantine_metadata
 from store.rulebook import Rulebook
+from store.schema import schema_ready
 
 log = logging.getLogger(__name__)
 
@@ -90,23 +87,20 @@ def projections(suffix: str = "") -> list[Projection]:
     ]
 
 
-def _create_tables(engine: Engine) -> None:
-    read_models = [projection.metadata for projection in projections()]
-    install_key_tables(engine)
-    for metadata in (follower_metadata, replays_metadata, quarantine_metadata, *read_models):
-        try:
-            metadata.create_all(engine)
-        except (IntegrityError, OperationalError, ProgrammingError):
-            # Another process created them at the same moment; the second look sees them.
-            metadata.create_all(engine)
-
-
 def open_store(settings: Settings) -> Store:
+    """The store on the database of `settings`, its schema at head: upgraded first if it is
+    behind (store.schema), or SchemaNotCurrent when `auto_migrate` is off."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.sqlalchemy_url
     engine = create_engine(url, pool_pre_ping=True)
-    _create_tables(engine)
-    event_log = open_event_log(url)
+    try:
+        with schema_ready(engine, upgrade=settings.auto_migrate):
+            # The log's tables are the library's: created by its recorder, inside the schema
+            # lock when this process upgrades.
+            event_log = open_event_log(url)
+    except BaseException:
+        engine.dispose()
+        raise
     keys = KeyStore(engine)
     if settings.bootstrap_admin_key:
         keys.ensure_bootstrap(settings.bootstrap_admin_key)

@@ -55,7 +55,8 @@ def _logging() -> None:
         level=logging.INFO,
         format="%(asctime)s %(levelname)s [%(processName)s %(process)d] %(name)s: %(message)s",
     )
-    for noisy in ("httpx", "temporalio.worker._workflow_instance"):
+    # alembic narrates every step; store.schema logs each upgrade in one line.
+    for noisy in ("httpx", "temporalio.worker._workflow_instance", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -143,6 +144,43 @@ def projector(data_dir: DataDir = None) -> None:
 
     _logging()
     asyncio.run(run_projector(_settings(data_dir)))
+
+
+@app.command()
+def migrate(
+    data_dir: DataDir = None,
+    to: Annotated[str, typer.Option("--to", help="The revision to upgrade to.")] = "head",
+) -> None:
+    """Upgrade the database's schema (leadflow's own tables; the event log's are created if
+    missing) and print its revision before and after. Every process does this as it starts
+    unless LEADFLOW_AUTO_MIGRATE=false. At head, also checks that the tables are what this
+    leadflow declares: exit 1 naming each difference."""
+    from sqlalchemy import create_engine
+
+    from leadflow.migrations import schema_differences
+    from store.log import open_event_log
+    from store.schema import head, migrated
+
+    _logging()
+    settings = _settings(data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.sqlalchemy_url)
+    try:
+        with migrated(engine, to) as done:
+            open_event_log(settings.sqlalchemy_url).close()
+        typer.echo(f"before: {done.before or 'none'}")
+        typer.echo(f"after:  {done.after}" + (" (head)" if done.after == head() else ""))
+        if done.after != head():
+            return
+        with engine.connect() as conn:
+            differences = schema_differences(conn)
+    finally:
+        engine.dispose()
+    for difference in differences:
+        message = f"the database differs from leadflow's tables: {difference}"
+        console.print(message, style="red", markup=False)
+    if differences:
+        raise typer.Exit(1)
 
 
 class Scope(StrEnum):
@@ -460,4 +498,10 @@ def _act_on_quarantine(item_ids: list[str], action: str, data_dir: Path | None) 
 
 
 def main() -> None:
-    app()
+    from store.schema import SchemaNotCurrent
+
+    try:
+        app()
+    except SchemaNotCurrent as refused:
+        console.print(str(refused), style="red", markup=False)
+        raise SystemExit(1) from None

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     temporal_address: str | None = Field(
         default=None, description="host:port of an existing Temporal; `dev` starts one if unset"
     )
+    # Every process upgrades the database's schema as it starts (under a lock); off, a process
+    # refuses to start on a database behind head and `leadflow migrate` upgrades it.
+    auto_migrate: bool = True
     temporal_namespace: str = "default"
     task_queue: str = "leadflow"
     # A Temporal cluster beyond the dev server (README, "Temporal beyond the dev server"):

@@ -45,14 +45,11 @@ from sqlalchemy import (
     String,
     Table,
     func,
-    inspect,
-    literal,
     or_,
     select,
-    text,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from domain.errors import Conflict, DomainError, FieldError, InvalidDocument
 from store.times import utc
@@ -67,12 +64,9 @@ PREFIX_LENGTH = 8
 USE_RECORD_SECONDS = 60.0
 DEFAULT_ROTATION_GRACE = timedelta(days=1)
 MAX_ROTATION_GRACE = timedelta(days=30)
-# The NOTIFY channel of key changes, and the advisory lock that serialises the key tables'
-# set-up on PostgreSQL (any constant no other part of leadflow uses).
+# The NOTIFY channel of key changes.
 CHANGES_CHANNEL = "leadflow_api_keys"
-SCHEMA_LOCK = 0x6C66_6B65_7973  # "lfkeys"
 RECONNECT_SECONDS = 1.0
-INSTALL_ATTEMPTS = 5
 
 metadata = MetaData()
 
@@ -83,17 +77,18 @@ api_keys = Table(
     Column("scopes", String(100), nullable=False),
     Column("name", String(200), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    # Added after the first release: nullable, so `install_key_tables` can add them to an
-    # existing table (and fills key_id in).
-    Column("key_id", String(40), nullable=True),
+    # Added after the first release (store/migrations/versions/0002 fills key_id in for
+    # the keys of that release).
+    Column("key_id", String(40), nullable=False),
     Column("prefix", String(PREFIX_LENGTH), nullable=True),
     Column("last_used_at", DateTime(timezone=True), nullable=True),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
     Column("expires_at", DateTime(timezone=True), nullable=True),
+    Index("ix_api_keys_key_id", "key_id"),
 )
-key_id_index = Index("ix_api_keys_key_id", api_keys.c.key_id)
 
-# One row (id 1): bumped with every change that can refuse a key that worked before.
+# One row (id 1, inserted by the first migration): bumped with every change that can refuse
+# a key that worked before.
 key_generation = Table(
     "api_key_generation",
     metadata,
@@ -208,42 +203,6 @@ def check_scopes(scopes: Iterable[object]) -> list[str]:
     if errors:
         raise InvalidKeyRequest(errors)
     return [str(scope) for scope in scopes]
-
-
-def install_key_tables(engine: Engine) -> None:
-    """Create the key tables, or bring an `api_keys` table of an earlier leadflow up to date:
-    missing columns are added and each old key gets key_id `key_` + the first 12 hex digits
-    of its hash, so it keeps working. Safe when several processes start at once (PostgreSQL
-    serialises them on an advisory lock; on SQLite the loser of a race looks again)."""
-    for attempt in range(INSTALL_ATTEMPTS):
-        try:
-            _install(engine)
-            return
-        except (IntegrityError, OperationalError, ProgrammingError):
-            # Another process created a table or added a column first (SQLite has no
-            # advisory lock): each retry sees more done, so a few always suffice.
-            if attempt == INSTALL_ATTEMPTS - 1:
-                raise
-
-
-def _install(engine: Engine) -> None:
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK)))
-        metadata.create_all(conn)
-        present = {column["name"] for column in inspect(conn).get_columns(api_keys.name)}
-        for column in api_keys.columns:
-            if column.name not in present:
-                kind = column.type.compile(dialect=conn.dialect)
-                conn.execute(text(f"ALTER TABLE {api_keys.name} ADD COLUMN {column.name} {kind}"))
-        key_id_index.create(conn, checkfirst=True)
-        conn.execute(
-            api_keys.update()
-            .where(api_keys.c.key_id.is_(None))
-            .values(key_id=literal("key_") + func.substr(api_keys.c.key_hash, 1, 12))
-        )
-        if conn.execute(select(key_generation.c.id)).first() is None:
-            conn.execute(key_generation.insert().values(id=1, generation=0))
 
 
 class KeyGeneration:

@@ -20,8 +20,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.deps import StoreDep, WorkflowsDep, require
-from api.flow_status import FlowStatus, read_flow_status
 from api.errors import ApiError
+from api.flow_status import FlowStatus, read_flow_status
 from api.responses import KEYED, answer, refused
 from api.responses import FlowStatus as FlowStatusAnswer
 from api.routes.health import database_problem, temporal_checks

@@ -11,12 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
 
 from api.app import create_app
 from leadflow.bootstrap import open_store
 from leadflow.settings import Settings
 from store.keys import KeyStore
 from store.rulebook import default_ruleset_document
+from store.schema import revisions
 
 LEADFLOW = [sys.executable, "-m", "leadflow"]
 
@@ -144,3 +146,48 @@ def test_openapi_prints_the_checked_in_description_and_writes_it(tmp_path: Path)
     written = run("openapi", "--output", str(tmp_path / "openapi.json"))
     assert written.returncode == 0 and written.stdout == "", written.stderr
     assert (tmp_path / "openapi.json").read_text(encoding="utf-8") == checked_in
+
+
+def test_migrate_upgrades_an_old_database_and_prints_its_revision_before_and_after(
+    settings: Settings,
+) -> None:
+    env = {"LEADFLOW_DATABASE_URL": settings.database_url} if settings.database_url else {}
+    data_dir = ["--data-dir", str(settings.data_dir)]
+    first, *_, last = revisions()
+
+    old = run("migrate", "--to", first, *data_dir, env=env)
+    assert old.returncode == 0, old.stderr
+    assert old.stdout.splitlines() == ["before: none", f"after:  {first}"]
+
+    # Told not to upgrade, a process refuses the old database and names the command.
+    refused = run("keys", "list", *data_dir, env={**env, "LEADFLOW_AUTO_MIGRATE": "false"})
+    assert refused.returncode == 1
+    assert "leadflow migrate" in refused.stderr and first in refused.stderr
+
+    upgraded = run("migrate", *data_dir, env=env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert upgraded.stdout.splitlines() == [f"before: {first}", f"after:  {last} (head)"]
+    listed = run("keys", "list", *data_dir, env={**env, "LEADFLOW_AUTO_MIGRATE": "false"})
+    assert listed.returncode == 0, listed.stderr
+
+    again = run("migrate", *data_dir, env=env)
+    assert again.stdout.splitlines() == [f"before: {last}", f"after:  {last} (head)"]
+    unknown = run("migrate", "--to", "nonesuch", *data_dir, env=env)
+    assert unknown.returncode == 1 and "nonesuch" in unknown.stderr
+    downgrade = run("migrate", "--to", first, *data_dir, env=env)
+    assert downgrade.returncode == 1 and "does not downgrade" in downgrade.stderr
+
+
+def test_migrate_names_what_differs_from_the_models(settings: Settings) -> None:
+    env = {"LEADFLOW_DATABASE_URL": settings.database_url} if settings.database_url else {}
+    data_dir = ["--data-dir", str(settings.data_dir)]
+    assert run("migrate", *data_dir, env=env).returncode == 0
+    engine = create_engine(settings.sqlalchemy_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE leads ADD COLUMN added_by_hand INTEGER"))
+    finally:
+        engine.dispose()
+    differs = run("migrate", *data_dir, env=env)
+    assert differs.returncode == 1
+    assert "added_by_hand" in differs.stderr

@@ -19,7 +19,8 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, create_engine
 from api.app import create_app
 from leadflow.bootstrap import open_store
 from leadflow.settings import Settings
-from store.keys import hash_key, install_key_tables, key_generation
+from store.keys import hash_key, key_generation
+from store.schema import current_revision, head
 
 ADMIN_KEY = "lf_test_admin"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -302,20 +303,21 @@ def test_a_database_with_the_old_keys_table_keeps_its_keys_working(settings: Set
 
 def test_processes_starting_at_once_upgrade_the_old_keys_table_once(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True)
-    engines = [create_engine(settings.sqlalchemy_url) for _ in range(4)]
+    engine = create_engine(settings.sqlalchemy_url)
     try:
-        _old_api_keys(engines[0])
-        with ThreadPoolExecutor(len(engines)) as pool:
-            list(pool.map(install_key_tables, engines))
+        _old_api_keys(engine)
+        with ThreadPoolExecutor(4) as pool:
+            stores = list(pool.map(lambda _: open_store(settings), range(4)))
+        assert current_revision(engine) == head()
     finally:
-        for engine in engines:
-            engine.dispose()
-    store = open_store(settings)
+        engine.dispose()
     try:
-        assert [secret.key_id for secret in store.keys.secrets()] == ["bootstrap"]
-        assert store.keys.lookup(ADMIN_KEY) is not None
+        for store in stores:
+            assert [secret.key_id for secret in store.keys.secrets()] == ["bootstrap"]
+            assert store.keys.lookup(ADMIN_KEY) is not None
     finally:
-        store.close()
+        for store in stores:
+            store.close()
 
 
 def test_failed_authentications_are_logged_and_limited_per_address(

@@ -160,6 +160,9 @@ def test_the_layers_are_the_packages_on_disk() -> None:
 def test_every_module_imports() -> None:
     """mypy is told to ignore modules it cannot find (third-party ones without stubs), so a
     first-party import of a module that moved away would pass it: importing catches it."""
-    names = sorted(name for name in modules() if not name.endswith("__main__"))  # runs the CLI
+    # __main__ runs the CLI; alembic's env.py runs only inside alembic, reading its context.
+    names = sorted(
+        name for name in modules() if not name.endswith(("__main__", "store.migrations.env"))
+    )
     script = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)"
     subprocess.run([sys.executable, "-c", script, *names], cwd=ROOT, check=True)
