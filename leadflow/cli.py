@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -50,15 +49,6 @@ def _settings(data_dir: Path | None, **overrides: object) -> Settings:
     return settings.model_copy(update=updates)
 
 
-def _logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s [%(processName)s %(process)d] %(name)s: %(message)s",
-    )
-    for noisy in ("httpx", "temporalio.worker._workflow_instance"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 @app.command()
 def dev(
     data_dir: DataDir = None,
@@ -69,9 +59,10 @@ def dev(
 ) -> None:
     """Start everything: Temporal dev server (with UI), worker, projector and API."""
     from leadflow.dev import run_dev
+    from leadflow.logs import configure as configure_logs
 
-    _logging()
     settings = _settings(data_dir, api_port=port)
+    configure_logs(settings, "dev", default_format="human")
     run_dev(
         settings,
         temporal_port=temporal_port,
@@ -87,29 +78,35 @@ def api(
     host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
 ) -> None:
     """Run the HTTP API (production process)."""
+    from leadflow.logs import configure as configure_logs
     from leadflow.processes import run_api
 
-    _logging()
-    run_api(_settings(data_dir, api_port=port, api_host=host))
+    settings = _settings(data_dir, api_port=port, api_host=host)
+    configure_logs(settings, "api")
+    run_api(settings)
 
 
 @app.command()
 def worker(data_dir: DataDir = None) -> None:
     """Run the Temporal worker (production process)."""
+    from leadflow.logs import configure as configure_logs
     from leadflow.processes import run_worker
 
-    _logging()
-    asyncio.run(run_worker(_settings(data_dir)))
+    settings = _settings(data_dir)
+    configure_logs(settings, "worker")
+    asyncio.run(run_worker(settings))
 
 
 @app.command()
 def projector(data_dir: DataDir = None) -> None:
     """Run the projector (read models) and the dispatcher (log to workflows), the
     production process that follows the log."""
+    from leadflow.logs import configure as configure_logs
     from leadflow.processes import run_projector
 
-    _logging()
-    asyncio.run(run_projector(_settings(data_dir)))
+    settings = _settings(data_dir)
+    configure_logs(settings, "projector")
+    asyncio.run(run_projector(settings))
 
 
 class Scope(StrEnum):

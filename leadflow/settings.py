@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -60,6 +61,15 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_seconds: float = Field(default=30.0, gt=0)
     # A replay over HTTP that runs longer than this fails, naming how to narrow it.
     replay_time_limit_seconds: float = Field(default=600, gt=0)
+    # How the processes write their logs on stderr (leadflow/logs.py): JSON lines, or lines
+    # for a person; unset, `leadflow dev` and its children write `human`, the others `json`.
+    log_format: Literal["json", "human"] | None = None
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @property
     def sqlalchemy_url(self) -> str:
