@@ -18,6 +18,7 @@ from api.deps import safe_parameters
 from api.errors import install_error_handlers
 from api.ingest_writer import GroupCommitter
 from api.openapi_bodies import describe_api
+from api.request_log import RequestLog
 from api.routes import (
     directory,
     events,
@@ -99,6 +100,7 @@ def create_app(settings: Settings) -> FastAPI:
         dependencies=[Depends(safe_parameters)],
     )
     install_error_handlers(app)
+    app.add_middleware(RequestLog)
     app.include_router(health.router)
     app.include_router(events.router)
     app.include_router(leads.router)
