@@ -254,11 +254,15 @@ class DecisionActivities:
     def _result(
         lead_id: str, trigger: str, decided: Decided, ruleset: ActiveRuleset
     ) -> DecideResult:
+        # The rules that made these decisions, for a log search by rule (comma-separated
+        # when several did; the activity's context adds the lead and workflow ids).
+        rules = ",".join(dict.fromkeys(e.rule_id for e in decided.events if e.rule_id))
         log.info(
             "lead %s: %s → %s",
             lead_id,
             trigger,
             ", ".join(e.type for e in decided.events) or "no decisions",
+            extra={"rule_id": rules, "ruleset_version": ruleset.version} if rules else None,
         )
         for event in decided.events:
             DECISIONS.labels(event.rule_id or "lifecycle", event.type).inc()

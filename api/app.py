@@ -21,6 +21,7 @@ from api.flow_status import read_flow_status
 from api.ingest_writer import GroupCommitter
 from api.metrics import FlowCollector, RequestMetrics
 from api.openapi_bodies import describe_api
+from api.request_log import RequestLog
 from api.routes import (
     directory,
     events,
@@ -122,6 +123,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(RequestMetrics)
+    app.add_middleware(RequestLog)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(status.router)

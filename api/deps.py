@@ -20,6 +20,7 @@ from api.ingest_writer import GroupCommitter
 from delivery.temporal import LeadWorkflows
 from domain.limits import MAX_JSON_DEPTH, nests_deeper_than, unsafe_values
 from leadflow.bootstrap import Store
+from leadflow.logs import annotate
 from leadflow.settings import Settings
 from store.keys import PREFIX_LENGTH, Caller
 
@@ -108,6 +109,7 @@ def require(scope: str) -> Callable[..., Awaitable[Caller]]:
                 key[:PREFIX_LENGTH],
             )
             raise ApiError(401, "unauthenticated", "unknown, revoked or expired API key")
+        annotate(api_key_id=caller.key_id)
         if store.keys.use_due(key):
             # Written on a worker thread; the request does not wait for it.
             asyncio.get_running_loop().run_in_executor(

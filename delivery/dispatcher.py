@@ -173,7 +173,12 @@ class Dispatcher:
         held = await asyncio.to_thread(self._held_entries, item, up_to)
         if item.status == SKIP_REQUESTED:
             held = [(p, e) for p, e in held if p != item.position]
-            log.warning("lead %s: delivery of %s skipped", item.lead_id, item.event_id)
+            log.warning(
+                "lead %s: delivery of %s skipped",
+                item.lead_id,
+                item.event_id,
+                extra={"lead_id": item.lead_id},
+            )
         [failure] = await self._deliver_streams([held])
         now = datetime.now(UTC)
 
@@ -197,7 +202,9 @@ class Dispatcher:
 
         await asyncio.to_thread(settle)
         if failure is None:
-            log.info("lead %s: held events delivered", item.lead_id)
+            log.info(
+                "lead %s: held events delivered", item.lead_id, extra={"lead_id": item.lead_id}
+            )
 
     def _held_entries(self, item: QuarantineItem, up_to: int) -> list[tuple[int, LoggedEvent]]:
         assert item.position is not None
@@ -257,4 +264,5 @@ class Dispatcher:
                     item.status,
                     item.attempts,
                     item.error,
+                    extra={"lead_id": str(failure.event.lead_id)},
                 )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -50,16 +49,6 @@ def _settings(data_dir: Path | None, **overrides: object) -> Settings:
     return settings.model_copy(update=updates)
 
 
-def _logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s [%(processName)s %(process)d] %(name)s: %(message)s",
-    )
-    # alembic narrates every step; store.schema logs each upgrade in one line.
-    for noisy in ("httpx", "temporalio.worker._workflow_instance", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 @app.command()
 def dev(
     data_dir: DataDir = None,
@@ -80,8 +69,8 @@ def dev(
 ) -> None:
     """Start everything: Temporal dev server (with UI), worker, projector and API."""
     from leadflow.dev import run_dev
+    from leadflow.logs import configure as configure_logs
 
-    _logging()
     settings = _settings(
         data_dir,
         api_port=port,
@@ -89,6 +78,7 @@ def dev(
         projector_metrics_port=projector_metrics_port or None,
         temporal_metrics_port=temporal_metrics_port or None,
     )
+    configure_logs(settings, "dev", default_format="human")
     run_dev(
         settings,
         temporal_port=temporal_port,
@@ -104,10 +94,12 @@ def api(
     host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
 ) -> None:
     """Run the HTTP API (production process)."""
+    from leadflow.logs import configure as configure_logs
     from leadflow.processes import run_api
 
-    _logging()
-    run_api(_settings(data_dir, api_port=port, api_host=host))
+    settings = _settings(data_dir, api_port=port, api_host=host)
+    configure_logs(settings, "api")
+    run_api(settings)
 
 
 @app.command()
@@ -130,20 +122,24 @@ def openapi(
 @app.command()
 def worker(data_dir: DataDir = None) -> None:
     """Run the Temporal worker (production process)."""
+    from leadflow.logs import configure as configure_logs
     from leadflow.processes import run_worker
 
-    _logging()
-    asyncio.run(run_worker(_settings(data_dir)))
+    settings = _settings(data_dir)
+    configure_logs(settings, "worker")
+    asyncio.run(run_worker(settings))
 
 
 @app.command()
 def projector(data_dir: DataDir = None) -> None:
     """Run the projector (read models) and the dispatcher (log to workflows), the
     production process that follows the log."""
+    from leadflow.logs import configure as configure_logs
     from leadflow.processes import run_projector
 
-    _logging()
-    asyncio.run(run_projector(_settings(data_dir)))
+    settings = _settings(data_dir)
+    configure_logs(settings, "projector")
+    asyncio.run(run_projector(settings))
 
 
 @app.command()
@@ -157,12 +153,13 @@ def migrate(
     leadflow declares: exit 1 naming each difference."""
     from sqlalchemy import create_engine
 
+    from leadflow.logs import configure as configure_logs
     from leadflow.migrations import schema_differences
     from store.log import open_event_log
     from store.schema import head, migrated
 
-    _logging()
     settings = _settings(data_dir)
+    configure_logs(settings, "migrate", default_format="human")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.sqlalchemy_url)
     try:

@@ -227,6 +227,8 @@ def run_dev(
         "LEADFLOW_API_PORT": str(settings.api_port),
         "LEADFLOW_API_HOST": settings.api_host,
         "LEADFLOW_BOOTSTRAP_ADMIN_KEY": key,
+        # The children write to this console: lines for a person unless told otherwise.
+        "LEADFLOW_LOG_FORMAT": settings.log_format or "human",
     }
     if ui_port and settings.temporal_address is None:
         env["LEADFLOW_TEMPORAL_UI_URL"] = f"http://127.0.0.1:{ui_port}"

@@ -30,6 +30,7 @@ from delivery.dispatcher import Dispatcher
 from delivery.temporal import LeadWorkflows, is_outage
 from leadflow.bootstrap import Store, connect_temporal, open_store, projections
 from leadflow.heartbeat import beating
+from leadflow.logs import ActivityLogContext
 from leadflow.settings import Settings
 from projections.projector import Projector
 from store.faults import is_database_outage
@@ -88,6 +89,7 @@ async def lead_workers(
         ],
         activity_executor=threads.decisions,
         workflow_runner=workflow_runner or SandboxedWorkflowRunner(),
+        interceptors=[ActivityLogContext()],
     )
     deliveries = Worker(
         client,
@@ -95,6 +97,7 @@ async def lead_workers(
         activities=[notifications.send],
         activity_executor=threads.notifications,
         max_concurrent_activities=threads.notification_slots,
+        interceptors=[ActivityLogContext()],
     )
     async with leads, deliveries:
         yield
@@ -166,7 +169,24 @@ def temporal_runtime(settings: Settings) -> Runtime | None:
     return Runtime(telemetry=TelemetryConfig(metrics=prometheus))
 
 
+def _starting(process: str, settings: Settings, **more: object) -> None:
+    """One line naming what the process is about to use (its passwords are redacted by
+    the log's formatter, leadflow/logs.py, like any secret in any line)."""
+    log.info(
+        "%s starting",
+        process,
+        extra={
+            "database": settings.sqlalchemy_url,
+            "temporal": settings.temporal_target,
+            "namespace": settings.temporal_namespace,
+            "task_queue": settings.task_queue,
+            **more,
+        },
+    )
+
+
 async def run_worker(settings: Settings) -> None:
+    _starting("worker", settings, smtp=settings.smtp_url or "(none: emails are recorded)")
     stop = _stop_on_signals()
     store = await asyncio.to_thread(open_store, settings)
     client = await connect_temporal(settings, wait_seconds=120, runtime=temporal_runtime(settings))
@@ -192,6 +212,7 @@ async def run_worker(settings: Settings) -> None:
 async def run_projector(settings: Settings) -> None:
     """The projector (read models) and the dispatcher (workflows), both following the log.
     The projector needs no Temporal: it runs while the dispatcher waits for it."""
+    _starting("projector", settings)
     stop = _stop_on_signals()
     store = await asyncio.to_thread(open_store, settings)
     try:
@@ -242,11 +263,15 @@ async def _dispatch(settings: Settings, store: Store, stop: asyncio.Event, watch
 
 
 def run_api(settings: Settings) -> None:
+    _starting("api", settings, listen=f"{settings.api_host}:{settings.api_port}")
     uvicorn.run(
         create_app(settings),
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",
+        # uvicorn's lines go through leadflow's handler (leadflow/logs.py), and the access
+        # log is leadflow's own (api/request_log.py), which knows the request id.
+        log_config=None,
         access_log=False,
         # The C HTTP parser and event loop: half the server's CPU per request of h11 on
         # asyncio's loop (BENCHMARKS.md, Ingest).

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -79,6 +80,15 @@ class Settings(BaseSettings):
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     projector_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     temporal_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # How the processes write their logs on stderr (leadflow/logs.py): JSON lines, or lines
+    # for a person; unset, `leadflow dev` and its children write `human`, the others `json`.
+    log_format: Literal["json", "human"] | None = None
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @property
     def sqlalchemy_url(self) -> str:

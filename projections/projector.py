@@ -266,6 +266,7 @@ class Projector:
             item.status,
             item.attempts,
             item.error,
+            extra={"lead_id": item.lead_id} if item.lead_id else None,
         )
         return item
 

@@ -162,7 +162,11 @@ class LeadWorkflow:
                 if not self._pending:
                     # Its next event starts a new run (signal-with-start), which gets the
                     # lead's state back from the log with its first decision.
-                    workflow.logger.info("lead %s: nothing to wait for; run ends", input.lead_id)
+                    workflow.logger.info(
+                        "lead %s: nothing to wait for; run ends",
+                        input.lead_id,
+                        extra={"lead_id": input.lead_id},
+                    )
                     return
             if self._should_continue_as_new(input.history_limit):
                 # Deliveries in flight belong to this run; let them finish first.
@@ -243,7 +247,9 @@ class LeadWorkflow:
     async def _fire(self, timer: RunningTimer) -> LeadState:
         assert self._state is not None
         lead_id = self._state.lead_id
-        workflow.logger.info("lead %s: timer %s fired", lead_id, timer.timer_id)
+        workflow.logger.info(
+            "lead %s: timer %s fired", lead_id, timer.timer_id, extra={"lead_id": lead_id}
+        )
 
         def fire() -> Awaitable[DecideResult]:
             return workflow.execute_local_activity(
@@ -298,7 +304,13 @@ class LeadWorkflow:
         assert self._state is not None
         cause = failed.cause if isinstance(failed, ActivityError) else failed
         error = str(cause) if cause is not None else str(failed)
-        workflow.logger.error("lead %s: %s parked: %s", self._state.lead_id, trigger, error)
+        workflow.logger.error(
+            "lead %s: %s parked: %s",
+            self._state.lead_id,
+            trigger,
+            error,
+            extra={"lead_id": self._state.lead_id},
+        )
         item_id: str = await workflow.execute_local_activity(
             PARK_DECISION,
             ParkInput(
@@ -340,6 +352,7 @@ class LeadWorkflow:
                 decided.type,
                 decided.rule_id,
                 decided.ruleset_version,
+                extra={"lead_id": decided.lead_id, "rule_id": decided.rule_id},
             )
         # The log may hold newer events than this one (appended meanwhile); never go back.
         if result.state.last_sequence >= self._state.last_sequence:
@@ -370,7 +383,10 @@ class LeadWorkflow:
         except ActivityError:
             # Recorded as failed (or skipped) on the log by the activity; the lead goes on.
             workflow.logger.warning(
-                "lead %s: notification %s not delivered", queued.lead_id, queued.event_id
+                "lead %s: notification %s not delivered",
+                queued.lead_id,
+                queued.event_id,
+                extra={"lead_id": queued.lead_id},
             )
         finally:
             del self._sending[queued.event_id]

@@ -18,6 +18,7 @@ from api.openapi_bodies import EVENT_BODY, batch_body
 from api.responses import KEYED, READS_BODY, BatchAccepted, EventAccepted, answer, refused
 from domain.errors import FieldError, InvalidEvent
 from domain.events import IncomingEvent, parse_event
+from leadflow.logs import annotate
 from store.ingest import ItemRejected
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
@@ -64,6 +65,8 @@ async def post_event(
         [result] = await writer.append([event], [key], scope=caller.key_id)
     except ItemRejected as rejected:
         raise rejected.cause from None
+    if result.lead_id is not None:
+        annotate(lead_id=str(result.lead_id))
     return JSONResponse(result.as_dict(), status_code=202)
 
 

@@ -22,6 +22,7 @@ from api.responses import refused
 from domain.events import parse_event
 from domain.tracking import TrackedMessage, tracked_message_id
 from leadflow.bootstrap import Store
+from leadflow.logs import annotate
 from store.log import LOG_APPENDS
 
 router = APIRouter(prefix="/t", tags=["tracking"])
@@ -40,6 +41,7 @@ def _message(store: Store, message_id: str) -> TrackedMessage:
     except AggregateNotFoundError:
         raise ApiError(404, "unknown_message", "no such message") from None
     assert isinstance(message, TrackedMessage)
+    annotate(lead_id=message.lead_id)
     return message
 
 

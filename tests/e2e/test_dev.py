@@ -373,3 +373,32 @@ async def test_ctrl_c_stops_every_child(processes: Processes, tmp_path: Path) ->
     assert dev.group.members() == [], "children left running after leadflow dev exited"
     shutdown_log = dev.group.log_text(since=log_before)
     assert "Traceback" not in shutdown_log
+
+
+async def test_the_children_log_for_a_person(shared_dev: LeadflowDev) -> None:
+    """`leadflow dev`'s console shows its children's lines in the human format: time,
+    level, process, logger, message, then the ids as key=value; no JSON."""
+    async with api(shared_dev) as http:
+        answer = await post_event(http, capture(f"human.{uuid4().hex[:8]}@example.com"))
+    lead_id = answer["lead_id"]
+
+    async def decided() -> str | None:
+        return next(
+            (
+                line
+                for line in shared_dev.group.log_text().splitlines()
+                if f"lead {lead_id}: lead.captured →" in line
+            ),
+            None,
+        )
+
+    line = await settles(decided, "the worker's line deciding the new lead", DELIVERY_SECONDS)
+    assert re.fullmatch(
+        rf"\d\d:\d\d:\d\d\.\d{{3}} INFO  worker activities\.decisions: lead {lead_id}: "
+        rf"lead\.captured → .*  lead_id={lead_id} workflow_id=lead-{lead_id} run_id=\S+ "
+        r"activity_type=decide.*",
+        line,
+    ), line
+    lines = shared_dev.group.log_text().splitlines()
+    assert any(re.search(r" INFO  api leadflow\.processes: api starting", x) for x in lines)
+    assert not [x for x in lines if x.startswith('{"ts"')], "a child logged JSON lines"
