@@ -19,7 +19,8 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from api.responses import SCHEMAS as ANSWER_SCHEMAS
+from api.report_responses import REPORT_MODELS
+from api.responses import MODELS as ANSWER_MODELS
 from domain.directory import Directory
 from domain.events import EXTERNAL_DATA, LEADLESS_TYPES
 from domain.identity import DECIDED_ID_PREFIX
@@ -33,6 +34,12 @@ def _component(name: str) -> dict[str, str]:
 
 
 _MODELS: list[type[BaseModel]] = [Ruleset, Directory, *dict.fromkeys(EXTERNAL_DATA.values())]
+# What the routes answer (`api.responses`): serialisation schemas.
+_, _ANSWER_DEFS = models_json_schema(
+    [(model, "serialization") for model in [*ANSWER_MODELS, *REPORT_MODELS]],
+    ref_template="#/components/schemas/{model}",
+)
+ANSWER_SCHEMAS: dict[str, Any] = _ANSWER_DEFS["$defs"]
 _REFS, _DEFS = models_json_schema(
     [(model, "validation") for model in _MODELS], ref_template="#/components/schemas/{model}"
 )

@@ -3,7 +3,8 @@
 The routes build their answers as dicts (or `JSONResponse`s) and keep doing so: a route
 declares `response_model=answer(Model)`, which is `dict[str, Any]` at run time (validated
 and serialised exactly as before, nothing added on the ingest path) and `Model` in the
-description. `describe_api` adds the models' schemas (`SCHEMAS`) to the document, and
+description. `describe_api` adds the models' schemas (`MODELS`, and the reports' in
+`api.report_responses`) to the document, and
 the contract test (`tests/integration/test_fuzz_api.py`) checks real answers against them.
 
 `refused(...)` declares the error envelope, `{"error": {code, message, details}}`
@@ -16,7 +17,6 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
-from pydantic.json_schema import models_json_schema
 
 from store.keys import MAX_ROTATION_GRACE
 
@@ -495,136 +495,6 @@ class Projections(Answer):
     projections: list[ProjectionStatus]
 
 
-# --- reports -------------------------------------------------------------------------------
-
-
-class ReportBody(Answer):
-    report: str
-    from_: Timestamp | None = Field(alias="from", description="Inclusive.")
-    to: Timestamp | None = Field(description="Exclusive.")
-
-
-class SourceRow(Answer):
-    source: str | None
-    channel: str | None
-    count: int
-    share: Fraction
-
-
-class SourceTotal(Answer):
-    source: str | None
-    count: int
-    share: Fraction
-
-
-class SourcesReport(ReportBody):
-    rows: list[SourceRow]
-    by_source: list[SourceTotal]
-    total: int
-
-
-class FunnelRow(Answer):
-    stage: Literal["MQL", "SQL", "opportunity", "won"]
-    count: int
-    step_rate: Fraction = Field(description="From the stage before (MQL: from captured).")
-
-
-class FunnelReport(ReportBody):
-    rows: list[FunnelRow]
-    captured: int
-
-
-class CampaignPeriod(Answer):
-    campaign_id: str
-    period_start: Day
-    spend: float
-    revenue: float
-    roi: Fraction
-
-
-class CampaignTotal(Answer):
-    campaign_id: str
-    spend: float
-    revenue: float
-    roi: Fraction
-
-
-class CampaignRoiReport(ReportBody):
-    rows: list[CampaignPeriod]
-    interval: Literal["week", "month"]
-    totals: list[CampaignTotal]
-
-
-class LeaderboardRow(Answer):
-    level: Literal["rep", "team"]
-    id: str
-    team: str | None
-    won_count: int
-    won_amount: float
-    rank: int
-
-
-class LeaderboardReport(ReportBody):
-    rows: list[LeaderboardRow]
-
-
-class FollowUpEfficiencyRow(Answer):
-    level: Literal["rep", "team"]
-    id: str | None
-    team: str | None
-    leads: int
-    avg_first_response_seconds: float | None
-    avg_followups_per_lead: float | None
-    within_sla_share: Fraction
-    reclaimed: int
-
-
-class FollowUpEfficiencyReport(ReportBody):
-    rows: list[FollowUpEfficiencyRow]
-
-
-class KpisRow(Answer):
-    spend: float
-    new_customers: int
-    revenue: float
-    cac: float | None
-    ltv: float | None
-    ltv_to_cac: float | None
-    mql_to_sql_rate: Fraction
-    marketing_roi: Fraction
-
-
-class KpisReport(ReportBody):
-    rows: list[KpisRow]
-
-
-class ExperimentRow(Answer):
-    experiment: str
-    variant: str
-    n: int
-    conversions: int
-    rate: Fraction
-    rate_ci_low: float | None
-    rate_ci_high: float | None
-    lift: float | None = Field(description="Against the control (the first variant by name).")
-    p_value: float | None
-    diff_ci_low: float | None
-    diff_ci_high: float | None
-
-
-class ExperimentsReport(ReportBody):
-    rows: list[ExperimentRow]
-    metric: str
-
-
-def report_answers(model: type[ReportBody]) -> dict[int | str, Any]:
-    """`responses=` for a report: `model` as JSON, or its rows as CSV (`format=csv`), or an
-    error."""
-    csv = {"schema": {"type": "string"}, "example": "stage,count,step_rate\nMQL,3,0.5\n"}
-    json = {"schema": component(model.__name__)}
-    return {200: {"content": {"application/json": json, "text/csv": csv}}, **refused(*KEYED)}
-
-
 # --- replays, quarantine, keys -------------------------------------------------------------
 
 
@@ -729,13 +599,6 @@ MODELS: list[type[BaseModel]] = [
     RulesetActivated,
     Notifications,
     Projections,
-    SourcesReport,
-    FunnelReport,
-    CampaignRoiReport,
-    LeaderboardReport,
-    FollowUpEfficiencyReport,
-    KpisReport,
-    ExperimentsReport,
     ReplayQueued,
     ReplayCancelled,
     Replay,
@@ -744,7 +607,3 @@ MODELS: list[type[BaseModel]] = [
     ApiKeys,
     IssuedApiKey,
 ]
-_, _DEFINITIONS = models_json_schema(
-    [(model, "serialization") for model in MODELS], ref_template="#/components/schemas/{model}"
-)
-SCHEMAS: dict[str, Any] = _DEFINITIONS["$defs"]

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from api.deps import StoreDep, require
 from api.errors import ApiError
-from api.responses import (
+from api.report_responses import (
     CampaignRoiReport,
     ExperimentsReport,
     FollowUpEfficiencyReport,
