@@ -68,16 +68,21 @@ def dev(
     no_ui: Annotated[bool, typer.Option("--no-ui", help="Start Temporal without its UI.")] = False,
 ) -> None:
     """Start everything: Temporal dev server (with UI), worker, projector and API."""
-    from leadflow.dev import run_dev
+    from leadflow.dev import DevServerMissing, run_dev
 
     _logging()
     settings = _settings(data_dir, api_port=port)
-    run_dev(
-        settings,
-        temporal_port=temporal_port,
-        ui_port=None if no_ui else ui_port,
-        console=console,
-    )
+    try:
+        run_dev(
+            settings,
+            temporal_port=temporal_port,
+            ui_port=None if no_ui else ui_port,
+            console=console,
+        )
+    except DevServerMissing as missing:
+        # Not markup: the message holds `leadflow[dev-server]`.
+        console.print(str(missing), style="red", markup=False)
+        raise typer.Exit(1) from missing
 
 
 @app.command()
