@@ -1,4 +1,5 @@
-"""The production shape (docker-compose.yml and the Dockerfile), checked without Docker.
+"""The production shape (docker-compose.yml), checked without Docker; the image it builds
+is tests/unit/test_image.py's.
 
 No Docker engine runs here, so nothing starts a container. Each test stands for a mistake a
 user would meet on `docker compose up`: a service that cannot build, a command or option
@@ -8,15 +9,12 @@ nowhere, search attributes the workflows upsert that nobody registered.
 
 from __future__ import annotations
 
-import fnmatch
-import json
 import os
 import re
 import shlex
 import shutil
 import subprocess
-import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,6 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import typer
 import yaml
-from packaging.specifiers import SpecifierSet
 from typer.exceptions import TyperException
 
 from leadflow.cli import app
@@ -33,7 +30,6 @@ from leadflow.settings import SEARCH_ATTRIBUTES, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-DOCKERFILE = ROOT / "Dockerfile"
 # What a user must export before `docker compose up`; everything else has a default.
 HOST_ENV = {"LEADFLOW_BOOTSTRAP_ADMIN_KEY": "test-admin-key"}
 LONG_RUNNING = {"postgresql", "temporal", "temporal-ui", "api", "worker", "projector"}
@@ -139,6 +135,29 @@ def leadflow_services() -> dict[str, dict[str, Any]]:
     return found
 
 
+_IMAGE = re.compile(r"(?P<repository>[^:@]+)(?::(?P<tag>[^@]+))?(?:@(?P<digest>sha256:\w+))?")
+
+
+def image_parts(image: str) -> tuple[str, str | None, str | None]:
+    """(repository, tag, digest) of an image reference such as `postgres:16.15@sha256:…`."""
+    match = _IMAGE.fullmatch(image)
+    assert match, f"not an image reference: {image!r}"
+    return match["repository"], match["tag"], match["digest"]
+
+
+# A version (16.15, v3.5.0, 3.11.15-slim-bookworm), not a moving name (16, latest).
+_VERSION_TAG = re.compile(r"v?\d+\.\d+(\.\d+)?([.-][\w.-]+)?")
+
+
+def assert_pinned(image: str, where: str) -> None:
+    """`image` names a version and the digest of what was tested under it."""
+    _, tag, digest = image_parts(image)
+    assert tag and _VERSION_TAG.fullmatch(tag), f"{where}: pin a version, not {image!r}"
+    assert digest and re.fullmatch(r"sha256:[0-9a-f]{64}", digest), (
+        f"{where}: pin the digest too ({image!r})"
+    )
+
+
 def the_service(*image_repos: str) -> str:
     """The one service running an image from one of `image_repos` (any tag)."""
     found = [
@@ -154,23 +173,6 @@ def container_port(published: str | int | Mapping[str, Any]) -> int:
     if isinstance(published, Mapping):
         return int(published["target"])
     return int(str(published).rsplit(":", 1)[-1].partition("/")[0])
-
-
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments), with continuation lines joined and comments dropped."""
-    instructions: list[tuple[str, str]] = []
-    pending = ""
-    for raw in DOCKERFILE.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        keyword, _, args = (pending + line).partition(" ")
-        instructions.append((keyword.upper(), args.strip()))
-        pending = ""
-    return instructions
 
 
 def assert_is_leadflow_command(command: list[str], where: str) -> None:
@@ -476,102 +478,6 @@ def test_admin_tools_finishes_when_the_attributes_already_exist(tmp_path: Path) 
     log = run_admin_tools(tmp_path, existing=" ".join(SEARCH_ATTRIBUTES))
     assert registered(log) == {}
     assert {line.partition("\t")[0] for line in log} == {"ok", "exists"}
-
-
-# --- the Dockerfile ------------------------------------------------------------------------
-
-
-def test_dockerfile_base_image_satisfies_requires_python() -> None:
-    base = next(args for keyword, args in dockerfile_instructions() if keyword == "FROM")
-    match = re.fullmatch(r"python:(\d+\.\d+)[\w.-]*", base.split()[0])
-    assert match, f"expected an official python base image, got {base!r}"
-    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
-    assert SpecifierSet(requires).contains(f"{match[1]}.0"), f"{base} vs {requires}"
-
-
-def test_dockerfile_installs_the_project_and_runs_leadflow() -> None:
-    instructions = dockerfile_instructions()
-    runs = [args for keyword, args in instructions if keyword == "RUN"]
-    assert any(re.search(r"\bpip install\b[^&;|]*\s\.(\s|$)", run) for run in runs), (
-        "the image never installs the project (`pip install .`): there is no `leadflow` in it"
-    )
-    commands = [json.loads(args) for keyword, args in instructions if keyword == "CMD"]
-    assert commands, "no CMD"
-    command = commands[-1]
-    assert_is_leadflow_command(command, "the Dockerfile's CMD")
-    exposed = {
-        int(port.partition("/")[0])
-        for keyword, args in instructions
-        if keyword == "EXPOSE"
-        for port in args.split()
-    }
-    if command[1] == "api":
-        assert listen_port(command) in exposed
-
-
-def test_dockerfile_runs_as_a_non_root_user() -> None:
-    users = [args for keyword, args in dockerfile_instructions() if keyword == "USER"]
-    assert users, "no USER: the processes run as root"
-    assert users[-1].partition(":")[0] not in ("root", "0")
-
-
-def test_dockerfile_env_vars_are_settings_fields() -> None:
-    for keyword, args in dockerfile_instructions():
-        if keyword != "ENV":
-            continue
-        for name, _, _value in (pair.partition("=") for pair in shlex.split(args)):
-            if name.startswith("LEADFLOW_"):
-                field = name.removeprefix("LEADFLOW_").lower()
-                assert field in Settings.model_fields, f"{name} is not a leadflow setting"
-
-
-def test_dockerignore_keeps_host_state_out_but_the_sources_in() -> None:
-    patterns = [
-        line.strip().removeprefix("/")
-        for line in (ROOT / ".dockerignore").read_text().splitlines()
-        if line.strip() and not line.startswith(("#", "!"))
-    ]
-
-    def ignored(path: str) -> bool:
-        return any(fnmatch.fnmatch(path, pattern) for pattern in patterns)
-
-    host_state = [".venv", ".git", ".leadflow"]
-    assert all(map(ignored, host_state)), f"the build context would carry {host_state}"
-    setuptools_cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    packages = [pattern.rstrip("*") for pattern in setuptools_cfg["packages"]["find"]["include"]]
-    needed = ["Dockerfile", "pyproject.toml", *packages]
-    missing = [path for path in needed if ignored(path)]
-    assert not missing, f".dockerignore leaves {missing} out of the build"
-
-
-def _package_data_files() -> Iterator[tuple[str, str]]:
-    """(package, path inside it) for every non-Python file in the installed packages."""
-    setuptools_cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    for top in {pattern.rstrip("*.") for pattern in setuptools_cfg["packages"]["find"]["include"]}:
-        for path in sorted((ROOT / top).rglob("*")):
-            if path.is_dir() or path.suffix in (".py", ".pyc") or "__pycache__" in path.parts:
-                continue
-            package_dir = path.parent
-            while not (package_dir / "__init__.py").exists() and package_dir != ROOT:
-                package_dir = package_dir.parent
-            package = ".".join(package_dir.relative_to(ROOT).parts)
-            yield package, path.relative_to(package_dir).as_posix()
-
-
-def test_package_data_is_installed_into_the_image() -> None:
-    # The image installs a wheel (`pip install .`), which carries only the files that
-    # [tool.setuptools.package-data] names; the editable dev install hides a missing one.
-    setuptools_cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    package_data: dict[str, list[str]] = setuptools_cfg.get("package-data", {})
-    left_out = [
-        f"{package}/{path}"
-        for package, path in _package_data_files()
-        if not any(
-            fnmatch.fnmatch(path, glob)
-            for glob in package_data.get("*", []) + package_data.get(package, [])
-        )
-    ]
-    assert not left_out, f"not in [tool.setuptools.package-data], so not in the image: {left_out}"
 
 
 # --- the real thing, where the compose client is installed ---------------------------------
