@@ -1,6 +1,8 @@
 # leadflow's production image: one image, three processes (api, worker, projector), picked
 # by the command; docker-compose.yml runs all three. Configured by LEADFLOW_* env only.
-FROM python:3.11-slim
+# The base image is pinned by digest and every Python package by version and hash, so two
+# builds of the same commit install the same files.
+FROM python:3.11.15-slim-bookworm@sha256:d29f48a31a8b408ed19272ca1e7b10ebae13b240a27e862d3d4217c528e2e0c3
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -9,14 +11,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /src
 
-# Dependencies first, from pyproject.toml alone, so a code change does not reinstall them.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
- && pip install -r /tmp/requirements.txt \
- && rm /tmp/requirements.txt
+# Dependencies first, from the lock alone (`make lock`), so a code change does not reinstall
+# them. --require-hashes refuses any package, or dependency of one, that the lock does not
+# pin with its hash. The lock holds no dev tools and no Temporal dev server.
+COPY requirements.lock ./
+RUN pip install --require-hashes -r requirements.lock
 
+# The project itself, built with the locked setuptools rather than one fetched at build time.
 COPY . .
-RUN pip install --no-deps . \
+RUN pip install --no-deps --no-build-isolation . \
  && groupadd --system --gid 10001 leadflow \
  && useradd --system --uid 10001 --gid leadflow --home-dir /var/lib/leadflow --create-home leadflow
 

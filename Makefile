@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 
-.PHONY: install run test lint format openapi clean
+.PHONY: install run test lint format openapi lock clean
 
 install: $(STAMP) $(CHROMIUM) $(CJK_FONT)
 
@@ -56,6 +56,15 @@ test: install lint
 # it is out of date).
 openapi: install
 	$(BIN)/leadflow openapi --output docs/openapi.json
+
+# requirements.lock: every package the production image installs (the project's dependencies
+# and, from [build-system] on stdin, its build backend; no extras), pinned with its hashes for
+# every platform. Run after changing them in pyproject.toml (tests/unit/test_image.py fails
+# until you do); needs PyPI.
+lock: $(STAMP)
+	$(BIN)/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires'], sep='\n')" \
+	| $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+		--custom-compile-command 'make lock' --output-file requirements.lock pyproject.toml -
 
 clean:
 	rm -rf $(VENV) .leadflow .pytest_cache .mypy_cache .ruff_cache

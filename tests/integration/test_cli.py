@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import sysconfig
 import time
+import venv
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
@@ -191,3 +195,31 @@ def test_migrate_names_what_differs_from_the_models(settings: Settings) -> None:
     differs = run("migrate", *data_dir, env=env)
     assert differs.returncode == 1
     assert "added_by_hand" in differs.stderr
+
+
+def test_dev_without_the_dev_server_extra_says_what_to_install(tmp_path: Path) -> None:
+    # A virtualenv with every package of this one but not the `temporal` binary that the
+    # `dev-server` extra puts beside its interpreter: leadflow installed as the image has it.
+    if shutil.which("temporal", path="/usr/bin:/bin"):
+        pytest.skip("a Temporal CLI is installed system-wide: `leadflow dev` would find it")
+    bare = tmp_path / "venv"
+    venv.create(bare, with_pip=False)
+    packages = {sysconfig.get_paths()[kind] for kind in ("purelib", "platlib")}
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    bare_packages = bare / "lib" / version / "site-packages"
+    (bare_packages / "leadflow-packages.pth").write_text(
+        "".join(f"import site; site.addsitedir({path!r})\n" for path in sorted(packages))
+    )
+    env = {name: value for name, value in os.environ.items() if not name.startswith("LEADFLOW_")}
+    data_dir = tmp_path / "data"
+    result = subprocess.run(
+        [str(bare / "bin" / "python"), "-m", "leadflow", "dev", "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**env, "PATH": f"{bare / 'bin'}:/usr/bin:/bin", "COLUMNS": "200"},
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "pip install 'leadflow[dev-server]'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not data_dir.exists(), "it failed after writing the data dir"

@@ -1,45 +1,81 @@
-"""The production shape (docker-compose.yml and the Dockerfile), checked without Docker.
+"""The production shape (docker-compose.yml and the files under deploy/), checked without
+Docker; the image it builds is tests/unit/test_image.py's.
 
 No Docker engine runs here, so nothing starts a container. Each test stands for a mistake a
 user would meet on `docker compose up`: a service that cannot build, a command or option
 leadflow doesn't have, a setting name leadflow silently ignores, an address that points
-nowhere, search attributes the workflows upsert that nobody registered.
+nowhere, a Temporal started on a database nobody set up, search attributes the workflows
+upsert that nobody registered, a health check or a Prometheus target on a port nothing
+serves.
 """
 
 from __future__ import annotations
 
-import fnmatch
+import contextlib
 import json
 import os
 import re
 import shlex
 import shutil
 import subprocess
-import tomllib
+import sys
+import threading
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
 import typer
 import yaml
-from packaging.specifiers import SpecifierSet
 from typer.exceptions import TyperException
 
+from api.app import create_app
 from leadflow.cli import app
 from leadflow.settings import SEARCH_ATTRIBUTES, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-DOCKERFILE = ROOT / "Dockerfile"
+DASHBOARD = ROOT / "deploy" / "grafana" / "leadflow-dashboard.json"
 # What a user must export before `docker compose up`; everything else has a default.
 HOST_ENV = {"LEADFLOW_BOOTSTRAP_ADMIN_KEY": "test-admin-key"}
-LONG_RUNNING = {"postgresql", "temporal", "temporal-ui", "api", "worker", "projector"}
-# Ports the images listen on unless told otherwise.
+LONG_RUNNING = {
+    "postgresql",
+    "temporal",
+    "temporal-ui",
+    "api",
+    "worker",
+    "projector",
+    "prometheus",
+    "grafana",
+}
+OBSERVABILITY_PROFILE = "observability"
+# The port each process without an HTTP API serves its metrics on; the worker also serves
+# the Temporal SDK's own metrics. The API serves /metrics on its HTTP port.
+METRICS_PORT_SETTINGS = {
+    "worker": "LEADFLOW_WORKER_METRICS_PORT",
+    "projector": "LEADFLOW_PROJECTOR_METRICS_PORT",
+}
+SDK_METRICS_PORT_SETTING = "LEADFLOW_TEMPORAL_METRICS_PORT"
+# Ports and paths the images use unless told otherwise.
 POSTGRES_PORT = 5432
 TEMPORAL_FRONTEND_PORT = "7233"
+TEMPORAL_UI_PORT = 8080
+PROMETHEUS_PORT = 9090
+PROMETHEUS_CONFIG = "/etc/prometheus/prometheus.yml"
+GRAFANA_PROVISIONING = "/etc/grafana/provisioning"
+# Where the admin-tools image keeps the schemas of its server release
+# (temporalio/temporal: docker/targets/admin-tools.Dockerfile).
+TEMPORAL_SCHEMA_DIR = "/etc/temporal/schema/postgresql/v12"
+# What the server's embedded config template names its databases unless DBNAME and
+# VISIBILITY_DBNAME say otherwise, with the schema each one gets.
+TEMPORAL_DATABASES = {
+    "DBNAME": ("temporal", "temporal"),
+    "VISIBILITY_DBNAME": ("temporal_visibility", "visibility"),
+}
 
 
 # --- reading the files the way compose and docker do --------------------------------------
@@ -91,6 +127,7 @@ def load_compose(env: Mapping[str, str]) -> dict[str, Any]:
 
 @cache
 def services() -> dict[str, dict[str, Any]]:
+    """Every service, whatever its profile."""
     found = load_compose(HOST_ENV)["services"]
     assert isinstance(found, dict) and found, "docker-compose.yml defines no services"
     return found
@@ -139,14 +176,58 @@ def leadflow_services() -> dict[str, dict[str, Any]]:
     return found
 
 
+def process(service: Mapping[str, Any]) -> str:
+    """Which of leadflow's processes a leadflow service runs: api, worker or projector."""
+    return argv(service.get("command"))[1]
+
+
+_IMAGE = re.compile(r"(?P<repository>[^:@]+)(?::(?P<tag>[^@]+))?(?:@(?P<digest>sha256:\w+))?")
+
+
+def image_parts(image: str) -> tuple[str, str | None, str | None]:
+    """(repository, tag, digest) of an image reference such as `postgres:16.15@sha256:…`."""
+    match = _IMAGE.fullmatch(image)
+    assert match, f"not an image reference: {image!r}"
+    return match["repository"], match["tag"], match["digest"]
+
+
+# A version (16.15, v3.5.0, 3.11.15-slim-bookworm), not a moving name (16, latest).
+_VERSION_TAG = re.compile(r"v?\d+\.\d+(\.\d+)?([.-][\w.-]+)?")
+
+
+def assert_pinned(image: str, where: str) -> None:
+    """`image` names a version and the digest of what was tested under it."""
+    _, tag, digest = image_parts(image)
+    assert tag and _VERSION_TAG.fullmatch(tag), f"{where}: pin a version, not {image!r}"
+    assert digest and re.fullmatch(r"sha256:[0-9a-f]{64}", digest), (
+        f"{where}: pin the digest too ({image!r})"
+    )
+
+
+def repository(service: Mapping[str, Any]) -> str | None:
+    """The repository of the image a service runs; None for one built here."""
+    return image_parts(str(service["image"]))[0] if "image" in service else None
+
+
 def the_service(*image_repos: str) -> str:
     """The one service running an image from one of `image_repos` (any tag)."""
+    found = [name for name, service in services().items() if repository(service) in image_repos]
+    assert len(found) == 1, f"expected one service running {image_repos}, found {found}"
+    return found[0]
+
+
+def script(service: Mapping[str, Any]) -> list[str]:
+    return argv(service.get("entrypoint")) + argv(service.get("command"))
+
+
+def admin_tools_running(tool: str) -> str:
+    """The one admin-tools service whose script runs `tool`."""
     found = [
         name
         for name, service in services().items()
-        if str(service.get("image", "")).partition(":")[0] in image_repos
+        if repository(service) == "temporalio/admin-tools" and tool in " ".join(script(service))
     ]
-    assert len(found) == 1, f"expected one service running {image_repos}, found {found}"
+    assert len(found) == 1, f"expected one temporalio/admin-tools service running {tool}: {found}"
     return found[0]
 
 
@@ -156,21 +237,26 @@ def container_port(published: str | int | Mapping[str, Any]) -> int:
     return int(str(published).rsplit(":", 1)[-1].partition("/")[0])
 
 
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments), with continuation lines joined and comments dropped."""
-    instructions: list[tuple[str, str]] = []
-    pending = ""
-    for raw in DOCKERFILE.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        keyword, _, args = (pending + line).partition(" ")
-        instructions.append((keyword.upper(), args.strip()))
-        pending = ""
-    return instructions
+def host_port(service: Mapping[str, Any], port: int) -> int:
+    """The host port compose publishes a service's container `port` on."""
+    for published in service.get("ports", []):
+        if container_port(published) == port:
+            if isinstance(published, Mapping):
+                return int(published["published"])
+            parts = str(published).split(":")
+            assert len(parts) > 1, f"{published}: published on a random host port"
+            return int(parts[-2])
+    pytest.fail(f"port {port} is not published")
+
+
+def bind_mounts(service: Mapping[str, Any]) -> dict[str, Path]:
+    """Container path -> the repository file or directory mounted there."""
+    mounts: dict[str, Path] = {}
+    for volume in service.get("volumes", []):
+        source, _, rest = str(volume).partition(":")
+        if source.startswith((".", "/")):
+            mounts[rest.partition(":")[0]] = (ROOT / source).resolve()
+    return mounts
 
 
 def assert_is_leadflow_command(command: list[str], where: str) -> None:
@@ -215,6 +301,22 @@ def listen_port(command: list[str]) -> int:
     return default
 
 
+def metrics_port(service: Mapping[str, Any]) -> int:
+    """Where a leadflow service serves its metrics, as compose configures it."""
+    if process(service) == "api":
+        return listen_port(argv(service["command"]))
+    port = environment(service).get(METRICS_PORT_SETTINGS[process(service)])
+    assert port, f"{process(service)}: {METRICS_PORT_SETTINGS[process(service)]} is not set"
+    return int(port)
+
+
+def health_check_url(service: Mapping[str, Any]) -> str:
+    test = " ".join(argv(service.get("healthcheck", {}).get("test")))
+    found = re.findall(r"https?://[^\s'\"]+", test)
+    assert len(found) == 1, f"expected the health check to fetch one URL: {test!r}"
+    return str(found[0])
+
+
 # --- the compose file ----------------------------------------------------------------------
 
 
@@ -230,13 +332,22 @@ def test_every_build_context_holds_its_dockerfile() -> None:
             assert (directory / dockerfile).is_file(), f"{name}: no {dockerfile} in {directory}"
 
 
-def test_images_are_pinned_to_a_version() -> None:
-    # An unpinned Temporal could upgrade its schema under a running deployment.
+def test_every_image_is_pinned_to_a_version_and_a_digest() -> None:
+    # An unpinned Temporal could upgrade its schema under a running deployment; a tag alone
+    # can be pushed again with other contents.
     for name, service in services().items():
         if "image" in service and "build" not in service:
-            image = str(service["image"])
-            tag = image.rpartition(":")[2] if ":" in image else ""
-            assert tag and tag != "latest", f"{name}: pin a version, not {image!r}"
+            assert_pinned(str(service["image"]), f"service {name}")
+
+
+def test_every_file_mounted_from_the_repository_exists() -> None:
+    # Docker creates an empty directory where a bind-mounted path is missing: the service
+    # then starts without its configuration, or fails on a directory where it wants a file.
+    for name, service in services().items():
+        for target, source in bind_mounts(service).items():
+            if source == DASHBOARD:
+                continue  # test_grafana_loads_the_dashboard_of_the_repository says if missing
+            assert source.exists(), f"{name} mounts {source.relative_to(ROOT)} at {target}"
 
 
 def test_depends_on_names_existing_services() -> None:
@@ -287,8 +398,38 @@ def test_an_admin_key_is_required_to_start() -> None:
         assert key == HOST_ENV["LEADFLOW_BOOTSTRAP_ADMIN_KEY"], f"{name} doesn't get the key"
 
 
+def test_links_leadflow_hands_out_default_to_the_ports_compose_publishes() -> None:
+    # Tracking links in emails and the console's links to a lead's workflow: unset on the
+    # host, they must at least lead to this host's published API and Temporal UI.
+    api = next(s for s in leadflow_services().values() if process(s) == "api")
+    ui = services()[the_service("temporalio/ui")]
+    expected = {
+        "LEADFLOW_PUBLIC_URL": host_port(api, listen_port(argv(api["command"]))),
+        "LEADFLOW_TEMPORAL_UI_URL": host_port(ui, TEMPORAL_UI_PORT),
+    }
+    for name, service in leadflow_services().items():
+        for var, port in expected.items():
+            url = urlsplit(environment(service).get(var) or "")
+            assert (url.scheme, url.hostname, url.port) == ("http", "127.0.0.1", port), (
+                f"{name}: {var} defaults to {url.geturl()!r}, not this host's port {port}"
+            )
+
+
+def test_links_leadflow_hands_out_are_passed_through_from_the_host() -> None:
+    host = {
+        **HOST_ENV,
+        "LEADFLOW_PUBLIC_URL": "https://leads.example.com",
+        "LEADFLOW_TEMPORAL_UI_URL": "https://temporal.example.com:8443",
+    }
+    configured = load_compose(host)["services"]
+    for name in leadflow_services():
+        env = environment(configured[name])
+        for var in ("LEADFLOW_PUBLIC_URL", "LEADFLOW_TEMPORAL_UI_URL"):
+            assert env.get(var) == host[var], f"{name}: {var} is not the host's"
+
+
 def test_every_temporal_address_is_the_temporal_frontend() -> None:
-    temporal = the_service("temporalio/auto-setup", "temporalio/server")
+    temporal = the_service("temporalio/server")
     port = environment(services()[temporal]).get("FRONTEND_GRPC_PORT") or TEMPORAL_FRONTEND_PORT
     expected = f"{temporal}:{port}"
     addresses = {
@@ -297,10 +438,10 @@ def test_every_temporal_address_is_the_temporal_frontend() -> None:
         for var, value in environment(service).items()
         if var in ("LEADFLOW_TEMPORAL_ADDRESS", "TEMPORAL_ADDRESS") and value
     }
-    admin_tools = services()[the_service("temporalio/admin-tools")]
-    script = " ".join(argv(admin_tools.get("entrypoint")) + argv(admin_tools.get("command")))
-    for index, address in enumerate(re.findall(r"--address[ =](\S+)", script)):
-        addresses[f"temporal-admin-tools --address #{index + 1}"] = address
+    namespace_setup = admin_tools_running("temporal operator")
+    words = script(services()[namespace_setup])
+    for index, address in enumerate(re.findall(r"--address[ =](\S+)", " ".join(words))):
+        addresses[f"{namespace_setup} --address #{index + 1}"] = address
     assert addresses
     wrong = {where: address for where, address in addresses.items() if address != expected}
     assert not wrong, f"Temporal's frontend is {expected}, but: {wrong}"
@@ -331,43 +472,73 @@ def test_database_url_is_the_postgresql_service() -> None:
 def test_temporal_persists_in_the_postgresql_service() -> None:
     postgresql = the_service("postgres")
     pg_env = environment(services()[postgresql])
-    temporal = the_service("temporalio/auto-setup")
-    env = environment(services()[temporal])
+    env = environment(services()[the_service("temporalio/server")])
     assert env.get("DB") in ("postgres12", "postgres12_pgx")
     assert env.get("POSTGRES_SEEDS") == postgresql
     assert env.get("DB_PORT") == str(POSTGRES_PORT)
     assert env.get("POSTGRES_USER") == (pg_env.get("POSTGRES_USER") or "postgres")
     assert env.get("POSTGRES_PWD") == pg_env.get("POSTGRES_PASSWORD")
-    assert depends_on(services()[temporal]).get(postgresql) == "service_healthy"
 
 
-def test_api_is_published_on_the_port_it_listens_on() -> None:
-    api = next(
-        service
-        for service in leadflow_services().values()
-        if argv(service.get("command"))[1:2] == ["api"]
+def test_temporal_starts_on_a_schema_the_admin_tools_set_up() -> None:
+    auto_setup = [
+        name
+        for name, service in services().items()
+        if repository(service) == "temporalio/auto-setup"
+    ]
+    assert not auto_setup, f"{auto_setup}: temporalio/auto-setup is deprecated, not for production"
+    postgresql, temporal = the_service("postgres"), the_service("temporalio/server")
+    schema = admin_tools_running("temporal-sql-tool")
+    assert depends_on(services()[schema]).get(postgresql) == "service_healthy"
+    assert depends_on(services()[temporal]).get(schema) == "service_completed_successfully", (
+        "Temporal may start before its schema is set up, or after setting it up failed"
     )
-    command = argv(api["command"])
-    assert "--host" in command and command[command.index("--host") + 1] == "0.0.0.0", (
-        "the api must bind all interfaces to be reachable from outside its container"
-    )
-    port = listen_port(command)
-    assert port in [container_port(published) for published in api.get("ports", [])]
-    healthcheck = " ".join(argv(api.get("healthcheck", {}).get("test")))
-    assert f":{port}/healthz" in healthcheck
+    # The schema a server expects ships with the admin tools of the same release.
+    server_version = image_parts(services()[temporal]["image"])[1]
+    assert image_parts(services()[schema]["image"])[1] == server_version
 
 
-def test_workflow_starters_wait_for_the_search_attributes() -> None:
-    admin_tools = the_service("temporalio/admin-tools")
+def test_temporal_listens_for_other_containers_and_its_health_check_probes_that() -> None:
+    temporal = services()[the_service("temporalio/server")]
+    env = environment(temporal)
+    # The embedded config binds 127.0.0.1 unless told otherwise: no other container could
+    # connect.
+    assert env.get("BIND_ON_IP") == "0.0.0.0"
+    port = env.get("FRONTEND_GRPC_PORT") or TEMPORAL_FRONTEND_PORT
+    assert argv(temporal.get("healthcheck", {}).get("test")) == [
+        "CMD",
+        "nc",
+        "-z",
+        "127.0.0.1",
+        port,
+    ]
+
+
+def test_temporal_reads_a_dynamic_config_from_the_repository() -> None:
+    # The server image ships no dynamic config file, and the server does not start without
+    # the one its config names.
+    temporal = services()[the_service("temporalio/server")]
+    path = environment(temporal).get("DYNAMIC_CONFIG_FILE_PATH")
+    assert path and path.startswith("/"), f"DYNAMIC_CONFIG_FILE_PATH={path!r}"
+    source = bind_mounts(temporal).get(path)
+    assert source is not None and source.is_file(), f"nothing from the repository at {path}"
+    config = yaml.safe_load(source.read_text())
+    assert config is None or isinstance(config, dict), f"{source}: not a mapping of settings"
+
+
+def test_workflow_starters_wait_for_the_namespace_and_search_attributes() -> None:
+    namespace_setup = admin_tools_running("temporal operator")
+    temporal = the_service("temporalio/server")
+    assert depends_on(services()[namespace_setup]).get(temporal) == "service_healthy"
     for name, service in leadflow_services().items():
-        if argv(service.get("command"))[1] in ("worker", "projector"):
-            condition = depends_on(service).get(admin_tools)
+        if process(service) in ("worker", "projector"):
+            condition = depends_on(service).get(namespace_setup)
             assert condition == "service_completed_successfully", (
-                f"{name} may start workflows before their search attributes exist"
+                f"{name} may start workflows before their namespace and search attributes exist"
             )
 
 
-def test_long_running_services_restart_and_the_one_shot_does_not() -> None:
+def test_long_running_services_restart_and_the_one_shots_do_not() -> None:
     for name, service in services().items():
         if name in LONG_RUNNING:
             assert service.get("restart") == "unless-stopped", name
@@ -376,62 +547,140 @@ def test_long_running_services_restart_and_the_one_shot_does_not() -> None:
             assert service.get("restart", "no") in ("no", "on-failure"), name
 
 
-# --- the admin-tools script, run against a fake `temporal` CLI -----------------------------
+# --- health checks -------------------------------------------------------------------------
+
+
+def test_leadflow_health_checks_fetch_what_each_process_serves() -> None:
+    # The API's routes as it describes them (its OpenAPI document lists every one).
+    paths = create_app(Settings()).openapi()["paths"]
+    for name, service in leadflow_services().items():
+        test = argv(service.get("healthcheck", {}).get("test"))
+        # The image is the official Python one: `python` is there, curl and wget are not.
+        assert test[:2] == ["CMD", "python"], f"{name}: health check {test!r}"
+        url = urlsplit(health_check_url(service))
+        assert (url.hostname, url.port) == ("127.0.0.1", metrics_port(service)), name
+        if process(service) == "api":
+            assert "get" in paths.get(url.path, {}), f"{name}: the API has no GET {url.path}"
+            assert url.path == "/readyz", f"{name}: probe readiness, not {url.path}"
+        else:
+            assert url.path == "/metrics", name
+            # Bound to the container's loopback only, Prometheus could not scrape it.
+            assert environment(service).get("LEADFLOW_METRICS_HOST") == "0.0.0.0", name
+
+
+@contextlib.contextmanager
+def answering(status_by_path: Mapping[str, int]) -> Iterator[int]:
+    """An HTTP server on a free local port answering GETs with the given statuses."""
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status_by_path.get(self.path, 404))
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def run_health_check(service: Mapping[str, Any], port: int) -> int:
+    """The exit status of the service's health check run here, its URL moved to `port`."""
+    url = health_check_url(service)
+    moved = urlsplit(url)._replace(netloc=f"127.0.0.1:{port}").geturl()
+    command = argv(service["healthcheck"]["test"])[1:]
+    command = [sys.executable if word == "python" else word.replace(url, moved) for word in command]
+    return subprocess.run(command, capture_output=True, timeout=30).returncode
+
+
+def test_a_health_check_passes_only_while_its_endpoint_answers_200() -> None:
+    for name, service in leadflow_services().items():
+        path = urlsplit(health_check_url(service)).path
+        with answering({path: 200}) as port:
+            assert run_health_check(service, port) == 0, f"{name}: unhealthy on a 200"
+        with answering({path: 503}) as port:
+            assert run_health_check(service, port) != 0, f"{name}: healthy on a 503"
+        with answering({}) as port:
+            pass
+        assert run_health_check(service, port) != 0, f"{name}: healthy with nothing listening"
+
+
+# --- the one-shot admin-tools scripts, run against fake Temporal tools --------------------
+
+FAKE_SQL_TOOL = """#!/bin/sh
+# A stand-in for temporal-sql-tool: logs each call with the connection its environment gives,
+# and fails the call whose arguments hold $FAKE_FAIL.
+printf '%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' "${SQL_PLUGIN:-}" "${SQL_HOST:-}" "${SQL_PORT:-}" \\
+  "${SQL_USER:-}" "${SQL_PASSWORD:-}" "$*" >> "$FAKE_DIR/log"
+if [ -n "${FAKE_FAIL:-}" ]; then
+  case "$*" in *"$FAKE_FAIL"*) echo "pq: connection refused" >&2; exit 1 ;; esac
+fi
+exit 0
+"""
 
 FAKE_TEMPORAL = """#!/bin/sh
 # A stand-in for the temporal CLI: down for the first $FAKE_DOWN_CALLS calls, then up, with
-# the attributes named in $FAKE_EXISTING already registered.
+# the namespace (if $FAKE_DIR/namespace exists) and the attributes named in $FAKE_EXISTING
+# already there.
 calls=$(( $(cat "$FAKE_DIR/calls" 2>/dev/null || echo 0) + 1 ))
 echo "$calls" > "$FAKE_DIR/calls"
 outcome=ok
 if [ "$calls" -le "${FAKE_DOWN_CALLS:-0}" ]; then
   outcome=down
 else
-  case "$*" in *"search-attribute create"*)
-    for name in $FAKE_EXISTING; do
-      case " $* " in *" --name $name "*) outcome=exists ;; esac
-    done ;;
+  case "$*" in
+    *"namespace describe"*) [ -e "$FAKE_DIR/namespace" ] || outcome=missing ;;
+    *"namespace create"*)
+      if [ -e "$FAKE_DIR/namespace" ]; then outcome=exists; else : > "$FAKE_DIR/namespace"; fi ;;
+    *"search-attribute create"*)
+      for name in $FAKE_EXISTING; do
+        case " $* " in *" --name $name "*) outcome=exists ;; esac
+      done ;;
   esac
 fi
 printf '%s\\t%s\\n' "$outcome" "$*" >> "$FAKE_DIR/log"
 case "$outcome" in
   down) echo "connection refused" >&2; exit 1 ;;
-  exists) echo "search attribute already exists" >&2; exit 1 ;;
+  missing) echo "namespace default is not found" >&2; exit 1 ;;
+  exists) echo "already exists" >&2; exit 1 ;;
 esac
 case "$*" in *"search-attribute list"*) printf '%s\\n' $FAKE_EXISTING ;; esac
 exit 0
 """
 
 
-def run_admin_tools(tmp_path: Path, *, down_calls: int = 0, existing: str = "") -> list[str]:
-    """Run the admin-tools service's command with fake `temporal` and `sleep`; the log."""
+def run_one_shot(
+    name: str, tmp_path: Path, fakes: Mapping[str, str], **fake_env: str
+) -> tuple[int, list[str]]:
+    """Run a one-shot service's script with fake tools (and a `sleep` that returns at once):
+    its exit status and what the fakes logged."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "temporal").write_text(FAKE_TEMPORAL)
-    (bin_dir / "sleep").write_text("#!/bin/sh\nexit 0\n")
-    for fake in bin_dir.iterdir():
-        fake.chmod(0o755)
-    service = services()[the_service("temporalio/admin-tools")]
-    command = argv(service.get("entrypoint")) + argv(service.get("command"))
+    for tool, text in {**fakes, "sleep": "#!/bin/sh\nexit 0\n"}.items():
+        (bin_dir / tool).write_text(text)
+        (bin_dir / tool).chmod(0o755)
+    service = services()[name]
+    command = script(service)
     # Without its own entrypoint the image's one (`sleep infinity`) runs, never the script.
-    assert command[:2] in (["/bin/sh", "-c"], ["sh", "-c"], ["/bin/bash", "-c"], ["bash", "-c"]), (
-        f"temporal-admin-tools must run its script with `sh -c`, not {command[:2]}"
+    assert command[:2] in (["/bin/sh", "-c"], ["sh", "-c"]), (
+        f"{name} must run its script with `sh -c` (the image has no bash), not {command[:2]}"
     )
+    given = {var: value for var, value in environment(service).items() if value is not None}
     result = subprocess.run(
         command,
-        env={
-            "PATH": f"{bin_dir}:/usr/bin:/bin",
-            "FAKE_DIR": str(tmp_path),
-            "FAKE_DOWN_CALLS": str(down_calls),
-            "FAKE_EXISTING": existing,
-        },
+        env={**given, "PATH": f"{bin_dir}:/usr/bin:/bin", "FAKE_DIR": str(tmp_path), **fake_env},
         capture_output=True,
         text=True,
         timeout=10,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
     log = tmp_path / "log"
-    return log.read_text().splitlines() if log.exists() else []
+    return result.returncode, log.read_text().splitlines() if log.exists() else []
 
 
 def long_options(words: list[str]) -> dict[str, str]:
@@ -444,134 +693,255 @@ def long_options(words: list[str]) -> dict[str, str]:
     return options
 
 
-def registered(log: list[str]) -> dict[str, str]:
-    """name -> type for the `search-attribute create` calls the fake accepted."""
-    found: dict[str, str] = {}
+@dataclass(frozen=True)
+class SqlToolCall:
+    connection: tuple[str, ...]  # plugin, host, port, user, password
+    database: str
+    command: str
+    options: tuple[tuple[str, str], ...]
+
+
+_SQL_TOOL_GLOBALS = {
+    **dict.fromkeys(("--db", "--database"), 1),
+    **dict.fromkeys(("--plugin", "--pl"), 0),
+    **dict.fromkeys(("--ep", "--endpoint"), 2),
+    **dict.fromkeys(("-p", "--port"), 3),
+    **dict.fromkeys(("-u", "--user"), 4),
+    **dict.fromkeys(("--pw", "--password"), 5),
+}
+_SQL_TOOL_COMMANDS = {
+    "create-database": "create",
+    "setup": "setup-schema",
+    "update": "update-schema",
+}
+_SQL_TOOL_OPTIONS = {"--version": "-v", "--schema-dir": "-d"}
+
+
+def sql_tool_calls(log: list[str]) -> list[SqlToolCall]:
+    """The fake temporal-sql-tool's calls, global options taking precedence over SQL_*."""
+    calls = []
+    for line in log:
+        *from_env, args = line.split("\t")
+        # plugin, database (the tool's default), host, port, user, password
+        given = [from_env[0], "temporal", *from_env[1:]]
+        words = shlex.split(args)
+        while words and words[0].startswith("-"):
+            name, eq, value = words.pop(0).partition("=")
+            given[_SQL_TOOL_GLOBALS[name]] = value if eq else words.pop(0)
+        command, options = words[0], words[1:]
+        pairs = zip(options[::2], options[1::2], strict=True)
+        calls.append(
+            SqlToolCall(
+                connection=(given[0], *given[2:]),
+                database=given[1],
+                command=_SQL_TOOL_COMMANDS.get(command, command),
+                options=tuple((_SQL_TOOL_OPTIONS.get(name, name), value) for name, value in pairs),
+            )
+        )
+    return calls
+
+
+def test_the_schema_job_sets_up_both_temporal_databases_for_the_server(tmp_path: Path) -> None:
+    schema_job = admin_tools_running("temporal-sql-tool")
+    status, log = run_one_shot(schema_job, tmp_path, {"temporal-sql-tool": FAKE_SQL_TOOL})
+    assert status == 0, log
+    server = environment(services()[the_service("temporalio/server")])
+    expected = []
+    for var, (default, schema) in TEMPORAL_DATABASES.items():
+        database = server.get(var) or default
+        expected += [
+            (database, "create", ()),
+            (database, "setup-schema", (("-v", "0.0"),)),
+            (database, "update-schema", (("-d", f"{TEMPORAL_SCHEMA_DIR}/{schema}/versioned"),)),
+        ]
+    calls = sql_tool_calls(log)
+    assert [(call.database, call.command, call.options) for call in calls] == expected
+    # Where the server will look for them.
+    keys = ("DB", "POSTGRES_SEEDS", "DB_PORT", "POSTGRES_USER", "POSTGRES_PWD")
+    server_connection = tuple(server.get(key) or "" for key in keys)
+    assert {call.connection for call in calls} == {server_connection}
+
+
+def test_the_schema_job_fails_at_the_first_step_that_fails(tmp_path: Path) -> None:
+    # The server waits for the job to succeed: it must never see a half-made schema as done.
+    schema_job = admin_tools_running("temporal-sql-tool")
+    status, log = run_one_shot(
+        schema_job, tmp_path, {"temporal-sql-tool": FAKE_SQL_TOOL}, FAKE_FAIL="setup-schema"
+    )
+    assert status != 0
+    assert [call.command for call in sql_tool_calls(log)] == ["create", "setup-schema"]
+
+
+def run_namespace_setup(
+    tmp_path: Path, *, down_calls: int = 0, namespace_exists: bool = False, existing: str = ""
+) -> list[str]:
+    if namespace_exists:
+        (tmp_path / "namespace").touch()
+    status, log = run_one_shot(
+        admin_tools_running("temporal operator"),
+        tmp_path,
+        {"temporal": FAKE_TEMPORAL},
+        FAKE_DOWN_CALLS=str(down_calls),
+        FAKE_EXISTING=existing,
+    )
+    assert status == 0, log
+    return log
+
+
+def _accepted(log: list[str], *command: str) -> list[dict[str, str]]:
+    """The options of each call of `temporal operator <command>` that the fake accepted."""
+    found = []
     for line in log:
         outcome, _, args = line.partition("\t")
         words = shlex.split(args)
-        if outcome != "ok" or words[:3] != ["operator", "search-attribute", "create"]:
-            continue
-        options = long_options(words[3:])
-        namespace = Settings.model_fields["temporal_namespace"].default
+        if outcome == "ok" and words[: len(command) + 1] == ["operator", *command]:
+            found.append(long_options(words[len(command) + 1 :]))
+    return found
+
+
+def registered(log: list[str]) -> dict[str, str]:
+    """name -> type for the `search-attribute create` calls the fake accepted."""
+    found: dict[str, str] = {}
+    namespace = Settings.model_fields["temporal_namespace"].default
+    for options in _accepted(log, "search-attribute", "create"):
         # Search attributes are per namespace: leadflow's, not merely the CLI's default one.
-        assert options.get("--namespace", "default") == namespace, line
-        assert options["--name"] not in found, f"registered twice: {line}"
+        assert options.get("--namespace", "default") == namespace, options
+        assert options["--name"] not in found, f"registered twice: {options}"
         found[options["--name"]] = options["--type"]
     return found
 
 
-def test_admin_tools_registers_the_search_attributes_leadflow_upserts(tmp_path: Path) -> None:
-    assert registered(run_admin_tools(tmp_path)) == SEARCH_ATTRIBUTES
+def namespaces_created(log: list[str]) -> list[str]:
+    return [options.get("--namespace", "") for options in _accepted(log, "namespace", "create")]
+
+
+def test_admin_tools_creates_the_namespace_then_registers_the_search_attributes(
+    tmp_path: Path,
+) -> None:
+    log = run_namespace_setup(tmp_path)
+    assert namespaces_created(log) == [Settings.model_fields["temporal_namespace"].default]
+    assert registered(log) == SEARCH_ATTRIBUTES
+    first_attribute = next(i for i, line in enumerate(log) if "search-attribute" in line)
+    assert all("namespace create" not in line for line in log[first_attribute:])
 
 
 def test_admin_tools_waits_for_temporal_to_come_up(tmp_path: Path) -> None:
-    log = run_admin_tools(tmp_path, down_calls=5)
+    log = run_namespace_setup(tmp_path, down_calls=5)
     assert sum(line.startswith("down\t") for line in log) == 5
+    assert namespaces_created(log) == [Settings.model_fields["temporal_namespace"].default]
     assert registered(log) == SEARCH_ATTRIBUTES
 
 
-def test_admin_tools_finishes_when_the_attributes_already_exist(tmp_path: Path) -> None:
+def test_admin_tools_finishes_when_everything_exists_already(tmp_path: Path) -> None:
     # A second `docker compose up` runs the one-shot again; it must not wait forever.
-    log = run_admin_tools(tmp_path, existing=" ".join(SEARCH_ATTRIBUTES))
+    log = run_namespace_setup(tmp_path, namespace_exists=True, existing=" ".join(SEARCH_ATTRIBUTES))
+    assert namespaces_created(log) == []
     assert registered(log) == {}
     assert {line.partition("\t")[0] for line in log} == {"ok", "exists"}
 
 
-# --- the Dockerfile ------------------------------------------------------------------------
+# --- the observability profile -------------------------------------------------------------
 
 
-def test_dockerfile_base_image_satisfies_requires_python() -> None:
-    base = next(args for keyword, args in dockerfile_instructions() if keyword == "FROM")
-    match = re.fullmatch(r"python:(\d+\.\d+)[\w.-]*", base.split()[0])
-    assert match, f"expected an official python base image, got {base!r}"
-    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
-    assert SpecifierSet(requires).contains(f"{match[1]}.0"), f"{base} vs {requires}"
-
-
-def test_dockerfile_installs_the_project_and_runs_leadflow() -> None:
-    instructions = dockerfile_instructions()
-    runs = [args for keyword, args in instructions if keyword == "RUN"]
-    assert any(re.search(r"\bpip install\b[^&;|]*\s\.(\s|$)", run) for run in runs), (
-        "the image never installs the project (`pip install .`): there is no `leadflow` in it"
-    )
-    commands = [json.loads(args) for keyword, args in instructions if keyword == "CMD"]
-    assert commands, "no CMD"
-    command = commands[-1]
-    assert_is_leadflow_command(command, "the Dockerfile's CMD")
-    exposed = {
-        int(port.partition("/")[0])
-        for keyword, args in instructions
-        if keyword == "EXPOSE"
-        for port in args.split()
-    }
-    if command[1] == "api":
-        assert listen_port(command) in exposed
-
-
-def test_dockerfile_runs_as_a_non_root_user() -> None:
-    users = [args for keyword, args in dockerfile_instructions() if keyword == "USER"]
-    assert users, "no USER: the processes run as root"
-    assert users[-1].partition(":")[0] not in ("root", "0")
-
-
-def test_dockerfile_env_vars_are_settings_fields() -> None:
-    for keyword, args in dockerfile_instructions():
-        if keyword != "ENV":
-            continue
-        for name, _, _value in (pair.partition("=") for pair in shlex.split(args)):
-            if name.startswith("LEADFLOW_"):
-                field = name.removeprefix("LEADFLOW_").lower()
-                assert field in Settings.model_fields, f"{name} is not a leadflow setting"
-
-
-def test_dockerignore_keeps_host_state_out_but_the_sources_in() -> None:
-    patterns = [
-        line.strip().removeprefix("/")
-        for line in (ROOT / ".dockerignore").read_text().splitlines()
-        if line.strip() and not line.startswith(("#", "!"))
-    ]
-
-    def ignored(path: str) -> bool:
-        return any(fnmatch.fnmatch(path, pattern) for pattern in patterns)
-
-    host_state = [".venv", ".git", ".leadflow"]
-    assert all(map(ignored, host_state)), f"the build context would carry {host_state}"
-    setuptools_cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    packages = [pattern.rstrip("*") for pattern in setuptools_cfg["packages"]["find"]["include"]]
-    needed = ["Dockerfile", "pyproject.toml", *packages]
-    missing = [path for path in needed if ignored(path)]
-    assert not missing, f".dockerignore leaves {missing} out of the build"
-
-
-def _package_data_files() -> Iterator[tuple[str, str]]:
-    """(package, path inside it) for every non-Python file in the installed packages."""
-    setuptools_cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    for top in {pattern.rstrip("*.") for pattern in setuptools_cfg["packages"]["find"]["include"]}:
-        for path in sorted((ROOT / top).rglob("*")):
-            if path.is_dir() or path.suffix in (".py", ".pyc") or "__pycache__" in path.parts:
-                continue
-            package_dir = path.parent
-            while not (package_dir / "__init__.py").exists() and package_dir != ROOT:
-                package_dir = package_dir.parent
-            package = ".".join(package_dir.relative_to(ROOT).parts)
-            yield package, path.relative_to(package_dir).as_posix()
-
-
-def test_package_data_is_installed_into_the_image() -> None:
-    # The image installs a wheel (`pip install .`), which carries only the files that
-    # [tool.setuptools.package-data] names; the editable dev install hides a missing one.
-    setuptools_cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    package_data: dict[str, list[str]] = setuptools_cfg.get("package-data", {})
-    left_out = [
-        f"{package}/{path}"
-        for package, path in _package_data_files()
-        if not any(
-            fnmatch.fnmatch(path, glob)
-            for glob in package_data.get("*", []) + package_data.get(package, [])
+def test_prometheus_and_grafana_start_only_with_the_observability_profile() -> None:
+    observability = {the_service("prom/prometheus"), the_service("grafana/grafana")}
+    for name, service in services().items():
+        expected = [OBSERVABILITY_PROFILE] if name in observability else []
+        assert service.get("profiles", []) == expected, (
+            f"{name}: profiles {service.get('profiles')}"
         )
+        if name not in observability:
+            # Compose refuses to start a service whose dependency is in an inactive profile.
+            assert not observability & set(depends_on(service)), name
+
+
+def prometheus_config() -> dict[str, Any]:
+    prometheus = services()[the_service("prom/prometheus")]
+    # The image's own command reads its config from there.
+    assert "command" not in prometheus, "the image's default command reads PROMETHEUS_CONFIG"
+    source = bind_mounts(prometheus).get(PROMETHEUS_CONFIG)
+    assert source is not None, f"nothing from the repository at {PROMETHEUS_CONFIG}"
+    config = yaml.safe_load(source.read_text())
+    assert isinstance(config, dict)
+    return config
+
+
+def scrape_targets(config: Mapping[str, Any]) -> dict[str, set[tuple[str, int]]]:
+    """Job name -> the (host, port) pairs it scrapes, from static and DNS discovery."""
+    jobs: dict[str, set[tuple[str, int]]] = {}
+    for job in config["scrape_configs"]:
+        assert job.get("metrics_path", "/metrics") == "/metrics", job["job_name"]
+        targets = set()
+        for static in job.get("static_configs", []):
+            for target in static["targets"]:
+                host, _, port = str(target).rpartition(":")
+                targets.add((host, int(port)))
+        for dns in job.get("dns_sd_configs", []):
+            # Compose's DNS answers A records (one per replica), no SRV records.
+            assert dns.get("type") == "A", f"{job['job_name']}: type {dns.get('type')}"
+            targets |= {(name, int(dns["port"])) for name in dns["names"]}
+        jobs[job["job_name"]] = targets
+    return jobs
+
+
+def test_prometheus_scrapes_every_leadflow_process_where_it_serves_metrics() -> None:
+    expected = set()
+    for name, service in leadflow_services().items():
+        expected.add((name, metrics_port(service)))
+        if process(service) == "worker":
+            sdk_port = environment(service).get(SDK_METRICS_PORT_SETTING)
+            assert sdk_port, f"{name}: {SDK_METRICS_PORT_SETTING} is not set"
+            expected.add((name, int(sdk_port)))
+    scraped = set().union(*scrape_targets(prometheus_config()).values())
+    assert scraped == expected, (
+        f"not scraped: {sorted(expected - scraped)}; nothing there: {sorted(scraped - expected)}"
+    )
+
+
+def test_grafana_is_provisioned_with_prometheus_and_the_dashboard_folder() -> None:
+    grafana = services()[the_service("grafana/grafana")]
+    mounts = bind_mounts(grafana)
+    datasource_files = sorted(mounts[f"{GRAFANA_PROVISIONING}/datasources"].glob("*.yml"))
+    datasources = [
+        source
+        for path in datasource_files
+        for source in yaml.safe_load(path.read_text())["datasources"]
     ]
-    assert not left_out, f"not in [tool.setuptools.package-data], so not in the image: {left_out}"
+    [datasource] = datasources
+    url = urlsplit(datasource["url"])
+    assert datasource["type"] == "prometheus" and datasource.get("isDefault") is True
+    assert (url.hostname, url.port) == (the_service("prom/prometheus"), PROMETHEUS_PORT)
+
+    provider_files = sorted(mounts[f"{GRAFANA_PROVISIONING}/dashboards"].glob("*.yml"))
+    providers = [
+        provider
+        for path in provider_files
+        for provider in yaml.safe_load(path.read_text())["providers"]
+    ]
+    [provider] = providers
+    assert provider["type"] == "file"
+    folder = PurePosixPath(provider["options"]["path"])
+    in_folder = {
+        source for target, source in mounts.items() if PurePosixPath(target).parent == folder
+    }
+    assert in_folder == {DASHBOARD}, f"Grafana's dashboard folder {folder} holds {in_folder}"
+
+
+def test_grafana_loads_the_dashboard_of_the_repository() -> None:
+    if not DASHBOARD.exists():
+        pytest.skip(
+            f"{DASHBOARD.relative_to(ROOT)} is not on this branch yet (the metrics change adds "
+            "it): Grafana would start with an empty leadflow folder"
+        )
+    text = DASHBOARD.read_text()
+    dashboard = json.loads(text)
+    assert dashboard.get("uid") == "leadflow"
+    variables = dashboard.get("templating", {}).get("list", [])
+    assert any(v.get("name") == "datasource" and v.get("query") == "prometheus" for v in variables)
+    # Panels that select a Prometheus job must name one that prometheus.yml scrapes.
+    jobs = set(scrape_targets(prometheus_config()))
+    selected = set(re.findall(r'job\s*=\s*\\"([\w.-]+)\\"', text))
+    assert selected <= jobs, f"the dashboard selects jobs nobody scrapes: {selected - jobs}"
 
 
 # --- the real thing, where the compose client is installed ---------------------------------
@@ -601,7 +971,7 @@ def test_docker_compose_accepts_the_file() -> None:
     if client is None:
         pytest.skip("no compose client here (`docker compose version` fails): static checks only")
     result = subprocess.run(
-        [*client, "-f", str(COMPOSE_FILE), "config", "-q"],
+        [*client, "-f", str(COMPOSE_FILE), "--profile", OBSERVABILITY_PROFILE, "config", "-q"],
         cwd=ROOT,
         env={**os.environ, **HOST_ENV},
         capture_output=True,
