@@ -10,9 +10,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth_failures import FailedAuthentications
 from api.errors import ApiError
@@ -59,14 +58,10 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 WorkflowsDep = Annotated[LeadWorkflows | None, Depends(get_workflows)]
 
 
-# Only describes the key in the OpenAPI document (the scheme, and the scope each operation
-# requires): `require` reads and checks the header itself, so this one never refuses.
-BEARER_KEY = HTTPBearer(
-    scheme_name="apiKey",
-    description="An API key, `Authorization: Bearer <key>`, holding the scope the operation "
-    "lists (an admin key holds every scope).",
-    auto_error=False,
-)
+# The scope each `require(scope)` checks, by the dependency: how the OpenAPI description
+# learns which key each operation needs (`api.openapi_bodies.describe_api`) without a
+# dependency that runs on every request only to be documented.
+SCOPE_OF: dict[Callable[..., Awaitable[Caller]], str] = {}
 
 
 @functools.cache
@@ -74,14 +69,11 @@ def require(scope: str) -> Callable[..., Awaitable[Caller]]:
     """A dependency that lets the request through only with a key holding `scope`: 401
     without a valid key, 403 without the scope, 429 while the client's address is refused
     for failing too often. The same callable for the same scope, so FastAPI runs it once per
-    request however many parameters depend on it."""
+    request however many parameters depend on it. Its only parameter is the request: each
+    dependency FastAPI solves costs every request (this is on the ingest path)."""
 
-    # Defaults, not annotations: with postponed annotations FastAPI could not see `scope`.
-    async def check(
-        request: Request,
-        store: StoreDep,
-        documented: HTTPAuthorizationCredentials | None = Security(BEARER_KEY, scopes=[scope]),
-    ) -> Caller:
+    async def check(request: Request) -> Caller:
+        store: Store = request.app.state.store
         failures: FailedAuthentications = request.app.state.failed_authentications
         address = request.client.host if request.client else "unknown"
         retry_after = failures.retry_after(address)
@@ -119,6 +111,7 @@ def require(scope: str) -> Callable[..., Awaitable[Caller]]:
             raise ApiError(403, "forbidden", f"this key lacks the {scope!r} scope")
         return caller
 
+    SCOPE_OF[check] = scope
     return check
 
 
@@ -126,6 +119,12 @@ async def safe_parameters(request: Request) -> None:
     """Refuse, with 422 naming each, path and query parameters holding text no store can
     keep (a NUL: PostgreSQL refuses it): no id, filter or time has one, and the routes
     hand these values to SQL as they are."""
+    # A NUL reaches a parameter only as `%00` (the server refuses a raw one, and decoding
+    # makes no lone surrogate): a request without one has nothing to look at.
+    scope = request.scope
+    raw_path = scope.get("raw_path")
+    if raw_path is not None and b"%00" not in raw_path and b"%00" not in scope["query_string"]:
+        return
     details = [
         {**fault.as_dict(), "in": where}
         for where, parameters in (
@@ -191,11 +190,9 @@ def body_for(scope: str) -> Callable[..., Awaitable[Any]]:
     """The JSON body as `json_body` reads it, read only once the caller holds `scope`: a
     request without the right key is answered 401/403 (or 429) whatever its body holds."""
 
-    # Defaults, not annotations: with postponed annotations FastAPI could not see `scope`.
-    async def authorized_body(
-        _: Caller = Depends(require(scope)), body: Any = Depends(json_body)
-    ) -> Any:
-        return body
+    # A default, not an annotation: with postponed annotations FastAPI could not see `scope`.
+    async def authorized_body(request: Request, _: Caller = Depends(require(scope))) -> Any:
+        return await json_body(request)
 
     return authorized_body
 

@@ -1,8 +1,8 @@
 """Prometheus metrics of the API process, `GET /metrics` (text format).
 
 - Every request, by method, route template (never the raw path: ids and tokens stay out
-  of the labels) and status, and how long it took (`RequestMetrics`, a plain ASGI
-  middleware: a few microseconds a request).
+  of the labels) and status, and how long it took (`RequestMetrics`, observed by the one
+  request middleware, `api.request_log`: a few microseconds a request).
 - Read from the database at each scrape (`FlowCollector`): the log's position, each
   follower's lag in events and seconds, the quarantine's open items by stage and status.
 - What the modules this process runs count themselves: group commits
@@ -16,14 +16,13 @@ holds counts, route templates and stage names, never a lead's data.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from api.flow_status import FlowStatus
 
@@ -46,33 +45,19 @@ UNMATCHED = "unmatched"
 
 
 class RequestMetrics:
-    """Counts and times every HTTP request by its route template (ASGI middleware)."""
+    """Counts and times HTTP requests by route template: `observe` is called once per
+    request by the API's one request middleware (`api.request_log.RequestLog`), after the
+    route was matched (FastAPI puts the route in the scope)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self) -> None:
         # The labelled children, found once per (method, route, status): `labels()` takes
         # a lock and builds a key on every call.
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # what the server answers when the app raises before starting a response
-
-        async def send_noting_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_noting_status)
-        finally:
-            count, duration = self._children(scope, status)
-            count.inc()
-            duration.observe(time.perf_counter() - started)
+    def observe(self, scope: Scope, status: int, seconds: float) -> None:
+        count, duration = self._children(scope, status)
+        count.inc()
+        duration.observe(seconds)
 
     def _children(self, scope: Scope, status: int) -> tuple[Any, Any]:
         route = getattr(scope.get("route"), "path", None) or UNMATCHED

@@ -16,9 +16,12 @@ import re
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from api.deps import SCOPE_OF
 from api.report_responses import REPORT_MODELS
 from api.responses import MODELS as ANSWER_MODELS
 from domain.directory import Directory
@@ -227,9 +230,46 @@ def openapi_json(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+# The key every operation behind `api.deps.require` asks for: an HTTP bearer scheme (named
+# `apiKey` since the first description; clients may have been generated from it).
+SECURITY_SCHEME = "apiKey"
+BEARER = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "An API key, `Authorization: Bearer <key>`, holding the scope the operation "
+    "lists (an admin key holds every scope).",
+}
+
+
+def _scopes(dependant: Dependant) -> list[str]:
+    """The scopes `api.deps.require` checks anywhere in a route's dependencies."""
+    found = [SCOPE_OF[dependant.call]] if dependant.call in SCOPE_OF else []
+    for sub in dependant.dependencies:
+        found += [scope for scope in _scopes(sub) if scope not in found]
+    return found
+
+
+def _document_keys(app: FastAPI, document: dict[str, Any]) -> None:
+    """Each operation behind a key says which scope (`security`): what Swagger's Authorize
+    sends, read from the routes' dependencies rather than declared by a dependency that
+    would run on every request."""
+    for context in iter_route_contexts(app.routes):  # through the included routers
+        route = context.original_route
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        scopes = _scopes(route.dependant)
+        path = context.path_format
+        if not scopes or path is None:
+            continue
+        for method in route.methods or ():
+            operation = document["paths"][path][method.lower()]
+            operation["security"] = [{SECURITY_SCHEME: scopes}]
+    document["components"].setdefault("securitySchemes", {})[SECURITY_SCHEME] = BEARER
+
+
 def describe_api(app: FastAPI) -> None:
     """Make `app.openapi()` include the schemas the bodies above and the routes' answers
-    (`api.responses`) refer to."""
+    (`api.responses`) refer to, and the key each operation needs."""
     describe = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -237,6 +277,7 @@ def describe_api(app: FastAPI) -> None:
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
         schemas.update(SCHEMAS)
         schemas.update(ANSWER_SCHEMAS)
+        _document_keys(app, document)
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -18,6 +18,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.metrics import RequestMetrics
 from leadflow.logs import bound
 
 log = logging.getLogger("api.access")
@@ -43,10 +44,12 @@ def request_id_of(scope: Scope) -> str:
 
 
 class RequestLog:
-    """The middleware: request id in, request id out, one access line per request."""
+    """The middleware: request id in, request id out, one access line per request, and its
+    count and time in the metrics (one layer around the app for both)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.metrics = RequestMetrics()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -68,7 +71,9 @@ class RequestLog:
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
-                self._log(scope, status, time.perf_counter() - started)
+                seconds = time.perf_counter() - started
+                self.metrics.observe(scope, status, seconds)
+                self._log(scope, status, seconds)
 
     @staticmethod
     def _log(scope: Scope, status: int, seconds: float) -> None:
