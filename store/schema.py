@@ -105,9 +105,15 @@ def current_revision(engine: Engine) -> str | None:
     except (OperationalError, ProgrammingError):
         # None only for a database without the version table; any other failure (an
         # unreachable database, say) is raised.
-        if inspect(engine).has_table("alembic_version"):
-            raise
-        return None
+        if not inspect(engine).has_table("alembic_version"):
+            return None
+    # The table is there now: another process starting at the same moment created it
+    # between the two looks (its upgrade committed). Read it again; a failure now is real.
+    with engine.connect() as conn:
+        revision: str | None = conn.execute(
+            text("SELECT version_num FROM alembic_version")
+        ).scalar()
+        return revision
 
 
 @contextmanager
