@@ -8,8 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from eventsourcing.persistence import IntegrityError as PersistenceIntegrityError
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError as SQLAlchemyIntegrityError
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
@@ -97,7 +99,7 @@ def open_store(settings: Settings) -> Store:
         with schema_ready(engine, upgrade=settings.auto_migrate):
             # The log's tables are the library's: created by its recorder, inside the schema
             # lock when this process upgrades.
-            event_log = open_event_log(url)
+            event_log = _open_event_log(url)
     except BaseException:
         engine.dispose()
         raise
@@ -112,6 +114,23 @@ def open_store(settings: Settings) -> Store:
         rulebook=Rulebook(event_log),
         quarantine=Quarantine(engine),
     )
+
+
+# Creating the log's tables races another process creating them outside the schema lock
+# (one found the schema at head while the other upgrades): PostgreSQL's `CREATE TABLE IF
+# NOT EXISTS` then refuses the loser's catalogue row. Its next try finds them.
+OPEN_LOG_ATTEMPTS = 3
+
+
+def _open_event_log(url: str) -> EventLog:
+    for attempt in range(OPEN_LOG_ATTEMPTS):
+        try:
+            return open_event_log(url)
+        except (SQLAlchemyIntegrityError, PersistenceIntegrityError):
+            if attempt == OPEN_LOG_ATTEMPTS - 1:
+                raise
+            log.info("the log's tables were being created by another process; looking again")
+    raise AssertionError("unreachable")
 
 
 def temporal_tls(settings: Settings) -> TLSConfig | bool:
