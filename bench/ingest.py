@@ -62,6 +62,7 @@ from rich.table import Table
 from sqlalchemy.engine import URL, make_url
 
 from bench.environment import machine_info
+from bench.otlp_sink import discarding_collector
 from domain.events import parse_event
 from domain.lead import IdentityIndex, Lead
 from tests.support import free_port
@@ -318,6 +319,10 @@ class Client(Protocol):
     def close(self) -> None: ...
 
 
+# Below uvicorn's keep-alive timeout (5 s).
+IDLE_SECONDS = 3.0
+
+
 class LightClient:
     """The load generator: the standard library's `http.client` on one keep-alive
     connection. It costs ~0.65 ms less per request than an `httpx.Client` here (measured
@@ -328,17 +333,29 @@ class LightClient:
         url = urlsplit(api.base_url)
         self.connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=120)
         self.headers = {"Authorization": f"Bearer {api.key}", "Content-Type": "application/json"}
+        self.used = time.monotonic()
 
     def post(self, path: str, body: bytes) -> tuple[int, Any]:
+        self._reopen_if_idle()
         self.connection.request("POST", path, body=body, headers=self.headers)
         response = self.connection.getresponse()
         return response.status, json.loads(response.read())
 
     def get(self, path: str) -> int:
+        self._reopen_if_idle()
         self.connection.request("GET", path, headers=self.headers)
         response = self.connection.getresponse()
         response.read()
         return response.status
+
+    def _reopen_if_idle(self) -> None:
+        """A connection idle for longer than the server keeps one (uvicorn: 5 s; the
+        concurrent clients wait while the other rows are measured) is opened anew, as a
+        browser would: uvicorn 0.55 closes it, and a post on it fails with a broken pipe."""
+        now = time.monotonic()
+        if now - self.used > IDLE_SECONDS:
+            self.connection.close()  # http.client connects again on the next request
+        self.used = now
 
     def close(self) -> None:
         self.connection.close()
@@ -506,6 +523,9 @@ class Plan:
     batches: int  # batches of 1000 per rep
     threads: int
     warmup: int
+    # Settings given to the API (`--api-env`), e.g. LEADFLOW_LOG_LEVEL=warning.
+    api_settings: dict[str, str] = field(default_factory=dict)
+    traces: bool = False  # the API exports every span over OTLP (`--traces`)
 
 
 Samples = dict[str, list[float]]
@@ -534,8 +554,10 @@ def measure_backend(backend: Backend, plan: Plan, tmp: Path) -> tuple[Samples, d
     def record(label: str, value: float) -> None:
         samples.setdefault(label, []).append(value)
 
-    env = api_env(backend.api_database_url)
+    env = {**api_env(backend.api_database_url), **plan.api_settings}
     with contextlib.ExitStack() as stack:
+        if plan.traces:
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = stack.enter_context(discarding_collector())
         bare = BareLog(env=backend.bare_env)
         stack.callback(bare.close)
         recorder = RecorderLog(env={**backend.bare_env, "PERSISTENCE_MODULE": RECORDER_MODULE})
@@ -731,6 +753,18 @@ def parse_args(argv: list[str] | None) -> tuple[list[str], Plan, str]:
         default=os.environ.get("LEADFLOW_BENCH_POSTGRES_URL", DEFAULT_PG_URL),
         help="an admin connection that may CREATE/DROP DATABASE [%(default)s]",
     )
+    parser.add_argument(
+        "--api-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the API, e.g. LEADFLOW_LOG_LEVEL=warning (no access log)",
+    )
+    parser.add_argument(
+        "--traces",
+        action="store_true",
+        help="the API exports every span over OTLP/HTTP to a collector in this process",
+    )
     args = parser.parse_args(argv)
     plan = Plan(
         n=args.n or (100 if args.quick else 300),
@@ -738,6 +772,8 @@ def parse_args(argv: list[str] | None) -> tuple[list[str], Plan, str]:
         batches=args.batches or (1 if args.quick else 2),
         threads=args.threads,
         warmup=20 if args.quick else 50,
+        api_settings=dict(setting.split("=", 1) for setting in args.api_env),
+        traces=args.traces,
     )
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     return backends, plan, args.pg_url
@@ -750,6 +786,9 @@ def main(argv: list[str] | None = None) -> None:
         f"[bold]Plan:[/] {plan.n} single posts x {plan.reps} reps, {plan.batches} batch(es) "
         f"of {BATCH_SIZE} per rep, {plan.threads} concurrent clients for the concurrent variant"
     )
+    if plan.api_settings or plan.traces:
+        given = [f"{k}={v}" for k, v in plan.api_settings.items()]
+        console.print(f"[bold]API:[/] {' '.join(given + ['traces on'] * plan.traces)}")
     results: dict[str, tuple[Samples, dict[str, int]]] = {}
     started = time.perf_counter()
     for name in backends:

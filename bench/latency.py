@@ -84,6 +84,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from bench.environment import machine_info
+from bench.otlp_sink import discarding_collector
 from delivery.temporal import connect
 from leadflow.dev import temporal_dev_server_args
 from leadflow.settings import Settings
@@ -937,6 +938,8 @@ def run_all(plan: Plan, args: argparse.Namespace, console: Console) -> None:
             extra["LEADFLOW_LOG_POLL_SECONDS"] = str(args.log_poll_seconds)
         if args.log_watch_seconds is not None:
             extra["LEADFLOW_LOG_WATCH_SECONDS"] = str(args.log_watch_seconds)
+        if args.traces:
+            extra["OTEL_EXPORTER_OTLP_ENDPOINT"] = stack.enter_context(discarding_collector())
         dev_log = tmp / "leadflow-dev.log"
         # Both stacks start at once (they only idle while the other one is measured).
         groups = ProcessGroups()
@@ -1065,6 +1068,12 @@ def parse_args(argv: list[str] | None) -> tuple[Plan, argparse.Namespace]:
         "--log-watch-seconds",
         type=float,
         help="what-if: LEADFLOW_LOG_WATCH_SECONDS (SQLite change check) [its default]",
+    )
+    parser.add_argument(
+        "--traces",
+        action="store_true",
+        help="leadflow's processes export every span over OTLP/HTTP to a collector in this "
+        "process (what traces cost)",
     )
     parser.add_argument(
         "--bare-unsandboxed",
