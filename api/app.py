@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
+from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
 
 from api import console, docs
@@ -57,7 +58,10 @@ Every operation but the health checks and the tracking links needs an API key,
 `docs/openapi.json`."""
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, tracer: Tracer | None = None) -> FastAPI:
+    """The API on `settings`; with `tracer`, every request, append and Temporal call is
+    traced (`leadflow.tracing`)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
@@ -75,9 +79,9 @@ def create_app(settings: Settings) -> FastAPI:
 
         async def connect_in_background() -> None:
             # Ingest never waits on Temporal: the API serves while it connects.
-            client = await connect_temporal(settings, wait_seconds=float("inf"))
+            client = await connect_temporal(settings, wait_seconds=float("inf"), tracer=tracer)
             app.state.workflows = LeadWorkflows(
-                client, settings.task_queue, settings.workflow_history_limit
+                client, settings.task_queue, settings.workflow_history_limit, tracer
             )
 
         app.state.writer = writer = GroupCommitter(store.append_many)
@@ -122,7 +126,7 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    app.add_middleware(RequestLog)
+    app.add_middleware(RequestLog, tracer=tracer)
     # Routes are matched in this order, one by one: the busiest (posted events) first.
     app.include_router(events.router)
     app.include_router(health.router)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import queue
 import threading
@@ -25,6 +26,7 @@ from prometheus_client import Histogram
 from api.errors import ApiError
 from domain.errors import DomainError
 from domain.events import IncomingEvent
+from leadflow.tracing import current_traceparent
 from store.ingest import Appended, PendingAppend
 from store.log import LOG_APPENDS
 
@@ -84,7 +86,11 @@ class GroupCommitter:
     ) -> list[Appended]:
         """Append `events` (all or nothing) and return their results once committed;
         `keys` are idempotency keys of `scope` (the API key that sent them). Raises what
-        `EventLog.append` raises (ItemRejected, ...)."""
+        `EventLog.append` raises (ItemRejected, ...). With traces on, each event keeps the
+        context of the request's span (`leadflow.tracing`)."""
+        traceparent = current_traceparent()
+        if traceparent is not None:  # traces on: the request's span is kept on each event
+            events = [dataclasses.replace(event, traceparent=traceparent) for event in events]
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[list[Appended]] = loop.create_future()
         with self._lock:

@@ -394,6 +394,12 @@ class LeadEvent(Answer):
     rule_id: str | None
     ruleset_version: int | None
     caused_by: str | None = Field(description="The id of the event a decision answers.")
+    trace_id: str | None = Field(
+        default=None,
+        description="The OpenTelemetry trace it was appended in (a decision: its cause's), "
+        "when traces were on.",
+        examples=["4bf92f3577b34da6a3ce929d0e0e4736"],
+    )
 
 
 class LeadEvents(Answer):

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 
+from opentelemetry import propagate
+from opentelemetry.trace import SpanKind, Tracer
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.converter import DataConverter
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
@@ -40,10 +43,12 @@ async def connect(
     runtime: Runtime | None = None,
     tls: TLSConfig | bool = False,
     api_key: str | None = None,
+    interceptors: Sequence[Interceptor] = (),
 ) -> Client:
     """Connect; with `wait_seconds`, keep retrying that long (Temporal may still be starting).
     `runtime`: the SDK's (its telemetry, e.g. the worker's metrics); default: the SDK's own.
-    `tls` and `api_key`: a secured cluster (mTLS, Temporal Cloud)."""
+    `tls` and `api_key`: a secured cluster (mTLS, Temporal Cloud). `interceptors`: the
+    client's and its workers' (traces)."""
     deadline = None if wait_seconds is None else asyncio.get_running_loop().time() + wait_seconds
     delay = 0.2
     while True:
@@ -55,6 +60,7 @@ async def connect(
                 runtime=runtime,
                 tls=tls,
                 api_key=api_key,
+                interceptors=interceptors,
             )
         except Exception:
             if deadline is None or asyncio.get_running_loop().time() > deadline:
@@ -95,13 +101,39 @@ def is_outage(error: BaseException) -> bool:
 class LeadWorkflows:
     """The Temporal side of delivery: one `LeadWorkflow` per lead, on one task queue."""
 
-    def __init__(self, client: Client, task_queue: str, history_limit: int) -> None:
+    def __init__(
+        self, client: Client, task_queue: str, history_limit: int, tracer: Tracer | None = None
+    ) -> None:
         self.client = client
         self.task_queue = task_queue
         self.history_limit = history_limit
+        self.tracer = tracer
 
     async def deliver(self, event: LoggedEvent) -> None:
-        """Signal-with-start: starts the lead's workflow if it is not running."""
+        """Signal-with-start: starts the lead's workflow if it is not running. With a
+        tracer, a span continuing the trace the event was appended in (its `traceparent`);
+        the client's interceptor carries it on to the workflow."""
+        if self.tracer is None:
+            await self._signal_with_start(event)
+            return
+        appended_in = (
+            None
+            if event.traceparent is None
+            else propagate.extract({"traceparent": event.traceparent})
+        )
+        with self.tracer.start_as_current_span(
+            f"deliver {event.type}",
+            context=appended_in,
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "leadflow.lead_id": event.lead_id,
+                "leadflow.event_id": event.event_id,
+                "leadflow.sequence": event.sequence,
+            },
+        ):
+            await self._signal_with_start(event)
+
+    async def _signal_with_start(self, event: LoggedEvent) -> None:
         await self.client.start_workflow(
             LeadWorkflow.run,
             LeadWorkflowInput(lead_id=event.lead_id, history_limit=self.history_limit),

@@ -210,6 +210,8 @@ class IncomingEvent:
     lead_id: UUID | None = None
     identities: dict[str, str] = field(default_factory=dict)
     fingerprint: str = ""
+    # The W3C trace context it was appended in, when traces are on (`leadflow.tracing`).
+    traceparent: str | None = None
 
     @property
     def is_capture(self) -> bool:

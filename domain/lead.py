@@ -26,6 +26,8 @@ class LeadEvent(Aggregate.Event):
     rule_id: str | None
     ruleset_version: int | None
     caused_by: str | None
+    # A default: events stored before traces existed have none (`domain.state.LoggedEvent`).
+    traceparent: str | None = None
 
     def to_logged(self) -> LoggedEvent:
         return LoggedEvent(
@@ -39,6 +41,7 @@ class LeadEvent(Aggregate.Event):
             rule_id=self.rule_id,
             ruleset_version=self.ruleset_version,
             caused_by=self.caused_by,
+            traceparent=self.traceparent,
         )
 
     def apply(self, aggregate: Any) -> None:
@@ -154,6 +157,7 @@ class Lead(Aggregate):
         rule_id: str | None,
         ruleset_version: int | None,
         caused_by: str | None,
+        traceparent: str | None = None,
     ) -> None:
         self.state = LeadState(lead_id=str(self.id))
         # The ids of the lead's posted events: unique in the stream (decisions name the
@@ -162,7 +166,12 @@ class Lead(Aggregate):
 
     @classmethod
     def capture(
-        cls, lead_id: UUID, event_id: str, occurred_at: datetime, data: dict[str, Any]
+        cls,
+        lead_id: UUID,
+        event_id: str,
+        occurred_at: datetime,
+        data: dict[str, Any],
+        traceparent: str | None = None,
     ) -> Lead:
         lead = cls._create(
             cls.Captured,
@@ -173,11 +182,17 @@ class Lead(Aggregate):
             rule_id=None,
             ruleset_version=None,
             caused_by=None,
+            traceparent=traceparent,
         )
         return lead
 
     def record(
-        self, event_type: str, event_id: str, occurred_at: datetime, data: dict[str, Any]
+        self,
+        event_type: str,
+        event_id: str,
+        occurred_at: datetime,
+        data: dict[str, Any],
+        traceparent: str | None = None,
     ) -> LeadEvent:
         """Append an external event of `event_type` (already validated and guarded)."""
         self.trigger_event(
@@ -188,6 +203,7 @@ class Lead(Aggregate):
             rule_id=None,
             ruleset_version=None,
             caused_by=None,
+            traceparent=traceparent,
         )
         event = self.pending_events[-1]
         assert isinstance(event, LeadEvent)
@@ -201,8 +217,10 @@ class Lead(Aggregate):
         occurred_at: datetime,
         ruleset_version: int | None,
         caused_by: str,
+        traceparent: str | None = None,
     ) -> LeadEvent:
-        """Append an event decided by leadflow, with the rule and ruleset that made it."""
+        """Append an event decided by leadflow, with the rule and ruleset that made it (and
+        the trace of the event that caused it)."""
         self.trigger_event(
             DECIDED_LEAD_EVENTS[decision.type],
             event_id=event_id,
@@ -211,6 +229,7 @@ class Lead(Aggregate):
             rule_id=decision.rule_id,
             ruleset_version=ruleset_version,
             caused_by=caused_by,
+            traceparent=traceparent,
         )
         event = self.pending_events[-1]
         assert isinstance(event, LeadEvent)

@@ -34,6 +34,9 @@ class LoggedEvent:
     rule_id: str | None = None
     ruleset_version: int | None = None
     caused_by: str | None = None
+    # The W3C trace context of the request that appended it (a decision: of its cause),
+    # when traces were on; absent from events stored before traces existed.
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)

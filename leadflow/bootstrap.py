@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eventsourcing.persistence import IntegrityError as PersistenceIntegrityError
+from opentelemetry.trace import Tracer
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError as SQLAlchemyIntegrityError
@@ -20,6 +21,7 @@ from delivery.temporal import connect
 from domain.errors import DomainError
 from domain.events import IncomingEvent
 from leadflow.settings import Settings
+from leadflow.tracing import temporal_interceptors
 from projections.assignments import AssignmentsProjection
 from projections.base import Projection
 from projections.campaigns import CampaignSpendProjection
@@ -151,9 +153,14 @@ def temporal_tls(settings: Settings) -> TLSConfig | bool:
 
 
 async def connect_temporal(
-    settings: Settings, *, wait_seconds: float | None = None, runtime: Runtime | None = None
+    settings: Settings,
+    *,
+    wait_seconds: float | None = None,
+    runtime: Runtime | None = None,
+    tracer: Tracer | None = None,
 ) -> Client:
-    """The one way leadflow's processes connect to Temporal (see `delivery.temporal.connect`)."""
+    """The one way leadflow's processes connect to Temporal (see `delivery.temporal.connect`);
+    with a tracer, Temporal's OpenTelemetry interceptor on the client and its workers."""
     api_key = settings.temporal_api_key
     return await connect(
         settings.temporal_target,
@@ -162,4 +169,5 @@ async def connect_temporal(
         runtime=runtime,
         tls=temporal_tls(settings),
         api_key=None if api_key is None else api_key.get_secret_value(),
+        interceptors=temporal_interceptors(tracer),
     )

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import httpx
 import uvicorn
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Tracer
 from prometheus_client import start_http_server
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
@@ -32,6 +34,7 @@ from leadflow.bootstrap import Store, connect_temporal, open_store, projections
 from leadflow.heartbeat import beating
 from leadflow.logs import ActivityLogContext
 from leadflow.settings import Settings
+from leadflow.tracing import tracer_of, tracer_provider_from_environment
 from projections.projector import Projector
 from store.faults import is_database_outage
 from store.log_watch import LogWatch, open_log_watch
@@ -157,6 +160,20 @@ def serving_metrics(host: str, port: int | None, process: str) -> Iterator[None]
         thread.join()
 
 
+@contextlib.contextmanager
+def tracing(process: str) -> Iterator[TracerProvider | None]:
+    """The process's tracer provider as the `OTEL_*` variables ask (None: traces off, the
+    default); what it holds is exported before the process ends."""
+    provider = tracer_provider_from_environment(process)
+    if provider is not None:
+        log.info("%s exporting traces", process)
+    try:
+        yield provider
+    finally:
+        if provider is not None:
+            provider.shutdown()
+
+
 def temporal_runtime(settings: Settings) -> Runtime | None:
     """The Temporal SDK's runtime with its own metrics (pollers, task latencies, slots...)
     exported for Prometheus on `temporal_metrics_port`; None: the SDK's default runtime."""
@@ -188,8 +205,15 @@ def _starting(process: str, settings: Settings, **more: object) -> None:
 async def run_worker(settings: Settings) -> None:
     _starting("worker", settings, smtp=settings.smtp_url or "(none: emails are recorded)")
     stop = _stop_on_signals()
+    with tracing("worker") as provider:
+        await _work(settings, stop, provider)
+
+
+async def _work(settings: Settings, stop: asyncio.Event, provider: TracerProvider | None) -> None:
     store = await asyncio.to_thread(open_store, settings)
-    client = await connect_temporal(settings, wait_seconds=120, runtime=temporal_runtime(settings))
+    client = await connect_temporal(
+        settings, wait_seconds=120, runtime=temporal_runtime(settings), tracer=tracer_of(provider)
+    )
     try:
         with (
             WorkerThreads.started() as threads,
@@ -240,7 +264,16 @@ async def run_projector(settings: Settings) -> None:
 
 
 async def _dispatch(settings: Settings, store: Store, stop: asyncio.Event, watch: LogWatch) -> None:
-    connecting = asyncio.create_task(connect_temporal(settings, wait_seconds=float("inf")))
+    with tracing("projector") as provider:
+        await _follow_to_workflows(settings, store, stop, watch, tracer_of(provider))
+
+
+async def _follow_to_workflows(
+    settings: Settings, store: Store, stop: asyncio.Event, watch: LogWatch, tracer: Tracer | None
+) -> None:
+    connecting = asyncio.create_task(
+        connect_temporal(settings, wait_seconds=float("inf"), tracer=tracer)
+    )
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
     stopping.cancel()
@@ -248,7 +281,7 @@ async def _dispatch(settings: Settings, store: Store, stop: asyncio.Event, watch
         connecting.cancel()
         return
     client = connecting.result()
-    workflows = LeadWorkflows(client, settings.task_queue, settings.workflow_history_limit)
+    workflows = LeadWorkflows(client, settings.task_queue, settings.workflow_history_limit, tracer)
     dispatcher = Dispatcher(
         store.event_log,
         store.positions,
@@ -264,8 +297,13 @@ async def _dispatch(settings: Settings, store: Store, stop: asyncio.Event, watch
 
 def run_api(settings: Settings) -> None:
     _starting("api", settings, listen=f"{settings.api_host}:{settings.api_port}")
+    with tracing("api") as provider:
+        _serve_api(settings, tracer_of(provider))
+
+
+def _serve_api(settings: Settings, tracer: Tracer | None) -> None:
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, tracer),
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     # Where operators reach the Temporal UI: the console links each lead's workflow there.
     temporal_ui_url: str = "http://127.0.0.1:8233"
+    # Where operators read traces (with traces on, `leadflow.tracing`): the console links
+    # each event of a lead's timeline there, `{trace_id}` replaced by its trace id, e.g.
+    # http://127.0.0.1:16686/trace/{trace_id} (Jaeger). Unset: trace ids without links.
+    trace_url: str | None = Field(default=None, pattern=r"^https?://.*\{trace_id\}")
     # A lead's workflow continues as new once its history holds this many events.
     workflow_history_limit: int = 2000
     # The log's followers (projector, dispatcher) read it as soon as it grows (SQLite: checked

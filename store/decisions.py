@@ -129,6 +129,7 @@ class Decisions(LogApplication):
                 occurred_at=now,
                 ruleset_version=active.version,
                 caused_by=cause_id,
+                traceparent=cause.traceparent,  # a decision belongs to its cause's trace
             )
             for i, decision in enumerate(result.decisions)
         ]

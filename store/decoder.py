@@ -107,6 +107,8 @@ class LoggedEventDecoder:
                 "rule_id": fields["rule_id"],
                 "ruleset_version": fields["ruleset_version"],
                 "caused_by": fields["caused_by"],
+                # Absent from events stored before traces existed.
+                "traceparent": fields.get("traceparent"),
             }
         except (KeyError, TypeError, ValueError):
             return None  # not a lead event's JSON: the library's error says what it is

@@ -54,7 +54,9 @@ def _template(name: str) -> Template:
     return Template((TEMPLATES_DIR / name).read_text(encoding="utf-8"))
 
 
-def render_page(page: Page, *, temporal_ui_url: str, namespace: str) -> HTMLResponse:
+def render_page(
+    page: Page, *, temporal_ui_url: str, namespace: str, trace_url: str
+) -> HTMLResponse:
     """The page's HTML: the shared shell (navigation, sign-in) around the page's own body."""
     body = _template(f"{page}.html").substitute(static=STATIC_URL)
     document = _template("shell.html").substitute(
@@ -64,6 +66,7 @@ def render_page(page: Page, *, temporal_ui_url: str, namespace: str) -> HTMLResp
         static=STATIC_URL,
         temporal_ui_url=html.escape(temporal_ui_url.rstrip("/"), quote=True),
         namespace=html.escape(namespace, quote=True),
+        trace_url=html.escape(trace_url, quote=True),
     )
     return HTMLResponse(document, headers=SECURITY_HEADERS)
 
@@ -107,4 +110,8 @@ async def quarantine(settings: SettingsDep) -> HTMLResponse:
 
 def _public(settings: Settings) -> dict[str, str]:
     """The settings a page may show: public addresses, never keys."""
-    return {"temporal_ui_url": settings.temporal_ui_url, "namespace": settings.temporal_namespace}
+    return {
+        "temporal_ui_url": settings.temporal_ui_url,
+        "namespace": settings.temporal_namespace,
+        "trace_url": settings.trace_url or "",
+    }

@@ -18,8 +18,9 @@ from fastapi.concurrency import run_in_threadpool
 from api.deps import StoreDep, require
 from api.errors import ApiError
 from api.responses import KEYED, Lead, LeadEvents, LeadPage, answer, refused
-from domain.state import LeadState
+from domain.state import LeadState, LoggedEvent
 from leadflow.bootstrap import Store
+from leadflow.tracing import trace_id_of
 from projections.leads import LeadFilters, LeadKey, find_lead, find_leads, key_of
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"], dependencies=[Depends(require("read"))])
@@ -128,4 +129,12 @@ def _get(store: Store, lead_id: UUID) -> LeadState:
 @router.get("/{lead_id}/events", response_model=answer(LeadEvents), responses=NO_LEAD)
 async def get_lead_events(lead_id: UUID, store: StoreDep) -> dict[str, Any]:
     events = await run_in_threadpool(store.event_log.lead_events, lead_id)
-    return {"lead_id": str(lead_id), "events": [asdict(e) for e in events]}
+    return {"lead_id": str(lead_id), "events": [_timeline_entry(e) for e in events]}
+
+
+def _timeline_entry(event: LoggedEvent) -> dict[str, Any]:
+    """The event as the timeline shows it: its trace by id (`traceparent` also names the
+    span, which is nobody's business here)."""
+    entry = asdict(event)
+    entry["trace_id"] = trace_id_of(entry.pop("traceparent"))
+    return entry

@@ -8,6 +8,7 @@ goes to a URL the email itself contained.
 from __future__ import annotations
 
 import base64
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from domain.events import parse_event
 from domain.tracking import TrackedMessage, tracked_message_id
 from leadflow.bootstrap import Store
 from leadflow.logs import annotate
+from leadflow.tracing import current_traceparent
 from store.log import LOG_APPENDS
 
 router = APIRouter(prefix="/t", tags=["tracking"])
@@ -52,6 +54,7 @@ def _record(
     message = _message(store, message_id)
     body = {"type": event_type, "lead_id": message.lead_id, "data": data}
     event = parse_event(body, now=datetime.now(UTC), phone_region=region)
+    event = dataclasses.replace(event, traceparent=current_traceparent())
     [appended] = store.append([event], [key], scope=TRACKING_SCOPE)
     if not appended.duplicate:
         LOG_APPENDS.labels("tracking").inc()

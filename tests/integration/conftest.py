@@ -28,6 +28,7 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from opentelemetry.trace import Tracer
 from support import free_port, until
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
@@ -42,6 +43,7 @@ from domain.state import LeadState
 from leadflow.bootstrap import Store, open_store
 from leadflow.processes import WorkerThreads, lead_workers, notification_sender
 from leadflow.settings import Settings
+from leadflow.tracing import temporal_interceptors
 from store.log_watch import open_log_watch
 from workflows.lead import LeadWorkflow, workflow_id_for
 
@@ -132,11 +134,17 @@ async def running(
     settings: Settings,
     workflow_runner: WorkflowRunner | None = None,
     sender: NotificationSender | None = None,
+    tracer: Tracer | None = None,
 ) -> AsyncIterator[Pipeline]:
     store = open_store(settings)
-    # As the worker and the dispatcher connect: with leadflow's payload converter.
-    client = await connect(settings.temporal_target, settings.temporal_namespace)
-    workflows = LeadWorkflows(client, settings.task_queue, settings.workflow_history_limit)
+    # As the worker and the dispatcher connect: with leadflow's payload converter (and,
+    # given a tracer, Temporal's tracing interceptor).
+    client = await connect(
+        settings.temporal_target,
+        settings.temporal_namespace,
+        interceptors=temporal_interceptors(tracer),
+    )
+    workflows = LeadWorkflows(client, settings.task_queue, settings.workflow_history_limit, tracer)
     dispatcher = Dispatcher(
         store.event_log, store.positions, workflows.deliver, store.quarantine, is_outage=is_outage
     )
@@ -177,8 +185,9 @@ def temporal_settings(settings: Settings, temporal_address: str) -> Settings:
     return settings.model_copy(update={"temporal_address": temporal_address})
 
 
-# (settings, workflow_runner=None, sender=None): the worker keeps Temporal's full sandbox
-# unless given a runner, and sends with the settings' sender unless given one.
+# (settings, workflow_runner=None, sender=None, tracer=None): the worker keeps Temporal's
+# full sandbox unless given a runner, sends with the settings' sender unless given one, and
+# traces with the tracer given one.
 RunPipeline = Callable[..., contextlib.AbstractAsyncContextManager[Pipeline]]
 
 

@@ -24,6 +24,9 @@ from uuid import uuid4
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy.engine import make_url
 from support import eventually, free_port, until
 
@@ -111,6 +114,25 @@ def test_each_request_has_an_id_echoed_and_one_access_line(
     for rid in generated:
         assert the_access_line(root_log, rid)["path"] == "/healthz"
     assert "lf_test_admin" not in root_log.text
+
+
+def test_a_traced_requests_lines_carry_its_trace_id_and_its_span_only_the_template(
+    settings: Settings, root_log: RootLog
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with TestClient(create_app(settings, provider.get_tracer("leadflow"))) as client:
+        client.get("/t/o/secret-message-token", headers={"X-Request-ID": "traced-1"})
+        client.get("/no/such/lf_secret_in_path?key=abc", headers={"X-Request-ID": "traced-2"})
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    opened = spans["GET /t/o/{message_id}"]
+    assert opened.context is not None
+    assert the_access_line(root_log, "traced-1")["trace_id"] == f"{opened.context.trace_id:032x}"
+    assert "GET unmatched" in spans
+    described = json.dumps([dict(span.attributes or {}) for span in spans.values()])
+    assert "secret-message-token" not in described and "lf_secret" not in described
+    provider.shutdown()
 
 
 def test_lines_logged_while_a_request_runs_carry_its_id(

@@ -1,5 +1,6 @@
 // /leads/{id}: the lead as it stands, its open tasks, its whole timeline (decided events
-// with the rule and ruleset version behind them) and a link to its workflow.
+// with the rule and ruleset version behind them, and the trace each was appended in when
+// traces are on) and a link to its workflow.
 
 import { api, describe, el, format, pageSetting, say, startPage, table } from "./console.js";
 
@@ -14,6 +15,15 @@ function decidedBy(event) {
   if (event.ruleset_version === null || event.ruleset_version === undefined) return "posted";
   const version = `ruleset v${event.ruleset_version}`;
   return event.rule_id ? `rule ${event.rule_id} · ${version}` : `lifecycle · ${version}`;
+}
+
+// The event's trace: a link where the operator set LEADFLOW_TRACE_URL, else its id.
+function traceOf(event, traceUrl) {
+  if (!event.trace_id) return null;
+  const short = event.trace_id.slice(0, 8);
+  if (!traceUrl) return el("code", { title: event.trace_id }, short);
+  const href = traceUrl.replace("{trace_id}", event.trace_id);
+  return el("a", { href, target: "_blank", rel: "noopener", title: event.trace_id }, short);
 }
 
 startPage(async () => {
@@ -61,11 +71,21 @@ startPage(async () => {
       empty: "No open task.",
     }),
   );
+  const traceUrl = pageSetting("trace-url");
+  const traced = stream.events.some((e) => e.trace_id);
+  const headers = ["#", "When", "Event", "Details", "Decided by", ...(traced ? ["Trace"] : [])];
   document.getElementById("lead-timeline").replaceChildren(
     table(
       `Every event on the lead's stream (${stream.events.length})`,
-      ["#", "When", "Event", "Details", "Decided by"],
-      stream.events.map((e) => [String(e.sequence), format.time(e.occurred_at), e.type, details(e.data), decidedBy(e)]),
+      headers,
+      stream.events.map((e) => [
+        String(e.sequence),
+        format.time(e.occurred_at),
+        e.type,
+        details(e.data),
+        decidedBy(e),
+        ...(traced ? [traceOf(e, traceUrl)] : []),
+      ]),
     ),
   );
   say(status, "");
