@@ -15,6 +15,7 @@ from domain.lead import EXTERNAL_LEAD_TOPICS
 from leadflow.bootstrap import Store
 from projections.base import Projection, events_after, tracking_name
 from store.application import recorder_of
+from store.leases import PROJECTOR_GROUP, Lease, LeaseStore
 from store.log import EventLog
 from store.quarantine import DELIVERY, StageSummary, projection_stage
 
@@ -43,6 +44,7 @@ class FlowStatus:
     log_position: int
     followers: list[FollowerLag]
     quarantine: dict[str, StageSummary]  # by stage, stages with open items only
+    leases: list[Lease]  # the projector processes' partitions and who follows each
 
 
 def read_flow_status(store: Store, projections: Sequence[Projection], now: datetime) -> FlowStatus:
@@ -60,7 +62,8 @@ def read_flow_status(store: Store, projections: Sequence[Projection], now: datet
             since = _oldest_waiting(event_log, topics, position) if waiting else None
             seconds = max(0.0, (now - since).total_seconds()) if since else 0.0
             lags.append(FollowerLag(name, stage, position, waiting, seconds))
-    return FlowStatus(log_position, lags, store.quarantine.stages())
+    leases = LeaseStore(store.engine).leases(PROJECTOR_GROUP)
+    return FlowStatus(log_position, lags, store.quarantine.stages(), leases)
 
 
 def _oldest_waiting(event_log: EventLog, topics: tuple[str, ...], position: int) -> datetime | None:

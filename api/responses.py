@@ -216,8 +216,23 @@ class Component(Answer):
     last_error: ComponentError | None
 
 
+class FollowerPartition(Answer):
+    """A partition of the log's followers (PostgreSQL: any number of projector processes
+    share them by leases) and the process following it now."""
+
+    group: str = Field(examples=["projector"])
+    partition: int
+    holder: str | None = Field(
+        description="host:pid:nonce of the projector process holding it; null: nobody (it "
+        "is taken over within the lease's length)",
+        examples=["leads-2:4242:9f3a1c"],
+    )
+    expires_at: Timestamp | None
+
+
 class FlowStatus(Answer):
-    """`GET /v1/status`: every component, with its lag and its last error."""
+    """`GET /v1/status`: every component, with its lag and its last error, and who follows
+    the log."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -250,6 +265,11 @@ class FlowStatus(Answer):
     checked_at: Timestamp
     log_position: int
     components: list[Component]
+    followers: list[FollowerPartition] = Field(
+        default_factory=list,
+        description="PostgreSQL: the followers' partitions and their holders; SQLite: none "
+        "(one projector process follows alone).",
+    )
 
 
 # --- events --------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Every table leadflow owns in one view (API keys, follower positions, replays, the
-quarantine and the read models' live tables), and how a database's tables differ from it:
+"""Every table leadflow owns in one view (API keys, follower positions and leases, replays,
+the quarantine and the read models' live tables), and how a database's tables differ from it:
 what alembic's autogenerate compares. Gathered here, at the top of the layers, because the
 tables are declared in store/, replay/ and projections/ alike.
 
@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from leadflow.bootstrap import projections
 from replay.jobs import metadata as replays_metadata
 from store.keys import metadata as keys_metadata
+from store.leases import metadata as leases_metadata
 from store.positions import metadata as positions_metadata
 from store.quarantine import metadata as quarantine_metadata
 
@@ -26,7 +27,13 @@ from store.quarantine import metadata as quarantine_metadata
 def owned_metadata() -> MetaData:
     """One MetaData holding a copy of every table leadflow owns, as its models declare it."""
     combined = MetaData()
-    declared = [keys_metadata, positions_metadata, replays_metadata, quarantine_metadata]
+    declared = [
+        keys_metadata,
+        positions_metadata,
+        replays_metadata,
+        quarantine_metadata,
+        leases_metadata,
+    ]
     declared += [projection.metadata for projection in projections()]
     for metadata in declared:
         for table in metadata.tables.values():

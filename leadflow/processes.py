@@ -9,10 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 import signal
+import socket
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 import uvicorn
@@ -37,10 +41,17 @@ from leadflow.settings import Settings
 from leadflow.tracing import tracer_of, tracer_provider_from_environment
 from projections.projector import Projector
 from store.faults import is_database_outage
+from store.leases import PROJECTOR_GROUP, LeaseKeeper, LeaseStore
 from store.log_watch import LogWatch, open_log_watch
 from workflows.lead import LeadWorkflow, notifications_queue
 
 log = logging.getLogger(__name__)
+
+# The projector processes on one PostgreSQL form a group (`store.leases`); one partition:
+# the member holding it follows the whole log (partitions of the log by lead come with #16's next
+# step). A lease is renewed LEASE_ROUNDS times per its length.
+FOLLOWER_PARTITIONS = 1
+LEASE_ROUNDS = 5
 
 
 def _stop_on_signals() -> asyncio.Event:
@@ -253,14 +264,42 @@ async def run_projector(settings: Settings) -> None:
             poll_seconds=settings.log_poll_seconds,
             check_seconds=settings.log_watch_seconds,
         )
-        log.info("projector following the log")
-        with serving_metrics(settings.metrics_host, settings.projector_metrics_port, "projector"):
-            async with watch, beating(settings.heartbeat_file), asyncio.TaskGroup() as tasks:
+
+        async def follow(until: asyncio.Event) -> None:
+            log.info("projector following the log")
+            async with asyncio.TaskGroup() as tasks:
                 # Read models may trail the log by 0.1 s; the dispatcher does not wait.
-                tasks.create_task(projector.run_forever(stop, watch, batch_seconds=0.1))
-                tasks.create_task(_dispatch(settings, store, stop, watch))
+                tasks.create_task(projector.run_forever(until, watch, batch_seconds=0.1))
+                tasks.create_task(_dispatch(settings, store, until, watch))
+
+        with serving_metrics(settings.metrics_host, settings.projector_metrics_port, "projector"):
+            async with watch, beating(settings.heartbeat_file):
+                if not settings.uses_follower_leases:
+                    await follow(stop)
+                    return
+                # Any number of projector processes: the one holding the lease follows.
+                keeper = follower_lease(store, settings)
+                log.info("projector %s waiting for the followers' lease", keeper.me)
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(keeper.run(stop))
+                    tasks.create_task(keeper.while_holding(0, stop, follow))
     finally:
         store.close()
+
+
+def follower_lease(store: Store, settings: Settings) -> LeaseKeeper:
+    """This projector process's membership of the followers' group (`store.leases`): one
+    partition for now, so the member holding it runs the dispatcher and every read model,
+    and the others stand by to take over."""
+    lease = timedelta(seconds=settings.follower_lease_seconds)
+    return LeaseKeeper(
+        LeaseStore(store.engine),
+        PROJECTOR_GROUP,
+        FOLLOWER_PARTITIONS,
+        f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}",
+        ttl=lease,
+        every=lease / LEASE_ROUNDS,
+    )
 
 
 async def _dispatch(settings: Settings, store: Store, stop: asyncio.Event, watch: LogWatch) -> None:

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     log_poll_seconds: float = 1.0
     log_watch_seconds: float = 0.005
     dispatcher_concurrency: int = 32
+    # PostgreSQL: the projector processes share the log's followers by leases
+    # (`store.leases`); a killed one's are taken over within this long.
+    follower_lease_seconds: float = Field(default=5.0, gt=0)
     # How long one decision's rules may run before the lead is parked (docs/decisions.md,
     # "Quarantine"); the worker decides one lead at a time.
     decision_time_limit_seconds: float = Field(default=2.0, gt=0)
@@ -112,6 +115,12 @@ class Settings(BaseSettings):
                 hide_password=False
             )
         return url
+
+    @property
+    def uses_follower_leases(self) -> bool:
+        """PostgreSQL: projector processes share the followers by leases (any number may
+        run). SQLite keeps to one projector process (one machine), which follows alone."""
+        return make_url(self.sqlalchemy_url).get_backend_name() == "postgresql"
 
     @property
     def temporal_target(self) -> str:

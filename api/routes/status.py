@@ -26,6 +26,7 @@ from api.responses import KEYED, answer, refused
 from api.responses import FlowStatus as FlowStatusAnswer
 from api.routes.health import database_problem, temporal_checks
 from leadflow.bootstrap import projections
+from store.leases import PROJECTOR_GROUP, Lease
 from store.quarantine import DECISION, StageSummary
 
 router = APIRouter(prefix="/v1/status", tags=["status"], dependencies=[Depends(require("admin"))])
@@ -57,9 +58,9 @@ async def status(store: StoreDep, workflows: WorkflowsDep) -> JSONResponse:
         _component("decisions", "degraded" if decisions else "up", **_held(decisions))
     )
     healthy = all(component["status"] == "up" for component in components)
-    return JSONResponse(
-        _answer("ok" if healthy else "degraded", now, flow.log_position, components)
-    )
+    answered = _answer("ok" if healthy else "degraded", now, flow.log_position, components)
+    answered["followers"] = [_lease(lease, now) for lease in flow.leases]
+    return JSONResponse(answered)
 
 
 def _answer(
@@ -114,6 +115,17 @@ def _followers(flow: FlowStatus) -> list[dict[str, Any]]:
             )
         )
     return found
+
+
+def _lease(lease: Lease, now: datetime) -> dict[str, Any]:
+    """A partition of the log's followers: which projector process follows it now."""
+    held = lease.held_at(now)
+    return {
+        "group": PROJECTOR_GROUP,
+        "partition": lease.partition,
+        "holder": lease.holder if held else None,
+        "expires_at": lease.expires_at.isoformat() if held and lease.expires_at else None,
+    }
 
 
 def _held(summary: StageSummary | None) -> dict[str, Any]:

@@ -260,6 +260,13 @@ class Processes:
         group.start()
         return TemporalServer(group, f"127.0.0.1:{port}")
 
+    def leadflow(self, name: str, *args: str, env: dict[str, str]) -> ProcessGroup:
+        """A started `leadflow <args>` (api, worker, projector) with the settings `env`."""
+        leadflow = Path(sys.executable).parent / "leadflow"
+        group = self._group(name, [str(leadflow), *args], child_env(**env))
+        group.start()
+        return group
+
     def kill_all(self) -> None:
         for group in self.started:
             group.kill_group()
