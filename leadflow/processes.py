@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 FOLLOWER_PARTITIONS = 1
 LEASE_ROUNDS = 5
 
+# How long the API keeps an idle keep-alive connection open (see run_api).
+KEEP_ALIVE_SECONDS = 75
+
 
 def _stop_on_signals() -> asyncio.Event:
     stop = asyncio.Event()
@@ -353,5 +356,10 @@ def _serve_api(settings: Settings, tracer: Tracer | None) -> None:
         # The C HTTP parser and event loop: half the server's CPU per request of h11 on
         # asyncio's loop (BENCHMARKS.md, Ingest).
         http="httptools",
+        # Idle keep-alive connections are closed by the client (or the proxy in front)
+        # first: with uvicorn's 5 s, a client reusing a connection as the server closes it
+        # gets "server disconnected" (seen in the kill -9 test; behind a load balancer,
+        # 502s). Above the usual proxies' 60 s.
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         loop="uvloop",
     )

@@ -142,11 +142,19 @@ async def wait_until_owned(
     wanted = list(lead_ids)
     owned: dict[str, dict[str, Any]] = {}
 
+    async def read(lead_id: str) -> httpx.Response | None:
+        # A connection the client kept from before a restart of the API may be gone: the
+        # next probe asks again.
+        try:
+            return await http.get(f"/v1/leads/{lead_id}")
+        except httpx.TransportError:
+            return None
+
     async def probe() -> dict[str, dict[str, Any]] | None:
         missing = [lead_id for lead_id in wanted if lead_id not in owned]
-        answers = await gather_limited(http.get(f"/v1/leads/{lead_id}") for lead_id in missing)
+        answers = await gather_limited(read(lead_id) for lead_id in missing)
         for lead_id, answer in zip(missing, answers, strict=True):
-            if answer.status_code == 200 and answer.json()["owner"]:
+            if answer is not None and answer.status_code == 200 and answer.json()["owner"]:
                 owned[lead_id] = answer.json()
         return owned if len(owned) == len(wanted) else None
 
