@@ -273,9 +273,13 @@ async def run_projector(settings: Settings) -> None:
             async with asyncio.TaskGroup() as tasks:
                 # Read models may trail the log by 0.1 s; the dispatcher does not wait.
                 tasks.create_task(projector.run_forever(until, watch, batch_seconds=0.1))
-                tasks.create_task(_dispatch(settings, store, until, watch))
+                tasks.create_task(_dispatch(settings, store, until, watch, tracer_of(provider)))
 
-        with serving_metrics(settings.metrics_host, settings.projector_metrics_port, "projector"):
+        # One tracer provider for the process's life, however often it gains the lease.
+        with (
+            tracing("projector") as provider,
+            serving_metrics(settings.metrics_host, settings.projector_metrics_port, "projector"),
+        ):
             async with watch, beating(settings.heartbeat_file):
                 if not settings.uses_follower_leases:
                     await follow(stop)
@@ -305,12 +309,7 @@ def follower_lease(store: Store, settings: Settings) -> LeaseKeeper:
     )
 
 
-async def _dispatch(settings: Settings, store: Store, stop: asyncio.Event, watch: LogWatch) -> None:
-    with tracing("projector") as provider:
-        await _follow_to_workflows(settings, store, stop, watch, tracer_of(provider))
-
-
-async def _follow_to_workflows(
+async def _dispatch(
     settings: Settings, store: Store, stop: asyncio.Event, watch: LogWatch, tracer: Tracer | None
 ) -> None:
     connecting = asyncio.create_task(

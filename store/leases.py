@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -254,11 +254,6 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
-
-
-def holders(leases: Sequence[Lease], now: datetime) -> Mapping[int, str | None]:
-    """Each partition's holder now (None: free or expired)."""
-    return {lease.partition: lease.holder if lease.held_at(now) else None for lease in leases}
 
 
 # --- a member's rounds ---------------------------------------------------------------------

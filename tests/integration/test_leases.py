@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from leadflow.bootstrap import open_store
 from leadflow.settings import Settings
-from store.leases import LeaseKeeper, LeaseStore, holders
+from store.leases import LeaseKeeper, LeaseStore
 
 TTL = timedelta(seconds=5)
 EVERY = timedelta(seconds=1)
@@ -93,7 +93,10 @@ def test_no_partition_is_followed_twice_and_survivors_take_everything(
         for keeper in alive.values():
             keeper.round()
         assert not followed_twice()
-    held = holders(store.leases(group), clock.now)
+    held = {
+        lease.partition: lease.holder if lease.held_at(clock.now) else None
+        for lease in store.leases(group)
+    }
     live = {keeper.me for keeper in alive.values()}
     assert set(held.values()) <= live and None not in held.values(), held
     counts = [sum(1 for keeper in alive.values() if keeper.holds(p)) for p in range(PARTITIONS)]
