@@ -86,6 +86,29 @@ async def settles(
         await asyncio.sleep(interval)
 
 
+async def settles_while_progressing(
+    probe: Callable[[], Awaitable[T | None]],
+    progress: Callable[[], int],
+    what: Why,
+    stalled_seconds: float,
+    interval: float = 0.5,
+) -> T:
+    """`settles` for a backlog worked off at the pace of a loaded machine: AssertionError
+    saying `what` only once `progress()` (how many items are done) has not grown for
+    `stalled_seconds`. A stop fails; slowness alone does not (tests assert no timing)."""
+    done, moved = progress(), time.monotonic()
+    while True:
+        found = await probe()
+        if found is not None:
+            return found
+        if progress() > done:
+            done, moved = progress(), time.monotonic()
+        elif time.monotonic() - moved > stalled_seconds:
+            said = what if isinstance(what, str) else what()
+            raise AssertionError(f"{said}: none done in the last {stalled_seconds:.0f}s")
+        await asyncio.sleep(interval)
+
+
 async def until(
     check: Callable[[], object], what: str, seconds: float, interval: float = 0.1
 ) -> None:

@@ -26,7 +26,7 @@ from uuid import uuid4
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
-from support import settles
+from support import settles, settles_while_progressing
 from tcp_proxy import TcpProxy
 
 from domain.events import IncomingEvent, parse_event
@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e"), pytest.mark.timeout(600)]
 
-# Generous: two cores, shared with other test runs.
+# How long a backlog may make no progress at all before a test calls it stuck; generous: two
+# cores, shared with other test runs (CI showed 8 s workflow tasks under that load).
 DECIDED_SECONDS = 240.0
 SKIPPED_SECONDS = 20.0
 # How long one post may wait for its answer while a process or the database is away.
@@ -136,7 +137,7 @@ async def gather_limited(calls: Iterable[Awaitable[T]], limit: int = 16) -> list
 
 
 async def wait_until_owned(
-    http: httpx.AsyncClient, lead_ids: Iterable[str], seconds: float = DECIDED_SECONDS
+    http: httpx.AsyncClient, lead_ids: Iterable[str], stalled_seconds: float = DECIDED_SECONDS
 ) -> dict[str, dict[str, Any]]:
     """Each lead as the read model shows it, once every one of them has an owner."""
     wanted = list(lead_ids)
@@ -162,7 +163,29 @@ async def wait_until_owned(
         missing = [lead_id for lead_id in wanted if lead_id not in owned]
         return f"{len(missing)} of {len(wanted)} leads without an owner, e.g. {missing[:5]}"
 
-    return await settles(probe, what, seconds)
+    try:
+        return await settles_while_progressing(probe, lambda: len(owned), what, stalled_seconds)
+    except AssertionError as failure:
+        missing = [lead_id for lead_id in wanted if lead_id not in owned]
+        raise AssertionError(f"{failure}\n{await diagnosis(http, missing[:3])}") from None
+
+
+async def diagnosis(http: httpx.AsyncClient, lead_ids: list[str]) -> str:
+    """Where leads that did not settle stand: each one's log, and every component's lag and
+    last error, so a failure under load says which part fell behind."""
+    lines = []
+    for lead_id in lead_ids:
+        try:
+            answer = (await http.get(f"/v1/leads/{lead_id}/events")).json()
+            log = [(e["type"], e["recorded_at"]) for e in answer.get("events", [])] or answer
+        except httpx.HTTPError as error:
+            log = repr(error)
+        lines.append(f"lead {lead_id}: {log}")
+    try:
+        lines.append(f"status: {(await http.get('/v1/status')).text}")
+    except httpx.HTTPError as error:
+        lines.append(f"status: {error!r}")
+    return "\n".join(lines)
 
 
 # -- 1. poison ------------------------------------------------------------------------
@@ -548,8 +571,9 @@ async def test_kill_9_of_each_process_under_load_loses_nothing_and_decides_nothi
                 by_address[to].append(mail.message_id)
         return True if addresses <= by_address.keys() else None
 
-    await settles(
+    await settles_while_progressing(
         all_mailed,
+        lambda: len(by_address),
         lambda: f"{len(addresses - by_address.keys())} of {len(addresses)} leads got no email",
         DECIDED_SECONDS,
     )
