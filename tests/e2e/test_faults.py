@@ -143,21 +143,24 @@ async def wait_until_owned(
     wanted = list(lead_ids)
     owned: dict[str, dict[str, Any]] = {}
 
-    async def read(lead_id: str) -> httpx.Response | None:
-        # A connection the client kept from before a restart of the API may be gone: the
-        # next probe asks again.
-        try:
-            return await http.get(f"/v1/leads/{lead_id}")
-        except httpx.TransportError:
-            return None
-
     async def probe() -> dict[str, dict[str, Any]] | None:
-        missing = [lead_id for lead_id in wanted if lead_id not in owned]
-        answers = await gather_limited(read(lead_id) for lead_id in missing)
-        for lead_id, answer in zip(missing, answers, strict=True):
-            if answer is not None and answer.status_code == 200 and answer.json()["owner"]:
-                owned[lead_id] = answer.json()
-        return owned if len(owned) == len(wanted) else None
+        # The list, 500 leads a request: asking for each lead in turn (800 requests a round)
+        # loaded the machine the backlog was waiting for. A connection the client kept from
+        # before a restart of the API may be gone: the next round asks again.
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"limit": 500} | ({"cursor": cursor} if cursor else {})
+            try:
+                response = await http.get("/v1/leads", params=params)
+            except httpx.TransportError:
+                return None
+            if response.status_code != 200:
+                return None
+            page = response.json()
+            owned.update((lead["lead_id"], lead) for lead in page["items"] if lead["owner"])
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return owned if all(lead_id in owned for lead_id in wanted) else None
 
     def what() -> str:
         missing = [lead_id for lead_id in wanted if lead_id not in owned]
