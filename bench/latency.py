@@ -105,6 +105,10 @@ UNLIMITED_CAPACITY = 1_000_000
 READY_SECONDS = 120.0
 ABORT_LAG_SECONDS = 2.0  # a step stops early once this many seconds of sends are pending
 DRAIN_SECONDS = 30.0
+# c) a backlog is sent this fast, far above either system's capacity, and waited for at
+# no less than this many leads/s before a run gives up on the rest.
+BACKLOG_SEND_RATE = 200.0
+BACKLOG_SLOWEST_DRAIN = 5.0
 HISTORY_SAMPLES = 30
 
 # Leads cycle through these (source, region): the first is the default ruleset's
@@ -504,8 +508,11 @@ class CpuMeter:
         run.others_cores = max(0.0, machine_busy_seconds() - self.busy - ours) / elapsed
 
 
-async def drive(system: System, rate: float, seconds: float, *, abort: bool) -> Run:
-    """Send `rate` leads/s for `seconds` on schedule; wait until all are visible."""
+async def drive(
+    system: System, rate: float, seconds: float, *, abort: bool, drain: float = DRAIN_SECONDS
+) -> Run:
+    """Send `rate` leads/s for `seconds` on schedule; wait until all are visible (at most
+    `drain` seconds after the last send)."""
     run = Run(system.name, rate, seconds)
     count = max(1, round(rate * seconds))
     run.scheduled = [0.0] * count
@@ -545,7 +552,7 @@ async def drive(system: System, rate: float, seconds: float, *, abort: bool) -> 
     sent = len(tasks)
     del run.scheduled[sent:], run.keys[sent:], run.zero[sent:]
     await asyncio.gather(*tasks)
-    deadline = time.perf_counter() + DRAIN_SECONDS
+    deadline = time.perf_counter() + drain
     while pending(sent) > 0 and time.perf_counter() < deadline:
         await asyncio.sleep(0.05)
     meter.stop(run)
@@ -576,6 +583,7 @@ class Plan:
     step_seconds: float
     bisect: int  # steps between the highest rate held and the lowest lost
     beyond: int  # doublings past the last rate for a system that held every one
+    backlog: int  # c) leads sent at once, their drain timed (0: not measured)
 
 
 @dataclass
@@ -585,6 +593,7 @@ class Results:
     highest: dict[str, float] = field(default_factory=dict)
     breakdown: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     history: dict[str, str] = field(default_factory=dict)  # one sampled workflow's events
+    backlog: dict[str, Run] = field(default_factory=dict)
 
 
 async def measure(systems: list[System], plan: Plan, console: Console) -> Results:
@@ -629,6 +638,10 @@ async def measure(systems: list[System], plan: Plan, console: Console) -> Result
                 else:
                     lost[system.name] = between
 
+    if plan.backlog:
+        for system in systems:
+            results.backlog[system.name] = await drain_backlog(system, plan.backlog, console)
+
     for system in systems:
         steady = [(r, i) for r in results.steady[system.name] for i in range(len(r.keys))]
         stride = max(1, len(steady) // HISTORY_SAMPLES)
@@ -650,6 +663,27 @@ async def step(system: System, rate: float, plan: Plan, results: Results, consol
     )
     # drive() waited for every lead; a lost step's system may still be catching up inside.
     await settle(0.5 if run.sustained() else 2.0)
+    return run
+
+
+async def drain_backlog(system: System, leads: int, console: Console) -> Run:
+    """c) `leads` sent at once: the rate they are assigned at is the system's capacity with
+    work always waiting (what "sustained leads/s" is at the edge, measured to a lead/s
+    instead of to a ramp step), and CPU per lead at that load."""
+    run = await drive(
+        system,
+        BACKLOG_SEND_RATE,
+        leads / BACKLOG_SEND_RATE,
+        abort=False,
+        drain=DRAIN_SECONDS + leads / BACKLOG_SLOWEST_DRAIN,
+    )
+    console.log(
+        f"c) {system.name} backlog of {len(run.keys)}: {run.assigned_per_second():.1f} "
+        f"assigned/s, {1e3 * sum(run.cpu.values()) / max(1, len(run.keys)):.1f} ms CPU per lead"
+        f"{f', {run.missing} missing' if run.missing else ''}, "
+        f"others' load {run.others_cores:.2f} cores"
+    )
+    await settle(2.0)
     return run
 
 
@@ -760,6 +794,14 @@ def report(results: Results, plan: Plan, settings: str, console: Console) -> Non
         capacity.get(lf, math.nan),
         capacity.get(bare, math.nan),
     )
+    if results.backlog:
+        drained = {name: run.assigned_per_second() for name, run in results.backlog.items()}
+        row(f"c) backlog of {plan.backlog}: assigned/s", drained[lf], drained[bare])
+        cpu_per_lead = {
+            name: 1e3 * sum(run.cpu.values()) / max(1, len(run.keys))
+            for name, run in results.backlog.items()
+        }
+        row("c) backlog: CPU ms per lead, all processes", cpu_per_lead[lf], cpu_per_lead[bare])
     console.print(table)
     console.print(
         f"a) {count} leadflow and {len(steady[bare])} bare leads. leadflow: 202 received -> "
@@ -1058,6 +1100,12 @@ def parse_args(argv: list[str] | None) -> tuple[Plan, argparse.Namespace]:
         default=2,
         help="doublings of the last rate for a system that held it [2; quick 0]",
     )
+    parser.add_argument(
+        "--backlog",
+        type=int,
+        default=0,
+        help="c) leads sent at once per system, their drain rate = capacity [0: skipped]",
+    )
     parser.add_argument("--watch-interval", type=float, default=0.01, help="log poll [0.01 s]")
     parser.add_argument(
         "--log-poll-seconds",
@@ -1091,6 +1139,7 @@ def parse_args(argv: list[str] | None) -> tuple[Plan, argparse.Namespace]:
         step_seconds=args.step_seconds or (3.0 if args.quick else 10.0),
         bisect=0 if args.quick else args.bisect_steps,
         beyond=0 if args.quick else args.beyond,
+        backlog=args.backlog,
     )
     return plan, args
 
@@ -1111,6 +1160,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{', '.join(f'{r:g}' for r in plan.rates)}/s x {plan.step_seconds:g} s"
         f"{f' (then doubling, up to {plan.beyond} more)' if plan.beyond else ''}"
         f"{f' + {plan.bisect} steps between held and lost' if plan.bisect else ''}"
+        f"{f', a backlog of {plan.backlog} leads' if plan.backlog else ''}"
     )
     started = time.perf_counter()
     run_all(plan, args, console)
