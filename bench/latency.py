@@ -28,6 +28,10 @@ website/east (the `east-website` rule: rep-east-1) and three team round robins.
      are pending. The table also gives the rows/s of the lost steps: the system's
      capacity under overload.
      Target: leadflow's highest held rate >= 0.6x bare's.
+  c) with --backlog N: N leads sent at once (at 200/s) to each system in turn; the rate
+     their rows appear at is the system's capacity with work always waiting, to a tenth
+     of a lead/s where the ramp's steps are ~40 % apart, and the CPU per lead of all its
+     processes meanwhile. Compare configurations (e.g. --traces) with it.
 
 "Visible" is observed by one thread per system polling its SQLite file read-only every
 10 ms (`SELECT ... WHERE id > ?` on the rowid): for leadflow the `leadflow_events` rows
@@ -754,13 +758,18 @@ def report(results: Results, plan: Plan, settings: str, console: Console) -> Non
     table.add_column("met", justify="center")
 
     def row(
-        label: str, ours: float, base: float, target: str = "", met: bool | None = None
+        label: str,
+        ours: float,
+        base: float,
+        target: str = "",
+        met: bool | None = None,
+        digits: int = 0,
     ) -> None:
         ratio = ours / base if base and not math.isnan(base) else math.nan
         table.add_row(
             label,
-            f"{ours:,.0f}" if not math.isnan(ours) else "-",
-            f"{base:,.0f}" if not math.isnan(base) else "-",
+            f"{ours:,.{digits}f}" if not math.isnan(ours) else "-",
+            f"{base:,.{digits}f}" if not math.isnan(base) else "-",
             f"{ratio:.2f}x" if not math.isnan(ratio) else "",
             target,
             "" if met is None else ("yes" if met else "NO"),
@@ -796,12 +805,17 @@ def report(results: Results, plan: Plan, settings: str, console: Console) -> Non
     )
     if results.backlog:
         drained = {name: run.assigned_per_second() for name, run in results.backlog.items()}
-        row(f"c) backlog of {plan.backlog}: assigned/s", drained[lf], drained[bare])
+        row(f"c) backlog of {plan.backlog}: assigned/s", drained[lf], drained[bare], digits=1)
         cpu_per_lead = {
             name: 1e3 * sum(run.cpu.values()) / max(1, len(run.keys))
             for name, run in results.backlog.items()
         }
-        row("c) backlog: CPU ms per lead, all processes", cpu_per_lead[lf], cpu_per_lead[bare])
+        row(
+            "c) backlog: CPU ms per lead, all processes",
+            cpu_per_lead[lf],
+            cpu_per_lead[bare],
+            digits=1,
+        )
     console.print(table)
     console.print(
         f"a) {count} leadflow and {len(steady[bare])} bare leads. leadflow: 202 received -> "
