@@ -56,20 +56,18 @@ import httpx
 import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
-from psycopg import sql
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.engine import URL, make_url
 
 from bench.environment import machine_info
 from bench.otlp_sink import discarding_collector
+from bench.postgres import default_admin_url, fresh_databases, with_driver
 from domain.events import parse_event
 from domain.lead import IdentityIndex, Lead
 from tests.support import free_port
 
 BATCH_SIZE = 1000
 TARGET_RATIO = 0.5
-DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 OCCURRED_AT = "2026-11-30T09:00:00Z"
 NATIVE_SKIPPED = "eventsourcing.postgres rows skipped: `pip install psycopg-pool` to measure them"
 
@@ -468,50 +466,31 @@ def sqlite_backend(tmp: Path) -> Iterator[Backend]:
 @contextlib.contextmanager
 def postgres_backend(tmp: Path, admin_url: str) -> Iterator[Backend]:
     """Two fresh databases (API; baselines), dropped WITH (FORCE) on the way out."""
-    admin = make_url(admin_url)
-    tag = f"bench_{os.getpid()}_{secrets.token_hex(3)}"
-    names = {"api": f"{tag}_api", "bare": f"{tag}_bare"}
-    created: list[str] = []
-
-    def url_of(database: str, driver: str) -> str:
-        url: URL = admin.set(drivername=driver, database=database)
-        return url.render_as_string(hide_password=False)
-
-    admin_conninfo = url_of(admin.database or "postgres", "postgresql")
-    try:
-        with psycopg.connect(admin_conninfo, autocommit=True) as conn:
-            for name in names.values():
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-                created.append(name)
+    with fresh_databases(admin_url, "api", "bare") as urls:
+        bare = urls["bare"]
         native_env = None
         if find_spec("psycopg_pool") is not None:
             native_env = {
                 "PERSISTENCE_MODULE": "eventsourcing.postgres",
-                "POSTGRES_DBNAME": names["bare"],
-                "POSTGRES_HOST": admin.host or "127.0.0.1",
-                "POSTGRES_PORT": str(admin.port or 5432),
-                "POSTGRES_USER": admin.username or "postgres",
-                "POSTGRES_PASSWORD": admin.password or "",
+                "POSTGRES_DBNAME": bare.database or "",
+                "POSTGRES_HOST": bare.host or "127.0.0.1",
+                "POSTGRES_PORT": str(bare.port or 5432),
+                "POSTGRES_USER": bare.username or "postgres",
+                "POSTGRES_PASSWORD": bare.password or "",
             }
-        bare_conninfo = url_of(names["bare"], "postgresql")
+        bare_conninfo = with_driver(bare, "postgresql")
         yield Backend(
             name="postgres",
             data_dir=tmp / "api",
-            api_database_url=url_of(names["api"], "postgresql"),
+            api_database_url=with_driver(urls["api"], "postgresql"),
             bare_env={
                 "PERSISTENCE_MODULE": "eventsourcing_sqlalchemy",
-                "SQLALCHEMY_URL": url_of(names["bare"], "postgresql+psycopg"),
+                "SQLALCHEMY_URL": with_driver(bare, "postgresql+psycopg"),
             },
             native_env=native_env,
             raw=lambda n, state: raw_postgres_single(bare_conninfo, n, state),
             notes=[] if native_env else [NATIVE_SKIPPED],
         )
-    finally:
-        with psycopg.connect(admin_conninfo, autocommit=True) as conn:
-            for name in created:
-                conn.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-                )
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -751,7 +730,7 @@ def parse_args(argv: list[str] | None) -> tuple[list[str], Plan, str]:
     parser.add_argument("--quick", action="store_true", help="a smaller run (~30 s)")
     parser.add_argument(
         "--pg-url",
-        default=os.environ.get("LEADFLOW_BENCH_POSTGRES_URL", DEFAULT_PG_URL),
+        default=default_admin_url(),
         help="an admin connection that may CREATE/DROP DATABASE [%(default)s]",
     )
     parser.add_argument(

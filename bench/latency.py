@@ -6,18 +6,31 @@ Run from the repository root:
     .venv/bin/python bench/latency.py            # ~4 min
     .venv/bin/python bench/latency.py --quick    # ~90 s
     .venv/bin/python bench/latency.py --log-poll-seconds 0.2    # a what-if
+    .venv/bin/python bench/latency.py --backend postgres    # the same on PostgreSQL
 
 It starts `leadflow dev` (fresh data dir, free ports, no UI) with the default ruleset and
 the default directory with unlimited capacities (PUT /v1/directory: no lead goes to the
 pool), and beside it a bare Temporal dev server (`temporal_dev_server_args`, its own db
 file) with a worker subprocess for the trivial workflow defined here: signal-with-start,
-one local activity that appends a row with sqlite3 (WAL, synchronous FULL, as
-eventsourcing_sqlalchemy writes the log), then the workflow completes. Leads cycle through
-website/east (the `east-website` rule: rep-east-1) and three team round robins.
+one local activity that appends a row as durably as leadflow appends to its log, then
+the workflow completes. Leads cycle through website/east (the `east-website` rule:
+rep-east-1) and three team round robins.
+
+Where the rows go (`--backend`; both Temporal dev servers keep their SQLite files):
+  sqlite (the default): leadflow's log is the SQLite file in its data dir; the bare row
+     is appended with sqlite3 to a file of its own (WAL, synchronous FULL, BEGIN
+     IMMEDIATE: as eventsourcing_sqlalchemy writes the log).
+  postgres: two fresh databases on the server at `--postgres-url` (an admin URL that may
+     CREATE and DROP DATABASE; default LEADFLOW_BENCH_POSTGRES_URL, else
+     postgresql://postgres@127.0.0.1:5432/postgres, as bench/ingest.py), dropped WITH
+     (FORCE) at the end, also on an error or Ctrl-C. `leadflow dev` gets one as
+     LEADFLOW_DATABASE_URL; the bare row is appended to a table in the other with psycopg:
+     one connection per activity thread, autocommit off, one INSERT + COMMIT per lead,
+     synchronous_commit left at the server's default (as the log's appends).
 
   a) steady 5 leads/s (60 s; --quick 20 s), leadflow and bare in alternating chunks of
      <= 20 s: p50/p99 from the 202 (leadflow) or the start request (bare) to the row being
-     visible in SQLite. Target: leadflow p99 <= 2x bare p99.
+     visible in the database. Target: leadflow p99 <= 2x bare p99.
   b) a ramp (10, 20, 40, 80 leads/s x 10 s; --quick 3 s), each rate leadflow then bare;
      a system that holds 80/s goes on to 160 and 320 (`--beyond`), so that its limit is
      found, not a bound of it; then two steps, each halving the gap (geometric middle)
@@ -33,16 +46,23 @@ website/east (the `east-website` rule: rep-east-1) and three team round robins.
      of a lead/s where the ramp's steps are ~40 % apart, and the CPU per lead of all its
      processes meanwhile. Compare configurations (e.g. --traces) with it.
 
-"Visible" is observed by one thread per system polling its SQLite file read-only every
-10 ms (`SELECT ... WHERE id > ?` on the rowid): for leadflow the `leadflow_events` rows
-with the `Lead.Assigned` topic, for bare its own table. The API is not polled (that would
-load the process being measured); both carry the same 0-10 ms observation delay. Load is
-open loop: sends start on schedule whether or not earlier ones have finished.
+"Visible" is observed by one thread per system polling its database read-only every
+10 ms (`SELECT ... WHERE id > ?` on the row id; on PostgreSQL over an autocommit
+connection): for leadflow the `leadflow_events` rows with the `Lead.Assigned` topic, for
+bare its own table. The API is not polled (that would load the process being measured);
+both carry the same 0-10 ms observation delay. On PostgreSQL the bare table's ids may
+commit out of order (concurrent INSERTs take ids before they commit; the log's appends
+lock the table, so its ids commit in order): its watcher reads after the highest id below
+which it read every id, waiting up to 5 s for a missing one. Load is open loop: sends
+start on schedule whether or not earlier ones have finished.
 
 Also printed: where a lead's time goes (from Temporal's own event times of ~30 sampled
 workflows), the CPU per lead of every process involved (from /proc) at 5/s and at the
 highest rate each system held, and the CPU other work on the machine used meanwhile
-("others' load", in cores; noisy runs show there).
+("others' load", in cores; noisy runs show there). On PostgreSQL, when the server runs
+on this machine, its CPU (all its processes, exited backends included) counts as the
+measured system's "postgres server", less the watchers' own backends (counted apart as
+the bench's); the idle system's few queries meanwhile count there too.
 Child processes get no LEADFLOW_* from the caller's environment.
 """
 
@@ -58,6 +78,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import argparse
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import math
@@ -70,7 +91,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -78,8 +99,10 @@ from typing import Any, Protocol
 from uuid import UUID
 
 import httpx
+import psycopg
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import make_url
 from temporalio import activity, workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
@@ -89,6 +112,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from bench.environment import machine_info
 from bench.otlp_sink import discarding_collector
+from bench.postgres import default_admin_url, fresh_databases, with_driver
 from delivery.temporal import connect
 from leadflow.dev import temporal_dev_server_args
 from leadflow.settings import Settings
@@ -131,27 +155,54 @@ class BareLead:
     key: str
 
 
-class BareActivities:
-    """Appends one row per lead: the bare counterpart of appending decided events."""
+def is_postgres(database: str) -> bool:
+    """Whether `database` (the bare table's home) is a PostgreSQL URL, not a SQLite file."""
+    return database.startswith("postgresql://")
 
-    def __init__(self, db_path: str) -> None:
-        self.db_path = db_path
+
+class BareActivities:
+    """Appends one row per lead: the bare counterpart of appending decided events, as
+    durably as leadflow's log on the same backend. `database` is a SQLite file's path or a
+    PostgreSQL URL; each of the executor's threads keeps its own connection."""
+
+    def __init__(self, database: str) -> None:
+        self.database = database
         self.local = threading.local()
 
-    def _connection(self) -> sqlite3.Connection:
+    def _sqlite(self) -> sqlite3.Connection:
         con: sqlite3.Connection | None = getattr(self.local, "con", None)
         if con is None:
-            con = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+            con = sqlite3.connect(self.database, timeout=30, isolation_level=None)
             con.execute("PRAGMA journal_mode=WAL")  # synchronous stays FULL, like the log
+            self.local.con = con
+        return con
+
+    def _postgres(self) -> psycopg.Connection[Any]:
+        con: psycopg.Connection[Any] | None = getattr(self.local, "con", None)
+        if con is None:
+            # Autocommit off and synchronous_commit at the server's default, as the log's
+            # appends (with the default, `on`, the row is on disk when COMMIT returns).
+            con = psycopg.connect(self.database)
             self.local.con = con
         return con
 
     @activity.defn(name="bare_record")
     def record(self, lead: BareLead) -> None:
-        con = self._connection()
-        con.execute("BEGIN IMMEDIATE")
-        con.execute("INSERT INTO assigned (key) VALUES (?)", (lead.key,))
-        con.execute("COMMIT")
+        if not is_postgres(self.database):
+            con = self._sqlite()
+            con.execute("BEGIN IMMEDIATE")
+            con.execute("INSERT INTO assigned (key) VALUES (?)", (lead.key,))
+            con.execute("COMMIT")
+            return
+        pg = self._postgres()
+        try:
+            pg.execute("INSERT INTO assigned (key) VALUES (%s)", (lead.key,))
+            pg.commit()
+        except psycopg.Error:
+            # The activity's retry gets a new connection, not this one's failed transaction.
+            pg.close()
+            self.local.con = None
+            raise
 
 
 @workflow.defn(name=BARE_WORKFLOW)
@@ -171,10 +222,10 @@ class BareLeadWorkflow:
         self._leads.append(lead)
 
 
-BARE_SCHEMA = "CREATE TABLE IF NOT EXISTS assigned (id INTEGER PRIMARY KEY, key TEXT NOT NULL)"
+BARE_SCHEMA = "CREATE TABLE IF NOT EXISTS assigned (id {id_type} PRIMARY KEY, key TEXT NOT NULL)"
 
 
-async def run_bare_worker(address: str, db_path: str, sandboxed: bool) -> None:
+async def run_bare_worker(address: str, database: str, sandboxed: bool) -> None:
     """The worker subprocess: polls until SIGINT/SIGTERM, then shuts down cleanly."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -184,7 +235,7 @@ async def run_bare_worker(address: str, db_path: str, sandboxed: bool) -> None:
     client = await connect(
         address, "default", wait_seconds=READY_SECONDS, data_converter=DataConverter.default
     )
-    activities = BareActivities(db_path)
+    activities = BareActivities(database)
     # In the sandbox, as LeadWorkflow runs, but with this module passed through: the
     # sandbox would otherwise re-run all of this big file for every workflow (LeadWorkflow's
     # module is a small one): 20 instead of 9 ms of worker CPU per lead, measured.
@@ -270,13 +321,36 @@ class ProcessGroups:
             process.wait()
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process (Linux /proc; 0 once it is gone)."""
+def proc_stat(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (which may hold spaces): state,
+    ppid, …; empty once the process is gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
+        return []
+
+
+def process_cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
+    """User + system CPU of a process (Linux /proc; 0 once it is gone), with
+    `reaped_children` also that of its children that exited and were waited for."""
+    fields = proc_stat(pid)
+    if not fields:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def child_pids(parent: int) -> list[int]:
+    """Pids of the live processes whose parent is `parent`."""
+    children: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = proc_stat(int(entry.name))
+            if fields and int(fields[1]) == parent and fields[0] != "Z":
+                children.append(int(entry.name))
+    return children
 
 
 def machine_busy_seconds() -> float:
@@ -288,42 +362,159 @@ def machine_busy_seconds() -> float:
 
 # --- watching the logs ----------------------------------------------------------------------
 
+# What the watchers select: rows after an id (the one parameter), the id first. leadflow's
+# log is `leadflow_events` (eventsourcing names it after the application, "LeadFlow"), its
+# originator_id 16 bytes on SQLite and a native uuid on PostgreSQL.
+LEADFLOW_ASSIGNED = (
+    "SELECT id, originator_id FROM leadflow_events WHERE topic = '"
+    + ASSIGNED_TOPIC
+    + "' AND id > {p}"
+)
+BARE_ASSIGNED = "SELECT id, key FROM assigned WHERE id > {p}"
+# How long the bare watcher on PostgreSQL waits for an id missing below a higher one (see
+# LogWatcher): far longer than an INSERT's wait for its COMMIT, even on a loaded machine.
+HOLES_WAIT_SECONDS = 5.0
+
+
+class Rows(Protocol):
+    """One query's rows after an id, read from the watched database."""
+
+    name: str
+
+    def after(self, position: int) -> list[Any]:
+        """The rows with ids above `position`; none while the table cannot be read yet."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class SqliteRows:
+    """From a SQLite file opened read-only (a WAL reader takes no writer's lock)."""
+
+    def __init__(self, path: Path, query: str) -> None:
+        self.name = path.name
+        self.path = path
+        self.query = query.format(p="?")
+        self.con: sqlite3.Connection | None = None  # opened in the watcher's thread
+
+    def after(self, position: int) -> list[Any]:
+        try:
+            if self.con is None:
+                self.con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)
+            return self.con.execute(self.query, (position,)).fetchall()
+        except sqlite3.Error:
+            return []  # not created yet, or busy: look again next time
+
+    def close(self) -> None:
+        if self.con is not None:
+            self.con.close()
+
+
+class PostgresRows:
+    """From a PostgreSQL database over one read-only autocommit connection: each SELECT
+    sees every transaction committed before it, and holds no snapshot between polls."""
+
+    def __init__(self, name: str, url: str, query: str) -> None:
+        self.name = name
+        self.url = url
+        self.query = query.format(p="%s")
+        self.con: psycopg.Connection[Any] | None = None
+        self.backend_pid: int | None = None  # the server process answering the polls
+
+    def after(self, position: int) -> list[Any]:
+        try:
+            if self.con is None:
+                self.con = psycopg.connect(
+                    self.url, autocommit=True, options="-c default_transaction_read_only=on"
+                )
+                self.backend_pid = self.con.info.backend_pid
+            return self.con.execute(self.query, (position,)).fetchall()
+        except psycopg.Error:
+            if self.con is not None and self.con.broken:
+                self.con.close()
+                self.con = None
+            return []  # not created yet (leadflow makes its tables as it starts): again next time
+
+    def close(self) -> None:
+        if self.con is not None:
+            self.con.close()
+
 
 class LogWatcher(threading.Thread):
-    """Polls a SQLite file read-only for new rows and notes when each key first appeared."""
+    """Polls a table for rows after the last one read and notes when each key first appeared.
+
+    With `holes_wait` 0 rows must become visible in id order (SQLite's one writer; leadflow's
+    log on PostgreSQL, whose appends lock the table until they commit): the next poll reads
+    after the highest id read. Otherwise (the bare table on PostgreSQL, where concurrent
+    INSERTs take ids in one order and commit in another) it reads after the highest id below
+    which every id was read, and waits up to `holes_wait` seconds for a missing one before
+    taking it for an insert that rolled back."""
 
     def __init__(
         self,
-        db_path: Path,
-        query: str,
+        rows: Rows,
         key_of: Callable[[Any], str],
         interval: float,
+        holes_wait: float = 0.0,
     ) -> None:
-        super().__init__(daemon=True, name=f"watch-{db_path.name}")
-        self.db_path = db_path
-        self.query = query
+        super().__init__(daemon=True, name=f"watch-{rows.name}")
+        self.rows = rows
         self.key_of = key_of
         self.interval = interval
+        self.holes_wait = holes_wait
         self.seen: dict[str, float] = {}
         self.position = 0
+        self.ahead: set[int] = set()  # ids read above `position` (holes_wait only)
+        self.missing_since: dict[int, float] = {}
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        con: sqlite3.Connection | None = None
         while not self.stopping.is_set():
-            try:
-                if con is None:
-                    con = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=5)
-                rows = con.execute(self.query, (self.position,)).fetchall()
-            except sqlite3.Error:
-                rows = []  # not created yet, or busy: look again next time
+            rows = self.rows.after(self.position)
             now = time.perf_counter()
             for row in rows:
                 self.seen.setdefault(self.key_of(row), now)
-                self.position = max(self.position, row[0])
+            self.advance([row[0] for row in rows], now)
             self.stopping.wait(self.interval)
-        if con is not None:
-            con.close()
+        self.rows.close()
+
+    def advance(self, ids: list[int], now: float) -> None:
+        if not self.holes_wait:
+            self.position = max([self.position, *ids])
+            return
+        self.ahead.update(ids)
+        while self.ahead:
+            following = self.position + 1
+            if following in self.ahead:
+                self.ahead.discard(following)
+                self.missing_since.pop(following, None)
+            elif now - self.missing_since.setdefault(following, now) < self.holes_wait:
+                return  # its transaction may not have committed yet
+            else:
+                del self.missing_since[following]
+            self.position = following
+
+
+class PostgresServer:
+    """The CPU a PostgreSQL server on this machine uses, less the watchers' backends: its
+    postmaster, the postmaster's live children (backends, background processes) and the
+    children that exited (the kernel adds them to the postmaster's children's times as it
+    reaps them, so a backend that disconnected mid-run still counts)."""
+
+    def __init__(self, postmaster: int, watchers: list[PostgresRows]) -> None:
+        self.postmaster = postmaster
+        self.watchers = watchers
+
+    def cpu_seconds(self) -> float:
+        everything = process_cpu_seconds(self.postmaster, reaped_children=True) + sum(
+            process_cpu_seconds(pid) for pid in child_pids(self.postmaster)
+        )
+        return everything - self.watchers_cpu_seconds()
+
+    def watchers_cpu_seconds(self) -> float:
+        return sum(
+            process_cpu_seconds(w.backend_pid) for w in self.watchers if w.backend_pid is not None
+        )
 
 
 # --- the two systems ------------------------------------------------------------------------
@@ -349,6 +540,9 @@ class System(Protocol):
     name: str
     watcher: LogWatcher
     temporal: Client
+    # label -> CPU-seconds so far of what the system's work also runs on besides its own
+    # processes (its database server, when that is one).
+    shared_cpu: dict[str, Callable[[], float]]
 
     async def submit(self) -> tuple[str, float]:
         """Send a new lead; its key and the time it counts from."""
@@ -367,6 +561,7 @@ class Leadflow:
     temporal: Client
     watcher: LogWatcher
     pgid: int
+    shared_cpu: dict[str, Callable[[], float]] = field(default_factory=dict)
     name: str = "leadflow"
     tag: str = field(default_factory=lambda: secrets.token_hex(4))
     sent: int = 0
@@ -411,6 +606,7 @@ class Bare:
     watcher: LogWatcher
     server_pid: int
     worker_pid: int
+    shared_cpu: dict[str, Callable[[], float]] = field(default_factory=dict)
     name: str = "bare"
     tag: str = field(default_factory=lambda: secrets.token_hex(4))
     sent: int = 0
@@ -495,16 +691,19 @@ class Run:
 class CpuMeter:
     """CPU-seconds per process and for the rest of the machine over a stretch."""
 
-    def __init__(self, processes: dict[str, int]) -> None:
-        self.processes = {**processes, "bench (client + watchers)": os.getpid()}
-        self.before = {label: process_cpu_seconds(pid) for label, pid in self.processes.items()}
+    def __init__(self, processes: dict[str, int], shared: dict[str, Callable[[], float]]) -> None:
+        self.meters = {
+            label: functools.partial(process_cpu_seconds, pid)
+            for label, pid in {**processes, "bench (client + watchers)": os.getpid()}.items()
+        } | shared
+        self.before = {label: meter() for label, meter in self.meters.items()}
         self.busy = machine_busy_seconds()
         self.wall = time.perf_counter()
 
     def stop(self, run: Run) -> None:
         ours = 0.0
-        for label, pid in self.processes.items():
-            used = process_cpu_seconds(pid) - self.before[label]
+        for label, meter in self.meters.items():
+            used = meter() - self.before[label]
             run.cpu[label] = used
             ours += used
         # Our processes of the *other* system idle meanwhile; they count as "others" here.
@@ -523,7 +722,7 @@ async def drive(
     run.keys = [None] * count
     run.zero = [0.0] * count
     finished: list[int] = []
-    meter = CpuMeter(system.processes())
+    meter = CpuMeter(system.processes(), system.shared_cpu)
 
     async def one(index: int) -> None:
         try:
@@ -748,10 +947,12 @@ def ms(seconds: float) -> str:
     return "-" if math.isnan(seconds) else f"{seconds * 1e3:,.0f}"
 
 
-def report(results: Results, plan: Plan, settings: str, console: Console) -> None:
+def report(results: Results, plan: Plan, backend: str, settings: str, console: Console) -> None:
     lf, bare = "leadflow", "bare"
     steady = {name: [x for r in runs for x in r.latencies] for name, runs in results.steady.items()}
-    table = Table(title="Lead latency and throughput (ratio = leadflow / bare Temporal)")
+    table = Table(
+        title=f"Lead latency and throughput on {backend} (ratio = leadflow / bare Temporal)"
+    )
     table.add_column("measurement")
     for column in ("leadflow", "bare", "ratio", "target"):
         table.add_column(column, justify="right")
@@ -972,13 +1173,103 @@ def unlimited_directory() -> dict[str, Any]:
     return document
 
 
-def bare_db(path: Path) -> None:
-    con = sqlite3.connect(path, isolation_level=None)
+def create_bare_table(database: str) -> None:
+    if is_postgres(database):
+        with psycopg.connect(database, autocommit=True) as pg:
+            pg.execute(BARE_SCHEMA.format(id_type="BIGSERIAL"))
+        return
+    con = sqlite3.connect(database, isolation_level=None)
     try:
         con.execute("PRAGMA journal_mode=WAL")
-        con.execute(BARE_SCHEMA)
+        con.execute(BARE_SCHEMA.format(id_type="INTEGER"))
     finally:
         con.close()
+
+
+@dataclass
+class Storage:
+    """Where a run's two systems write their rows, and how the watchers read them."""
+
+    backend: str  # as the report names it
+    about: str  # for the report's settings line
+    leadflow_database_url: str | None  # LEADFLOW_DATABASE_URL; None: SQLite in the data dir
+    bare_database: str  # the bare table's SQLite file or PostgreSQL URL (BareActivities)
+    leadflow_rows: Rows  # `lead.assigned` rows of leadflow's log
+    bare_rows: Rows
+    bare_holes_wait: float  # LogWatcher's
+    shared_cpu: dict[str, Callable[[], float]] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def sqlite_storage(tmp: Path) -> Iterator[Storage]:
+    """leadflow's default SQLite file in its data dir; the bare table in a file beside it."""
+    yield Storage(
+        backend="SQLite",
+        about=f"SQLite {sqlite3.sqlite_version} (WAL, synchronous FULL)",
+        leadflow_database_url=None,
+        bare_database=str(tmp / "bare.db"),
+        leadflow_rows=SqliteRows(tmp / "leadflow" / "leadflow.db", LEADFLOW_ASSIGNED),
+        bare_rows=SqliteRows(tmp / "bare.db", BARE_ASSIGNED),
+        bare_holes_wait=0.0,
+    )
+
+
+@contextlib.contextmanager
+def postgres_storage(admin_url: str) -> Iterator[Storage]:
+    """Two fresh databases, leadflow's and the bare table's, dropped WITH (FORCE) on the way
+    out; the CPU of the server is shared by both systems' runs when it is on this machine."""
+    with fresh_databases(admin_url, "leadflow", "bare") as urls:
+        leadflow, bare = (with_driver(urls[role], "postgresql") for role in ("leadflow", "bare"))
+        leadflow_rows = PostgresRows("leadflow", leadflow, LEADFLOW_ASSIGNED)
+        bare_rows = PostgresRows("bare", bare, BARE_ASSIGNED)
+        with psycopg.connect(bare) as con:
+            version, commit = (
+                str(con.execute(f"SHOW {name}").fetchall()[0][0])
+                for name in ("server_version", "synchronous_commit")
+            )
+            postmaster = postmaster_of(con.info.backend_pid)
+        about = (
+            f"PostgreSQL {version.split()[0]} at {urls['bare'].host}:{urls['bare'].port or 5432}"
+            f" (synchronous_commit {commit})"
+        )
+        shared_cpu: dict[str, Callable[[], float]] = {}
+        if postmaster is None:
+            about += ", its CPU not measured (not a process on this machine)"
+        else:
+            server = PostgresServer(postmaster, [leadflow_rows, bare_rows])
+            shared_cpu = {
+                "postgres server": server.cpu_seconds,
+                "bench watchers' postgres backends": server.watchers_cpu_seconds,
+            }
+        yield Storage(
+            backend="PostgreSQL",
+            about=about,
+            leadflow_database_url=leadflow,
+            bare_database=bare,
+            leadflow_rows=leadflow_rows,
+            bare_rows=bare_rows,
+            bare_holes_wait=HOLES_WAIT_SECONDS,
+            shared_cpu=shared_cpu,
+        )
+
+
+def postmaster_of(backend_pid: int) -> int | None:
+    """The postmaster of a PostgreSQL backend, if the backend is a process on this machine
+    (a server elsewhere, or in a container, has pids that mean something else here)."""
+    fields = proc_stat(backend_pid)
+    if not fields:
+        return None
+    parent = int(fields[1])
+    if not all("postgres" in " ".join(command_line(pid)) for pid in (backend_pid, parent)):
+        return None
+    return parent
+
+
+def lead_id_of(row: Any) -> str:
+    """The lead id of a `leadflow_events` row: originator_id is 16 bytes on SQLite and a
+    uuid.UUID from PostgreSQL's native uuid column."""
+    value = row[1]
+    return str(value if isinstance(value, UUID) else UUID(bytes=bytes(value)))
 
 
 def run_all(plan: Plan, args: argparse.Namespace, console: Console) -> None:
@@ -988,8 +1279,19 @@ def run_all(plan: Plan, args: argparse.Namespace, console: Console) -> None:
             tmp.mkdir(parents=True, exist_ok=False)
         else:
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="leadflow-lat-")))
+        # Entered before the processes start, so left after they stop (databases last).
+        if args.backend == "postgres":
+            try:
+                storage = stack.enter_context(postgres_storage(args.postgres_url))
+            except psycopg.OperationalError as exc:
+                shown = make_url(args.postgres_url).render_as_string(hide_password=True)
+                raise SystemExit(f"PostgreSQL unreachable at {shown}: {exc}") from exc
+        else:
+            storage = stack.enter_context(sqlite_storage(tmp))
         api_port, lf_temporal_port, bare_port = free_ports(3)
         extra = {"LEADFLOW_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY}
+        if storage.leadflow_database_url is not None:
+            extra["LEADFLOW_DATABASE_URL"] = storage.leadflow_database_url
         if args.log_poll_seconds is not None:
             extra["LEADFLOW_LOG_POLL_SECONDS"] = str(args.log_poll_seconds)
         if args.log_watch_seconds is not None:
@@ -1022,13 +1324,13 @@ def run_all(plan: Plan, args: argparse.Namespace, console: Console) -> None:
             child_env(tmp / "pycache"),
             tmp / "bare-temporal.log",
         )
-        bare_db(tmp / "bare.db")
+        create_bare_table(storage.bare_database)
         worker_argv = [
             sys.executable,
             str(Path(__file__).resolve()),
             "--bare-worker",
             f"127.0.0.1:{bare_port}",
-            str(tmp / "bare.db"),
+            storage.bare_database,
         ]
         if args.bare_unsandboxed:
             worker_argv.append("--bare-unsandboxed")
@@ -1037,18 +1339,12 @@ def run_all(plan: Plan, args: argparse.Namespace, console: Console) -> None:
         )
         api_url = f"http://127.0.0.1:{api_port}"
         watchers = [
+            LogWatcher(storage.leadflow_rows, lead_id_of, args.watch_interval),
             LogWatcher(
-                tmp / "leadflow" / "leadflow.db",
-                "SELECT id, originator_id FROM leadflow_events WHERE id > ? AND topic = "
-                f"'{ASSIGNED_TOPIC}'",
-                lambda row: str(UUID(bytes=bytes(row[1]))),
-                args.watch_interval,
-            ),
-            LogWatcher(
-                tmp / "bare.db",
-                "SELECT id, key FROM assigned WHERE id > ?",
+                storage.bare_rows,
                 lambda row: str(row[1]),
                 args.watch_interval,
+                storage.bare_holes_wait,
             ),
         ]
         for watcher in watchers:
@@ -1063,7 +1359,7 @@ def run_all(plan: Plan, args: argparse.Namespace, console: Console) -> None:
                 wait_seconds=60,
                 data_converter=DataConverter.default,
             )
-            bare = Bare(bare_client, watchers[1], bare_server, bare_worker)
+            bare = Bare(bare_client, watchers[1], bare_server, bare_worker, storage.shared_cpu)
             # Warm-ups (imports, caches, first workflows), the bare one while leadflow starts.
             await drive(bare, STEADY_RATE, 1.6, abort=False)
             async with httpx.AsyncClient(
@@ -1077,7 +1373,7 @@ def run_all(plan: Plan, args: argparse.Namespace, console: Console) -> None:
                 directory.raise_for_status()
                 console.log("leadflow dev ready, directory with unlimited capacities stored")
                 lf_client = await connect(f"127.0.0.1:{lf_temporal_port}", "default")
-                leadflow = Leadflow(http, lf_client, watchers[0], lf_pgid)
+                leadflow = Leadflow(http, lf_client, watchers[0], lf_pgid, storage.shared_cpu)
                 await drive(leadflow, STEADY_RATE, 1.6, abort=False)
                 await settle()
                 return await measure([leadflow, bare], plan, console)
@@ -1086,19 +1382,36 @@ def run_all(plan: Plan, args: argparse.Namespace, console: Console) -> None:
         defaults = Settings.model_fields
         poll = args.log_poll_seconds or defaults["log_poll_seconds"].default
         check = args.log_watch_seconds or defaults["log_watch_seconds"].default
+        woken = (
+            "woken by LISTEN/NOTIFY"
+            if storage.leadflow_database_url is not None
+            else f"woken on change (checked every {check * 1e3:g} ms)"
+        )
         settings = (
-            f"log followers: woken on change (checked every {check * 1e3:g} ms), "
-            f"fallback poll {poll:g} s, "
+            f"{storage.about}; log followers: {woken}, fallback poll {poll:g} s, "
             "watcher poll "
             f"{args.watch_interval * 1e3:g} ms, bare workflow "
             f"{'unsandboxed' if args.bare_unsandboxed else 'sandboxed (as LeadWorkflow)'}"
         )
-        report(results, plan, settings, console)
+        report(results, plan, storage.backend, settings, console)
 
 
 def parse_args(argv: list[str] | None) -> tuple[Plan, argparse.Namespace]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="a smaller run (< 90 s)")
+    parser.add_argument(
+        "--backend",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="where leadflow's log and the bare table are: SQLite files or fresh PostgreSQL "
+        "databases [sqlite]",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        "--pg-url",
+        default=default_admin_url(),
+        help="an admin connection that may CREATE/DROP DATABASE [%(default)s]",
+    )
     parser.add_argument("--seconds", type=float, help="steady 5/s per system [60; quick 20]")
     parser.add_argument("--rates", help="ramp rates, leads/s [10,20,40,80]")
     parser.add_argument("--step-seconds", type=float, help="per ramp step [10; quick 3]")
@@ -1145,7 +1458,9 @@ def parse_args(argv: list[str] | None) -> tuple[Plan, argparse.Namespace]:
     parser.add_argument(
         "--work-dir", type=Path, help="a new folder to keep data and logs in [a temp dir]"
     )
-    parser.add_argument("--bare-worker", nargs=2, metavar=("ADDRESS", "DB"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--bare-worker", nargs=2, metavar=("ADDRESS", "DATABASE"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     plan = Plan(
         seconds=args.seconds or (20.0 if args.quick else 60.0),
@@ -1164,13 +1479,16 @@ def main(argv: list[str] | None = None) -> None:
         # Imported by name, not run as __main__: the sandbox re-imports a workflow's module.
         import latency
 
-        address, db_path = args.bare_worker
-        asyncio.run(latency.run_bare_worker(address, db_path, not args.bare_unsandboxed))
+        address, database = args.bare_worker
+        asyncio.run(latency.run_bare_worker(address, database, not args.bare_unsandboxed))
         return
     console = Console(width=None if sys.stdout.isatty() else 132)
-    console.print(f"[bold]Machine:[/] {machine_info(MEASURED_PACKAGES)}")
+    postgres = args.backend == "postgres"
+    packages = (*MEASURED_PACKAGES, "psycopg") if postgres else MEASURED_PACKAGES
+    console.print(f"[bold]Machine:[/] {machine_info(packages)}")
     console.print(
-        f"[bold]Plan:[/] steady {STEADY_RATE:g}/s x {plan.seconds:g} s per system, ramp "
+        f"[bold]Plan:[/] on {'PostgreSQL' if postgres else 'SQLite'}, steady "
+        f"{STEADY_RATE:g}/s x {plan.seconds:g} s per system, ramp "
         f"{', '.join(f'{r:g}' for r in plan.rates)}/s x {plan.step_seconds:g} s"
         f"{f' (then doubling, up to {plan.beyond} more)' if plan.beyond else ''}"
         f"{f' + {plan.bisect} steps between held and lost' if plan.bisect else ''}"
