@@ -106,6 +106,7 @@ async def lead_workers(
         ],
         activity_executor=threads.decisions,
         workflow_runner=workflow_runner or SandboxedWorkflowRunner(),
+        max_cached_workflows=settings.max_cached_workflows,
         interceptors=[ActivityLogContext()],
     )
     deliveries = Worker(

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     trace_url: str | None = Field(default=None, pattern=r"^https?://.*\{trace_id\}")
     # A lead's workflow continues as new once its history holds this many events.
     workflow_history_limit: int = 2000
+    # The worker's sticky cache: how many LeadWorkflows it keeps in memory between their
+    # tasks (Temporal's default). Open leads beyond it cost the worker nothing; an evicted
+    # one replays its history at its next event or timer (docs/scaling.md).
+    max_cached_workflows: int = Field(default=1000, ge=0)
     # The log's followers (projector, dispatcher) read it as soon as it grows (SQLite: checked
     # every `log_watch_seconds`; PostgreSQL: LISTEN/NOTIFY) and at the latest every
     # `log_poll_seconds`, so a missed signal only delays an event.
