@@ -45,6 +45,7 @@ import httpx
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from bench.environment import machine_info
@@ -176,6 +177,7 @@ class Sample:
     asked: int
     history_events: list[int]
     history_bytes: list[int]
+    one_history: list[str]  # the first sampled lead's event types, in order
 
 
 async def sample(temporal: Client, lead_ids: list[str]) -> Sample:
@@ -183,6 +185,7 @@ async def sample(temporal: Client, lead_ids: list[str]) -> Sample:
     asked = random.sample(lead_ids, min(SAMPLED_LEADS, len(lead_ids)))
     with_timers = 0
     events, sizes = [], []
+    one_history: list[str] = []
     for lead_id in asked:
         handle = temporal.get_workflow_handle(workflow_id_for(lead_id))
         timers = await handle.query("timers")
@@ -190,7 +193,10 @@ async def sample(temporal: Client, lead_ids: list[str]) -> Sample:
         history = await handle.fetch_history()
         events.append(len(history.events))
         sizes.append(len(history.to_json().encode()))
-    return Sample(running, with_timers, len(asked), events, sizes)
+        one_history = one_history or [
+            EventType.Name(event.event_type).removeprefix("EVENT_TYPE_") for event in history.events
+        ]
+    return Sample(running, with_timers, len(asked), events, sizes, one_history)
 
 
 def report(
@@ -219,7 +225,8 @@ def report(
         f"LeadWorkflows: {found.running:,} (leads: {leads:,}); of {found.asked} sampled, "
         f"{found.with_timers} have running timers; their histories: "
         f"{min(found.history_events)}-{max(found.history_events)} events, "
-        f"{min(found.history_bytes):,}-{max(found.history_bytes):,} bytes as JSON"
+        f"{min(found.history_bytes):,}-{max(found.history_bytes):,} bytes as JSON; one of "
+        f"them: {', '.join(found.one_history)}"
     )
 
 
