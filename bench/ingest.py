@@ -536,8 +536,10 @@ def measure_backend(backend: Backend, plan: Plan, tmp: Path) -> tuple[Samples, d
 
     env = {**api_env(backend.api_database_url), **plan.api_settings}
     with contextlib.ExitStack() as stack:
-        if plan.traces:
-            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = stack.enter_context(discarding_collector())
+        collector = stack.enter_context(discarding_collector()) if plan.traces else None
+        if collector is not None:
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.url
+            stack.callback(lambda: console.log(f"{backend.name}: traces exported: {collector}"))
         bare = BareLog(env=backend.bare_env)
         stack.callback(bare.close)
         recorder = RecorderLog(env={**backend.bare_env, "PERSISTENCE_MODULE": RECORDER_MODULE})

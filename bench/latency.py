@@ -1296,8 +1296,9 @@ def run_all(plan: Plan, args: argparse.Namespace, console: Console) -> None:
             extra["LEADFLOW_LOG_POLL_SECONDS"] = str(args.log_poll_seconds)
         if args.log_watch_seconds is not None:
             extra["LEADFLOW_LOG_WATCH_SECONDS"] = str(args.log_watch_seconds)
-        if args.traces:
-            extra["OTEL_EXPORTER_OTLP_ENDPOINT"] = stack.enter_context(discarding_collector())
+        collector = stack.enter_context(discarding_collector()) if args.traces else None
+        if collector is not None:
+            extra["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.url
         dev_log = tmp / "leadflow-dev.log"
         # Both stacks start at once (they only idle while the other one is measured).
         groups = ProcessGroups()
@@ -1392,6 +1393,7 @@ def run_all(plan: Plan, args: argparse.Namespace, console: Console) -> None:
             "watcher poll "
             f"{args.watch_interval * 1e3:g} ms, bare workflow "
             f"{'unsandboxed' if args.bare_unsandboxed else 'sandboxed (as LeadWorkflow)'}"
+            f"{f'; traces exported: {collector}' if collector is not None else ''}"
         )
         report(results, plan, storage.backend, settings, console)
 
