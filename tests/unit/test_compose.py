@@ -31,6 +31,8 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import typer
 import yaml
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ParentBased
 from typer.exceptions import TyperException
 
 from api.app import create_app
@@ -426,6 +428,25 @@ def test_links_leadflow_hands_out_are_passed_through_from_the_host() -> None:
         env = environment(configured[name])
         for var in ("LEADFLOW_PUBLIC_URL", "LEADFLOW_TEMPORAL_UI_URL"):
             assert env.get(var) == host[var], f"{name}: {var} is not the host's"
+
+
+def test_traces_once_on_keep_one_in_ten_unless_the_host_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The OpenTelemetry SDK reads the sampler from the environment: what compose hands the
+    # processes must be a sampler it knows, parent-based (a client's sampled traceparent
+    # is followed), keeping one trace in ten.
+    for name, service in leadflow_services().items():
+        env = environment(service)
+        for var in ("OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"):
+            monkeypatch.setenv(var, env.get(var) or "")
+        sampler = TracerProvider().sampler
+        assert isinstance(sampler, ParentBased), f"{name}: {sampler}"
+        assert "TraceIdRatioBased{0.1}" in sampler.get_description(), f"{name}: {sampler}"
+    host = {**HOST_ENV, "OTEL_TRACES_SAMPLER": "parentbased_always_on"}
+    for name, service in load_compose(host)["services"].items():
+        if name in leadflow_services():
+            assert environment(service)["OTEL_TRACES_SAMPLER"] == "parentbased_always_on"
 
 
 def test_every_temporal_address_is_the_temporal_frontend() -> None:
