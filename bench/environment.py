@@ -8,6 +8,7 @@ import os
 import platform
 import sqlite3
 import subprocess
+import tempfile
 from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
@@ -38,3 +39,13 @@ def machine_info(packages: Iterable[str]) -> str:
         f"{platform.python_version()}, SQLite {sqlite3.sqlite_version}, {versions}; "
         f"load average at start {load}"
     )
+
+
+def work_dir(stack: contextlib.ExitStack, asked: Path | None, prefix: str) -> Path:
+    """Where a run keeps its data and logs: `asked` (a new folder, kept afterwards, to read
+    the logs), else a temporary one removed when `stack` closes."""
+    if asked is not None:
+        folder = asked.resolve()
+        folder.mkdir(parents=True, exist_ok=False)
+        return folder
+    return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))

@@ -88,7 +88,6 @@ import signal
 import sqlite3
 import statistics
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -110,7 +109,7 @@ from temporalio.converter import DataConverter
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from bench.environment import machine_info
+from bench.environment import machine_info, work_dir
 from bench.otlp_sink import discarding_collector
 from bench.postgres import default_admin_url, fresh_databases, with_driver
 from delivery.temporal import connect
@@ -1274,11 +1273,7 @@ def lead_id_of(row: Any) -> str:
 
 def run_all(plan: Plan, args: argparse.Namespace, console: Console) -> None:
     with contextlib.ExitStack() as stack:
-        if args.work_dir is not None:
-            tmp = args.work_dir.resolve()
-            tmp.mkdir(parents=True, exist_ok=False)
-        else:
-            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="leadflow-lat-")))
+        tmp = work_dir(stack, args.work_dir, "leadflow-lat-")
         # Entered before the processes start, so left after they stop (databases last).
         if args.backend == "postgres":
             try:

@@ -37,7 +37,6 @@ import contextlib
 import random
 import secrets
 import sqlite3
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ from rich.table import Table
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from bench.environment import machine_info
+from bench.environment import machine_info, work_dir
 from bench.latency import (
     ADMIN_KEY,
     ASSIGNED_TOPIC,
@@ -299,11 +298,7 @@ def main(argv: list[str] | None = None) -> None:
     console = Console(width=None if sys.stdout.isatty() else 132)
     console.print(f"[bold]Machine:[/] {machine_info(MEASURED_PACKAGES)}")
     with contextlib.ExitStack() as stack:
-        if args.work_dir is not None:
-            tmp = args.work_dir.resolve()
-            tmp.mkdir(parents=True, exist_ok=False)
-        else:
-            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="leadflow-open-")))
+        tmp = work_dir(stack, args.work_dir, "leadflow-open-")
         asyncio.run(measure(args, console, tmp))
 
 
