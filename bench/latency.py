@@ -583,20 +583,25 @@ class Leadflow:
         return workflow_id_for(key)
 
     def processes(self) -> dict[str, int]:
-        labels: dict[str, int] = {}
-        for pid in group_members(self.pgid):
-            argv = command_line(pid)
-            if len(argv) > 1 and argv[1] == "server":
-                labels["temporal server"] = pid
-            elif "dev" in argv:
-                labels["dev supervisor"] = pid
-            elif "projector" in argv:
-                labels["projector (dispatcher)"] = pid
-            elif "worker" in argv:
-                labels["worker"] = pid
-            elif "api" in argv:
-                labels["api"] = pid
-        return labels
+        return leadflow_processes(self.pgid)
+
+
+def leadflow_processes(pgid: int) -> dict[str, int]:
+    """label -> pid of the processes of the `leadflow dev` whose process group is `pgid`."""
+    labels: dict[str, int] = {}
+    for pid in group_members(pgid):
+        argv = command_line(pid)
+        if len(argv) > 1 and argv[1] == "server":
+            labels["temporal server"] = pid
+        elif "dev" in argv:
+            labels["dev supervisor"] = pid
+        elif "projector" in argv:
+            labels["projector (dispatcher)"] = pid
+        elif "worker" in argv:
+            labels["worker"] = pid
+        elif "api" in argv:
+            labels["api"] = pid
+    return labels
 
 
 @dataclass

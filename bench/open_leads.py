@@ -56,13 +56,13 @@ from bench.latency import (
     ProcessGroups,
     capture_body,
     child_env,
-    command_line,
     leadflow_command,
+    leadflow_processes,
     unlimited_directory,
     wait_ready,
 )
 from delivery.temporal import connect
-from tests.support import free_ports, group_members
+from tests.support import free_ports
 from workflows.lead import workflow_id_for
 
 BATCH = 500
@@ -89,22 +89,6 @@ def resident_bytes(pid: int) -> int:
     return int(kib) * 1024
 
 
-def processes(pgid: int) -> dict[str, int]:
-    """label -> pid of `leadflow dev`'s children."""
-    labels: dict[str, int] = {}
-    for pid in group_members(pgid):
-        argv = command_line(pid)
-        if len(argv) > 1 and argv[1] == "server":
-            labels["temporal server"] = pid
-        elif "dev" in argv:
-            labels["dev supervisor"] = pid
-        else:
-            role = next((r for r in ("projector", "worker", "api") if r in argv), None)
-            if role is not None:
-                labels[role] = pid
-    return labels
-
-
 def footprint(pgid: int, data_dir: Path) -> Footprint:
     def size(name: str) -> int:
         return sum(
@@ -114,7 +98,7 @@ def footprint(pgid: int, data_dir: Path) -> Footprint:
         )
 
     return Footprint(
-        {label: resident_bytes(pid) for label, pid in processes(pgid).items()},
+        {label: resident_bytes(pid) for label, pid in leadflow_processes(pgid).items()},
         {
             "leadflow log + read models (SQLite)": size("leadflow.db"),
             "Temporal (SQLite)": size("temporal.db"),
