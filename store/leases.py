@@ -39,6 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.dml import Update
 
 log = logging.getLogger(__name__)
 
@@ -211,22 +212,13 @@ class LeaseStore:
             return
         with self.engine.begin() as conn:
             conn.execute(
-                update(follower_leases)
-                .where(follower_leases.c.follower_group == group)
-                .where(follower_leases.c.partition.in_(list(partitions)))
-                .where(follower_leases.c.holder == me)
-                .values(holder=None, expires_at=None)
+                _freeing(group, me).where(follower_leases.c.partition.in_(list(partitions)))
             )
 
     def leave(self, group: str, me: str) -> None:
         """Release everything `me` holds and forget it (a clean stop: no lease to wait out)."""
         with self.engine.begin() as conn:
-            conn.execute(
-                update(follower_leases)
-                .where(follower_leases.c.follower_group == group)
-                .where(follower_leases.c.holder == me)
-                .values(holder=None, expires_at=None)
-            )
+            conn.execute(_freeing(group, me))
             conn.execute(
                 delete(follower_members).where(
                     and_(
@@ -247,6 +239,17 @@ class LeaseStore:
                 .order_by(follower_leases.c.partition)
             ).scalars()
         )
+
+
+def _freeing(group: str, me: str) -> Update:
+    """The statement that frees every partition of `group` that `me` holds (narrow it with
+    `.where` to free some)."""
+    return (
+        update(follower_leases)
+        .where(follower_leases.c.follower_group == group)
+        .where(follower_leases.c.holder == me)
+        .values(holder=None, expires_at=None)
+    )
 
 
 def _aware(value: datetime | None) -> datetime | None:
