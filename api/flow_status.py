@@ -13,10 +13,11 @@ from datetime import datetime
 from delivery.dispatcher import FOLLOWER_NAME as DISPATCHER
 from domain.lead import EXTERNAL_LEAD_TOPICS
 from leadflow.bootstrap import Store
-from projections.base import Projection, events_after, tracking_name
+from projections.base import PartitionLag, Projection, partition_lags, tracking_name
 from store.application import recorder_of
 from store.leases import PROJECTOR_GROUP, Lease, LeaseStore
 from store.log import EventLog
+from store.partitions import Partitions
 from store.quarantine import DELIVERY, StageSummary, projection_stage
 
 # A follower whose oldest waiting event has waited longer than this is reported `behind`.
@@ -42,34 +43,53 @@ class FollowerLag:
 @dataclass(frozen=True)
 class FlowStatus:
     log_position: int
-    followers: list[FollowerLag]
+    followers: list[FollowerLag]  # each at its slowest partition
     quarantine: dict[str, StageSummary]  # by stage, stages with open items only
     leases: list[Lease]  # the projector processes' partitions and who follows each
+    # By partition: the most events one of its followers has still to read there.
+    lag_by_partition: dict[int, int]
 
 
 def read_flow_status(store: Store, projections: Sequence[Projection], now: datetime) -> FlowStatus:
     event_log = store.event_log
-    positions = store.positions.all()
     followers = [(DISPATCHER, DELIVERY, EXTERNAL_LEAD_TOPICS)] + [
         (tracking_name(p), projection_stage(p.name), p.topics) for p in projections
     ]
+    leases = LeaseStore(store.engine).leases(PROJECTOR_GROUP)
+    count = max(1, len(leases))
     lags: list[FollowerLag] = []
+    by_partition: dict[int, list[PartitionLag]] = {}
     with store.engine.connect() as conn:
         log_position = event_log.max_position()
         for name, stage, topics in followers:
-            position = positions.get(name, 0)
-            waiting = events_after(conn, event_log, topics, position)
-            since = _oldest_waiting(event_log, topics, position) if waiting else None
-            seconds = max(0.0, (now - since).total_seconds()) if since else 0.0
-            lags.append(FollowerLag(name, stage, position, waiting, seconds))
-    leases = LeaseStore(store.engine).leases(PROJECTOR_GROUP)
-    return FlowStatus(log_position, lags, store.quarantine.stages(), leases)
+            partitions = partition_lags(conn, event_log, name, topics, count)
+            oldest: list[datetime] = []
+            for partition, lag in partitions.items():
+                by_partition.setdefault(partition, []).append(lag)
+                if lag.events:
+                    only = None if count == 1 else Partitions.of(count, {partition})
+                    since = _oldest_waiting(event_log, topics, lag.position, only)
+                    oldest.extend([since] if since else [])
+            seconds = max(0.0, (now - min(oldest)).total_seconds()) if oldest else 0.0
+            slowest = min(lag.position for lag in partitions.values())
+            behind = sum(lag.events for lag in partitions.values())
+            lags.append(FollowerLag(name, stage, slowest, behind, seconds))
+    return FlowStatus(
+        log_position,
+        lags,
+        store.quarantine.stages(),
+        leases,
+        {partition: max(lag.events for lag in found) for partition, found in by_partition.items()},
+    )
 
 
-def _oldest_waiting(event_log: EventLog, topics: tuple[str, ...], position: int) -> datetime | None:
-    """When the first event of `topics` after `position` was recorded."""
+def _oldest_waiting(
+    event_log: EventLog, topics: tuple[str, ...], position: int, partitions: Partitions | None
+) -> datetime | None:
+    """When the first event of `topics` (of `partitions`' streams) after `position` was
+    recorded."""
     found = recorder_of(event_log).select_notifications(
-        start=position, limit=1, topics=topics, inclusive_of_start=False
+        start=position, limit=1, topics=topics, inclusive_of_start=False, partitions=partitions
     )
     if not found:
         return None

@@ -209,7 +209,9 @@ class Component(Answer):
 
     name: str = Field(examples=["database", "temporal", "worker", "dispatcher", "decisions"])
     status: Literal["up", "down", "behind", "degraded"]
-    position: int | None = Field(description="A follower's position in the log.")
+    position: int | None = Field(
+        description="The log position a follower has read through (its slowest partition's)."
+    )
     lag_events: int | None = Field(description="Events of its topics it has yet to handle.")
     lag_seconds: float | None = Field(description="How long the oldest of them has waited.")
     quarantined: int | None = Field(description="Its open items in the quarantine.")
@@ -228,6 +230,10 @@ class FollowerPartition(Answer):
         examples=["leads-2:4242:9f3a1c"],
     )
     expires_at: Timestamp | None
+    lag_events: int | None = Field(
+        description="The most events of this partition one of its followers (the dispatcher, "
+        "each read model) has still to read."
+    )
 
 
 class FlowStatus(Answer):
@@ -512,8 +518,11 @@ class Notifications(Answer):
 
 class ProjectionStatus(Answer):
     name: str
-    position: int
-    lag: int = Field(description="Events of its kinds in the log after `position`.")
+    position: int = Field(
+        description="The log position it has read through (its slowest partition's, when "
+        "projector processes share the log in partitions)."
+    )
+    lag: int = Field(description="Events of its kinds it has still to apply.")
 
 
 class Projections(Answer):

@@ -68,7 +68,7 @@ from domain.lead import Campaign, IdentityIndex, Lead
 from domain.state import Decision
 from leadflow.bootstrap import Store, open_store, projections
 from leadflow.settings import Settings
-from projections.base import LEAD_TOPICS, read_entries
+from projections.base import LEAD_TOPICS, read_page
 from projections.leads import LeadsProjection
 from projections.projector import PAGE_SIZE
 from projections.rebuild import REBUILD_SUFFIX, rebuild
@@ -277,12 +277,12 @@ def library_read(log: EventLog, topics: tuple[str, ...]) -> int:
 
 
 def leadflow_read(store: Store) -> int:
-    """A reference: the projector's own read of the lead events (`read_entries`: leadflow's
+    """A reference: the projector's own read of the lead events (`read_page`: leadflow's
     recorder, the mapper, and the events as the projections take them), no folding."""
     position = count = 0
-    while entries := read_entries(store.event_log, position, PAGE_SIZE):
-        count += len(entries)
-        position = entries[-1].position
+    while (page := read_page(store.event_log, position, PAGE_SIZE)).entries:
+        count += len(page.entries)
+        position = page.last
     return count
 
 
@@ -472,7 +472,7 @@ def report(results: dict[str, Result]) -> None:
         )
         row(
             backend,
-            "ref: leadflow's read (read_entries), no fold",
+            "ref: leadflow's read (read_page), no fold",
             result.shape.lead_events,
             s["leadflow read"],
             lead_base,

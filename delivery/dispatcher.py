@@ -12,6 +12,10 @@ with backoff and parked after `RetryPolicy.max_attempts` failures. Only an outag
 Temporal away for every lead of a page — holds the position, and the page is delivered
 again once Temporal is back (the workflow drops sequences it has seen). So a crash or an
 outage never loses an event, and no event stops another lead's.
+
+Several dispatchers (in several projector processes) share the log by partitions
+(`store.partitions`, leased by `store.leases`): each delivers the leads of the partitions
+it holds and keeps a position per partition; one page read serves all of them.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from domain.lead import EXTERNAL_LEAD_TOPICS
 from domain.state import LoggedEvent
 from store.log import EventLog
 from store.log_watch import QUARANTINE_CHECK_SECONDS, Every, LogWatch, follow
-from store.positions import PositionStore
+from store.partitions import Partitions, partition_of
+from store.positions import PositionStore, worth_moving
 from store.quarantine import (
     DELIVERY,
     RESOLVED,
@@ -97,8 +102,10 @@ class Dispatcher:
         page_size: int = 500,
         poll_seconds: float = 0.2,
         quarantine_check_seconds: float = QUARANTINE_CHECK_SECONDS,
+        partitions: Partitions | None = None,
     ) -> None:
         self.event_log = event_log
+        self.partitions = partitions or Partitions.whole()
         self.positions = positions
         self.deliver = deliver
         self.quarantine = quarantine
@@ -133,17 +140,22 @@ class Dispatcher:
         """Deliver the next page of events (but those of leads held in quarantine); returns
         how many events the page had. Raises DeliveryOutage, with the position kept, when
         no lead could be delivered because Temporal is away."""
-        position = await asyncio.to_thread(self.positions.get, FOLLOWER_NAME)
-        entries = await asyncio.to_thread(
-            self.event_log.lead_entries_after, position, self.page_size
+        positions = await asyncio.to_thread(self._positions)
+        start = min(positions.values())
+        entries, last = await asyncio.to_thread(
+            self.event_log.lead_page_after, start, self.page_size, self.partitions
         )
-        if not entries:
+        if not worth_moving(start, len(entries), last):
             return 0
         held = await asyncio.to_thread(self._open_items)
         by_lead: dict[str, list[tuple[int, LoggedEvent]]] = defaultdict(list)
         for entry in entries:
-            if entry[1].lead_id not in held:  # held: its events wait for its retry
-                by_lead[entry[1].lead_id].append(entry)
+            position, event = entry
+            # A partition of ours already delivered past this position.
+            if position <= positions.get(self._partition(event.lead_id), position):
+                continue
+            if event.lead_id not in held:  # held: its events wait for its retry
+                by_lead[event.lead_id].append(entry)
         failures = [
             failure
             for failure in await self._deliver_streams(list(by_lead.values()))
@@ -154,8 +166,11 @@ class Dispatcher:
             raise DeliveryOutage(_describe(failures[0].error)) from failures[0].error
         if failures:
             await asyncio.to_thread(self._record, failures, held)
-        last = entries[-1][0]
-        await asyncio.to_thread(self.positions.set, FOLLOWER_NAME, last)
+        moved = {
+            self.partitions.tracking_name(FOLLOWER_NAME, partition): max(position, last)
+            for partition, position in positions.items()
+        }
+        await asyncio.to_thread(self.positions.set_all, moved)
         log.debug("delivered %d events up to position %d", len(entries), last)
         return len(entries)
 
@@ -169,7 +184,8 @@ class Dispatcher:
 
     async def _retry(self, item: QuarantineItem) -> None:
         assert item.position is not None
-        up_to = await asyncio.to_thread(self.positions.get, FOLLOWER_NAME)
+        partition = self._partition(item.stream_id)
+        up_to = (await asyncio.to_thread(self._positions))[partition]
         held = await asyncio.to_thread(self._held_entries, item, up_to)
         if item.status == SKIP_REQUESTED:
             held = [(p, e) for p, e in held if p != item.position]
@@ -234,9 +250,19 @@ class Dispatcher:
 
         return list(await asyncio.gather(*(deliver_in_order(s) for s in streams)))
 
+    def _partition(self, lead_id: str) -> int:
+        return 0 if self.partitions.is_whole else partition_of(lead_id, self.partitions.count)
+
+    def _positions(self) -> dict[int, int]:
+        """The position of each partition this dispatcher holds."""
+        held = sorted(self.partitions.held)
+        names = [self.partitions.tracking_name(FOLLOWER_NAME, partition) for partition in held]
+        return dict(zip(held, self.positions.get_all(names, FOLLOWER_NAME), strict=True))
+
     def _due(self, now: datetime) -> list[QuarantineItem]:
         with self.quarantine.engine.connect() as conn:
-            return self.quarantine.due(conn, [DELIVERY], now)
+            due = self.quarantine.due(conn, [DELIVERY], now)
+        return [item for item in due if self.partitions.holds(item.stream_id)]
 
     def _open_items(self) -> dict[str, QuarantineItem]:
         with self.quarantine.engine.connect() as conn:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -141,10 +142,15 @@ def projector(data_dir: DataDir = None) -> None:
     production process that follows the log."""
     from leadflow.logs import configure as configure_logs
     from leadflow.processes import run_projector
+    from store.leases import PartitionCountChanged
 
     settings = _settings(data_dir)
     configure_logs(settings, "projector")
-    asyncio.run(run_projector(settings))
+    try:
+        asyncio.run(run_projector(settings))
+    except PartitionCountChanged as changed:
+        logging.getLogger("leadflow.projector").error("%s", changed)
+        raise typer.Exit(2) from changed
 
 
 @app.command()

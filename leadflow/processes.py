@@ -43,14 +43,14 @@ from projections.projector import Projector
 from store.faults import is_database_outage
 from store.leases import PROJECTOR_GROUP, LeaseKeeper, LeaseStore
 from store.log_watch import LogWatch, open_log_watch
+from store.partitions import Partitions
 from workflows.lead import LeadWorkflow, notifications_queue
 
 log = logging.getLogger(__name__)
 
-# The projector processes on one PostgreSQL form a group (`store.leases`); one partition:
-# the member holding it follows the whole log (partitions of the log by lead come with #16's next
-# step). A lease is renewed LEASE_ROUNDS times per its length.
-FOLLOWER_PARTITIONS = 1
+# The projector processes on one PostgreSQL form a group (`store.leases`) sharing the log's
+# partitions (`settings.follower_partitions`); a lease is renewed LEASE_ROUNDS times per its
+# length.
 LEASE_ROUNDS = 5
 
 # How long the API keeps an idle keep-alive connection open (see run_api).
@@ -255,12 +255,6 @@ async def run_projector(settings: Settings) -> None:
     stop = _stop_on_signals()
     store = await asyncio.to_thread(open_store, settings)
     try:
-        projector = Projector(
-            store.event_log,
-            store.engine,
-            projections(),
-            poll_seconds=settings.log_poll_seconds,
-        )
         # One watch wakes both followers when the API or the worker appends.
         watch = open_log_watch(
             store.event_log,
@@ -269,12 +263,21 @@ async def run_projector(settings: Settings) -> None:
             check_seconds=settings.log_watch_seconds,
         )
 
-        async def follow(until: asyncio.Event) -> None:
-            log.info("projector following the log")
+        async def follow(partitions: Partitions, until: asyncio.Event) -> None:
+            log.info("projector following %s", partitions)
+            projector = Projector(
+                store.event_log,
+                store.engine,
+                projections(),
+                poll_seconds=settings.log_poll_seconds,
+                partitions=partitions,
+            )
             async with asyncio.TaskGroup() as tasks:
                 # Read models may trail the log by 0.1 s; the dispatcher does not wait.
                 tasks.create_task(projector.run_forever(until, watch, batch_seconds=0.1))
-                tasks.create_task(_dispatch(settings, store, until, watch, tracer_of(provider)))
+                tasks.create_task(
+                    _dispatch(settings, store, partitions, until, watch, tracer_of(provider))
+                )
 
         # One tracer provider for the process's life, however often it gains the lease.
         with (
@@ -283,27 +286,35 @@ async def run_projector(settings: Settings) -> None:
         ):
             async with watch, beating(settings.heartbeat_file):
                 if not settings.uses_follower_leases:
-                    await follow(stop)
+                    await follow(Partitions.whole(), stop)
                     return
-                # Any number of projector processes: the one holding the lease follows.
+                # Any number of projector processes: each follows the partitions it leases.
                 keeper = follower_lease(store, settings)
-                log.info("projector %s waiting for the followers' lease", keeper.me)
+                await asyncio.to_thread(keeper.join)
+                log.info("projector %s waiting for the followers' leases", keeper.me)
                 async with asyncio.TaskGroup() as tasks:
                     tasks.create_task(keeper.run(stop))
-                    tasks.create_task(keeper.while_holding(0, stop, follow))
+                    tasks.create_task(
+                        keeper.while_holding(
+                            stop,
+                            lambda held, until: follow(
+                                Partitions(settings.follower_partitions, held), until
+                            ),
+                        )
+                    )
     finally:
         store.close()
 
 
 def follower_lease(store: Store, settings: Settings) -> LeaseKeeper:
-    """This projector process's membership of the followers' group (`store.leases`): one
-    partition for now, so the member holding it runs the dispatcher and every read model,
-    and the others stand by to take over."""
+    """This projector process's membership of the followers' group (`store.leases`): it
+    runs the dispatcher and every read model on the partitions it leases, and takes a
+    dead member's over."""
     lease = timedelta(seconds=settings.follower_lease_seconds)
     return LeaseKeeper(
         LeaseStore(store.engine),
         PROJECTOR_GROUP,
-        FOLLOWER_PARTITIONS,
+        settings.follower_partitions,
         f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}",
         ttl=lease,
         every=lease / LEASE_ROUNDS,
@@ -311,7 +322,12 @@ def follower_lease(store: Store, settings: Settings) -> LeaseKeeper:
 
 
 async def _dispatch(
-    settings: Settings, store: Store, stop: asyncio.Event, watch: LogWatch, tracer: Tracer | None
+    settings: Settings,
+    store: Store,
+    partitions: Partitions,
+    stop: asyncio.Event,
+    watch: LogWatch,
+    tracer: Tracer | None,
 ) -> None:
     connecting = asyncio.create_task(
         connect_temporal(settings, wait_seconds=float("inf"), tracer=tracer)
@@ -332,8 +348,9 @@ async def _dispatch(
         is_outage=is_outage,
         concurrency=settings.dispatcher_concurrency,
         poll_seconds=settings.log_poll_seconds,
+        partitions=partitions,
     )
-    log.info("dispatcher following the log")
+    log.info("dispatcher following %s", partitions)
     await dispatcher.run_forever(stop, watch)
 
 

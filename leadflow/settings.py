@@ -9,6 +9,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from store.partitions import MAX_PARTITIONS
+
 SEARCH_ATTRIBUTES = {
     "LeadStage": "Keyword",
     "LeadOwner": "Keyword",
@@ -71,6 +73,10 @@ class Settings(BaseSettings):
     # PostgreSQL: the projector processes share the log's followers by leases
     # (`store.leases`); a killed one's are taken over within this long.
     follower_lease_seconds: float = Field(default=5.0, gt=0)
+    # PostgreSQL: how many partitions of the log (by lead) those processes share; each
+    # partition is followed by one of them. Fixed once followers ran (1 may grow, with every
+    # projector stopped: docs/scaling.md, "Several projector processes").
+    follower_partitions: int = Field(default=1, ge=1, le=MAX_PARTITIONS)
     # How long one decision's rules may run before the lead is parked (docs/decisions.md,
     # "Quarantine"); the worker decides one lead at a time.
     decision_time_limit_seconds: float = Field(default=2.0, gt=0)
@@ -143,6 +149,15 @@ class Settings(BaseSettings):
                 )
             )
         )
+
+    @model_validator(mode="after")
+    def _partitions_need_postgres(self) -> Settings:
+        if self.follower_partitions > 1 and not self.uses_follower_leases:
+            raise ValueError(
+                "LEADFLOW_FOLLOWER_PARTITIONS above 1 needs PostgreSQL: on SQLite one "
+                "projector process follows the whole log"
+            )
+        return self
 
     @model_validator(mode="after")
     def _client_certificate_whole(self) -> Settings:

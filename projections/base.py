@@ -12,7 +12,6 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
-from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy import MetaData, Table, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
@@ -20,8 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from domain.identity import campaign_id_for
 from domain.lead import LEAD_EVENT_CLASSES, Campaign
 from domain.state import LoggedEvent
+from store.application import recorder_of
 from store.log import EventLog
-from store.positions import log_positions
+from store.partitions import Partitions
+from store.positions import log_positions, positions_or_start, tracked_positions
 from store.quarantine import (
     FailedEvent,
 )
@@ -139,19 +140,27 @@ def tracking_name(projection: Projection) -> str:
     return f"projection:{projection.name}"
 
 
-def read_entries(
+@dataclass(frozen=True)
+class Page:
+    """Events read after a position, and the position read through (`EventLog.read_through`:
+    past other partitions' events too)."""
+
+    entries: list[LogEntry[Any]]
+    last: int
+
+
+def read_page(
     event_log: EventLog,
     position: int,
     limit: int,
     until: int | None = None,
     topics: tuple[str, ...] = LEAD_TOPICS,
-) -> list[LogEntry[Any]]:
-    """Up to `limit` events of `topics` after log `position` (and up to `until`), in log
-    order."""
-    notifications: Sequence[Notification] = event_log.recorder.select_notifications(
-        start=position, limit=limit, stop=until, topics=topics, inclusive_of_start=False
-    )
-    return entries_of(event_log, notifications)
+    partitions: Partitions | None = None,
+) -> Page:
+    """Up to `limit` events of `topics` (of `partitions`' streams) after log `position` and
+    up to `until`, in log order."""
+    notifications, last = event_log.read_through(position, limit, topics, until, partitions)
+    return Page(entries_of(event_log, notifications), last)
 
 
 def entries_of(event_log: EventLog, notifications: Sequence[Notification]) -> list[LogEntry[Any]]:
@@ -199,47 +208,82 @@ def _spend_of(event: Campaign.SpendRecorded) -> CampaignSpend:
 
 
 def position_of(conn: Connection, projection: Projection) -> int | None:
-    """The projection's tracking position, None if it was never started."""
-    found = conn.execute(
-        select(log_positions.c.position).where(
-            log_positions.c.follower == tracking_name(projection)
-        )
-    ).scalar_one_or_none()
-    return None if found is None else int(found)
+    """The projection's tracking position (its slowest partition's, when the log is
+    followed in partitions), None if it was never started."""
+    positions = tracked_positions(conn, tracking_name(projection))
+    if len(positions) > 1:
+        positions.pop(None, None)  # what the partitions started from
+    return min(positions.values()) if positions else None
 
 
-def start_tracking(engine: Engine, projection: Projection) -> None:
+def start_tracking(engine: Engine, name: str, starting_from: str | None = None) -> None:
+    """A tracking position `name`, if there is none: `starting_from`'s position (the whole
+    log's, for a partition's), else 0."""
     with engine.connect() as conn:
-        if position_of(conn, projection) is not None:
+        exists = conn.execute(
+            select(log_positions.c.follower).where(log_positions.c.follower == name)
+        ).first()
+        if exists is not None:
             return
+        start = positions_or_start(conn, [name], starting_from)[0]
     # Another projector may start tracking it at the same moment: either row will do.
     with contextlib.suppress(IntegrityError), engine.begin() as conn:
-        conn.execute(log_positions.insert().values(follower=tracking_name(projection), position=0))
+        conn.execute(log_positions.insert().values(follower=name, position=start))
 
 
 @dataclass(frozen=True)
 class ProjectionStatus:
     name: str
-    position: int
-    lag: int  # events of its topics in the log after `position`, not yet applied
+    position: int  # its slowest partition's
+    lag: int  # events of its topics in the log after its positions, not yet applied
 
     def as_dict(self) -> dict[str, object]:
         return {"name": self.name, "position": self.position, "lag": self.lag}
 
 
 def projection_status(
-    event_log: EventLog, engine: Engine, projections: Sequence[Projection]
+    event_log: EventLog, engine: Engine, projections: Sequence[Projection], partitions: int
 ) -> tuple[int, list[ProjectionStatus]]:
-    """The log's last position, and each projection's position and lag behind it."""
+    """The log's last position, and each projection's position and lag behind it (the log
+    followed in `partitions`)."""
     statuses: list[ProjectionStatus] = []
     with engine.connect() as conn:
         for projection in projections:
-            position = position_of(conn, projection) or 0
-            # Counted, not subtracted: other streams (identity indexes, workloads) share the
-            # log's positions, so a caught-up projection usually sits below the last one.
-            lag = events_after(conn, event_log, projection.topics, position)
-            statuses.append(ProjectionStatus(projection.name, position, lag))
+            lags = partition_lags(
+                conn, event_log, tracking_name(projection), projection.topics, partitions
+            )
+            position = min(lag.position for lag in lags.values())
+            statuses.append(
+                ProjectionStatus(
+                    projection.name, position, sum(lag.events for lag in lags.values())
+                )
+            )
     return event_log.max_position(), statuses
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    position: int
+    events: int  # events of the follower's topics in its partition after `position`
+
+
+def partition_lags(
+    conn: Connection, event_log: EventLog, follower: str, topics: tuple[str, ...], count: int
+) -> dict[int, PartitionLag]:
+    """`follower`'s position and lag in each of `count` partitions of the log (where it has
+    not started on a partition: the whole log's position it will start from)."""
+    tracked = tracked_positions(conn, follower)
+    whole = tracked.get(None, 0)
+    lags: dict[int, PartitionLag] = {}
+    for partition in range(count):
+        position = whole if count == 1 else tracked.get(partition, whole)
+        # Counted, not subtracted: other streams (identity indexes, workloads) share the
+        # log's positions, so a caught-up follower may sit below the last one.
+        only = None if count == 1 else Partitions.of(count, {partition})
+        lags[partition] = PartitionLag(
+            position, events_after(conn, event_log, topics, position, partitions=only)
+        )
+    return lags
 
 
 def events_after(
@@ -248,11 +292,11 @@ def events_after(
     topics: tuple[str, ...],
     position: int,
     until: int | None = None,
+    partitions: Partitions | None = None,
 ) -> int:
-    """How many events of `topics` the log holds after `position` (and up to `until`): a
-    range of its primary key."""
-    recorder = event_log.recorder
-    assert isinstance(recorder, SQLAlchemyApplicationRecorder)
+    """How many events of `topics` (of `partitions`' streams) the log holds after
+    `position` (and up to `until`): a range of its primary key."""
+    recorder = recorder_of(event_log)
     events = recorder.events_record_cls.__table__
     query = (
         select(func.count())
@@ -261,4 +305,6 @@ def events_after(
     )
     if until is not None:
         query = query.where(events.c.id <= until)
+    if partitions is not None and not partitions.is_everything:
+        query = query.where(recorder.in_partitions(partitions))
     return int(conn.execute(query).scalar_one())

@@ -17,28 +17,36 @@ member's position or table changes.
 An event a read model cannot take holds only its own stream (the quarantine): the page is
 applied again stream by stream, that stream is held from that event on, and retried on its
 own (`retry_due`).
+
+Several projectors (in several projector processes) share the log by partitions
+(`store.partitions`, leased by `store.leases`): each keeps a position per read model and
+partition it holds (`projection:<name>/<partition>`) and applies only its partitions'
+streams. Every row of a read model belongs to one stream, so partitions never write the
+same row. A projector's partitions at one position are read and committed together, as
+read models are.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from prometheus_client import Counter
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Engine
 
 from projections.base import (
     LogEntry,
+    Page,
     Projection,
     entries_of,
     failed_event,
-    position_of,
-    read_entries,
+    read_page,
     start_tracking,
     stream_of,
     tracking_name,
@@ -46,7 +54,8 @@ from projections.base import (
 from store.faults import is_database_outage
 from store.log import EventLog
 from store.log_watch import QUARANTINE_CHECK_SECONDS, Every, LogWatch, follow
-from store.positions import log_positions
+from store.partitions import Partitions, partition_of
+from store.positions import log_positions, worth_moving
 from store.quarantine import (
     RESOLVED,
     SKIP_REQUESTED,
@@ -67,29 +76,36 @@ PROJECTED = Counter(
 )
 
 
-def _count_projected(members: Sequence[Projection], entries: Sequence[LogEntry[Any]]) -> None:
-    for projection in members:
-        PROJECTED.labels(projection.name).inc(len(entries))
+@dataclass(frozen=True)
+class Member:
+    """A read model in one partition of the log: what has a tracking position."""
+
+    projection: Projection
+    partition: int
+    name: str  # its tracking position's
 
 
-def _move(conn: Connection, members: Sequence[Projection], position: int, last: int) -> bool:
+def _count_projected(members: Sequence[Member], entries: Sequence[LogEntry[Any]]) -> None:
+    for projection in {member.projection.name for member in members}:
+        PROJECTED.labels(projection).inc(len(entries))
+
+
+def _move(conn: Connection, members: Sequence[Member], position: int, last: int) -> bool:
     """Move each member's position from `position` to `last` (compare-and-set), inside
     `conn`'s transaction; False, with the transaction rolled back, if one had moved."""
-    # The positions' updates come first: they take their row locks (PostgreSQL) or the
-    # write lock (SQLite) before any table is touched, as a rebuild's swap does, and always
-    # in the same order, so two projectors wait rather than deadlock.
-    for projection in members:
-        moved = conn.execute(
-            update(log_positions)
-            .where(
-                log_positions.c.follower == tracking_name(projection),
-                log_positions.c.position == position,
-            )
-            .values(position=last)
+    # The positions' update comes first: it takes their row locks (PostgreSQL) or the
+    # write lock (SQLite) before any table is touched, as a rebuild's swap does.
+    moved = conn.execute(
+        update(log_positions)
+        .where(
+            log_positions.c.follower.in_([member.name for member in members]),
+            log_positions.c.position == position,
         )
-        if moved.rowcount != 1:
-            conn.rollback()
-            return False
+        .values(position=last)
+    )
+    if moved.rowcount != len(members):
+        conn.rollback()
+        return False
     return True
 
 
@@ -103,7 +119,8 @@ def _unheld(
 
 
 class Projector:
-    """Keeps `projections` up to date with the log, a page at a time."""
+    """Keeps `projections` up to date with the log, a page at a time (in `partitions` of
+    it: by default the whole log)."""
 
     def __init__(
         self,
@@ -116,6 +133,7 @@ class Projector:
         quarantine: Quarantine | None = None,
         is_outage: Callable[[BaseException], bool] = is_database_outage,
         quarantine_check_seconds: float = QUARANTINE_CHECK_SECONDS,
+        partitions: Partitions | None = None,
     ) -> None:
         self.event_log = event_log
         self.engine = engine
@@ -126,44 +144,73 @@ class Projector:
         self.quarantine = quarantine or Quarantine(engine)
         self.is_outage = is_outage
         self.quarantine_check_seconds = quarantine_check_seconds
+        self.partitions = partitions or Partitions.whole()
+        self.members = [
+            self._member(projection, partition)
+            for projection in self.projections
+            for partition in sorted(self.partitions.held)
+        ]
         self._tracked: set[str] = set()
 
-    def _track(self, projection: Projection) -> None:
-        if projection.name not in self._tracked:
-            start_tracking(self.engine, projection)
-            self._tracked.add(projection.name)
+    def _member(self, projection: Projection, partition: int) -> Member:
+        name = self.partitions.tracking_name(tracking_name(projection), partition)
+        return Member(projection, partition, name)
+
+    def _track(self, member: Member) -> None:
+        if member.name not in self._tracked:
+            start_tracking(self.engine, member.name, tracking_name(member.projection))
+            self._tracked.add(member.name)
+
+    def _position(self, conn: Connection, member: Member) -> int:
+        found = conn.execute(
+            select(log_positions.c.position).where(log_positions.c.follower == member.name)
+        ).scalar_one()
+        return int(found)
 
     def project_page(self, projection: Projection, until: int | None = None) -> int:
-        """Apply the next page of events (up to log position `until`) to `projection`;
-        returns how many it applied (0: it is caught up)."""
-        self._track(projection)
+        """Apply the next page of events (up to log position `until`) to `projection` (the
+        whole log); returns how many it applied (0: it is caught up)."""
+        return self._project_page(self._member(projection, 0), until)
+
+    def _project_page(self, member: Member, until: int | None = None) -> int:
+        self._track(member)
         while True:
             with self.engine.connect() as conn:
-                position = position_of(conn, projection) or 0
-            entries = read_entries(
-                self.event_log, position, self.page_size, until, projection.topics
-            )
-            if not entries:
+                position = self._position(conn, member)
+            page = self._read([member], position, until)
+            if not worth_moving(position, len(page.entries), page.last):
                 return 0
-            if self._apply_together([projection], position, entries):
-                return len(entries)
+            if self._apply_together([member], position, page):
+                return len(page.entries)
             # Its position moved while the page was read (another projector, a rebuild's
             # swap): nothing was written; read again from where it is now.
-            log.info("projection %s moved on from %d; reading again", projection.name, position)
+            log.info("projection %s moved on from %d; reading again", member.name, position)
 
-    def _apply_together(
-        self, members: Sequence[Projection], position: int, entries: list[LogEntry[Any]]
-    ) -> bool:
-        """Apply `entries` to every one of `members` (all at `position`) in one
-        transaction; False, with nothing written, if any member's position moved."""
-        last = entries[-1].position
+    def _read(self, members: Sequence[Member], position: int, until: int | None = None) -> Page:
+        """The next page after `position` of `members`' topics (they share them) in their
+        partitions."""
+        partitions = None
+        if not self.partitions.is_whole:
+            partitions = Partitions.of(self.partitions.count, {m.partition for m in members})
+        topics = members[0].projection.topics
+        return read_page(self.event_log, position, self.page_size, until, topics, partitions)
+
+    def _apply_together(self, members: Sequence[Member], position: int, page: Page) -> bool:
+        """Apply `page` to every one of `members` (all at `position`) in one transaction;
+        False, with nothing written, if any member's position moved."""
+        entries, last = page.entries, page.last
         with self.engine.connect() as conn:
             if not _move(conn, members, position, last):
                 return False
-            held = self._held(conn, members)
+            if not entries:  # only other partitions' events: the positions move past them
+                conn.commit()
+                return True
+            shares = self._shares(members, entries)
+            held = self._held(conn, shares)
             try:
-                for projection in members:
-                    projection.apply(conn, _unheld(entries, held[projection.name]))
+                for projection, share in shares.items():
+                    if share:
+                        projection.apply(conn, _unheld(share, held[projection.name]))
             except Exception as error:
                 if self.is_outage(error):
                     raise
@@ -171,38 +218,54 @@ class Projector:
                 # is applied again stream by stream, that event's stream held back.
                 conn.rollback()
                 log.warning("projecting a page failed (%s); isolating the stream", error)
-                return self._apply_isolating(members, position, entries)
+                return self._apply_isolating(members, position, page)
             conn.commit()
         _count_projected(members, entries)
-        log.debug("%d projection(s): %d events up to %d", len(members), len(entries), last)
+        log.debug("%d projection(s): %d events up to %d", len(shares), len(entries), last)
         return True
 
-    def _held(
-        self, conn: Connection, members: Sequence[Projection]
-    ) -> dict[str, dict[str, QuarantineItem]]:
-        """Each member's streams held in quarantine, by stream."""
+    def _shares(
+        self, members: Sequence[Member], entries: list[LogEntry[Any]]
+    ) -> dict[Projection, list[LogEntry[Any]]]:
+        """Each projection among `members` and the entries of its members' partitions."""
+        partitions: dict[Projection, set[int]] = {}
+        for member in members:
+            partitions.setdefault(member.projection, set()).add(member.partition)
+        count = self.partitions.count
+        if count == 1 or len({frozenset(wanted) for wanted in partitions.values()}) == 1:
+            # The page holds only these partitions' events (`_read`).
+            return {projection: entries for projection in partitions}
+        of = [partition_of(stream_of(entry), count) for entry in entries]
         return {
-            projection.name: self.quarantine.open_items(conn, projection_stage(projection.name))
-            for projection in members
+            projection: [entry for entry, p in zip(entries, of, strict=True) if p in wanted]
+            for projection, wanted in partitions.items()
         }
 
-    def _apply_isolating(
-        self, members: Sequence[Projection], position: int, entries: list[LogEntry[Any]]
-    ) -> bool:
+    def _held(
+        self, conn: Connection, projections: Iterable[Projection]
+    ) -> dict[str, dict[str, QuarantineItem]]:
+        """Each projection's streams held in quarantine, by stream."""
+        return {
+            projection.name: self.quarantine.open_items(conn, projection_stage(projection.name))
+            for projection in projections
+        }
+
+    def _apply_isolating(self, members: Sequence[Member], position: int, page: Page) -> bool:
         """`_apply_together`, one stream at a time: a stream whose event a member cannot
         take is recorded in the quarantine (in the same transaction) and held from that
-        event on; every other stream is applied. When a member fails on every stream of
-        the page, the fault is its own (a bug, a missing table), not a lead's: that error
-        is raised and nothing is written, as before isolation."""
-        last = entries[-1].position
+        event on; every other stream is applied. When a projection fails on every stream
+        of the page, the fault is its own (a bug, a missing table), not a lead's: that
+        error is raised and nothing is written, as before isolation."""
+        entries, last = page.entries, page.last
         now = datetime.now(UTC)
         with self.engine.connect() as conn:
             if not _move(conn, members, position, last):
                 return False
-            held = self._held(conn, members)
-            for projection in members:
+            shares = self._shares(members, entries)
+            held = self._held(conn, shares)
+            for projection, share in shares.items():
                 streams: dict[str, list[LogEntry[Any]]] = {}
-                for entry in _unheld(entries, held[projection.name]):
+                for entry in _unheld(share, held[projection.name]):
                     streams.setdefault(stream_of(entry), []).append(entry)
                 failures = [
                     failure
@@ -271,24 +334,29 @@ class Projector:
         return item
 
     def retry_due(self) -> int:
-        """Apply again, in order, the held events of each stream whose retry is due (or
-        that an operator asked to retry or skip); returns how many streams were tried."""
+        """Apply again, in order, the held events of each stream (of this projector's
+        partitions) whose retry is due (or that an operator asked to retry or skip);
+        returns how many streams were tried."""
         by_stage = {projection_stage(p.name): p for p in self.projections}
         now = datetime.now(UTC)
         with self.engine.connect() as conn:
             due = self.quarantine.due(conn, by_stage, now)
-        for item in due:
+        mine = [item for item in due if self.partitions.holds(item.stream_id)]
+        for item in mine:
             self._retry(by_stage[item.stage], item, now)
-        return len(due)
+        return len(mine)
 
     def _retry(self, projection: Projection, item: QuarantineItem, now: datetime) -> None:
         assert item.position is not None
         skip = item.status == SKIP_REQUESTED
+        count = self.partitions.count
+        member = self._member(projection, partition_of(item.stream_id, count))
+        self._track(member)
         with self.engine.connect() as conn:
             # Taking the position's lock first, as every page does: no page of this
             # projection commits between reading the held events and applying them.
-            up_to = position_of(conn, projection) or 0
-            if not _move(conn, [projection], up_to, up_to):
+            up_to = self._position(conn, member)
+            if not _move(conn, [member], up_to, up_to):
                 return
             notifications = self.event_log.stream_notifications(
                 UUID(item.stream_id), item.position, up_to, projection.topics
@@ -308,33 +376,44 @@ class Projector:
             conn.commit()
 
     def project_once(self) -> int:
-        """One page for each projection; returns how many events were applied in all.
+        """One page for each projection (in each partition); returns how many events were
+        applied in all.
 
-        Projections at the same position that read the same topics (the read models of
-        lead events, once caught up) share one read of the page and one transaction:
-        reading and decoding the log, and committing, cost more than most `apply`s."""
-        for projection in self.projections:
-            self._track(projection)
+        Projections (and partitions) at the same position that read the same topics (the
+        read models of lead events, once caught up) share one read of the page and one
+        transaction: reading and decoding the log, and committing, cost more than most
+        `apply`s."""
+        for member in self.members:
+            self._track(member)
         with self.engine.connect() as conn:
-            positions = [(p, position_of(conn, p) or 0) for p in self.projections]
-        groups: dict[tuple[int, tuple[str, ...]], list[Projection]] = {}
-        for projection, position in positions:
-            groups.setdefault((position, projection.topics), []).append(projection)
+            positions = dict(
+                conn.execute(
+                    select(log_positions.c.follower, log_positions.c.position).where(
+                        log_positions.c.follower.in_([m.name for m in self.members])
+                    )
+                )
+                .tuples()
+                .all()
+            )
+        groups: dict[tuple[int, tuple[str, ...]], list[Member]] = {}
+        for member in self.members:
+            key = (int(positions[member.name]), member.projection.topics)
+            groups.setdefault(key, []).append(member)
         applied = 0
-        for (position, topics), members in groups.items():
-            entries = read_entries(self.event_log, position, self.page_size, None, topics)
-            if not entries:
+        for (position, _), members in groups.items():
+            page = self._read(members, position)
+            if not worth_moving(position, len(page.entries), page.last):
                 continue
-            if self._apply_together(members, position, entries):
-                applied += len(entries) * len(members)
+            if self._apply_together(members, position, page):
+                applied += len(page.entries) * len({member.projection for member in members})
                 continue
             # One of them moved since the positions were read (another projector, a
             # rebuild's swap): nothing was written; each goes on from where it is now.
-            for projection in members:
-                if self._apply_together([projection], position, entries):
-                    applied += len(entries)
+            for member in members:
+                if self._apply_together([member], position, self._read([member], position)):
+                    applied += len(page.entries)
                 else:
-                    applied += self.project_page(projection)
+                    applied += self._project_page(member)
         return applied
 
     def catch_up(self) -> int:

@@ -14,7 +14,7 @@ from sqlalchemy.schema import CreateTable, DropTable
 from projections.base import Projection, events_after, position_of, start_tracking, tracking_name
 from projections.projector import Projector
 from store.log import EventLog
-from store.positions import log_positions
+from store.positions import all_positions_of, log_positions
 from store.quarantine import (
     Quarantine,
     projection_stage,
@@ -96,15 +96,15 @@ def _swap(engine: Engine, live: Projection, building: Projection) -> None:
     """Put `building`'s tables (caught up to its position) in place of `live`'s, and move
     `live`'s position to that position, atomically."""
     quote = engine.dialect.identifier_preparer.quote
-    start_tracking(engine, live)
+    live_name = tracking_name(live)
+    start_tracking(engine, live_name)
     with engine.begin() as conn:
-        # The position first, as every projector transaction does: a live page in flight
+        # The positions first, as every projector transaction does: a live page in flight
         # finishes before the swap (its rows are dropped with the old table) or re-reads.
+        # Every partition's position (if the log is followed in partitions) moves too.
         built = position_of(conn, building) or 0
         conn.execute(
-            update(log_positions)
-            .where(log_positions.c.follower == tracking_name(live))
-            .values(position=built)
+            update(log_positions).where(all_positions_of(live_name)).values(position=built)
         )
         pairs = zip(live.metadata.sorted_tables, building.metadata.sorted_tables, strict=True)
         for old, new in pairs:

@@ -34,6 +34,7 @@ from domain.state import (
 )
 from domain.workload import RepWorkload, TeamRotation
 from store.decoder import LoggedEventDecoder, NotALeadEvent
+from store.partitions import Partitions
 from store.recorder import LogRecorder
 
 log = logging.getLogger(__name__)
@@ -123,14 +124,43 @@ class LogApplication(Application):
 
     def lead_entries_after(self, position: int, limit: int) -> list[tuple[int, LoggedEvent]]:
         """Up to `limit` external lead events after log `position`, each with its position."""
-        notifications: Sequence[Notification] = self.recorder.select_notifications(
-            start=position,
-            limit=limit,
-            topics=EXTERNAL_LEAD_TOPICS,
-            inclusive_of_start=False,
+        return self.lead_page_after(position, limit)[0]
+
+    def lead_page_after(
+        self, position: int, limit: int, partitions: Partitions | None = None
+    ) -> tuple[list[tuple[int, LoggedEvent]], int]:
+        """`read_through` of the external lead events, each decoded with its position."""
+        notifications, last = self.read_through(
+            position, limit, EXTERNAL_LEAD_TOPICS, partitions=partitions
         )
         decode = self.logged_event_decoder.decode
-        return [(notification.id, decode(notification)) for notification in notifications]
+        return [(notification.id, decode(notification)) for notification in notifications], last
+
+    def read_through(
+        self,
+        position: int,
+        limit: int,
+        topics: Sequence[str],
+        until: int | None = None,
+        partitions: Partitions | None = None,
+    ) -> tuple[Sequence[Notification], int]:
+        """Up to `limit` events of `topics` (of `partitions`' streams) after log `position`
+        and up to `until`, in log order, and the position read through: the last one's when
+        `limit` were found, else the log's end as it was read (or `until`), so that a
+        follower of some partitions moves past the others' events. The end is read first:
+        ids commit in order (the append lock), so every event up to it is there to read."""
+        end = self.max_position() if until is None else min(until, self.max_position())
+        if end <= position:
+            return [], position
+        notifications = recorder_of(self).select_notifications(
+            start=position,
+            limit=limit,
+            stop=end,
+            topics=topics,
+            inclusive_of_start=False,
+            partitions=partitions,
+        )
+        return notifications, notifications[-1].id if len(notifications) == limit else end
 
     def stream_notifications(
         self, stream_id: UUID, start: int, stop: int, topics: Sequence[str]

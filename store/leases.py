@@ -66,6 +66,28 @@ follower_members = Table(
 )
 
 
+ZERO = timedelta(0)
+
+
+class PartitionCountChanged(Exception):
+    """The configured number of partitions is not the one the group's positions are kept
+    in (`LeaseStore.ensure_partitions`)."""
+
+    def __init__(self, group: str, stored: int, configured: int, alive: Sequence[str]) -> None:
+        self.group, self.stored, self.configured = group, stored, configured
+        why = (
+            f"stop every projector ({', '.join(alive)} alive) to go from 1 partition to more"
+            if stored == 1 and alive
+            else f"the {group} group keeps its positions in {stored} partitions; "
+            f"set LEADFLOW_FOLLOWER_PARTITIONS={stored} (only 1 can grow, with every "
+            "projector stopped)"
+        )
+        super().__init__(
+            f"LEADFLOW_FOLLOWER_PARTITIONS={configured}, but the database's followers run in "
+            f"{stored} partition(s): {why}"
+        )
+
+
 # --- the plan (pure) -----------------------------------------------------------------------
 
 
@@ -117,8 +139,16 @@ class LeaseStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def ensure_partitions(self, group: str, partitions: int) -> None:
-        """One lease row per partition of `group` (created free; existing rows kept)."""
+    def ensure_partitions(
+        self, group: str, partitions: int, now: datetime | None = None, ttl: timedelta = ZERO
+    ) -> None:
+        """One lease row per partition of `group` (created free; existing rows kept).
+
+        The count is the group's for good: the followers' positions are kept per partition,
+        so another count would put streams where their positions are not. The one change
+        allowed is from one partition (the whole log) to more, with no member alive for
+        `ttl` up to `now` (every projector stopped): each partition then starts from the
+        whole log's position. Otherwise PartitionCountChanged."""
         with self.engine.begin() as conn:
             existing = set(
                 conn.execute(
@@ -127,6 +157,10 @@ class LeaseStore:
                     )
                 ).scalars()
             )
+        if existing and len(existing) != partitions:
+            alive = self.members(group, now or datetime.now(UTC), ttl)
+            if len(existing) != 1 or partitions < 1 or alive:
+                raise PartitionCountChanged(group, len(existing), partitions, alive)
         for partition in range(partitions):
             if partition in existing:
                 continue
@@ -175,6 +209,10 @@ class LeaseStore:
                     )
                 ).scalars()
             )
+
+    def partition_count(self, group: str) -> int:
+        """How many partitions `group`'s followers share (1 before any follower ran)."""
+        return max(1, len(self.leases(group)))
 
     def leases(self, group: str) -> list[Lease]:
         with self.engine.connect() as conn:
@@ -266,10 +304,11 @@ class LeaseKeeper:
     """One member of a follower group: heartbeats, renews and rebalances its leases every
     `every` (a third of the lease at most), and says which partitions it may follow now.
 
-    A partition is only followed while its lease is surely this member's: `holds` turns
-    false at the lease's expiry as this member last renewed it, less one round, even if
-    the database cannot be reached to say so (a member cut off stops before anyone can
-    take over)."""
+    A partition is only followed while its lease is surely this member's: `held` drops it
+    at the lease's expiry as this member last renewed it, less one round, even if the
+    database cannot be reached to say so (a member cut off stops before anyone can take
+    over). A partition given up to rebalance leaves `held` at once but is only freed for
+    others once the work on it (`while_holding`) has stopped."""
 
     def __init__(
         self,
@@ -290,9 +329,11 @@ class LeaseKeeper:
         self.clock = clock
         self._held: frozenset[int] = frozenset()
         self._valid_until = datetime.min.replace(tzinfo=UTC)
+        self._giving_up: frozenset[int] = frozenset()  # left `held`, not freed yet
+        self._working: frozenset[int] = frozenset()  # what the work runs on now
 
     def holds(self, partition: int) -> bool:
-        return partition in self._held and self.clock() < self._valid_until
+        return partition in self.held
 
     @property
     def held(self) -> frozenset[int]:
@@ -303,9 +344,14 @@ class LeaseKeeper:
         changed."""
         now = self.clock()
         held = set(self.leases.heartbeat(self.group, self.me, now, self.ttl))
+        freed = self._giving_up - self._working
+        self.leases.release(self.group, sorted(freed), self.me)
+        self._giving_up -= freed
+        held -= self._giving_up | freed
         members = self.leases.members(self.group, now, self.ttl)
         plan = plan_leases(self.me, members, self.leases.leases(self.group), now)
-        self.leases.release(self.group, plan.release, self.me)
+        # Still renewed until the work on them has stopped; then freed.
+        self._giving_up |= frozenset(plan.release)
         held -= set(plan.release)
         for partition in plan.take:
             if self.leases.take(self.group, partition, self.me, now, self.ttl):
@@ -323,14 +369,18 @@ class LeaseKeeper:
         self._held = frozenset(held)
         return True
 
+    def join(self) -> None:
+        """Before the first round: the group's lease rows, one per partition (blocking).
+        PartitionCountChanged if the group runs in another number of partitions."""
+        self.leases.ensure_partitions(self.group, self.partitions, self.clock(), self.ttl)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Rounds until `stop`, then leave the group (its partitions free at once)."""
-        await asyncio.to_thread(self.leases.ensure_partitions, self.group, self.partitions)
         try:
             while not stop.is_set():
                 try:
                     await asyncio.to_thread(self.round)
-                except Exception as error:  # the database away: holds() runs out by itself
+                except Exception as error:  # the database away: `held` runs out by itself
                     log.warning("%s %s: lease round failed (%s)", self.group, self.me, error)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.every.total_seconds())
@@ -340,31 +390,34 @@ class LeaseKeeper:
 
     async def while_holding(
         self,
-        partition: int,
         stop: asyncio.Event,
-        work: Callable[[asyncio.Event], Awaitable[None]],
+        work: Callable[[frozenset[int], asyncio.Event], Awaitable[None]],
         check_seconds: float = 0.2,
     ) -> None:
-        """Run `work(until)` whenever this member holds `partition`, until `stop`; `until`
-        is set as soon as it no longer does (another member took it after this one could
-        not renew, or it was released to rebalance), and `work` must then return."""
+        """Run `work(partitions, until)` on the partitions this member holds whenever it
+        holds any, until `stop`; `until` is set as soon as what it holds changes (a
+        partition lost after this member could not renew it, taken, or given up to
+        rebalance), and `work` must then return; it starts again on the new set."""
         while not stop.is_set():
-            if not self.holds(partition):
+            held = self.held
+            if not held:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), check_seconds)
                 continue
             until = asyncio.Event()
-            watching = asyncio.create_task(self._signal_loss(partition, stop, until, check_seconds))
+            watching = asyncio.create_task(self._signal_change(held, stop, until, check_seconds))
+            self._working = held
             try:
-                await work(until)
+                await work(held, until)
             finally:
+                self._working = frozenset()
                 watching.cancel()
 
-    async def _signal_loss(
-        self, partition: int, stop: asyncio.Event, until: asyncio.Event, check_seconds: float
+    async def _signal_change(
+        self, held: frozenset[int], stop: asyncio.Event, until: asyncio.Event, check_seconds: float
     ) -> None:
-        """Set `until` once this member no longer holds `partition` (or `stop` is set)."""
-        while self.holds(partition) and not stop.is_set():
+        """Set `until` once this member no longer holds exactly `held` (or `stop` is set)."""
+        while self.held == held and not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), check_seconds)
         until.set()

@@ -16,8 +16,11 @@ from eventsourcing.persistence import (
 from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
-from sqlalchemy import Select, bindparam, func, insert, select
+from sqlalchemy import Select, Text, bindparam, cast, func, insert, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from store.partitions import Partitions
 
 log = logging.getLogger(__name__)
 
@@ -155,10 +158,11 @@ class LogRecorder(SQLAlchemyApplicationRecorder):
         topics: Sequence[str] = (),
         *,
         inclusive_of_start: bool = True,
+        partitions: Partitions | None = None,
     ) -> list[Notification]:
         """The library's notification read (same rows, same order), as one Core statement:
         its ORM query built an object per row and cost 2-3x as much, the biggest share of a
-        projection rebuild's reading."""
+        projection rebuild's reading. With `partitions`: only their streams' events."""
         table = self.events_record_cls.__table__
         query = self._notifications()
         if start is not None:
@@ -167,7 +171,21 @@ class LogRecorder(SQLAlchemyApplicationRecorder):
             query = query.where(table.c.id <= stop)
         if topics:
             query = query.where(table.c.topic.in_(topics))
+        if partitions is not None and not partitions.is_everything:
+            query = query.where(self.in_partitions(partitions))
         return self._read_notifications(query.order_by(table.c.id).limit(limit))
+
+    def in_partitions(self, partitions: Partitions) -> ColumnElement[bool]:
+        """Where the events of `partitions`' streams are: by the last byte of their stream
+        id (`store.partitions.partition_of`), which PostgreSQL stores as a UUID and SQLite
+        as 16 bytes."""
+        column = self.events_record_cls.__table__.c.originator_id
+        assert self.datastore.engine is not None
+        if self.datastore.engine.dialect.name == "postgresql":
+            last = func.right(cast(column, Text), 2)
+        else:
+            last = func.lower(func.hex(func.substr(column, 16, 1)))
+        return last.in_(partitions.last_bytes())
 
     def select_stream_notifications(
         self, originator_id: UUID, start: int, stop: int, topics: Sequence[str]

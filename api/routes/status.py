@@ -59,7 +59,9 @@ async def status(store: StoreDep, workflows: WorkflowsDep) -> JSONResponse:
     )
     healthy = all(component["status"] == "up" for component in components)
     answered = _answer("ok" if healthy else "degraded", now, flow.log_position, components)
-    answered["followers"] = [_lease(lease, now) for lease in flow.leases]
+    answered["followers"] = [
+        _lease(lease, flow.lag_by_partition.get(lease.partition), now) for lease in flow.leases
+    ]
     return JSONResponse(answered)
 
 
@@ -117,14 +119,16 @@ def _followers(flow: FlowStatus) -> list[dict[str, Any]]:
     return found
 
 
-def _lease(lease: Lease, now: datetime) -> dict[str, Any]:
-    """A partition of the log's followers: which projector process follows it now."""
+def _lease(lease: Lease, lag: int | None, now: datetime) -> dict[str, Any]:
+    """A partition of the log's followers: which projector process follows it now, and the
+    most events one of its followers has still to read in it."""
     held = lease.held_at(now)
     return {
         "group": PROJECTOR_GROUP,
         "partition": lease.partition,
         "holder": lease.holder if held else None,
         "expires_at": lease.expires_at.isoformat() if held and lease.expires_at else None,
+        "lag_events": lag,
     }
 
 

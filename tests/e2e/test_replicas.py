@@ -1,12 +1,13 @@
 """Replicas on PostgreSQL: two `leadflow api`, two `leadflow worker` and two `leadflow
-projector` processes with the same settings, leads posted to both APIs, and the projector
-that follows the log (it holds the followers' lease) killed -9 mid-run: the other takes
-over within the lease's length, every lead is assigned exactly once, and every read model
-equals a fresh rebuild from the log."""
+projector` processes with the same settings, the log in four partitions that the projectors
+share, leads posted to both APIs, and one projector killed -9 mid-run: the survivor takes
+its partitions over within the lease's length, every lead is assigned exactly once, every
+partition catches up and every read model equals a fresh rebuild from the log."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e"), pytest.mark.timeout(400)]
 
 LEASE_SECONDS = 3
+PARTITIONS = 4
 LEADS_BEFORE, LEADS_AFTER = 30, 30
 
 
@@ -45,6 +47,7 @@ async def test_replicas_share_the_log_and_a_killed_projector_is_taken_over(
         "LEADFLOW_DATABASE_URL": database_url,
         "LEADFLOW_TEMPORAL_ADDRESS": temporal.address,
         "LEADFLOW_FOLLOWER_LEASE_SECONDS": str(LEASE_SECONDS),
+        "LEADFLOW_FOLLOWER_PARTITIONS": str(PARTITIONS),
     }
     ports = free_ports(2)
     apis = [
@@ -81,9 +84,11 @@ async def test_replicas_share_the_log_and_a_killed_projector_is_taken_over(
             await settles(lambda http=http: _ready(http), "both APIs ready", 90)
         await set_up_rules(clients[0], {"name": "replicas", "rules": [ASSIGN_EVERYONE]})
 
-        leader = await settles(lambda: _holder(clients[1]), "a projector holding the lease", 60)
-        following = _group_of(projectors, leader)
-        standby = next(group for group in projectors if group is not following)
+        # Both projectors follow, half of the partitions each.
+        await settles(lambda: _shared(clients[1]), "the projectors sharing the partitions", 60)
+        holders = await _holders(clients[1])
+        following = _group_of(projectors, holders[0])
+        survivor = next(group for group in projectors if group is not following)
 
         bodies = [capture(f"replica-{i}@example.com") for i in range(LEADS_BEFORE + LEADS_AFTER)]
         # Alternately to each API, in an open loop.
@@ -98,11 +103,12 @@ async def test_replicas_share_the_log_and_a_killed_projector_is_taken_over(
         )
         posts = [post for batch in (*first, *second) for post in batch]
 
-        async def taken_over() -> str | None:
-            holder = await _holder(clients[0])
-            return holder if holder and _group_of(projectors, holder) is standby else None
+        async def taken_over() -> bool | None:
+            holders = await _holders(clients[0])
+            alive = all(holder and _group_of(projectors, holder) is survivor for holder in holders)
+            return True if alive else None
 
-        await settles(taken_over, "the standby projector holding the lease", 4 * LEASE_SECONDS + 10)
+        await settles(taken_over, "the survivor holding every partition", 4 * LEASE_SECONDS + 10)
         await wait_until_owned(clients[1], [post.answer["lead_id"] for post in posts])
         await assert_decided_once(clients[0], posts)
         await settles(lambda: _caught_up(clients[0]), "every follower caught up", 60)
@@ -127,16 +133,24 @@ async def _status(http: httpx.AsyncClient) -> dict[str, Any]:
     return answer
 
 
-async def _holder(http: httpx.AsyncClient) -> str | None:
+async def _holders(http: httpx.AsyncClient) -> list[str | None]:
+    """Who follows each partition, in partition order (none before a projector joined)."""
     followers = (await _status(http))["followers"]
-    assert [f["partition"] for f in followers] in ([], [0]), followers
-    return followers[0]["holder"] if followers else None
+    assert [f["partition"] for f in followers] in ([], list(range(PARTITIONS))), followers
+    return [f["holder"] for f in followers]
+
+
+async def _shared(http: httpx.AsyncClient) -> bool | None:
+    holders = await _holders(http)
+    shares = Counter(holders)
+    return True if None not in shares and sorted(shares.values()) == [2, 2] else None
 
 
 async def _caught_up(http: httpx.AsyncClient) -> bool | None:
-    components = (await _status(http))["components"]
-    lags = [c["lag_events"] for c in components if c["lag_events"] is not None]
-    return True if lags and not any(lags) else None
+    answer = await _status(http)
+    lags = [c["lag_events"] for c in answer["components"] if c["lag_events"] is not None]
+    partitions = [f["lag_events"] for f in answer["followers"]]
+    return True if lags and not any(lags) and partitions and not any(partitions) else None
 
 
 def _group_of(groups: list[ProcessGroup], holder: str) -> ProcessGroup:

@@ -449,6 +449,16 @@ def test_traces_once_on_keep_one_in_ten_unless_the_host_says_otherwise(
             assert environment(service)["OTEL_TRACES_SAMPLER"] == "parentbased_always_on"
 
 
+def test_projector_replicas_share_the_log_in_partitions() -> None:
+    for name, service in leadflow_services().items():
+        env = environment(service)
+        configured = Settings(
+            database_url=env["LEADFLOW_DATABASE_URL"],
+            follower_partitions=int(env["LEADFLOW_FOLLOWER_PARTITIONS"] or 0),
+        )
+        assert configured.uses_follower_leases and configured.follower_partitions == 8, name
+
+
 def test_every_temporal_address_is_the_temporal_frontend() -> None:
     temporal = the_service("temporalio/server")
     port = environment(services()[temporal]).get("FRONTEND_GRPC_PORT") or TEMPORAL_FRONTEND_PORT

@@ -41,6 +41,7 @@ def declared() -> set[str]:
         [FollowerLag("dispatcher", "delivery", 1, 0, 0.0)],
         {"delivery": StageSummary({"parked": 1}, "boom", datetime.now(UTC))},
         [],
+        {},
     )
     collectors = [*REGISTRY.collect(), *FlowCollector(lambda: flow).collect()]
     return {metric.name for metric in collectors if metric.name.startswith("leadflow_")}
