@@ -7,6 +7,8 @@ Run from the repository root:
     .venv/bin/python bench/latency.py --quick    # ~90 s
     .venv/bin/python bench/latency.py --log-poll-seconds 0.2    # a what-if
     .venv/bin/python bench/latency.py --backend postgres    # the same on PostgreSQL
+    .venv/bin/python bench/latency.py --backend postgres --replicas --backlog 800
+        # issue #16: also 2 api + 2 workers + 2 projectors, ~10 min
 
 It starts `leadflow dev` (fresh data dir, free ports, no UI) with the default ruleset and
 the default directory with unlimited capacities (PUT /v1/directory: no lead goes to the
@@ -27,6 +29,20 @@ Where the rows go (`--backend`; both Temporal dev servers keep their SQLite file
      LEADFLOW_DATABASE_URL; the bare row is appended to a table in the other with psycopg:
      one connection per activity thread, autocommit off, one INSERT + COMMIT per lead,
      synchronous_commit left at the server's default (as the log's appends).
+
+With --replicas (PostgreSQL only) one run measures a third system beside them, "replicas":
+leadflow split into its production processes, 2 x `leadflow api`, 2 x `leadflow worker`
+and 2 x `leadflow projector` (each its own process group and data dir, no supervisor),
+with a Temporal dev server of their own (as `leadflow dev` starts it, headless) and a
+third fresh database; LEADFLOW_FOLLOWER_PARTITIONS=8 (the production compose file's), so
+the projectors share the log's partitions, four each. Otherwise they are set as `leadflow
+dev` sets its children (human log lines; worker, SDK and projector metrics on free ports).
+Leads go alternately to the two APIs. Every stretch below runs for each of the three in
+turn, and a last table puts them side by side: p50/p99 at 5/s, the highest rate held, the
+backlog's drain rate, the CPU per lead of all processes and of each kind (api, worker,
+projector, database server, temporal; a kind's two replicas summed), with the ratios
+replicas / single process (target, issue #16: sustained rate >= 0.9x on this 2-core
+machine, where more processes cannot add throughput) and single process / bare.
 
   a) steady 5 leads/s (60 s; --quick 20 s), leadflow and bare in alternating chunks of
      <= 20 s: p50/p99 from the 202 (leadflow) or the start request (bare) to the row being
@@ -123,6 +139,9 @@ STEADY_RATE = 5.0
 CHUNK_SECONDS = 20.0
 P99_TARGET = 2.0  # leadflow p99 <= this x bare p99
 RATE_TARGET = 0.6  # leadflow highest sustained rate >= this x bare
+REPLICAS_TARGET = 0.9  # replicas' sustained rate >= this x leadflow dev's (issue #16)
+REPLICAS = 2  # --replicas: of each of `leadflow api`, `worker` and `projector`
+REPLICA_PARTITIONS = 8  # the log's partitions they share (the production compose file's)
 ADMIN_KEY = "lf_bench_latency_admin_key_not_secret"
 ASSIGNED_TOPIC = "domain.lead:Lead.Assigned"
 BARE_TASK_QUEUE = "bench-bare"
@@ -556,10 +575,13 @@ class System(Protocol):
 
 @dataclass
 class Leadflow:
-    http: httpx.AsyncClient
+    """leadflow on one or more APIs (leads go to each in turn), `members` naming the
+    processes doing its work: `leadflow dev`'s (`leadflow_processes`) or the replicas'."""
+
+    apis: list[httpx.AsyncClient]
     temporal: Client
     watcher: LogWatcher
-    pgid: int
+    members: Callable[[], dict[str, int]]
     shared_cpu: dict[str, Callable[[], float]] = field(default_factory=dict)
     name: str = "leadflow"
     tag: str = field(default_factory=lambda: secrets.token_hex(4))
@@ -569,7 +591,7 @@ class Leadflow:
         index, self.sent = self.sent, self.sent + 1  # distinct emails: every lead is new
         source, region = PROFILES[index % len(PROFILES)]
         body = capture_body(f"lat-{self.tag}-{index}@example.com", source, region)
-        response = await self.http.post(
+        response = await self.apis[index % len(self.apis)].post(
             "/v1/events",
             content=json.dumps(body).encode(),
             headers={"Content-Type": "application/json"},
@@ -583,7 +605,7 @@ class Leadflow:
         return workflow_id_for(key)
 
     def processes(self) -> dict[str, int]:
-        return leadflow_processes(self.pgid)
+        return self.members()
 
 
 def leadflow_processes(pgid: int) -> dict[str, int]:
@@ -602,6 +624,27 @@ def leadflow_processes(pgid: int) -> dict[str, int]:
         elif "api" in argv:
             labels["api"] = pid
     return labels
+
+
+# The kinds of process the replicas' table sums CPU by: labels from `leadflow_processes`,
+# `Bare.processes`, the shared database server and the replicas' numbered ones ("api 2").
+PROCESS_KINDS = {
+    "api": "api",
+    "worker": "worker",
+    "projector": "projector",
+    "projector (dispatcher)": "projector",
+    "postgres server": "database server",
+    "temporal server": "temporal",
+}
+KINDS = ("api", "worker", "projector", "database server", "temporal")
+REST = "supervisor + bench"  # leadflow dev's supervisor, the bench's client and watchers
+
+
+def process_kind(label: str) -> str:
+    """The kind of the process `label` names (a replica's number dropped); `REST` for the
+    dev supervisor and the bench's own."""
+    name, _, number = label.rpartition(" ")
+    return PROCESS_KINDS.get(name if number.isdigit() else label, REST)
 
 
 @dataclass
@@ -995,14 +1038,7 @@ def report(results: Results, plan: Plan, backend: str, settings: str, console: C
         f">= {RATE_TARGET:g}x",
         high_bare > 0 and high_lf >= RATE_TARGET * high_bare,
     )
-    # Under overload the completion rate is the system's capacity.
-    capacity = {
-        name: max(
-            (x for r in runs if not r.sustained() and not math.isnan(x := r.assigned_per_second())),
-            default=math.nan,
-        )
-        for name, runs in results.ramp.items()
-    }
+    capacity = lost_capacity(results)
     row(
         "b) assigned/s in the lost steps (capacity)",
         capacity.get(lf, math.nan),
@@ -1011,16 +1047,8 @@ def report(results: Results, plan: Plan, backend: str, settings: str, console: C
     if results.backlog:
         drained = {name: run.assigned_per_second() for name, run in results.backlog.items()}
         row(f"c) backlog of {plan.backlog}: assigned/s", drained[lf], drained[bare], digits=1)
-        cpu_per_lead = {
-            name: 1e3 * sum(run.cpu.values()) / max(1, len(run.keys))
-            for name, run in results.backlog.items()
-        }
-        row(
-            "c) backlog: CPU ms per lead, all processes",
-            cpu_per_lead[lf],
-            cpu_per_lead[bare],
-            digits=1,
-        )
+        all_cpu = {name: sum(cpu_per_lead([run]).values()) for name, run in results.backlog.items()}
+        row("c) backlog: CPU ms per lead, all processes", all_cpu[lf], all_cpu[bare], digits=1)
     console.print(table)
     console.print(
         f"a) {count} leadflow and {len(steady[bare])} bare leads. leadflow: 202 received -> "
@@ -1036,7 +1064,7 @@ def report(results: Results, plan: Plan, backend: str, settings: str, console: C
     ramp.add_column("busiest process, cores", justify="right")
     ramp.add_column("others' load", justify="right")
     ramp.add_column("verdict")
-    for name in (lf, bare):
+    for name in results.steady:  # leadflow, bare (and replicas)
         runs = [*results.steady[name], *results.ramp.get(name, [])]
         for run in runs:
             early, late = run.growth() if run.lags else (math.nan, math.nan)
@@ -1082,13 +1110,7 @@ def report(results: Results, plan: Plan, backend: str, settings: str, console: C
     cpu.add_column("process")
     cpu.add_column("leadflow", justify="right")
     cpu.add_column("bare", justify="right")
-    per_lead = {
-        name: {
-            label: 1e3 * sum(r.cpu.get(label, 0.0) for r in runs) / sum(len(r.keys) for r in runs)
-            for label in {k for r in runs for k in r.cpu}
-        }
-        for name, runs in results.steady.items()
-    }
+    per_lead = {name: cpu_per_lead(runs) for name, runs in results.steady.items()}
     for label in sorted({*per_lead[lf], *per_lead[bare]}):
         cpu.add_row(
             label,
@@ -1129,6 +1151,118 @@ def report(results: Results, plan: Plan, backend: str, settings: str, console: C
         console.print(fast)
 
 
+def lost_capacity(results: Results) -> dict[str, float]:
+    """system -> the most rows/s of its lost ramp steps: under overload the completion rate
+    is the system's capacity."""
+    return {
+        name: max(
+            (x for r in runs if not r.sustained() and not math.isnan(x := r.assigned_per_second())),
+            default=math.nan,
+        )
+        for name, runs in results.ramp.items()
+    }
+
+
+def cpu_per_lead(runs: list[Run]) -> dict[str, float]:
+    """process label -> its CPU ms per lead over `runs`."""
+    leads = max(1, sum(len(r.keys) for r in runs))
+    labels = {label for r in runs for label in r.cpu}
+    return {label: 1e3 * sum(r.cpu.get(label, 0.0) for r in runs) / leads for label in labels}
+
+
+def by_kind(per_label: dict[str, float]) -> dict[str, float]:
+    """`per_label` summed by `process_kind` (a kind's replicas together)."""
+    kinds: dict[str, float] = {}
+    for label, value in per_label.items():
+        kinds[process_kind(label)] = kinds.get(process_kind(label), 0.0) + value
+    return kinds
+
+
+def report_replicas(results: Results, plan: Plan, console: Console) -> None:
+    """--replicas: the three systems side by side, with issue #16's target."""
+    names = {"replicas": "replicas", "single": "leadflow", "bare": "bare"}
+    table = Table(
+        title=f"Issue #16: replicas ({REPLICAS} x api, worker, projector) against single "
+        "(leadflow dev) and bare Temporal, on PostgreSQL, same run"
+    )
+    table.add_column("measurement")
+    for column in ("replicas", "single", "bare", "replicas / single", "target"):
+        table.add_column(column, justify="right")
+    table.add_column("met", justify="center")
+    table.add_column("single / bare", justify="right")
+
+    def ratio(ours: float, base: float) -> str:
+        if math.isnan(ours) or math.isnan(base) or not base:
+            return ""
+        return f"{ours / base:.2f}x"
+
+    def row(label: str, values: dict[str, float], digits: int = 0, target: bool = False) -> None:
+        replicas, single, bare = (values.get(name, math.nan) for name in names.values())
+        met = "" if not target else ("yes" if replicas >= REPLICAS_TARGET * single else "NO")
+        table.add_row(
+            label,
+            *(f"{x:,.{digits}f}" if not math.isnan(x) else "-" for x in (replicas, single, bare)),
+            ratio(replicas, single),
+            f">= {REPLICAS_TARGET:g}x" if target else "",
+            met,
+            ratio(single, bare),
+        )
+
+    steady = {name: [x for r in runs for x in r.latencies] for name, runs in results.steady.items()}
+    for p in (50, 99):
+        row(
+            f"a) p{p} ms, accepted -> assigned, 5/s x {plan.seconds:g} s",
+            {name: pct(values, p) * 1e3 for name, values in steady.items()},
+        )
+    row(
+        "b) highest sustained leads/s (ramp)",
+        {name: float(rate) for name, rate in results.highest.items()},
+        target=not results.backlog,
+    )
+    row("b) assigned/s in the lost steps (capacity)", lost_capacity(results))
+    if results.backlog:
+        row(
+            f"c) backlog of {plan.backlog}: assigned/s (sustained)",
+            {name: run.assigned_per_second() for name, run in results.backlog.items()},
+            digits=1,
+            target=True,
+        )
+        where = "c) backlog"
+        per_label = {name: cpu_per_lead([run]) for name, run in results.backlog.items()}
+    else:
+        where = "a) at 5/s"
+        per_label = {name: cpu_per_lead(runs) for name, runs in results.steady.items()}
+    row(
+        f"{where}: CPU ms per lead, all processes",
+        {name: sum(values.values()) for name, values in per_label.items()},
+        digits=1,
+    )
+    kinds = {name: by_kind(values) for name, values in per_label.items()}
+    for kind in (*KINDS, REST):
+        row(
+            f"{where}: CPU ms per lead, {kind}",
+            {name: values[kind] for name, values in kinds.items() if kind in values},
+            digits=1,
+        )
+    console.print(table)
+    replicas = per_label.get(names["replicas"], {})
+
+    def order(label: str) -> int:
+        return (*KINDS, REST).index(process_kind(label))
+
+    console.print(
+        f"{where}: replicas' CPU ms per lead by process: "
+        + ", ".join(
+            f"{label} {replicas[label]:.1f}"
+            for label in sorted(replicas, key=lambda label: (order(label), label))
+            if process_kind(label) != REST
+        )
+        + f". Replicas: LEADFLOW_FOLLOWER_PARTITIONS={REPLICA_PARTITIONS}, leads sent to each "
+        "API in turn; a kind's replicas summed above; the database server is shared by all three "
+        "systems (each counts it while it is measured)."
+    )
+
+
 def busiest(run: Run) -> str:
     """The process of the system that used the most CPU during the run (the bottleneck if
     it is near 1.0: each is one Python interpreter, or the Temporal server)."""
@@ -1150,14 +1284,17 @@ def leadflow_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "leadflow"]
 
 
-async def wait_ready(http: httpx.AsyncClient, pgid: int, log: Path) -> None:
+async def wait_ready(
+    http: httpx.AsyncClient, pgid: int, log: Path, what: str = "leadflow dev"
+) -> None:
     """GET /readyz answers 200 with every check up: log DB, Temporal and a worker polling
-    (200 alone may be `degraded`: Temporal or the worker not there yet)."""
+    (200 alone may be `degraded`: Temporal or the worker not there yet). `pgid` is the
+    process group of `what`, the API answering (or its supervisor), `log` its output."""
     deadline = time.monotonic() + READY_SECONDS
     last = "no answer"
     while time.monotonic() < deadline:
         if not group_members(pgid):
-            raise RuntimeError(f"leadflow dev exited:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"{what} exited:\n{log.read_text()[-3000:]}")
         try:
             response = await http.get("/readyz", timeout=2)
             if response.status_code == 200 and all_up(response.json()):
@@ -1166,7 +1303,7 @@ async def wait_ready(http: httpx.AsyncClient, pgid: int, log: Path) -> None:
         except httpx.HTTPError as exc:
             last = repr(exc)
         await asyncio.sleep(0.2)
-    raise RuntimeError(f"leadflow dev not ready ({last}):\n{log.read_text()[-3000:]}")
+    raise RuntimeError(f"{what} not ready ({last}):\n{log.read_text()[-3000:]}")
 
 
 def unlimited_directory() -> dict[str, Any]:
@@ -1175,6 +1312,70 @@ def unlimited_directory() -> dict[str, Any]:
     for rep in document["reps"]:
         rep["capacity"] = UNLIMITED_CAPACITY
     return document
+
+
+@dataclass
+class ReplicaSet:
+    """--replicas: leadflow's production processes, each its own process group."""
+
+    api_urls: list[str]
+    temporal_address: str
+    pids: dict[str, int]  # label ("api 1", "temporal server") -> pid (= its pgid)
+    logs: dict[str, Path]  # label -> its output
+
+
+def start_replicas(
+    groups: ProcessGroups, tmp: Path, database_url: str, extra: dict[str, str]
+) -> ReplicaSet:
+    """A headless Temporal dev server (as `leadflow dev` starts it) and `REPLICAS` x each of
+    `leadflow api`, `worker` and `projector` on `database_url`, each with a data dir of its
+    own, `extra` (the settings `leadflow dev` gets) and what `leadflow dev` gives its
+    children besides: human log lines, the worker's, its SDK's and the projector's metrics
+    on ports of their own. LEADFLOW_FOLLOWER_PARTITIONS splits the log between the
+    projectors."""
+    folder = tmp / "replicas"
+    folder.mkdir()
+    temporal_port, *ports = free_ports(1 + 4 * REPLICAS)  # + api, 2 x worker, projector
+    api_ports, metrics_ports = ports[:REPLICAS], iter(ports[REPLICAS:])
+    address = f"127.0.0.1:{temporal_port}"
+    logs = {"temporal server": folder / "temporal.log"}
+    pids = {
+        "temporal server": groups.start(
+            "replicas' temporal",
+            temporal_dev_server_args(folder / "temporal.db", temporal_port, ui_port=None),
+            child_env(tmp / "pycache"),
+            logs["temporal server"],
+        )
+    }
+    common = {
+        **extra,
+        "LEADFLOW_DATABASE_URL": database_url,
+        "LEADFLOW_TEMPORAL_ADDRESS": address,
+        "LEADFLOW_FOLLOWER_PARTITIONS": str(REPLICA_PARTITIONS),
+        "LEADFLOW_LOG_FORMAT": "human",
+    }
+    for kind in ("worker", "projector", "api"):  # `leadflow dev`'s order
+        for number in range(1, REPLICAS + 1):
+            label = f"{kind} {number}"
+            argv = [*leadflow_command(), kind, "--data-dir", str(folder / f"{kind}-{number}")]
+            env = dict(common)
+            if kind == "api":
+                argv += ["--port", str(api_ports[number - 1])]
+            elif kind == "worker":
+                env["LEADFLOW_WORKER_METRICS_PORT"] = str(next(metrics_ports))
+                env["LEADFLOW_TEMPORAL_METRICS_PORT"] = str(next(metrics_ports))
+            else:
+                env["LEADFLOW_PROJECTOR_METRICS_PORT"] = str(next(metrics_ports))
+            logs[label] = folder / f"{kind}-{number}.log"
+            pids[label] = groups.start(
+                f"replicas' {label}", argv, child_env(tmp / "pycache", **env), logs[label]
+            )
+    return ReplicaSet(
+        api_urls=[f"http://127.0.0.1:{port}" for port in api_ports],
+        temporal_address=address,
+        pids=pids,
+        logs=logs,
+    )
 
 
 def create_bare_table(database: str) -> None:
@@ -1202,6 +1403,9 @@ class Storage:
     bare_rows: Rows
     bare_holes_wait: float  # LogWatcher's
     shared_cpu: dict[str, Callable[[], float]] = field(default_factory=dict)
+    # --replicas: their database (LEADFLOW_DATABASE_URL) and the `lead.assigned` rows there.
+    replicas_database_url: str | None = None
+    replicas_rows: Rows | None = None
 
 
 @contextlib.contextmanager
@@ -1219,13 +1423,19 @@ def sqlite_storage(tmp: Path) -> Iterator[Storage]:
 
 
 @contextlib.contextmanager
-def postgres_storage(admin_url: str) -> Iterator[Storage]:
-    """Two fresh databases, leadflow's and the bare table's, dropped WITH (FORCE) on the way
-    out; the CPU of the server is shared by both systems' runs when it is on this machine."""
-    with fresh_databases(admin_url, "leadflow", "bare") as urls:
+def postgres_storage(admin_url: str, replicas: bool = False) -> Iterator[Storage]:
+    """Two fresh databases, leadflow's and the bare table's (and with `replicas` a third,
+    theirs), dropped WITH (FORCE) on the way out; the CPU of the server is shared by all
+    systems' runs when it is on this machine."""
+    roles = ("leadflow", "bare", "replicas") if replicas else ("leadflow", "bare")
+    with fresh_databases(admin_url, *roles) as urls:
         leadflow, bare = (with_driver(urls[role], "postgresql") for role in ("leadflow", "bare"))
         leadflow_rows = PostgresRows("leadflow", leadflow, LEADFLOW_ASSIGNED)
         bare_rows = PostgresRows("bare", bare, BARE_ASSIGNED)
+        watched = [leadflow_rows, bare_rows]
+        replicas_url = with_driver(urls["replicas"], "postgresql") if replicas else None
+        if replicas_url is not None:
+            watched.append(PostgresRows("replicas", replicas_url, LEADFLOW_ASSIGNED))
         with psycopg.connect(bare) as con:
             version, commit = (
                 str(con.execute(f"SHOW {name}").fetchall()[0][0])
@@ -1240,7 +1450,7 @@ def postgres_storage(admin_url: str) -> Iterator[Storage]:
         if postmaster is None:
             about += ", its CPU not measured (not a process on this machine)"
         else:
-            server = PostgresServer(postmaster, [leadflow_rows, bare_rows])
+            server = PostgresServer(postmaster, watched)
             shared_cpu = {
                 "postgres server": server.cpu_seconds,
                 "bench watchers' postgres backends": server.watchers_cpu_seconds,
@@ -1254,6 +1464,8 @@ def postgres_storage(admin_url: str) -> Iterator[Storage]:
             bare_rows=bare_rows,
             bare_holes_wait=HOLES_WAIT_SECONDS,
             shared_cpu=shared_cpu,
+            replicas_database_url=replicas_url,
+            replicas_rows=watched[2] if replicas_url is not None else None,
         )
 
 
@@ -1276,13 +1488,46 @@ def lead_id_of(row: Any) -> str:
     return str(value if isinstance(value, UUID) else UUID(bytes=bytes(value)))
 
 
+def api_client(url: str) -> httpx.AsyncClient:
+    """A client of one leadflow API, as the admin (the load's connections kept open)."""
+    return httpx.AsyncClient(
+        base_url=url,
+        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+        timeout=60,
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+    )
+
+
+async def replicas_ready(
+    replicas: ReplicaSet, apis: list[httpx.AsyncClient], watcher: LogWatcher, storage: Storage
+) -> Leadflow:
+    """The replicas as a system to measure, once both APIs answer ready, the directory has
+    unlimited capacities, and a warm-up's leads went through each API."""
+    for number, http in enumerate(apis, start=1):
+        label = f"api {number}"
+        await wait_ready(http, replicas.pids[label], replicas.logs[label], f"replicas' {label}")
+    directory = await apis[0].put("/v1/directory", json=unlimited_directory())
+    directory.raise_for_status()
+    client = await connect(replicas.temporal_address, "default")
+    system = Leadflow(
+        apis,
+        client,
+        watcher,
+        lambda: dict(replicas.pids),
+        storage.shared_cpu,
+        name="replicas",
+    )
+    await drive(system, STEADY_RATE, 1.6, abort=False)
+    return system
+
+
 def run_all(plan: Plan, args: argparse.Namespace, console: Console) -> None:
     with contextlib.ExitStack() as stack:
         tmp = work_dir(stack, args.work_dir, "leadflow-lat-")
         # Entered before the processes start, so left after they stop (databases last).
         if args.backend == "postgres":
             try:
-                storage = stack.enter_context(postgres_storage(args.postgres_url))
+                storage = stack.enter_context(postgres_storage(args.postgres_url, args.replicas))
             except psycopg.OperationalError as exc:
                 shown = make_url(args.postgres_url).render_as_string(hide_password=True)
                 raise SystemExit(f"PostgreSQL unreachable at {shown}: {exc}") from exc
@@ -1300,7 +1545,7 @@ def run_all(plan: Plan, args: argparse.Namespace, console: Console) -> None:
         if collector is not None:
             extra["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.url
         dev_log = tmp / "leadflow-dev.log"
-        # Both stacks start at once (they only idle while the other one is measured).
+        # All stacks start at once (each only idles while another one is measured).
         groups = ProcessGroups()
         stack.callback(groups.stop_all)
         lf_pgid = groups.start(
@@ -1338,6 +1583,11 @@ def run_all(plan: Plan, args: argparse.Namespace, console: Console) -> None:
         bare_worker = groups.start(
             "bare worker", worker_argv, child_env(tmp / "pycache"), tmp / "bare-worker.log"
         )
+        replicas = (
+            start_replicas(groups, tmp, storage.replicas_database_url, extra)
+            if storage.replicas_database_url is not None
+            else None
+        )
         api_url = f"http://127.0.0.1:{api_port}"
         watchers = [
             LogWatcher(storage.leadflow_rows, lead_id_of, args.watch_interval),
@@ -1348,6 +1598,8 @@ def run_all(plan: Plan, args: argparse.Namespace, console: Console) -> None:
                 storage.bare_holes_wait,
             ),
         ]
+        if storage.replicas_rows is not None:
+            watchers.append(LogWatcher(storage.replicas_rows, lead_id_of, args.watch_interval))
         for watcher in watchers:
             watcher.start()
             stack.callback(watcher.join)
@@ -1363,21 +1615,34 @@ def run_all(plan: Plan, args: argparse.Namespace, console: Console) -> None:
             bare = Bare(bare_client, watchers[1], bare_server, bare_worker, storage.shared_cpu)
             # Warm-ups (imports, caches, first workflows), the bare one while leadflow starts.
             await drive(bare, STEADY_RATE, 1.6, abort=False)
-            async with httpx.AsyncClient(
-                base_url=api_url,
-                headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-                timeout=60,
-                limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
-            ) as http:
+            async with api_client(api_url) as http:
                 await wait_ready(http, lf_pgid, dev_log)
                 directory = await http.put("/v1/directory", json=unlimited_directory())
                 directory.raise_for_status()
                 console.log("leadflow dev ready, directory with unlimited capacities stored")
                 lf_client = await connect(f"127.0.0.1:{lf_temporal_port}", "default")
-                leadflow = Leadflow(http, lf_client, watchers[0], lf_pgid, storage.shared_cpu)
+                leadflow = Leadflow(
+                    [http],
+                    lf_client,
+                    watchers[0],
+                    functools.partial(leadflow_processes, lf_pgid),
+                    storage.shared_cpu,
+                )
                 await drive(leadflow, STEADY_RATE, 1.6, abort=False)
-                await settle()
-                return await measure([leadflow, bare], plan, console)
+                systems: list[System] = [leadflow, bare]
+                async with contextlib.AsyncExitStack() as clients:
+                    if replicas is not None:
+                        apis = [
+                            await clients.enter_async_context(api_client(url))
+                            for url in replicas.api_urls
+                        ]
+                        systems.append(await replicas_ready(replicas, apis, watchers[2], storage))
+                        console.log(
+                            f"replicas ready ({REPLICAS} x api, worker, projector), directory "
+                            "with unlimited capacities stored"
+                        )
+                    await settle()
+                    return await measure(systems, plan, console)
 
         results = asyncio.run(main_async())
         defaults = Settings.model_fields
@@ -1396,6 +1661,8 @@ def run_all(plan: Plan, args: argparse.Namespace, console: Console) -> None:
             f"{f'; traces exported: {collector}' if collector is not None else ''}"
         )
         report(results, plan, storage.backend, settings, console)
+        if replicas is not None:
+            report_replicas(results, plan, console)
 
 
 def parse_args(argv: list[str] | None) -> tuple[Plan, argparse.Namespace]:
@@ -1413,6 +1680,12 @@ def parse_args(argv: list[str] | None) -> tuple[Plan, argparse.Namespace]:
         "--pg-url",
         default=default_admin_url(),
         help="an admin connection that may CREATE/DROP DATABASE [%(default)s]",
+    )
+    parser.add_argument(
+        "--replicas",
+        action="store_true",
+        help=f"with --backend postgres: also measure {REPLICAS} x leadflow api, worker and "
+        "projector on a database and a Temporal of their own (issue #16)",
     )
     parser.add_argument("--seconds", type=float, help="steady 5/s per system [60; quick 20]")
     parser.add_argument("--rates", help="ramp rates, leads/s [10,20,40,80]")
@@ -1464,6 +1737,8 @@ def parse_args(argv: list[str] | None) -> tuple[Plan, argparse.Namespace]:
         "--bare-worker", nargs=2, metavar=("ADDRESS", "DATABASE"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
+    if args.replicas and args.backend != "postgres":
+        parser.error("--replicas needs --backend postgres (the replicas share one database)")
     plan = Plan(
         seconds=args.seconds or (20.0 if args.quick else 60.0),
         rates=[float(r) for r in (args.rates or "10,20,40,80").split(",")],
@@ -1489,7 +1764,9 @@ def main(argv: list[str] | None = None) -> None:
     packages = (*MEASURED_PACKAGES, "psycopg") if postgres else MEASURED_PACKAGES
     console.print(f"[bold]Machine:[/] {machine_info(packages)}")
     console.print(
-        f"[bold]Plan:[/] on {'PostgreSQL' if postgres else 'SQLite'}, steady "
+        f"[bold]Plan:[/] on {'PostgreSQL' if postgres else 'SQLite'}"
+        f"{f', leadflow dev, {REPLICAS} x api/worker/projector and bare' if args.replicas else ''}"
+        ", steady "
         f"{STEADY_RATE:g}/s x {plan.seconds:g} s per system, ramp "
         f"{', '.join(f'{r:g}' for r in plan.rates)}/s x {plan.step_seconds:g} s"
         f"{f' (then doubling, up to {plan.beyond} more)' if plan.beyond else ''}"
