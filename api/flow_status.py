@@ -13,7 +13,13 @@ from datetime import datetime
 from delivery.dispatcher import FOLLOWER_NAME as DISPATCHER
 from domain.lead import EXTERNAL_LEAD_TOPICS
 from leadflow.bootstrap import Store
-from projections.base import PartitionLag, Projection, partition_lags, tracking_name
+from projections.base import (
+    Counted,
+    PartitionLag,
+    Projection,
+    partition_lags,
+    tracking_name,
+)
 from store.application import recorder_of
 from store.leases import PROJECTOR_GROUP, Lease, LeaseStore
 from store.log import EventLog
@@ -59,10 +65,11 @@ def read_flow_status(store: Store, projections: Sequence[Projection], now: datet
     count = max(1, len(leases))
     lags: list[FollowerLag] = []
     by_partition: dict[int, list[PartitionLag]] = {}
+    counted: Counted = {}
     with store.engine.connect() as conn:
         log_position = event_log.max_position()
         for name, stage, topics in followers:
-            partitions = partition_lags(conn, event_log, name, topics, count)
+            partitions = partition_lags(conn, event_log, name, topics, count, counted)
             oldest: list[datetime] = []
             for partition, lag in partitions.items():
                 by_partition.setdefault(partition, []).append(lag)

@@ -247,10 +247,11 @@ def projection_status(
     """The log's last position, and each projection's position and lag behind it (the log
     followed in `partitions`)."""
     statuses: list[ProjectionStatus] = []
+    counted: Counted = {}
     with engine.connect() as conn:
         for projection in projections:
             lags = partition_lags(
-                conn, event_log, tracking_name(projection), projection.topics, partitions
+                conn, event_log, tracking_name(projection), projection.topics, partitions, counted
             )
             position = min(lag.position for lag in lags.values())
             statuses.append(
@@ -267,22 +268,33 @@ class PartitionLag:
     events: int  # events of the follower's topics in its partition after `position`
 
 
+Counted = dict[tuple[tuple[str, ...], int, int], int]
+
+
 def partition_lags(
-    conn: Connection, event_log: EventLog, follower: str, topics: tuple[str, ...], count: int
+    conn: Connection,
+    event_log: EventLog,
+    follower: str,
+    topics: tuple[str, ...],
+    count: int,
+    counted: Counted | None = None,
 ) -> dict[int, PartitionLag]:
     """`follower`'s position and lag in each of `count` partitions of the log (where it has
-    not started on a partition: the whole log's position it will start from)."""
+    not started on a partition: the whole log's position it will start from). `counted`
+    keeps the counts made, for the next follower at the same positions."""
     tracked = tracked_positions(conn, follower)
     whole = tracked.get(None, 0)
+    counted = {} if counted is None else counted
     lags: dict[int, PartitionLag] = {}
     for partition in range(count):
         position = whole if count == 1 else tracked.get(partition, whole)
-        # Counted, not subtracted: other streams (identity indexes, workloads) share the
-        # log's positions, so a caught-up follower may sit below the last one.
-        only = None if count == 1 else Partitions.of(count, {partition})
-        lags[partition] = PartitionLag(
-            position, events_after(conn, event_log, topics, position, partitions=only)
-        )
+        key = (topics, position, partition)
+        if key not in counted:
+            # Counted, not subtracted: other streams (identity indexes, workloads) share the
+            # log's positions, so a caught-up follower may sit below the last one.
+            only = None if count == 1 else Partitions.of(count, {partition})
+            counted[key] = events_after(conn, event_log, topics, position, partitions=only)
+        lags[partition] = PartitionLag(position, counted[key])
     return lags
 
 
