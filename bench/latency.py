@@ -1279,6 +1279,24 @@ def chunk_p99s(runs: list[Run]) -> str:
 # --- setup ----------------------------------------------------------------------------------
 
 
+def start_dev(
+    groups: ProcessGroups,
+    tmp: Path,
+    api_port: int,
+    temporal_port: int,
+    env: dict[str, str],
+    log: Path,
+) -> int:
+    """`leadflow dev` (data in `tmp`/leadflow, no UI) with `env`; its process group."""
+    argv = [
+        *leadflow_command(),
+        "dev",
+        *("--data-dir", str(tmp / "leadflow"), "--port", str(api_port)),
+        *("--temporal-port", str(temporal_port), "--no-ui"),
+    ]
+    return groups.start("leadflow dev", argv, child_env(tmp / "pycache", **env), log)
+
+
 def leadflow_command() -> list[str]:
     script = Path(sys.executable).parent / "leadflow"
     return [str(script)] if script.exists() else [sys.executable, "-m", "leadflow"]
@@ -1548,22 +1566,7 @@ def run_all(plan: Plan, args: argparse.Namespace, console: Console) -> None:
         # All stacks start at once (each only idles while another one is measured).
         groups = ProcessGroups()
         stack.callback(groups.stop_all)
-        lf_pgid = groups.start(
-            "leadflow dev",
-            [
-                *leadflow_command(),
-                "dev",
-                "--data-dir",
-                str(tmp / "leadflow"),
-                "--port",
-                str(api_port),
-                "--temporal-port",
-                str(lf_temporal_port),
-                "--no-ui",
-            ],
-            child_env(tmp / "pycache", **extra),
-            dev_log,
-        )
+        lf_pgid = start_dev(groups, tmp, api_port, lf_temporal_port, extra, dev_log)
         bare_server = groups.start(
             "bare temporal",
             temporal_dev_server_args(tmp / "bare-temporal.db", bare_port, ui_port=None),
