@@ -350,8 +350,10 @@ def run_all(args: argparse.Namespace) -> None:
         stack.callback(groups.stop_all)
         api_port, lf_temporal_port, bare_port = free_ports(3)
         dev_log = tmp / "leadflow-dev.log"
-        admin = {"LEADFLOW_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY}
-        lf_pgid = start_dev(groups, tmp, api_port, lf_temporal_port, admin, dev_log)
+        env = {"LEADFLOW_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY}
+        if args.max_cached_workflows is not None:
+            env["LEADFLOW_MAX_CACHED_WORKFLOWS"] = str(args.max_cached_workflows)
+        lf_pgid = start_dev(groups, tmp, api_port, lf_temporal_port, env, dev_log)
         bare_db = tmp / "bare.db"
         create_bare_table(str(bare_db))
         bare_processes = {
@@ -403,6 +405,11 @@ def main(argv: list[str] | None = None) -> None:
         type=float,
         default=1.5,
         help="the timers run out after this x the sending time + 60 s [1.5]",
+    )
+    parser.add_argument(
+        "--max-cached-workflows",
+        type=int,
+        help="the worker's sticky cache (LEADFLOW_MAX_CACHED_WORKFLOWS) [leadflow's default]",
     )
     parser.add_argument("--work-dir", type=Path, help="keep the processes' files here")
     parser.add_argument("--bare-worker", nargs=2, metavar=("ADDRESS", "DB"), help=argparse.SUPPRESS)

@@ -171,8 +171,13 @@ class Supervisor:
     def sleep(self, seconds: float) -> bool:
         """Sleep, waking early when asked to stop; True if stopping."""
         deadline = time.monotonic() + seconds
-        while not self.stopping and time.monotonic() < deadline:
-            time.sleep(min(0.1, deadline - time.monotonic()))
+        while not self.stopping:
+            # Read once: time passes between a check and a second reading (a negative
+            # sleep raises, and took `leadflow dev` down in CI).
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            time.sleep(min(0.1, remaining))
         return self.stopping
 
     def stop(self) -> None:
