@@ -338,9 +338,6 @@ class LeaseKeeper:
         self._giving_up: frozenset[int] = frozenset()  # left `held`, not freed yet
         self._working: frozenset[int] = frozenset()  # what the work runs on now
 
-    def holds(self, partition: int) -> bool:
-        return partition in self.held
-
     @property
     def held(self) -> frozenset[int]:
         return self._held if self.clock() < self._valid_until else frozenset()

@@ -74,7 +74,7 @@ def test_no_partition_is_followed_twice_and_survivors_take_everything(
 
     def followed_twice() -> list[int]:
         keepers = [*alive.values(), *dead]
-        return [p for p in range(PARTITIONS) if sum(keeper.holds(p) for keeper in keepers) > 1]
+        return [p for p in range(PARTITIONS) if sum(p in keeper.held for keeper in keepers) > 1]
 
     for action, argument in program:
         if action == "round":
@@ -99,7 +99,7 @@ def test_no_partition_is_followed_twice_and_survivors_take_everything(
     }
     live = {keeper.me for keeper in alive.values()}
     assert set(held.values()) <= live and None not in held.values(), held
-    counts = [sum(1 for keeper in alive.values() if keeper.holds(p)) for p in range(PARTITIONS)]
+    counts = [sum(1 for keeper in alive.values() if p in keeper.held) for p in range(PARTITIONS)]
     assert counts == [1] * PARTITIONS
     shares = [len(keeper.held) for keeper in alive.values()]
     assert max(shares) - min(shares) <= 1, shares
