@@ -243,8 +243,8 @@ class BareLeadWorkflow:
 BARE_SCHEMA = "CREATE TABLE IF NOT EXISTS assigned (id {id_type} PRIMARY KEY, key TEXT NOT NULL)"
 
 
-async def run_bare_worker(address: str, database: str, sandboxed: bool) -> None:
-    """The worker subprocess: polls until SIGINT/SIGTERM, then shuts down cleanly."""
+async def bare_worker_client(address: str) -> tuple[Client, asyncio.Event]:
+    """A bare worker subprocess's client of its Temporal, and the event SIGINT/SIGTERM set."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -253,6 +253,12 @@ async def run_bare_worker(address: str, database: str, sandboxed: bool) -> None:
     client = await connect(
         address, "default", wait_seconds=READY_SECONDS, data_converter=DataConverter.default
     )
+    return client, stop
+
+
+async def run_bare_worker(address: str, database: str, sandboxed: bool) -> None:
+    """The worker subprocess: polls until SIGINT/SIGTERM, then shuts down cleanly."""
+    client, stop = await bare_worker_client(address)
     activities = BareActivities(database)
     # In the sandbox, as LeadWorkflow runs, but with this module passed through: the
     # sandbox would otherwise re-run all of this big file for every workflow (LeadWorkflow's

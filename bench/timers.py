@@ -42,7 +42,6 @@ import argparse
 import asyncio
 import contextlib
 import functools
-import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -64,7 +63,6 @@ from bench.latency import (
     BARE_ASSIGNED,
     LEADFLOW_ASSIGNED,
     MEASURED_PACKAGES,
-    READY_SECONDS,
     BareActivities,
     BareLead,
     Leadflow,
@@ -72,6 +70,7 @@ from bench.latency import (
     ProcessGroups,
     SqliteRows,
     api_client,
+    bare_worker_client,
     child_env,
     create_bare_table,
     drive,
@@ -128,13 +127,7 @@ class BareTimerWorkflow:
 
 async def run_bare_worker(address: str, database: str) -> None:
     """The worker subprocess: polls until SIGINT/SIGTERM."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    client = await connect(
-        address, "default", wait_seconds=READY_SECONDS, data_converter=DataConverter.default
-    )
+    client, stop = await bare_worker_client(address)
     runner = SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(
             "bench.timers", "bench.latency"

@@ -30,8 +30,8 @@ from test_projections import (
     assert_view_equals_the_log,
     decide,
     every_table,
-    incoming,
     rebuild_all,
+    record_spend,
     steps,
 )
 from test_projections import capture as capture_at
@@ -47,7 +47,6 @@ from store.partitions import Partitions, partition_of
 from store.positions import log_positions
 
 TTL = timedelta(seconds=5)
-START = {"period_start": "2026-03-01"}
 EVERY = timedelta(seconds=1)
 
 
@@ -101,12 +100,7 @@ def test_projectors_sharing_partitions_make_what_a_rebuild_makes(
                     else:
                         shared[step[1] % len(shared)].project_once()
                 elif step[0] == "spend":
-                    spend = {
-                        "campaign_id": step[1],
-                        "amount": step[2],
-                        "period_start": "2026-03-01",
-                    }
-                    store.append([incoming("campaign.spend_recorded", spend, at=at)], [None])
+                    record_spend(store, step[1], step[2], at)
                 elif step[0] == "decide" and leads:
                     decide(store, leads[step[1] % len(leads)], step[2][0], **step[2][1])
             for member in shared:

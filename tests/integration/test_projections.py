@@ -89,6 +89,11 @@ def decide(
     )
 
 
+def record_spend(store: Store, campaign_id: str, amount: str, at: datetime) -> None:
+    spend = {"campaign_id": campaign_id, "amount": amount, "period_start": "2026-03-01"}
+    store.append([incoming("campaign.spend_recorded", spend, at=at)], [None])
+
+
 def project(store: Store, page_size: int = 1000) -> int:
     return Projector(
         store.event_log, store.engine, [LeadsProjection()], page_size=page_size
@@ -775,12 +780,7 @@ def test_incremental_projection_equals_a_rebuild(steps: list[Any], last_page: in
                 elif step[0] == "project":
                     project_all(store, page_size=step[1])
                 elif step[0] == "spend":
-                    spend = {
-                        "campaign_id": step[1],
-                        "amount": step[2],
-                        "period_start": "2026-03-01",
-                    }
-                    store.append([incoming("campaign.spend_recorded", spend, at=at)], [None])
+                    record_spend(store, step[1], step[2], at)
                 elif leads:
                     lead_id = leads[step[1] % len(leads)]
                     type_, data = step[2]
