@@ -55,7 +55,7 @@ from store.faults import is_database_outage
 from store.log import EventLog
 from store.log_watch import QUARANTINE_CHECK_SECONDS, Every, LogWatch, follow
 from store.partitions import Partitions, partition_of
-from store.positions import log_positions, worth_moving
+from store.positions import log_positions, positions_or_start, worth_moving
 from store.quarantine import (
     RESOLVED,
     SKIP_REQUESTED,
@@ -386,19 +386,11 @@ class Projector:
         for member in self.members:
             self._track(member)
         with self.engine.connect() as conn:
-            positions = dict(
-                conn.execute(
-                    select(log_positions.c.follower, log_positions.c.position).where(
-                        log_positions.c.follower.in_([m.name for m in self.members])
-                    )
-                )
-                .tuples()
-                .all()
-            )
+            # Every member is tracked (just above): none falls back to a start.
+            positions = positions_or_start(conn, [m.name for m in self.members], None)
         groups: dict[tuple[int, tuple[str, ...]], list[Member]] = {}
-        for member in self.members:
-            key = (int(positions[member.name]), member.projection.topics)
-            groups.setdefault(key, []).append(member)
+        for member, position in zip(self.members, positions, strict=True):
+            groups.setdefault((position, member.projection.topics), []).append(member)
         applied = 0
         for (position, _), members in groups.items():
             page = self._read(members, position)
