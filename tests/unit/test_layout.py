@@ -23,6 +23,7 @@ LAYERS = [
     "delivery",
     "projections",
     "replay",
+    "intake",
     "api",
     "leadflow",
 ]
