@@ -5,6 +5,7 @@ that give it to the log (`PERSISTENCE_MODULE=store.recorder:LogFactory`)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -20,6 +21,7 @@ from sqlalchemy import Select, Text, bindparam, cast, func, insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from store.faults import DATABASE_BUSY, database_fault
 from store.partitions import Partitions
 
 log = logging.getLogger(__name__)
@@ -243,6 +245,10 @@ class LogRecorder(SQLAlchemyApplicationRecorder):
         return statement
 
 
+# How long a store waits to switch a SQLite file to WAL while another holds it (the busy
+# timeout of its writes is 5 s too).
+WAL_SWITCH_SECONDS = 5.0
+
 # A power of two, well under SQLite's and PostgreSQL's limits on parameters per statement.
 _IDS_PER_QUERY = 512
 
@@ -257,6 +263,21 @@ class LogDatastore(SQLAlchemyDatastore):
         if url is not None and not url.startswith("sqlite"):
             kwargs["pool_pre_ping"] = True
         super().__init__(url=url, **kwargs)
+
+    def init_sqlite_wal_mode(self) -> None:
+        """Put a SQLite file in WAL mode, as the library does on the first transaction, but
+        wait for a store opening the same file at that moment: switching the journal mode
+        needs the file to itself, and SQLite answers "database is locked" at once instead
+        of waiting its busy timeout. Tries for up to `WAL_SWITCH_SECONDS`."""
+        deadline = time.monotonic() + WAL_SWITCH_SECONDS
+        while True:
+            try:
+                super().init_sqlite_wal_mode()
+                return
+            except Exception as error:
+                if database_fault(error) is not DATABASE_BUSY or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.05)
 
 
 class LogFactory(SQLAlchemyFactory):
