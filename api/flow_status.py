@@ -18,6 +18,7 @@ from projections.base import (
     PartitionLag,
     Projection,
     partition_lags,
+    slowest_and_behind,
     tracking_name,
 )
 from store.application import recorder_of
@@ -74,12 +75,11 @@ def read_flow_status(store: Store, projections: Sequence[Projection], now: datet
             for partition, lag in partitions.items():
                 by_partition.setdefault(partition, []).append(lag)
                 if lag.events:
-                    only = None if count == 1 else Partitions.of(count, {partition})
+                    only = Partitions.one_of(count, partition)
                     since = _oldest_waiting(event_log, topics, lag.position, only)
                     oldest.extend([since] if since else [])
             seconds = max(0.0, (now - min(oldest)).total_seconds()) if oldest else 0.0
-            slowest = min(lag.position for lag in partitions.values())
-            behind = sum(lag.events for lag in partitions.values())
+            slowest, behind = slowest_and_behind(partitions)
             lags.append(FollowerLag(name, stage, slowest, behind, seconds))
     return FlowStatus(
         log_position,

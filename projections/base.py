@@ -253,12 +253,7 @@ def projection_status(
             lags = partition_lags(
                 conn, event_log, tracking_name(projection), projection.topics, partitions, counted
             )
-            position = min(lag.position for lag in lags.values())
-            statuses.append(
-                ProjectionStatus(
-                    projection.name, position, sum(lag.events for lag in lags.values())
-                )
-            )
+            statuses.append(ProjectionStatus(projection.name, *slowest_and_behind(lags)))
     return event_log.max_position(), statuses
 
 
@@ -266,6 +261,12 @@ def projection_status(
 class PartitionLag:
     position: int
     events: int  # events of the follower's topics in its partition after `position`
+
+
+def slowest_and_behind(lags: dict[int, PartitionLag]) -> tuple[int, int]:
+    """A follower's lags folded: its slowest partition's position, and the events it has
+    still to read in all of them."""
+    return min(lag.position for lag in lags.values()), sum(lag.events for lag in lags.values())
 
 
 Counted = dict[tuple[tuple[str, ...], int, int], int]
@@ -292,7 +293,7 @@ def partition_lags(
         if key not in counted:
             # Counted, not subtracted: other streams (identity indexes, workloads) share the
             # log's positions, so a caught-up follower may sit below the last one.
-            only = None if count == 1 else Partitions.of(count, {partition})
+            only = Partitions.one_of(count, partition)
             counted[key] = events_after(conn, event_log, topics, position, partitions=only)
         lags[partition] = PartitionLag(position, counted[key])
     return lags

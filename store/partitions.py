@@ -48,6 +48,12 @@ class Partitions:
     def of(cls, count: int, held: Iterable[int]) -> Partitions:
         return cls(count, frozenset(held))
 
+    @classmethod
+    def one_of(cls, count: int, partition: int) -> Partitions | None:
+        """Partition `partition` of a `count`-way split, or None (no filter: the whole log)
+        when the log is not split."""
+        return None if count == 1 else cls.of(count, {partition})
+
     @property
     def is_whole(self) -> bool:
         return self.count == 1
