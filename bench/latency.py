@@ -1035,7 +1035,9 @@ def report(results: Results, plan: Plan, backend: str, settings: str, console: C
         target = f"<= {P99_TARGET:g}x" if p == 99 else ""
         met = ours <= P99_TARGET * base if p == 99 else None
         row(f"a) p{p} ms, accepted -> assigned, 5/s x {plan.seconds:g} s", ours, base, target, met)
-    row("a) max ms", max(steady[lf]) * 1e3, max(steady[bare]) * 1e3)
+    # NaN ("-") for a system that assigned nothing: the report still prints what it has.
+    longest = {name: max(values, default=math.nan) * 1e3 for name, values in steady.items()}
+    row("a) max ms", longest[lf], longest[bare])
     high_lf, high_bare = results.highest[lf], results.highest[bare]
     row(
         "b) highest sustained leads/s",
