@@ -184,7 +184,7 @@ REPLAY_BODY = _json_body(
             "baseline": {"type": "integer", "minimum": 1},
             "from": {"type": "string", "description": "An ISO 8601 date or date-time."},
             "to": {"type": "string", "description": "An ISO 8601 date or date-time."},
-            "lead_id": {"type": "string"},
+            "lead_id": {"type": "string", "format": "uuid"},
         },
         "required": ["ruleset"],
         "additionalProperties": False,

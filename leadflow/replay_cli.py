@@ -32,6 +32,7 @@ from replay.whatif import (
     WhatIf,
     answer,
     check_baseline,
+    lead_id_of,
     parse_time,
 )
 from rules.validation import InvalidRuleset, parse_ruleset
@@ -213,6 +214,11 @@ def replay(
     settings = Settings()
     if data_dir is not None:
         settings = settings.model_copy(update={"data_dir": data_dir})
+    if lead is not None:
+        try:
+            lead = lead_id_of(lead)
+        except ValueError as bad:
+            raise typer.BadParameter(f"{bad}: {lead}", param_hint="--lead") from bad
     store = open_store(settings)
     try:
         rulebook = store.rulebook
@@ -233,7 +239,11 @@ def replay(
         try:
             document = json.loads(ruleset.read_text())
             question = WhatIf(
-                parse_ruleset(document, directory), baseline, captured_from, captured_to, lead
+                parse_ruleset(document, directory),
+                baseline,
+                captured_from,
+                captured_to,
+                lead,
             )
             check_baseline(question, rulebook)
         except json.JSONDecodeError as exc:

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, NoReturn
+from uuid import UUID
 
 from domain.directory import Directory
 from domain.errors import FieldError, InvalidDocument
@@ -118,6 +119,15 @@ def parse_time(value: str) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
+def lead_id_of(raw: object) -> str:
+    """The lead id `raw` names, written as the log writes ids (an uppercase or braced UUID
+    selects the same lead); ValueError if it is not a UUID."""
+    if isinstance(raw, str):
+        with contextlib.suppress(ValueError):
+            return str(UUID(raw))
+    raise ValueError("expected a lead id (a UUID)")
+
+
 def parse_what_if(body: object, directory: Directory) -> WhatIf:
     """The question a `POST /v1/replays` body asks:
     `{"ruleset": {...}, "baseline"?: int, "from"?: T, "to"?: T, "lead_id"?: str}`.
@@ -161,8 +171,11 @@ def parse_what_if(body: object, directory: Directory) -> WhatIf:
         if bounds[key] is None:
             errors.append(FieldError(f"/{key}", "expected an ISO 8601 date or date-time"))
     lead_id = body.get("lead_id")
-    if lead_id is not None and not isinstance(lead_id, str):
-        errors.append(FieldError("/lead_id", "expected a lead id (a string)"))
+    if lead_id is not None:
+        try:
+            lead_id = lead_id_of(lead_id)
+        except ValueError as bad:
+            errors.append(FieldError("/lead_id", str(bad)))
     if errors or candidate is None:
         raise InvalidReplay(errors)
     return WhatIf(candidate, baseline, bounds["from"], bounds["to"], lead_id)

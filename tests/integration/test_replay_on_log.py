@@ -195,7 +195,7 @@ def test_a_candidate_moving_east_website_leads_reports_exactly_those_leads(
     assert store.event_log.max_position() == before
 
 
-def test_the_cli_refuses_an_unknown_baseline_without_replaying(
+def test_the_cli_refuses_an_unknown_baseline_or_a_lead_that_is_no_id_without_replaying(
     store: Store, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if settings.database_url is not None:
@@ -207,9 +207,14 @@ def test_the_cli_refuses_an_unknown_baseline_without_replaying(
     args = ["replay", "--ruleset", str(candidate_file), "--baseline", "99"]
 
     result = CliRunner().invoke(cli, [*args, "--data-dir", str(settings.data_dir)])
+    not_a_lead = CliRunner().invoke(
+        cli, [*args[:3], "--lead", "ann@x.io", "--data-dir", str(settings.data_dir)]
+    )
 
     assert result.exit_code == 2
     assert "no ruleset version 99" in result.output
+    assert not_a_lead.exit_code == 2
+    assert "--lead" in not_a_lead.output and "expected a lead id (a UUID)" in not_a_lead.output
 
 
 def test_a_replay_past_its_time_limit_stops_and_the_cli_says_how_to_narrow_it(

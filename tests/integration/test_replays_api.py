@@ -233,12 +233,19 @@ def test_a_window_or_a_lead_selects_what_is_replayed(client: TestClient) -> None
     capture(client, "web2@x.io", "website", "east")
     candidate = moving_east_website_to("rep-east-2")
 
-    one = client.post("/v1/replays", json={"ruleset": candidate, "lead_id": moved}, headers=ADMIN)
+    # Uppercase, as some systems write UUIDs: still the lead.
+    asked = {"ruleset": candidate, "lead_id": moved.upper()}
+    one = client.post("/v1/replays", json=asked, headers=ADMIN)
     later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     none = client.post("/v1/replays", json={"ruleset": candidate, "from": later}, headers=ADMIN)
+    not_an_id = client.post(
+        "/v1/replays", json={"ruleset": candidate, "lead_id": "web@x.io"}, headers=ADMIN
+    )
 
     result = finished(client, one.headers["location"], ADMIN)["result"]
     assert [c["lead_id"] for c in result["assignments"]] == [moved]
+    assert not_an_id.status_code == 422
+    assert [d["path"] for d in not_an_id.json()["error"]["details"]] == ["/lead_id"]
     empty = finished(client, none.headers["location"], ADMIN)
     assert empty["result"]["leads_replayed"] == 0
     assert empty["progress"] == {"done": 0, "total": 0}
