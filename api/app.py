@@ -26,6 +26,7 @@ from api.request_log import RequestLog
 from api.routes import (
     directory,
     events,
+    forms,
     health,
     keys,
     leads,
@@ -134,6 +135,7 @@ def create_app(settings: Settings, tracer: Tracer | None = None) -> FastAPI:
     app.include_router(status.router)
     app.include_router(leads.router)
     app.include_router(rulesets.router)
+    app.include_router(forms.router)
     app.include_router(directory.router)
     app.include_router(notifications.router)
     app.include_router(projections.router)

@@ -20,6 +20,7 @@ from temporalio.service import TLSConfig
 from delivery.temporal import connect
 from domain.errors import DomainError
 from domain.events import IncomingEvent
+from intake.form_book import FormBook
 from leadflow.settings import Settings
 from leadflow.tracing import temporal_interceptors
 from projections.assignments import AssignmentsProjection
@@ -51,6 +52,7 @@ class Store:
     positions: PositionStore
     rulebook: Rulebook
     quarantine: Quarantine
+    forms: FormBook
 
     def append(
         self, events: list[IncomingEvent], keys: list[str | None], scope: str | None = None
@@ -115,6 +117,7 @@ def open_store(settings: Settings) -> Store:
         positions=PositionStore(engine),
         rulebook=Rulebook(event_log),
         quarantine=Quarantine(engine),
+        forms=FormBook(event_log),
     )
 
 
