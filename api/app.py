@@ -28,6 +28,7 @@ from api.routes import (
     events,
     forms,
     health,
+    hosted_forms,
     keys,
     leads,
     metrics,
@@ -41,7 +42,7 @@ from api.routes import (
     tracking,
 )
 from delivery.temporal import LeadWorkflows
-from leadflow.bootstrap import connect_temporal, open_store
+from leadflow.bootstrap import connect_temporal, form_guard, open_store
 from leadflow.bootstrap import projections as read_models
 from leadflow.heartbeat import beating
 from leadflow.settings import Settings
@@ -68,6 +69,7 @@ def create_app(settings: Settings, tracer: Tracer | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.store = store = await asyncio.to_thread(open_store, settings)
         app.state.failed_authentications = FailedAuthentications()
+        app.state.form_guard = form_guard(settings)
         # Read at each scrape; auto_describe off: registering reads nothing.
         app.state.flow_metrics = CollectorRegistry(auto_describe=False)
         app.state.flow_metrics.register(
@@ -141,6 +143,7 @@ def create_app(settings: Settings, tracer: Tracer | None = None) -> FastAPI:
     app.include_router(projections.router)
     app.include_router(reports.router)
     app.include_router(tracking.router)
+    app.include_router(hosted_forms.router)
     app.include_router(replays.router)
     app.include_router(quarantine.router)
     app.include_router(keys.router)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import re
+import time
 from typing import Any
 
 ADMIN = {"Authorization": "Bearer lf_test_admin"}
@@ -81,3 +83,28 @@ def contact_form(**changes: Any) -> dict[str, Any]:
     form = copy.deepcopy(CONTACT_FORM)
     form.update(changes)
     return form
+
+
+def aged_token(app: Any, form_id: str, age: float = 30) -> str:
+    """A fill token as the page would have carried it `age` seconds ago."""
+    from intake.abuse import issue_token
+
+    return issue_token(app.state.form_guard.secret, form_id, time.time() - age)
+
+
+def captures(store: Any) -> list[tuple[Any, dict[str, Any]]]:
+    """Every lead.captured on the log: (lead id, data), in log order."""
+    from domain.lead import LeadEvent
+
+    found = []
+    for notification in store.event_log.recorder.select_notifications(None, 10_000):
+        event = store.event_log.mapper.to_domain_event(notification)
+        if isinstance(event, LeadEvent) and event.TYPE == "lead.captured":
+            found.append((event.originator_id, event.data))
+    return found
+
+
+def page_token(page: str) -> str:
+    found = re.search(r'name="_lf_token" value="([^"]+)"', page)
+    assert found is not None, "the page carries no fill token"
+    return found.group(1)
