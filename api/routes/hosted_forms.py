@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
@@ -29,6 +29,7 @@ from api.form_page import (
     plain_page,
     thank_you_page,
 )
+from api.form_snippet import snippet
 from domain.errors import IdempotencyKeyReused
 from domain.limits import MAX_JSON_DEPTH, nests_deeper_than
 from intake.abuse import (
@@ -43,6 +44,7 @@ from intake.abuse import (
 )
 from intake.form_book import ActiveForm, FormNotFound
 from intake.form_document import Form, in_language
+from intake.qr import form_url, qr_png, qr_svg
 from intake.submission import (
     UTM_PARAMETERS,
     InvalidSubmission,
@@ -61,6 +63,7 @@ MAX_SUBMISSION_BYTES = 64 * 1024
 MAX_SUBMITTED_FIELDS = 200
 # Whose idempotency keys the forms' captures are (no API key sends them).
 FORMS_SCOPE = "forms"
+QR_HEADERS = {"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"}
 PAGE_HEADERS = {
     "Cache-Control": "no-store, max-age=0",
     "X-Content-Type-Options": "nosniff",
@@ -116,6 +119,61 @@ def _not_found_page(language: str) -> HTMLResponse:
     else:
         page = plain_page("Form not found", "This form does not exist or is closed.", language)
     return HTMLResponse(page, status_code=404, headers=PAGE_HEADERS)
+
+
+@router.get("/{form_id}.js")
+async def embed(form_id: str, request: Request, store: StoreDep) -> Response:
+    """The embeddable snippet: renders the active version into the host page."""
+    headers = {**PAGE_HEADERS, "Content-Type": "application/javascript; charset=utf-8"}
+    try:
+        active = await active_form(store, form_id)
+    except FormNotFound:
+        return Response("/* leadflow: no such form */\n", status_code=404, headers=headers)
+    script = snippet(
+        active.form,
+        action=f"{str(request.base_url).rstrip('/')}/f/{form_id}",
+        token=guard_of(request).issue(form_id),
+    )
+    return Response(script, headers=headers)
+
+
+TAG_PATTERN = r"^[A-Za-z0-9._~-]+$"
+QrLanguage = Query(None, pattern=r"^(en|zh-CN)$")
+
+
+async def _qr_url(store: Store, settings: Settings, form_id: str, **query: str | None) -> str:
+    await active_form(store, form_id)  # 404 for a form nobody can open
+    return form_url(settings.public_url, form_id, **query)
+
+
+@router.get("/{form_id}/qr.png")
+async def qr_code_png(
+    form_id: str,
+    store: StoreDep,
+    settings: SettingsDep,
+    campaign: str | None = Query(None, max_length=100, pattern=TAG_PATTERN),
+    channel: str | None = Query(None, max_length=100, pattern=TAG_PATTERN),
+    lang: str | None = QrLanguage,
+) -> Response:
+    """A QR code (PNG) opening the hosted form with `campaign` and `channel` filled in."""
+    url = await _qr_url(store, settings, form_id, campaign=campaign, channel=channel, lang=lang)
+    image = await run_in_threadpool(qr_png, url)
+    return Response(image, media_type="image/png", headers=QR_HEADERS)
+
+
+@router.get("/{form_id}/qr.svg")
+async def qr_code_svg(
+    form_id: str,
+    store: StoreDep,
+    settings: SettingsDep,
+    campaign: str | None = Query(None, max_length=100, pattern=TAG_PATTERN),
+    channel: str | None = Query(None, max_length=100, pattern=TAG_PATTERN),
+    lang: str | None = QrLanguage,
+) -> Response:
+    """A QR code (SVG) opening the hosted form with `campaign` and `channel` filled in."""
+    url = await _qr_url(store, settings, form_id, campaign=campaign, channel=channel, lang=lang)
+    image = await run_in_threadpool(qr_svg, url)
+    return Response(image, media_type="image/svg+xml", headers=QR_HEADERS)
 
 
 @router.get("/{form_id}")
