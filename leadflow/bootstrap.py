@@ -4,6 +4,8 @@ Temporal gateway from Settings. Every process (api, worker, projector, CLI) star
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -181,10 +183,17 @@ async def connect_temporal(
 
 
 def form_guard(settings: Settings) -> FormGuard:
-    """The hosted forms' abuse controls: the token secret from the settings, or generated
-    once into the data dir (readable by its owner only), the rate limit, the captcha."""
+    """The hosted forms' abuse controls: the token secret from the settings, else derived
+    from the bootstrap admin key (which every replica of a deployment shares), else
+    generated once into the data dir (readable by its owner only); the rate limit; the
+    captcha."""
     if settings.form_secret is not None:
         secret = settings.form_secret.get_secret_value().encode()
+    elif settings.bootstrap_admin_key:
+        # A one-way derivation: a leaked token secret does not reveal the admin key.
+        secret = hmac.new(
+            settings.bootstrap_admin_key.encode(), b"leadflow form tokens", hashlib.sha256
+        ).digest()
     else:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         path = settings.data_dir / "form-secret"

@@ -101,8 +101,9 @@ class Settings(BaseSettings):
     # for a person; unset, `leadflow dev` and its children write `human`, the others `json`.
     log_format: Literal["json", "human"] | None = None
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
-    # Hosted forms (docs/forms.md): the key that signs their fill tokens (unset: generated
-    # into `data_dir/form-secret`; API replicas on other machines must share one), how many
+    # Hosted forms (docs/forms.md): the key that signs their fill tokens (unset: derived from
+    # the bootstrap admin key, else generated into `data_dir/form-secret`; every API replica
+    # must sign with the same one), how many
     # submissions one address may send per minute (each API process counts alone), and an
     # optional captcha provider in the Turnstile/hCaptcha siteverify shape.
     form_secret: SecretStr | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -357,3 +358,20 @@ def test_a_captcha_is_verified_with_the_provider(settings: Settings, receiver: R
         down = client.post(FORM, json=good_values(client, email="y@example.com", captcha_token="t"))
         assert down.status_code == 503 and down.json()["error"]["code"] == "captcha_unavailable"
         assert len(captures(store_of(client))) == 1
+
+
+def test_replicas_sharing_the_bootstrap_key_accept_each_others_tokens(
+    settings: Settings, tmp_path: Path
+) -> None:
+    other_dir = settings.model_copy(update={"data_dir": tmp_path / "replica"})
+    with start(settings) as first, start(other_dir) as second:
+        first_guard = first.app.state.form_guard  # type: ignore[attr-defined]
+        second_guard = second.app.state.form_guard  # type: ignore[attr-defined]
+        assert first_guard.secret == second_guard.secret
+    alone = settings.model_copy(update={"bootstrap_admin_key": None, "data_dir": tmp_path / "a"})
+    with start(alone) as once:
+        secret = once.app.state.form_guard.secret  # type: ignore[attr-defined]
+    assert (tmp_path / "a" / "form-secret").stat().st_mode & 0o777 == 0o600
+    with start(alone) as again:  # a restart keeps the secret: open pages still submit
+        assert again.app.state.form_guard.secret == secret  # type: ignore[attr-defined]
+    assert secret != first_guard.secret
