@@ -178,9 +178,9 @@ def form_page(
     by_field = {e.path.lstrip("/"): _message(e, language) for e in errors}
     title = in_language(form.title, language)
     other = "en" if language == "zh-CN" else "zh-CN"
-    query = {"lang": other, **({"campaign": context.campaign} if context.campaign else {})}
-    if context.channel:
-        query["channel"] = context.channel
+    # The other language keeps what the visitor came with: campaign, channel, UTM tags.
+    kept = {"campaign": context.campaign, "channel": context.channel, **(context.utm or {})}
+    query = {"lang": other, **{name: value for name, value in kept.items() if value}}
     parts = [
         f"<h1>{_e(title)}</h1>",
         f'<nav><a href="?{_e(urlencode(query))}" hreflang="{other}">'

@@ -86,6 +86,7 @@ def test_the_page_renders_the_active_version_in_each_language(client: TestClient
     assert "Contact us" in english and "I agree to be contacted." in english
     assert 'name="utm_source" value="qr"' in english and 'name="campaign" value="expo"' in english
     assert 'name="homepage"' in english and page_token(english)
+    assert 'href="?lang=zh-CN&amp;campaign=expo&amp;utm_source=qr"' in english
     # Self-contained: no script, stylesheet or image from anywhere.
     assert not re.search(r"<(script|link|img)\b", english)
     assert client.get("/f/no-such-form").status_code == 404
