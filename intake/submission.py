@@ -121,6 +121,17 @@ def _field_value(field: FormField, raw: object, errors: list[FieldError]) -> obj
 def capture_envelope(active: ActiveForm, values: Values, context: PageContext) -> dict[str, Any]:
     """The `lead.captured` envelope for `values` submitted on `active`'s form; raises
     InvalidSubmission naming each bad field (consent included)."""
+    body, errors = _envelope(active, values, context)
+    if errors:
+        raise InvalidSubmission(errors)
+    return body
+
+
+def _envelope(
+    active: ActiveForm, values: Values, context: PageContext
+) -> tuple[dict[str, Any], list[FieldError]]:
+    """The envelope of the values that passed their fields' checks, and the faults of
+    those that did not."""
     form = active.form
     errors: list[FieldError] = []
     data: dict[str, Any] = {"source": form.source, "form_id": form.id}
@@ -156,9 +167,7 @@ def capture_envelope(active: ActiveForm, values: Values, context: PageContext) -
             attributes[name] = text
     attributes.update(context.utm or {})
     data["attributes"] = attributes
-    if errors:
-        raise InvalidSubmission(errors)
-    return {"type": "lead.captured", "data": data}
+    return {"type": "lead.captured", "data": data}, errors
 
 
 def capture_event(
@@ -166,13 +175,21 @@ def capture_event(
 ) -> IncomingEvent:
     """The validated capture for a submission (as `POST /v1/events` validates it); raises
     InvalidSubmission naming the form's fields."""
-    body = capture_envelope(active, values, context)
+    body, errors = _envelope(active, values, context)
     try:
-        return parse_event(body, now=now, phone_region=phone_region)
+        event = parse_event(body, now=now, phone_region=phone_region)
     except InvalidEvent as invalid:
-        raise InvalidSubmission(
-            [FieldError(_field_path(active.form, e.path), e.message) for e in invalid.errors]
-        ) from None
+        # Every fault at once: the capture's own (a bad email, ...) beside the fields',
+        # one per field (a required field left empty is also "email or phone is required").
+        named = {e.path for e in errors}
+        for fault in invalid.errors:
+            path = _field_path(active.form, fault.path)
+            if path not in named:
+                errors.append(FieldError(path, fault.message))
+                named.add(path)
+    if errors:
+        raise InvalidSubmission(errors)
+    return event
 
 
 def _field_path(form: Form, path: str) -> str:

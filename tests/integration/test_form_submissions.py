@@ -194,6 +194,13 @@ def test_a_bad_submission_names_its_field_and_appends_nothing(
     assert captures(store_of(client)) == []
 
 
+def test_every_fault_of_a_submission_is_named_at_once(client: TestClient) -> None:
+    values = good_values(client, consent="", email="not-an-email", size="huge", full_name="")
+    error = client.post(FORM, json=values).json()["error"]
+    assert [d["path"] for d in error["details"]] == ["/full_name", "/size", "/consent", "/email"]
+    assert captures(store_of(client)) == []
+
+
 def test_json_values_of_the_wrong_kind_are_named(client: TestClient) -> None:
     answer = client.post(FORM, json=good_values(client, full_name=["Ann"], consent={"x": 1}))
     paths = {d["path"] for d in answer.json()["error"]["details"]}
