@@ -9,10 +9,9 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import Receiver
 from fastapi.testclient import TestClient
 from forms_support import ADMIN, aged_token, captures, contact_form, page_token
 from pydantic import SecretStr
@@ -20,6 +19,9 @@ from pydantic import SecretStr
 from api.app import create_app
 from leadflow.bootstrap import Store
 from leadflow.settings import Settings
+
+if TYPE_CHECKING:
+    from conftest import Receiver
 
 FORM = "/f/contact-us"
 THANKS = "感谢您。我们会联系您。"
