@@ -153,6 +153,12 @@ def test_a_visitor_submits_the_hosted_page(
         "&utm_source=qr&utm_medium=poster"
     )
     assert "预约演示" in driver.find_element(By.TAG_NAME, "h1").text
+    # Mobile first: on a phone's width nothing runs off the side and inputs span it.
+    driver.set_window_size(390, 844)
+    width = driver.execute_script("return document.documentElement.clientWidth")
+    assert driver.execute_script("return document.documentElement.scrollWidth") <= width
+    field = driver.find_element(By.CSS_SELECTOR, "[name=email]")
+    assert field.size["width"] >= width * 0.8
     fill(driver, "form", "王小明", "Wang@Example.com")
     # Without consent the browser keeps the form (required checkbox); with it, it posts.
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
