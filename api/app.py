@@ -26,7 +26,9 @@ from api.request_log import RequestLog
 from api.routes import (
     directory,
     events,
+    forms,
     health,
+    hosted_forms,
     keys,
     leads,
     metrics,
@@ -40,7 +42,7 @@ from api.routes import (
     tracking,
 )
 from delivery.temporal import LeadWorkflows
-from leadflow.bootstrap import connect_temporal, open_store
+from leadflow.bootstrap import connect_temporal, form_guard, open_store
 from leadflow.bootstrap import projections as read_models
 from leadflow.heartbeat import beating
 from leadflow.settings import Settings
@@ -67,6 +69,7 @@ def create_app(settings: Settings, tracer: Tracer | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.store = store = await asyncio.to_thread(open_store, settings)
         app.state.failed_authentications = FailedAuthentications()
+        app.state.form_guard = form_guard(settings)
         # Read at each scrape; auto_describe off: registering reads nothing.
         app.state.flow_metrics = CollectorRegistry(auto_describe=False)
         app.state.flow_metrics.register(
@@ -134,11 +137,13 @@ def create_app(settings: Settings, tracer: Tracer | None = None) -> FastAPI:
     app.include_router(status.router)
     app.include_router(leads.router)
     app.include_router(rulesets.router)
+    app.include_router(forms.router)
     app.include_router(directory.router)
     app.include_router(notifications.router)
     app.include_router(projections.router)
     app.include_router(reports.router)
     app.include_router(tracking.router)
+    app.include_router(hosted_forms.router)
     app.include_router(replays.router)
     app.include_router(quarantine.router)
     app.include_router(keys.router)

@@ -3,7 +3,12 @@ Temporal gateway from Settings. Every process (api, worker, projector, CLI) star
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import hmac
 import logging
+import os
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +25,8 @@ from temporalio.service import TLSConfig
 from delivery.temporal import connect
 from domain.errors import DomainError
 from domain.events import IncomingEvent
+from intake.abuse import Captcha, FormGuard, SubmissionRateLimit
+from intake.form_book import FormBook
 from leadflow.settings import Settings
 from leadflow.tracing import temporal_interceptors
 from projections.assignments import AssignmentsProjection
@@ -51,6 +58,7 @@ class Store:
     positions: PositionStore
     rulebook: Rulebook
     quarantine: Quarantine
+    forms: FormBook
 
     def append(
         self, events: list[IncomingEvent], keys: list[str | None], scope: str | None = None
@@ -115,6 +123,7 @@ def open_store(settings: Settings) -> Store:
         positions=PositionStore(engine),
         rulebook=Rulebook(event_log),
         quarantine=Quarantine(engine),
+        forms=FormBook(event_log),
     )
 
 
@@ -170,4 +179,44 @@ async def connect_temporal(
         tls=temporal_tls(settings),
         api_key=None if api_key is None else api_key.get_secret_value(),
         interceptors=temporal_interceptors(tracer),
+    )
+
+
+def form_guard(settings: Settings) -> FormGuard:
+    """The hosted forms' abuse controls: the token secret from the settings, else derived
+    from the bootstrap admin key (which every replica of a deployment shares), else
+    generated once into the data dir (readable by its owner only); the rate limit; the
+    captcha."""
+    if settings.form_secret is not None:
+        secret = settings.form_secret.get_secret_value().encode()
+    elif settings.bootstrap_admin_key:
+        # A one-way derivation: a leaked token secret does not reveal the admin key.
+        secret = hmac.new(
+            settings.bootstrap_admin_key.encode(), b"leadflow form tokens", hashlib.sha256
+        ).digest()
+    else:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        path = settings.data_dir / "form-secret"
+        if not path.exists():
+            # Written whole under another name, then linked: a process starting at the same
+            # moment reads either no file or the whole secret, and one secret wins.
+            draft = path.with_name(f"form-secret.{os.getpid()}.{secrets.token_hex(4)}")
+            with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+                f.write(secrets.token_hex(32))
+            with contextlib.suppress(FileExistsError):
+                os.link(draft, path)
+            draft.unlink()
+        secret = path.read_text().strip().encode()
+    captcha = None
+    if settings.captcha_verify_url is not None:
+        captcha = Captcha(
+            verify_url=settings.captcha_verify_url,
+            secret=settings.captcha_secret.get_secret_value() if settings.captcha_secret else "",
+            site_key=settings.captcha_site_key,
+            script_url=settings.captcha_script_url,
+        )
+    return FormGuard(
+        secret=secret,
+        rate_limit=SubmissionRateLimit(settings.form_submissions_per_minute),
+        captcha=captcha,
     )

@@ -101,6 +101,17 @@ class Settings(BaseSettings):
     # for a person; unset, `leadflow dev` and its children write `human`, the others `json`.
     log_format: Literal["json", "human"] | None = None
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    # Hosted forms (docs/forms.md): the key that signs their fill tokens (unset: derived from
+    # the bootstrap admin key, else generated into `data_dir/form-secret`; every API replica
+    # must sign with the same one), how many
+    # submissions one address may send per minute (each API process counts alone), and an
+    # optional captcha provider in the Turnstile/hCaptcha siteverify shape.
+    form_secret: SecretStr | None = None
+    form_submissions_per_minute: int = Field(default=20, ge=1)
+    captcha_verify_url: str | None = Field(default=None, pattern=r"^https?://")
+    captcha_secret: SecretStr | None = None
+    captcha_site_key: str | None = None
+    captcha_script_url: str | None = Field(default=None, pattern=r"^https://")
 
     @field_validator("log_format", "log_level", mode="before")
     @classmethod

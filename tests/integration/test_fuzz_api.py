@@ -273,6 +273,8 @@ READ_A_BODY = {
     ("post", "/v1/replays"),
     ("post", "/v1/keys"),
     ("post", "/v1/keys/{key_id}/rotate"),
+    ("post", "/v1/forms"),
+    ("post", "/v1/forms/validate"),
 }
 
 
