@@ -65,6 +65,33 @@ def plan_timers(
     return timers
 
 
+def without_history(
+    before: Mapping[str, RunningTimer],
+    planned: Mapping[str, RunningTimer],
+    trigger: LoggedEvent,
+    at: datetime,
+) -> dict[str, RunningTimer]:
+    """`planned` without the timers that `trigger` (an external event received at `at`)
+    started or restarted and that would already be past due counted from when it
+    happened (its `occurred_at`): such a trigger is history (an import, a back-filled
+    event), and its timers are not started; a timer it restarted keeps running as before.
+    Timers are otherwise planned from `at`, when leadflow received the event
+    (docs/imports.md)."""
+    if trigger.caused_by is not None:  # a fired timer, a decision: never history
+        return dict(planned)
+    happened = datetime.fromisoformat(trigger.occurred_at)
+    kept: dict[str, RunningTimer] = {}
+    for timer_id, timer in planned.items():
+        earlier = before.get(timer_id)
+        delay = timer.due - at
+        if timer is not earlier and delay.total_seconds() > 0 and happened + delay <= at:
+            if earlier is not None:
+                kept[timer_id] = earlier
+            continue
+        kept[timer_id] = timer
+    return kept
+
+
 def fired_timer_data(timer: RunningTimer) -> dict[str, object]:
     """The data of the `lead.timer_fired` event that records `timer` firing."""
     data: dict[str, object] = {"timer": timer.timer_id, "due_at": timer.due_at}
