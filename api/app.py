@@ -27,6 +27,7 @@ from api.routes import (
     directory,
     events,
     health,
+    imports,
     keys,
     leads,
     metrics,
@@ -40,6 +41,7 @@ from api.routes import (
     tracking,
 )
 from delivery.temporal import LeadWorkflows
+from intake.jobs import ImportJobs, ImportRunner
 from leadflow.bootstrap import connect_temporal, open_store
 from leadflow.bootstrap import projections as read_models
 from leadflow.heartbeat import beating
@@ -93,6 +95,10 @@ def create_app(settings: Settings, tracer: Tracer | None = None) -> FastAPI:
             time_limit_seconds=settings.replay_time_limit_seconds,
         )
         await asyncio.to_thread(app.state.replays.start)
+        app.state.imports = ImportRunner(
+            ImportJobs(store.engine), store.append, settings.phone_region
+        )
+        await asyncio.to_thread(app.state.imports.start)
         connecting = asyncio.create_task(connect_in_background())
         # Start-up is done, and what it built (~150,000 objects of FastAPI, pydantic,
         # SQLAlchemy, the store) lives as long as the app. Frozen, the cyclic collector no
@@ -112,6 +118,7 @@ def create_app(settings: Settings, tracer: Tracer | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await watching_keys
             await asyncio.to_thread(app.state.replays.stop)
+            await asyncio.to_thread(app.state.imports.stop)
             await asyncio.to_thread(writer.stop)
             app.state.store.close()
 
@@ -140,6 +147,7 @@ def create_app(settings: Settings, tracer: Tracer | None = None) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(tracking.router)
     app.include_router(replays.router)
+    app.include_router(imports.router)
     app.include_router(quarantine.router)
     app.include_router(keys.router)
     app.include_router(console.router)

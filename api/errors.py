@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from delivery.temporal import TemporalUnavailable
 from domain.errors import Conflict, DomainError, InvalidDocument, LeadNotFound
+from intake.jobs import ImportNotFound
 from replay.jobs import ReplayNotFound
 from store.faults import DatabaseFault, database_fault
 from store.ingest import ItemRejected
@@ -66,7 +67,7 @@ def status_of(error: DomainError) -> int:
         return 422
     if isinstance(error, (RulesetNotFound, ReplayNotFound, QuarantineItemNotFound, KeyNotFound)):
         return 404
-    if isinstance(error, LeadNotFound):
+    if isinstance(error, (LeadNotFound, ImportNotFound)):
         return 404
     if isinstance(error, Conflict):
         return 409
