@@ -4,9 +4,9 @@ takes: identity resolution, idempotency records), with a report of what happened
 row. `leadflow import` and `POST /v1/imports` both run `run_import`.
 
 Idempotent: a row's event id is the hash of what it became, and it is the row's
-idempotency key in the scope `IMPORT_SCOPE` shared by every import, so a re-run (of the
-same file, or of another file holding the same rows) appends nothing and counts the rows
-as duplicates. A dry run reads and validates every row and writes nothing.
+idempotency key in leadflow's own scope (`IMPORT_SCOPE`), shared by every import, so a
+re-run (of the same file, or of another file holding the same rows) appends nothing and
+counts the rows as duplicates. A dry run reads and validates every row and writes nothing.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from intake.mapping import Mapping
 from intake.rows import Row, RowError, RowReader, read_table
 from store.ingest import Appended, ItemRejected
 
-# The idempotency scope of imported rows (an API key's scope is its key id, "key_…").
-IMPORT_SCOPE = "csv-import"
+# The idempotency scope of imported rows: leadflow's own keys (None), not an API key's, so
+# every import, by the CLI or any API key, shares them; one record read per row, not two.
+IMPORT_SCOPE = None
 # Rows appended per transaction: a batch of the API's size (`MAX_BATCH`), one commit each.
 BATCH_ROWS = 1000
 # The report lists at most this many row errors; `bad_rows` counts them all.
