@@ -96,7 +96,7 @@ def create_app(settings: Settings, tracer: Tracer | None = None) -> FastAPI:
         )
         await asyncio.to_thread(app.state.replays.start)
         app.state.imports = ImportRunner(
-            ImportJobs(store.engine), store.append, settings.phone_region
+            ImportJobs(store.engine), writer.append_from_thread, settings.phone_region
         )
         await asyncio.to_thread(app.state.imports.start)
         connecting = asyncio.create_task(connect_in_background())

@@ -139,3 +139,21 @@ def test_an_import_whose_process_stopped_is_shown_failed(client: TestClient) -> 
     body = client.get(f"/v1/imports/{import_id}", headers=ADMIN).json()
     assert body["status"] == "failed"
     assert body["error"].startswith("interrupted") and body["finished_at"] is not None
+
+
+def test_a_row_of_a_known_lead_is_a_touch_on_it_as_a_posted_capture_is(
+    client: TestClient,
+) -> None:
+    posted = client.post(
+        "/v1/events",
+        headers=ADMIN,
+        json={"type": "lead.captured", "data": {"email": "LEAD5@example.com", "source": "web"}},
+    )
+    assert posted.status_code == 202, posted.text
+    lead = posted.json()["lead_id"]
+    text, _ = big_csv(100)
+    report = finished(client, upload(client, text.encode()).json()["import_id"])["report"]
+    assert (report["imported"], report["new_leads"]) == (97, 96)
+    events = client.get(f"/v1/leads/{lead}/events", headers=ADMIN).json()["events"]
+    captures = [e for e in events if e["type"] == "lead.captured"]
+    assert [c["data"]["source"] for c in captures] == ["web", "expo-2025"]
