@@ -123,20 +123,28 @@ class ImportJobs:
     def get(self, import_id: str, now: datetime) -> dict[str, Any]:
         """The import as `GET /v1/imports/{id}` shows it; an interrupted one is recorded
         (and shown) as failed. Raises ImportNotFound."""
-        self.fail_interrupted(now, imports.c.import_id == import_id)
+        row = self._row(import_id)
+        if _stale(row, now):
+            self.fail_interrupted(now, imports.c.import_id == import_id)
+            row = self._row(import_id)
+        return _as_json(row, with_report=True)
+
+    def _row(self, import_id: str) -> Any:
         with self.engine.connect() as conn:
             row = conn.execute(select(imports).where(imports.c.import_id == import_id)).first()
         if row is None:
             raise ImportNotFound(f"no import {import_id}")
-        return _as_json(row, with_report=True)
+        return row
 
     def list(self, now: datetime) -> list[dict[str, Any]]:
         """The newest `LISTED` imports, newest first, without their reports."""
-        self.fail_interrupted(now)
+        query = select(imports).order_by(imports.c.created_at.desc()).limit(LISTED)
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(imports).order_by(imports.c.created_at.desc()).limit(LISTED)
-            ).all()
+            rows = conn.execute(query).all()
+        if any(_stale(row, now) for row in rows):
+            self.fail_interrupted(now)
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
         return [_as_json(row, with_report=False) for row in rows]
 
     def unfinished(self, runner: str) -> int:
@@ -181,6 +189,14 @@ class ImportJobs:
                 .values(status=FAILED, error=INTERRUPTED, finished_at=now)
             )
         return int(failed.rowcount)
+
+
+def _stale(row: Any, now: datetime) -> bool:
+    """Unfinished, and its runner has stopped beating (a look writes only then: on SQLite a
+    write waits for the import's own batches)."""
+    heartbeat_at = utc(row.heartbeat_at)
+    assert heartbeat_at is not None
+    return row.status in UNFINISHED and heartbeat_at < now - STALE_AFTER
 
 
 def _as_json(row: Any, *, with_report: bool) -> dict[str, Any]:

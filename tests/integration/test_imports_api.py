@@ -157,3 +157,23 @@ def test_a_row_of_a_known_lead_is_a_touch_on_it_as_a_posted_capture_is(
     events = client.get(f"/v1/leads/{lead}/events", headers=ADMIN).json()["events"]
     captures = [e for e in events if e["type"] == "lead.captured"]
     assert [c["data"]["source"] for c in captures] == ["web", "expo-2025"]
+
+
+def test_a_process_holding_its_most_imports_answers_429_and_records_nothing(
+    client: TestClient,
+) -> None:
+    runner = client.app.state.imports  # type: ignore[attr-defined]
+    content = (HEADER + "\n").encode()
+    now = datetime.now(UTC)
+    held = [  # recorded as this process's, never handed to its worker: they stay queued
+        runner.jobs.create(
+            Upload(content, "a.csv", parse_mapping(MAPPING), False), runner.runner, now
+        )
+        for _ in range(2)
+    ]
+    full = upload(client, content)
+    assert full.status_code == 429, full.text
+    assert full.json()["error"]["code"] == "too_many_imports"
+    assert full.headers["retry-after"] == "30"
+    listed = client.get("/v1/imports", headers=ADMIN).json()["items"]
+    assert sorted(item["import_id"] for item in listed) == sorted(held)
