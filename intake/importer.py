@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.events import IncomingEvent
-from intake.mapping import Mapping
+from intake.mapping import ImportMapping
 from intake.rows import Row, RowError, RowReader, read_table
 from store.ingest import Appended, ItemRejected
 
@@ -75,7 +75,7 @@ def _error_order(error: RowError) -> tuple[int, str]:
 
 def run_import(
     content: bytes,
-    mapping: Mapping,
+    mapping: ImportMapping,
     append: Append | None,
     *,
     phone_region: str,

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 
 from domain.errors import DomainError
 from intake.importer import Append, run_import
-from intake.mapping import Mapping as ImportMapping
+from intake.mapping import ImportMapping
 from store.times import utc
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,6 @@ by JSON Pointer, as the API's other documents do; nothing is read from the file 
 
 from __future__ import annotations
 
-import codecs
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -82,7 +81,7 @@ class OccurredAt:
 
 
 @dataclass(frozen=True)
-class Mapping:
+class ImportMapping:
     """A validated mapping: `columns` maps a CSV column to its target (a capture field or
     `attributes.<name>`); `constants` fill a target for every row (and a mapped column's
     empty cell)."""
@@ -226,7 +225,7 @@ def _known_zone(name: str) -> bool:
     return True
 
 
-def parse_mapping(document: object) -> Mapping:
+def parse_mapping(document: object) -> ImportMapping:
     """Validate a mapping document (parsed JSON); raise InvalidMapping naming every bad field."""
     if not isinstance(document, dict):
         raise InvalidMapping([FieldError("", "a mapping is a JSON object")])
@@ -246,7 +245,6 @@ def parse_mapping(document: object) -> Mapping:
         encoding = "utf-8"
     else:
         encoding = encoding.lower()
-        codecs.lookup(ENCODINGS[encoding])  # shipped with Python: never fails
     delimiter = document.get("delimiter", ",")
     if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
         errors.append(FieldError("/delimiter", 'one character, e.g. ",", ";" or "\\t"'))
@@ -260,4 +258,4 @@ def parse_mapping(document: object) -> Mapping:
         )
     if errors:
         raise InvalidMapping(errors)
-    return Mapping(columns, constants, occurred_at, encoding, delimiter)
+    return ImportMapping(columns, constants, occurred_at, encoding, delimiter)

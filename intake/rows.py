@@ -19,7 +19,7 @@ from typing import Any
 
 from domain.errors import FieldError, InvalidDocument, InvalidEvent, json_pointer
 from domain.events import IncomingEvent, parse_event
-from intake.mapping import ATTRIBUTE_PREFIX, InvalidMapping, Mapping
+from intake.mapping import ATTRIBUTE_PREFIX, ImportMapping, InvalidMapping
 
 # Ids of imported events: "import-" and 128 bits of the envelope's SHA-256.
 EVENT_ID_PREFIX = "import-"
@@ -62,7 +62,7 @@ class CsvTable:
     records: list[tuple[int, list[str]]]
 
 
-def read_table(content: bytes, mapping: Mapping) -> CsvTable:
+def read_table(content: bytes, mapping: ImportMapping) -> CsvTable:
     """Decode and split the file; raise InvalidImportFile when it is not text in the
     mapping's encoding or has no header, InvalidMapping when a mapped column is missing."""
     try:
@@ -107,7 +107,7 @@ def read_table(content: bytes, mapping: Mapping) -> CsvTable:
 class RowReader:
     """Turns records of one table into events, as `mapping` says."""
 
-    def __init__(self, table: CsvTable, mapping: Mapping, phone_region: str) -> None:
+    def __init__(self, table: CsvTable, mapping: ImportMapping, phone_region: str) -> None:
         self.mapping = mapping
         self.width = len(table.header)
         self.phone_region = phone_region

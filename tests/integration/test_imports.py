@@ -222,9 +222,10 @@ def test_rows_that_are_the_same_event_count_once(store: Store) -> None:
     content = f"{HEADER}\n{row}\n{row}\n".encode()
     report = run_import(content, mapping, store.append, phone_region="CN")
     assert (report.rows, report.imported, report.duplicates) == (2, 1, 1)
-    # Another mapping that yields the same events is the same import.
-    renamed = {**MAPPING, "columns": {**MAPPING["columns"]}}
-    again = run_import(content, parse_mapping(renamed), store.append, phone_region="CN")
+    # Another file holding the same rows (its columns in another order, one more column
+    # the mapping ignores) is the same import: nothing new.
+    other = f"备注,{HEADER}\nvip,{row}\n,{row}\n".encode()
+    again = run_import(other, mapping, store.append, phone_region="CN")
     assert (again.imported, again.duplicates) == (0, 2)
     assert len(store.event_log.lead_events(lead_of(store, "twin@example.com"))) == 1
 
