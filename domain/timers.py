@@ -19,6 +19,9 @@ from rules.catalog import DELIVERY_EVENT_TYPES
 from rules.model import Ruleset, Sequence, Timer
 
 NURTURE_PREFIX = "nurture:"
+# Every event a CSV import appends has an id starting with this (then a hash of its row):
+# its timers are planned as history's (`without_history`).
+IMPORTED_ID_PREFIX = "import-"
 
 
 @dataclass(frozen=True)
@@ -71,13 +74,13 @@ def without_history(
     trigger: LoggedEvent,
     at: datetime,
 ) -> dict[str, RunningTimer]:
-    """`planned` without the timers that `trigger` (an external event received at `at`)
+    """`planned` without the timers that `trigger`, an imported event received at `at`,
     started or restarted and that would already be past due counted from when it
-    happened (its `occurred_at`): such a trigger is history (an import, a back-filled
-    event), and its timers are not started; a timer it restarted keeps running as before.
-    Timers are otherwise planned from `at`, when leadflow received the event
-    (docs/imports.md)."""
-    if trigger.caused_by is not None:  # a fired timer, a decision: never history
+    happened (its `occurred_at`): that part of the lead's life is history, and those
+    timers are not started; a timer it restarted keeps running as before. Every other
+    timer, and every timer of a posted event however old, runs from `at`, when leadflow
+    received the event (docs/imports.md, "Timers")."""
+    if trigger.caused_by is not None or not trigger.event_id.startswith(IMPORTED_ID_PREFIX):
         return dict(planned)
     happened = datetime.fromisoformat(trigger.occurred_at)
     kept: dict[str, RunningTimer] = {}

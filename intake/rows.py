@@ -19,10 +19,11 @@ from typing import Any
 
 from domain.errors import FieldError, InvalidDocument, InvalidEvent, json_pointer
 from domain.events import IncomingEvent, parse_event
+from domain.timers import IMPORTED_ID_PREFIX
 from intake.mapping import ATTRIBUTE_PREFIX, ImportMapping, InvalidMapping
 
 # Ids of imported events: "import-" and 128 bits of the envelope's SHA-256.
-EVENT_ID_PREFIX = "import-"
+EVENT_ID_PREFIX = IMPORTED_ID_PREFIX
 
 
 class InvalidImportFile(InvalidDocument):

@@ -1,6 +1,6 @@
-"""`domain.timers.without_history`: a back-dated trigger (an import, history posted late)
-starts no timer that would already be past due counted from when it happened; other
-timers run from when leadflow received it."""
+"""`domain.timers.without_history`: an imported trigger starts no timer that would already
+be past due counted from when it happened; other timers, and every timer of a posted
+event however old, run from when leadflow received it."""
 
 from __future__ import annotations
 
@@ -17,11 +17,13 @@ SPECS = [
 ]
 
 
-def capture(happened: datetime, caused_by: str | None = None) -> LoggedEvent:
+def capture(
+    happened: datetime, caused_by: str | None = None, event_id: str = "import-0123"
+) -> LoggedEvent:
     return LoggedEvent(
         lead_id="l",
         sequence=2,
-        event_id="e",
+        event_id=event_id,
         type="lead.captured",
         occurred_at=happened.isoformat(),
         recorded_at=RECEIVED.isoformat(),
@@ -57,3 +59,10 @@ def test_a_history_event_leaves_a_running_timer_as_it_was() -> None:
 def test_decisions_and_fired_timers_are_never_history() -> None:
     fired = capture(RECEIVED - timedelta(days=30), caused_by="trigger")
     assert set(planned_after(fired, {})) == {"first_follow_up", "idle"}
+
+
+def test_a_posted_event_however_old_has_its_timers_from_receipt() -> None:
+    posted = capture(RECEIVED - timedelta(days=30), event_id="crm-sync-42")
+    timers = planned_after(posted, {})
+    assert timers["first_follow_up"].due == RECEIVED + timedelta(hours=24)
+    assert set(timers) == {"first_follow_up", "idle"}
