@@ -238,3 +238,31 @@ def test_times_without_an_offset_use_the_mapping_time_zone(store: Store) -> None
     run_import(content, mapping, store.append, phone_region="CN")
     [captured] = store.event_log.lead_events(lead_of(store, "ber@example.com"))
     assert datetime.fromisoformat(captured.occurred_at) == datetime(2025, 7, 1, 10, 0, tzinfo=UTC)
+
+
+def test_a_row_the_log_refuses_is_reported_and_the_rest_of_its_batch_imported(
+    store: Store,
+) -> None:
+    """A lead holds at most 200 attributes: a touch adding one more is refused by the log,
+    not by validation. That row is bad (no column); the others of its batch go in."""
+    names = [f"a{i}" for i in range(200)]
+    full = parse_mapping(
+        {
+            "columns": {"email": "email", **{n: f"attributes.{n}" for n in names}},
+            "constants": {"source": "crm"},
+        }
+    )
+    row = "full@example.com," + ",".join("x" for _ in names)
+    report = run_import(
+        f"email,{','.join(names)}\n{row}\n".encode(), full, store.append, phone_region="CN"
+    )
+    assert report.imported == 1
+    more = parse_mapping(
+        {"columns": {"email": "email", "extra": "attributes.extra"}, "constants": {"source": "crm"}}
+    )
+    content = b"email,extra\nok1@example.com,1\nfull@example.com,1\nok2@example.com,1\n"
+    report = run_import(content, more, store.append, phone_region="CN")
+    assert (report.imported, report.bad_rows) == (2, 1)
+    [error] = report.errors
+    assert (error.row, error.column) == (3, None)
+    assert "attributes" in error.message
