@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from domain.errors import FieldError, InvalidDocument, json_pointer
-from domain.limits import MAX_ATTRIBUTE_KEY_CHARS, MAX_ATTRIBUTES_KEYS
+from domain.limits import MAX_ATTRIBUTE_KEY_CHARS, MAX_ATTRIBUTES_KEYS, unsafe_values
 
 # The `lead.captured` fields a column or a constant may fill (SPEC §4); anything else is
 # `attributes.<name>`.
@@ -229,6 +229,10 @@ def parse_mapping(document: object) -> ImportMapping:
     """Validate a mapping document (parsed JSON); raise InvalidMapping naming every bad field."""
     if not isinstance(document, dict):
         raise InvalidMapping([FieldError("", "a mapping is a JSON object")])
+    # Text no store can keep (a NUL, a lone surrogate) first: no message then echoes it.
+    unsafe = unsafe_values(document)
+    if unsafe:
+        raise InvalidMapping(unsafe)
     errors = [
         FieldError(json_pointer((key,)), "unknown field") for key in document if key not in _KEYS
     ]

@@ -11,6 +11,7 @@ of this API process (`intake.jobs`); a bad row is reported, not refused.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -25,6 +26,7 @@ from api.errors import ApiError, error_body
 from api.import_responses import UPLOAD_BODY, Import, ImportList, ImportQueued
 from api.responses import KEYED, answer, refused
 from domain.errors import FieldError, InvalidDocument
+from domain.limits import MAX_JSON_DEPTH, nests_deeper_than
 from intake.jobs import MAX_UPLOAD_BYTES, ImportRunner, TooManyImports, Upload
 from intake.mapping import InvalidMapping, parse_mapping
 from intake.rows import read_table
@@ -35,6 +37,7 @@ router = APIRouter(prefix="/v1/imports", tags=["imports"])
 _MAX_BODY = MAX_UPLOAD_BYTES + 1024 * 1024
 _FIELDS = ("file", "mapping", "dry_run")
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
+_UNSAFE_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
 async def get_imports(request: Request) -> ImportRunner:
@@ -97,6 +100,11 @@ async def _upload(request: Request) -> tuple[bytes, str | None, Any, bool]:
                 document = json.loads(mapping_text)
             except ValueError as bad:
                 errors.append(FieldError("/mapping", f"not JSON: {bad}"))
+            except RecursionError:
+                errors.append(FieldError("/mapping", "nests too deep"))
+            else:
+                if nests_deeper_than(document, MAX_JSON_DEPTH):
+                    errors.append(FieldError("/mapping", f"nests deeper than {MAX_JSON_DEPTH}"))
         if not isinstance(flag, str) or flag.strip().lower() not in (*_TRUE, *_FALSE):
             errors.append(FieldError("/dry_run", "true or false"))
         if errors:
@@ -120,7 +128,8 @@ def _checked(content: bytes, file_name: str | None, document: Any, dry_run: bool
         raise InvalidMapping(
             [FieldError("/mapping" + e.path, e.message) for e in bad.errors]
         ) from None
-    name = None if file_name is None else file_name[:200]
+    # The name is only shown back: text no store can keep is replaced, not refused.
+    name = None if file_name is None else _UNSAFE_TEXT.sub("\ufffd", file_name[:200])
     return Upload(content, name, mapping, dry_run)
 
 

@@ -114,6 +114,12 @@ def test_bad_uploads_are_refused_naming_the_field_and_nothing_is_recorded(
         "/v1/imports", headers=ADMIN, files={"file": ("a.csv", csv)}, data={"mapping": "{"}
     )
     refused(not_json, 422, "/mapping")
+    deep_mapping = {"mapping": "[" * 100_000}
+    the_file = {"file": ("a.csv", csv)}
+    deep = client.post("/v1/imports", headers=ADMIN, files=the_file, data=deep_mapping)
+    refused(deep, 422, "/mapping")
+    nul = upload(client, csv, {**MAPPING, "constants": {"source": "a\u0000b"}})
+    refused(nul, 422, "/mapping/constants/source")
     no_file = client.post("/v1/imports", headers=ADMIN, data={"mapping": json.dumps(MAPPING)})
     refused(no_file, 422, "/file")
     refused(upload(client, csv, dry_run="maybe"), 422, "/dry_run")
