@@ -16,7 +16,7 @@ import io
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -124,7 +124,7 @@ def import_csv(
         raise typer.Exit(1)
 
 
-def _refuse(source: Path, bad: Exception) -> None:
+def _refuse(source: Path, bad: Exception) -> NoReturn:
     """Print why the mapping or the file cannot be used, each field on its line; exit 2."""
     if isinstance(bad, InvalidDocument):
         for detail in bad.details:
