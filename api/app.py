@@ -29,6 +29,7 @@ from api.routes import (
     forms,
     health,
     hosted_forms,
+    imports,
     keys,
     leads,
     metrics,
@@ -42,6 +43,7 @@ from api.routes import (
     tracking,
 )
 from delivery.temporal import LeadWorkflows
+from intake.jobs import ImportJobs, ImportRunner
 from leadflow.bootstrap import connect_temporal, form_guard, open_store
 from leadflow.bootstrap import projections as read_models
 from leadflow.heartbeat import beating
@@ -96,6 +98,10 @@ def create_app(settings: Settings, tracer: Tracer | None = None) -> FastAPI:
             time_limit_seconds=settings.replay_time_limit_seconds,
         )
         await asyncio.to_thread(app.state.replays.start)
+        app.state.imports = ImportRunner(
+            ImportJobs(store.engine), writer.append_from_thread, settings.phone_region
+        )
+        await asyncio.to_thread(app.state.imports.start)
         connecting = asyncio.create_task(connect_in_background())
         # Start-up is done, and what it built (~150,000 objects of FastAPI, pydantic,
         # SQLAlchemy, the store) lives as long as the app. Frozen, the cyclic collector no
@@ -115,6 +121,7 @@ def create_app(settings: Settings, tracer: Tracer | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await watching_keys
             await asyncio.to_thread(app.state.replays.stop)
+            await asyncio.to_thread(app.state.imports.stop)
             await asyncio.to_thread(writer.stop)
             app.state.store.close()
 
@@ -145,6 +152,7 @@ def create_app(settings: Settings, tracer: Tracer | None = None) -> FastAPI:
     app.include_router(tracking.router)
     app.include_router(hosted_forms.router)
     app.include_router(replays.router)
+    app.include_router(imports.router)
     app.include_router(quarantine.router)
     app.include_router(keys.router)
     app.include_router(console.router)

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from delivery.temporal import TemporalUnavailable
 from domain.errors import Conflict, DomainError, InvalidDocument, LeadNotFound
 from intake.form_book import FormNotFound, FormVersionNotFound
+from intake.jobs import ImportNotFound
 from replay.jobs import ReplayNotFound
 from store.faults import DatabaseFault, database_fault
 from store.ingest import ItemRejected
@@ -67,7 +68,7 @@ def status_of(error: DomainError) -> int:
         return 422
     if isinstance(error, (RulesetNotFound, ReplayNotFound, QuarantineItemNotFound, KeyNotFound)):
         return 404
-    if isinstance(error, (LeadNotFound, FormNotFound, FormVersionNotFound)):
+    if isinstance(error, (LeadNotFound, FormNotFound, FormVersionNotFound, ImportNotFound)):
         return 404
     if isinstance(error, Conflict):
         return 409

@@ -66,8 +66,11 @@ class GroupCommitter:
         self._stopping = False
         self._lock = threading.Lock()  # no request is queued behind the stop marker
         self.groups = 0  # groups handed to the store so far (for tests and diagnostics)
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
+        with contextlib.suppress(RuntimeError):  # no running loop: no `append_from_thread`
+            self._loop = asyncio.get_running_loop()
         self._thread.start()
 
     def stop(self) -> None:
@@ -98,6 +101,18 @@ class GroupCommitter:
                 raise ApiError(503, "shutting_down", "the API is shutting down; retry")
             self._requests.put(_Request(PendingAppend(events, keys, scope), loop, answer))
         return await answer
+
+    def append_from_thread(
+        self, events: list[IncomingEvent], keys: list[str | None], scope: str | None
+    ) -> list[Appended]:
+        """`append` for a thread that is not the event loop's (an import job): the events
+        join the same groups as posted ones, and this waits for their commit. Needs
+        `start` to have been called from the running loop."""
+        assert self._loop is not None, "start() the writer from the event loop first"
+        future = asyncio.run_coroutine_threadsafe(
+            self.append(events, keys, scope=scope), self._loop
+        )
+        return future.result()
 
     def _run(self) -> None:
         while (first := self._requests.get()) is not None:

@@ -23,6 +23,7 @@ from pydantic.json_schema import models_json_schema
 
 from api.deps import SCOPE_OF
 from api.form_responses import FORM_MODELS
+from api.import_responses import IMPORT_MODELS
 from api.report_responses import REPORT_MODELS
 from api.responses import MODELS as ANSWER_MODELS
 from domain.directory import Directory
@@ -40,7 +41,10 @@ def _component(name: str) -> dict[str, str]:
 _MODELS: list[type[BaseModel]] = [Ruleset, Directory, *dict.fromkeys(EXTERNAL_DATA.values())]
 # What the routes answer (`api.responses`): serialisation schemas.
 _, _ANSWER_DEFS = models_json_schema(
-    [(model, "serialization") for model in [*ANSWER_MODELS, *REPORT_MODELS, *FORM_MODELS]],
+    [
+        (model, "serialization")
+        for model in [*ANSWER_MODELS, *REPORT_MODELS, *FORM_MODELS, *IMPORT_MODELS]
+    ],
     ref_template="#/components/schemas/{model}",
 )
 ANSWER_SCHEMAS: dict[str, Any] = _ANSWER_DEFS["$defs"]

@@ -22,6 +22,7 @@ from domain.timers import (
     plan_deliveries,
     plan_sequences,
     plan_timers,
+    without_history,
 )
 
 
@@ -87,9 +88,10 @@ class LeadMachine:
         self.state = result.state
         happened = [cause, *decided]
         timers = {k: v for k, v in self.timers.items() if fired is None or k != fired.timer_id}
-        timers = plan_timers(
+        planned = plan_timers(
             timers, self.active.ruleset.timers, [(e.type, e.event_id) for e in happened], at
         )
+        timers = without_history(timers, planned, cause, at)
         self.timers = plan_sequences(
             timers,
             self.active.ruleset.sequences,

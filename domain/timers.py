@@ -19,6 +19,9 @@ from rules.catalog import DELIVERY_EVENT_TYPES
 from rules.model import Ruleset, Sequence, Timer
 
 NURTURE_PREFIX = "nurture:"
+# Every event a CSV import appends has an id starting with this (then a hash of its row):
+# its timers are planned as history's (`without_history`).
+IMPORTED_ID_PREFIX = "import-"
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,33 @@ def plan_timers(
                 due = (at + spec.delay).isoformat()
                 timers[spec.id] = RunningTimer(spec.id, due, event_id)
     return timers
+
+
+def without_history(
+    before: Mapping[str, RunningTimer],
+    planned: Mapping[str, RunningTimer],
+    trigger: LoggedEvent,
+    at: datetime,
+) -> dict[str, RunningTimer]:
+    """`planned` without the timers that `trigger`, an imported event received at `at`,
+    started or restarted and that would already be past due counted from when it
+    happened (its `occurred_at`): that part of the lead's life is history, and those
+    timers are not started; a timer it restarted keeps running as before. Every other
+    timer, and every timer of a posted event however old, runs from `at`, when leadflow
+    received the event (docs/imports.md, "Timers")."""
+    if trigger.caused_by is not None or not trigger.event_id.startswith(IMPORTED_ID_PREFIX):
+        return dict(planned)
+    happened = datetime.fromisoformat(trigger.occurred_at)
+    kept: dict[str, RunningTimer] = {}
+    for timer_id, timer in planned.items():
+        earlier = before.get(timer_id)
+        delay = timer.due - at
+        if timer is not earlier and delay.total_seconds() > 0 and happened + delay <= at:
+            if earlier is not None:
+                kept[timer_id] = earlier
+            continue
+        kept[timer_id] = timer
+    return kept
 
 
 def fired_timer_data(timer: RunningTimer) -> dict[str, object]:

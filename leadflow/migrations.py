@@ -1,7 +1,7 @@
 """Every table leadflow owns in one view (API keys, follower positions and leases, replays,
-the quarantine and the read models' live tables), and how a database's tables differ from it:
-what alembic's autogenerate compares. Gathered here, at the top of the layers, because the
-tables are declared in store/, replay/ and projections/ alike.
+imports, the quarantine and the read models' live tables), and how a database's tables
+differ from it: what alembic's autogenerate compares. Gathered here, at the top of the
+layers, because the tables are declared in store/, replay/, intake/ and projections/ alike.
 
 Not in the view: the event log's tables (eventsourcing's own), `alembic_version`, and a
 rebuild's `<table>__rebuild` copies, which live only until their swap.
@@ -16,6 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
+from intake.jobs import metadata as imports_metadata
 from leadflow.bootstrap import projections
 from replay.jobs import metadata as replays_metadata
 from store.keys import metadata as keys_metadata
@@ -33,6 +34,7 @@ def owned_metadata() -> MetaData:
         replays_metadata,
         quarantine_metadata,
         leases_metadata,
+        imports_metadata,
     ]
     declared += [projection.metadata for projection in projections()]
     for metadata in declared:

@@ -249,7 +249,10 @@ def _follow_up(event: LoggedEvent, position: int, at: datetime, lead: _Lead) -> 
     answered = lead.open
     since = None
     if answered is not None:
-        since = (at - utc(answered["assigned_at"])).total_seconds()
+        # Never negative: a back-filled follow-up (an import, history posted late) may
+        # have happened before leadflow received the lead and assigned it; it answered
+        # the lead at once (docs/imports.md).
+        since = max(0.0, (at - utc(answered["assigned_at"])).total_seconds())
         changes: dict[str, Any] = {"followups_count": answered["followups_count"] + 1}
         if answered["first_follow_up_at"] is None:
             changes.update(first_follow_up_at=at, first_response_seconds=since)

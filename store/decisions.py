@@ -28,7 +28,13 @@ from domain.state import (
     is_trigger,
     state_at_trigger,
 )
-from domain.timers import RunningTimer, fired_timer_data, plan_sequences, plan_timers
+from domain.timers import (
+    RunningTimer,
+    fired_timer_data,
+    plan_sequences,
+    plan_timers,
+    without_history,
+)
 from rules.evaluate import Checkpoint
 from store.application import MAX_CONFLICT_RETRIES, LogApplication, recorder_of
 from store.unit_of_work import UnitOfWork
@@ -153,6 +159,7 @@ class Decisions(LogApplication):
         planned = plan_timers(
             timers, active.ruleset.timers, [(e.type, e.event_id) for e in happened], now
         )
+        planned = without_history(timers, planned, cause, now)
         planned = plan_sequences(
             planned,
             active.ruleset.sequences,

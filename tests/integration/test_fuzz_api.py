@@ -263,8 +263,10 @@ def test_no_operation_answers_5xx_or_writes_on_4xx(case: Any, client: Any) -> No
         )
 
 
-# The routes that read a JSON body (through `api.deps.body_for` or `json_body`).
+# The routes that read a JSON body (through `api.deps.body_for` or `json_body`), or an
+# upload (multipart/form-data).
 READ_A_BODY = {
+    ("post", "/v1/imports"),
     ("post", "/v1/events"),
     ("post", "/v1/events/batch"),
     ("post", "/v1/rulesets/validate"),
