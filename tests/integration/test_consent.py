@@ -21,6 +21,8 @@ from api.app import create_app
 from domain.tracking import TrackedMessage
 from leadflow.bootstrap import Store
 from leadflow.settings import Settings
+from replay.diff import DecidedFact, verify
+from rules.catalog import DELIVERY_EVENT_TYPES
 
 if TYPE_CHECKING:
     from conftest import MailServer, RunPipeline
@@ -77,7 +79,10 @@ async def test_a_nurture_email_carries_one_click_unsubscribe_and_only_a_post_use
     async with run_pipeline(settings) as pipeline:
         install(pipeline.store)
         lead = pipeline.capture("ann@x.io", name="Ann", intent="low")
-        await pipeline.until(lambda: len(smtp.handler.envelopes) >= 1, "the welcome email")
+        # The delivery records the email once the SMTP server has it.
+        await pipeline.until(
+            lambda: bool(of_type(pipeline.store, lead, "nurture.email_sent")), "the welcome email"
+        )
         email = smtp.handler.message(0)
         [sent] = of_type(pipeline.store, lead, "nurture.email_sent")
         message_id = sent["message_id"]
@@ -181,6 +186,21 @@ async def test_an_admin_flag_stops_the_next_step_and_a_phone_only_lead_gets_no_e
             assert (shown["do_not_contact"], shown["do_not_contact_reason"]) == (False, None)
             twice = web.post(f"/v1/leads/{lead}/do-not-contact/lift", json=lift, headers=ADMIN)
             assert twice.status_code == 409
+        await pipeline.eventually(lead, lambda state: not state.do_not_contact)
+
+        # The replay simulator, on the same pure lifecycle, decides what the workflows did.
+        # (What deliveries record is simulated only for rulesets whose timers watch it.)
+        mismatches = verify(store.event_log, store.rulebook, store.rulebook.directory())
+        assert [m.lead_id for m in mismatches] == [str(lead)]
+        [replayed] = [decided(m.replayed) for m in mismatches]
+        assert replayed == decided(mismatches[0].recorded)
+        assert ("nurture.exited", '{"reason": "do_not_contact", "sequence": "drip"}') in [
+            fact[:2] for fact in replayed
+        ]
+
+
+def decided(facts: list[DecidedFact]) -> list[DecidedFact]:
+    return [fact for fact in facts if fact[0] not in DELIVERY_EVENT_TYPES]
 
 
 @pytest.fixture
