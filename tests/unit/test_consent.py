@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from pydantic import ValidationError
 
 from domain.directory import parse_directory
 from domain.errors import DoNotContactUnchanged, InvalidEvent
@@ -20,6 +21,7 @@ from domain.lifecycle import ActiveRuleset
 from domain.machine import LeadMachine
 from domain.state import LeadState, LoggedEvent, apply_event, check_external_event, fold
 from domain.tracking import list_unsubscribe_headers, unsubscribe_mailbox
+from leadflow.settings import Settings
 from rules.compile import compile_ruleset
 from rules.evaluate import facts_for
 from rules.validation import parse_ruleset
@@ -231,3 +233,14 @@ def message_from(raw: bytes) -> EmailMessage:
     parsed = message_from_bytes(raw, policy=default)
     assert isinstance(parsed, EmailMessage)
     return parsed
+
+
+def test_the_mailto_comes_from_the_sender_unless_set_and_empty_means_none() -> None:
+    sender = Settings(mail_from="Leadflow <news@example.com>")
+    assert sender.unsubscribe_mailbox == "news@example.com"
+    own = Settings(mail_from="news@example.com", unsubscribe_mailto="optout@example.com")
+    assert own.unsubscribe_mailbox == "optout@example.com"
+    assert Settings(unsubscribe_mailto="").unsubscribe_mailbox is None
+    for bad in ("not an address", "a@b>, <mailto:x@y", "a@b?subject=x"):
+        with pytest.raises(ValidationError, match="unsubscribe_mailto"):
+            Settings(unsubscribe_mailto=bad)
