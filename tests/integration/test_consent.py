@@ -2,8 +2,8 @@
 (aiosmtpd) carries List-Unsubscribe and List-Unsubscribe-Post; its URL unsubscribes on a
 POST, once, and a GET alone changes nothing; hard and soft bounces; an admin's
 do-not-contact stops a running sequence before its next step (real Temporal, seconds-long
-waits); a phone-only lead gets no email and the log says why; hostile input to the new
-routes is refused with nothing written."""
+waits); the delivery checks the flag again before sending; a phone-only lead gets no email
+and the log says why; hostile input to the new routes is refused with nothing written."""
 
 from __future__ import annotations
 
@@ -14,15 +14,23 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID, uuid4
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
+from temporalio.testing import ActivityEnvironment
 
+from activities.notifications import NotificationActivities
+from activities.senders import NotificationSender
 from api.app import create_app
+from domain.consent import do_not_contact_event
+from domain.events import parse_event
+from domain.state import Decision
 from domain.tracking import TrackedMessage
 from leadflow.bootstrap import Store
 from leadflow.settings import Settings
 from replay.diff import DecidedFact, verify
 from rules.catalog import DELIVERY_EVENT_TYPES
+from workflows.contracts import SendInput
 
 if TYPE_CHECKING:
     from conftest import MailServer, RunPipeline
@@ -304,3 +312,50 @@ def test_hostile_input_to_the_new_routes_is_refused_and_writes_nothing(web: Test
         refused("POST", "/v1/events", 422, "/type", json=body, headers=ADMIN)
     assert store.event_log.max_position() == position
     assert stream(store, UUID(lead))[-1][0] == "lead.captured"
+
+
+def test_the_delivery_checks_the_flag_again_before_sending(store: Store, smtp: MailServer) -> None:
+    """A step's email queued before the flag was set (the step was decided first) is not
+    sent: the delivery reads the lead's stream again, and records why it skipped."""
+    install(store)
+    version = store.rulebook.active_version()
+    assert version is not None
+    http = httpx.Client()
+    sender = NotificationSender(smtp.url, "news@example.com", http)
+    deliveries = NotificationActivities(
+        store.event_log, store.rulebook, sender, "https://leads.example.com"
+    )
+
+    def queued(email: str, flagged: bool) -> SendInput:
+        body = {"type": "lead.captured", "data": {"email": email, "source": "website"}}
+        [capture] = store.append([parse_event(body, now=NOW, phone_region="CN")], [None])
+        assert capture.lead_id is not None
+        step = {"to": "lead", "template": "welcome", "channel": "email", "sequence": "drip"}
+        notification = store.event_log.record_once(
+            capture.lead_id,
+            Decision("notification.queued", {**step, "step": 0}, None),
+            event_id=f"lf:queued-{email}",
+            occurred_at=NOW,
+            ruleset_version=version,
+            caused_by=capture.event_id,
+        )
+        if flagged:
+            admin = {"reason": "asked by phone"}
+            event = do_not_contact_event(
+                admin, lead_id=capture.lead_id, lift=False, by="key_ops", now=NOW
+            )
+            store.append([event], [None])
+        return SendInput(str(capture.lead_id), notification.event_id)
+
+    try:
+        flagged = queued("flagged@x.io", flagged=True)
+        free = queued("free@x.io", flagged=False)
+        assert ActivityEnvironment().run(deliveries.send, flagged) == ["skipped"]
+        assert ActivityEnvironment().run(deliveries.send, free) == ["sent"]
+    finally:
+        http.close()
+    [skipped] = of_type(store, UUID(flagged.lead_id), "notification.sent")
+    assert (skipped["status"], skipped["reason"]) == ("skipped", "do_not_contact (admin)")
+    assert of_type(store, UUID(flagged.lead_id), "nurture.email_sent") == []
+    assert [tuple(e.rcpt_tos) for e in smtp.handler.envelopes] == [("free@x.io",)]
+    assert smtp.handler.message(0)["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
