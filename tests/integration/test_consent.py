@@ -359,3 +359,20 @@ def test_the_delivery_checks_the_flag_again_before_sending(store: Store, smtp: M
     assert of_type(store, UUID(flagged.lead_id), "nurture.email_sent") == []
     assert [tuple(e.rcpt_tos) for e in smtp.handler.envelopes] == [("free@x.io",)]
     assert smtp.handler.message(0)["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_an_admin_change_retried_with_its_key_answers_the_same_and_appends_once(
+    web: TestClient,
+) -> None:
+    lead = captured(web, "dee@x.io")
+    keyed = {**ADMIN, "Idempotency-Key": "flag-dee"}
+    path = f"/v1/leads/{lead}/do-not-contact"
+    first = web.post(path, json={"reason": "asked by phone"}, headers=keyed)
+    retry = web.post(path, json={"reason": "asked by phone"}, headers=keyed)
+    assert (first.status_code, retry.status_code) == (202, 202)
+    assert retry.json() == {**first.json(), "duplicate": True}
+    other = web.post(path, json={"reason": "another reason"}, headers=keyed)
+    assert other.status_code == 409
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+    store: Store = web.app.state.store  # type: ignore[attr-defined]
+    assert len(of_type(store, UUID(lead), "lead.do_not_contact_set")) == 1
