@@ -198,14 +198,6 @@ def apply_event(state: LeadState, event: LoggedEvent) -> LeadState:
             # Its sequences end by `nurture.exited` decisions, which the lifecycle makes.
             changes["unsubscribed"] = True
             changes.update(_no_contact(state, "unsubscribed"))
-        case "email.bounced":
-            if d.get("kind") == "hard":  # absent: soft (domain.events.EmailBouncedData)
-                changes.update(_no_contact(state, "hard_bounce"))
-        case "lead.do_not_contact_set":
-            changes.update(_no_contact(state, "admin"))
-        case "lead.do_not_contact_lifted":
-            changes["do_not_contact"] = False
-            changes["do_not_contact_reason"] = None
         case "lead.task_created":
             changes["open_tasks"] = {**state.open_tasks, d["task"]: d["due_at"]}
         case "lead.tagged":
@@ -220,6 +212,15 @@ def apply_event(state: LeadState, event: LoggedEvent) -> LeadState:
                 changes["sequences"] = (*state.sequences, d["sequence"])
         case "nurture.exited":
             changes["sequences"] = tuple(q for q in state.sequences if q != d["sequence"])
+        # Rare events last: a match tries its cases in order, and folds are hot (replay).
+        case "email.bounced":
+            if d.get("kind") == "hard":  # absent: soft (domain.events.EmailBouncedData)
+                changes.update(_no_contact(state, "hard_bounce"))
+        case "lead.do_not_contact_set":
+            changes.update(_no_contact(state, "admin"))
+        case "lead.do_not_contact_lifted":
+            changes["do_not_contact"] = False
+            changes["do_not_contact_reason"] = None
     return _changed(state, changes)
 
 
