@@ -124,6 +124,15 @@ async def test_a_nurture_email_carries_one_click_unsubscribe_and_only_a_post_use
                 )
                 assert done.status_code == 200 and "您已退订" in done.text
             assert of_type(pipeline.store, lead, "lead.unsubscribed") == [{}]
+            # Multipart and with a trailing line break, as RFC 8058 allows: the same.
+            boundary = "b0undary"
+            multipart = (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\n'
+                f"One-Click\r\n--{boundary}--\r\n"
+            ).encode()
+            ctype = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+            assert web.post(path, content=multipart, headers=ctype).status_code == 200
+            assert web.post(path, content=b"List-Unsubscribe=One-Click\r\n").status_code == 200
             # The page's own button: an empty POST, once more; still one unsubscribe.
             assert web.post(path, headers={"Accept-Language": "en"}).status_code == 200
             assert len(of_type(pipeline.store, lead, "lead.unsubscribed")) == 1
