@@ -4,6 +4,7 @@ why), and the List-Unsubscribe headers of a nurture email."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -22,6 +23,7 @@ from domain.machine import LeadMachine
 from domain.state import LeadState, LoggedEvent, apply_event, check_external_event, fold
 from domain.tracking import list_unsubscribe_headers, unsubscribe_mailbox
 from leadflow.settings import Settings
+from projections.leads import state_of
 from rules.compile import compile_ruleset
 from rules.evaluate import facts_for
 from rules.validation import parse_ruleset
@@ -244,3 +246,13 @@ def test_the_mailto_comes_from_the_sender_unless_set_and_empty_means_none() -> N
     for bad in ("not an address", "a@b>, <mailto:x@y", "a@b?subject=x"):
         with pytest.raises(ValidationError, match="unsubscribe_mailto"):
             Settings(unsubscribe_mailto=bad)
+
+
+def test_a_leads_row_folded_before_the_flag_existed_reads_it_from_unsubscribed() -> None:
+    before = {"lead_id": LEAD, "unsubscribed": True, "email": "ann@x.io"}
+    upgraded = state_of(json.dumps(before))
+    assert (upgraded.do_not_contact, upgraded.do_not_contact_reason) == (True, "unsubscribed")
+    never = {**before, "unsubscribed": False}
+    assert state_of(json.dumps(never)).do_not_contact is False
+    lifted = {**before, "do_not_contact": False, "do_not_contact_reason": None}
+    assert state_of(json.dumps(lifted)).do_not_contact is False
