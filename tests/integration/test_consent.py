@@ -385,3 +385,21 @@ def test_an_admin_change_retried_with_its_key_answers_the_same_and_appends_once(
     assert other.json()["error"]["code"] == "idempotency_key_reused"
     store: Store = web.app.state.store  # type: ignore[attr-defined]
     assert len(of_type(store, UUID(lead), "lead.do_not_contact_set")) == 1
+
+
+def test_after_a_lift_the_same_link_unsubscribes_again(web: TestClient) -> None:
+    lead = captured(web, "eli@x.io")
+    store: Store = web.app.state.store  # type: ignore[attr-defined]
+    message_id = f"m-{uuid4()}"
+    store.event_log.save(TrackedMessage.sent(message_id, lead, []))
+    assert web.post(f"/t/u/{message_id}").status_code == 200
+    assert web.post(f"/t/u/{message_id}").status_code == 200
+    lift = {"reason": "opted in again"}
+    assert (
+        web.post(f"/v1/leads/{lead}/do-not-contact/lift", json=lift, headers=ADMIN).status_code
+        == 202
+    )
+    assert web.get(f"/v1/leads/{lead}", headers=ADMIN).json()["do_not_contact"] is False
+    assert web.post(f"/t/u/{message_id}").status_code == 200
+    assert len(of_type(store, UUID(lead), "lead.unsubscribed")) == 2
+    assert web.get(f"/v1/leads/{lead}", headers=ADMIN).json()["do_not_contact"] is True
