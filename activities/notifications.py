@@ -24,7 +24,13 @@ from activities.senders import DeliveryFailed, NotificationSender, field_escape
 from domain.identity import LEADFLOW_NAMESPACE, decided_event_id
 from domain.recipients import NoRecipient, Target, message_fields, resolve_targets
 from domain.state import Decision, LeadState, LoggedEvent, fold
-from domain.tracking import TrackedMessage, tracked_html, tracked_text, unsubscribe_link
+from domain.tracking import (
+    TrackedMessage,
+    list_unsubscribe_headers,
+    tracked_html,
+    tracked_text,
+    unsubscribe_link,
+)
 from rules.model import Ruleset, Template
 from rules.templates import LeadflowUrl, find_template, render
 from store.log import EventLog
@@ -48,11 +54,15 @@ class NotificationActivities:
         rulebook: Rulebook,
         sender: NotificationSender,
         public_url: str,
+        *,
+        unsubscribe_mailbox: str | None = None,
     ) -> None:
         self.event_log = event_log
         self.rulebook = rulebook
         self.sender = sender
         self.public_url = public_url
+        # The mailto of nurture emails' List-Unsubscribe header; None: the URL alone.
+        self.unsubscribe_mailbox = unsubscribe_mailbox
 
     @activity.defn(name=SEND_NOTIFICATION, no_thread_cancel_exception=True)
     def send(self, input: SendInput) -> list[str]:
@@ -116,18 +126,22 @@ class NotificationActivities:
         *,
         rescheduled_when_busy: bool,
     ) -> str:
-        """A nurture email to the lead itself, tracked, and recorded as nurture.email_sent."""
+        """A nurture email to the lead itself, tracked, with the List-Unsubscribe headers,
+        and recorded as nurture.email_sent. Not sent to a lead on do-not-contact now,
+        whenever the flag was set (the step that queued it may have come before)."""
+        events = self.event_log.lead_events(UUID(queued.lead_id))
         if any(
             e.type == "notification.sent" and e.data.get("notification_id") == queued.event_id
-            for e in self.event_log.lead_events(UUID(queued.lead_id))
+            for e in events
         ):
             return "sent"
         template_id = str(queued.data["template"])
         template = find_template(ruleset, template_id) if ruleset else None
-        if lead.unsubscribed or not lead.email or template is None:
+        now = fold(queued.lead_id, events)
+        if now.do_not_contact or not lead.email or template is None:
             reason = (
-                "unsubscribed"
-                if lead.unsubscribed
+                f"do_not_contact ({now.do_not_contact_reason})"
+                if now.do_not_contact
                 else "no email address"
                 if not lead.email
                 else f"no template {template_id!r}"
@@ -155,6 +169,7 @@ class NotificationActivities:
             message.subject,
             tracked_text(message.body, self.public_url, message_id),
             html=tracked_html(message.body, message.links, self.public_url, message_id),
+            headers=list_unsubscribe_headers(self.public_url, message_id, self.unsubscribe_mailbox),
             rescheduled_when_busy=rescheduled_when_busy,
         )
         if status in ("sent", "recorded"):
@@ -190,6 +205,7 @@ class NotificationActivities:
         subject: str,
         body: str,
         html: str | None = None,
+        headers: dict[str, str] | None = None,
         *,
         rescheduled_when_busy: bool,
     ) -> str:
@@ -198,7 +214,13 @@ class NotificationActivities:
         activity.heartbeat(target.recipient)
         try:
             status = self.sender.send(
-                target, subject, body, message_id=message_id, html=html, lead_id=queued.lead_id
+                target,
+                subject,
+                body,
+                message_id=message_id,
+                html=html,
+                headers=headers,
+                lead_id=queued.lead_id,
             )
         except DeliveryFailed as failed:
             last_try = activity.info().attempt >= MAX_ATTEMPTS

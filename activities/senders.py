@@ -42,7 +42,7 @@ import re
 import smtplib
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -337,6 +337,7 @@ class NotificationSender:
         *,
         message_id: str | None = None,
         html: str | None = None,
+        headers: Mapping[str, str] | None = None,
         lead_id: str | None = None,
     ) -> DeliveryStatus:
         """Deliver one message to `target`; return "sent" once the SMTP server or the
@@ -345,15 +346,17 @@ class NotificationSender:
         `message_id` becomes the email's Message-ID (see `message_id_header`), the
         generic webhook's `message_id` and every webhook request's `Idempotency-Key` and
         `X-Leadflow-Delivery` headers; pass the same one on every retry. `html` makes
-        the email multipart/alternative with `body` as the text part (webhooks ignore
-        it). `lead_id` goes into logs and the generic payload. Raises DeliveryFailed.
+        the email multipart/alternative with `body` as the text part; `headers` are added
+        to the email (List-Unsubscribe on marketing email); webhooks ignore both.
+        `lead_id` goes into logs and the generic payload. Raises DeliveryFailed.
         """
         try:
             if target.channel == "email":
                 if self.smtp is None:
                     log.info("lead %s: email to %s recorded (no SMTP)", lead_id, target.recipient)
                     return "recorded"
-                self._send_email(self.smtp, target, subject, body, message_id, html)
+                message = self._email(target, subject, body, message_id, html, headers)
+                self._send_email(self.smtp, target, message)
             else:
                 payload = self._payload(target, subject, body, message_id, lead_id)
                 self._post(target, payload, message_id)
@@ -396,7 +399,13 @@ class NotificationSender:
                 )
 
     def _email(
-        self, target: Target, subject: str, body: str, message_id: str | None, html: str | None
+        self,
+        target: Target,
+        subject: str,
+        body: str,
+        message_id: str | None,
+        html: str | None,
+        headers: Mapping[str, str] | None = None,
     ) -> EmailMessage:
         if not _EMAIL_ADDRESS.fullmatch(target.address):
             raise DeliveryFailed(f"not an email address: {target.address!r}", retryable=False)
@@ -409,21 +418,14 @@ class NotificationSender:
         message["Date"] = format_datetime(datetime.now(UTC))
         if message_id is not None:
             message["Message-ID"] = message_id_header(message_id, self.mail_from)
+        for name, value in (headers or {}).items():
+            message[name] = value
         message.set_content(body)
         if html is not None:
             message.add_alternative(html, subtype="html")
         return message
 
-    def _send_email(
-        self,
-        server: SmtpServer,
-        target: Target,
-        subject: str,
-        body: str,
-        message_id: str | None,
-        html: str | None,
-    ) -> None:
-        message = self._email(target, subject, body, message_id, html)
+    def _send_email(self, server: SmtpServer, target: Target, message: EmailMessage) -> None:
         where = f"SMTP {server.host}:{server.port}"
         with self.slots.hold(f"smtp://{server.host}:{server.port}", where):
             self._submit(server, target, message, where)

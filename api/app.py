@@ -24,6 +24,7 @@ from api.metrics import FlowCollector
 from api.openapi_bodies import describe_api
 from api.request_log import RequestLog
 from api.routes import (
+    consent,
     directory,
     events,
     forms,
@@ -143,6 +144,7 @@ def create_app(settings: Settings, tracer: Tracer | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(status.router)
     app.include_router(leads.router)
+    app.include_router(consent.router)
     app.include_router(rulesets.router)
     app.include_router(forms.router)
     app.include_router(directory.router)

@@ -351,6 +351,8 @@ class Lead(Answer):
                     "last_activity_at": "2026-03-01T09:00:00+00:00",
                     "won_amount": None,
                     "unsubscribed": False,
+                    "do_not_contact": False,
+                    "do_not_contact_reason": None,
                     "ruleset_version": 1,
                     "variants": {},
                     "open_tasks": {"first_follow_up": "2026-03-02T09:00:00+00:00"},
@@ -391,7 +393,15 @@ class Lead(Answer):
     first_response_at: Timestamp | None
     last_activity_at: Timestamp | None
     won_amount: str | None = Field(description="A decimal number, as text.")
-    unsubscribed: bool
+    unsubscribed: bool = Field(
+        description="The lead once unsubscribed (a fact; see do_not_contact)."
+    )
+    do_not_contact: bool = Field(
+        description="No marketing email goes to the lead (docs/consent.md)."
+    )
+    do_not_contact_reason: Literal["unsubscribed", "hard_bounce", "admin"] | None = Field(
+        description="What first set the flag; null when it is not set."
+    )
     ruleset_version: int | None
     variants: dict[str, str] = Field(description="Experiment → variant.")
     open_tasks: dict[str, Timestamp] = Field(description="Task → when it is due.")

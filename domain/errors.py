@@ -120,3 +120,10 @@ class LeadAttributesFull(Conflict):
     (`domain.limits`); nothing was appended."""
 
     code = "lead_attributes_full"
+
+
+class DoNotContactUnchanged(Conflict):
+    """Setting the do-not-contact flag of a lead that has it, or lifting it from one that
+    has not; nothing was appended."""
+
+    code = "do_not_contact_unchanged"

@@ -135,6 +135,13 @@ class EmailTrackedData(_Data):
     url: str | None = Field(default=None, max_length=2000)
 
 
+class EmailBouncedData(EmailTrackedData):
+    # "hard": the address cannot receive mail (sets the lead's do-not-contact flag);
+    # "soft": a passing failure. Absent, as on every bounce stored before `kind` existed,
+    # it is soft: the flag is set only by what says it is permanent (docs/consent.md).
+    kind: Literal["hard", "soft"] | None = None
+
+
 class EmptyData(_Data):
     pass
 
@@ -165,7 +172,7 @@ EXTERNAL_DATA: dict[str, type[_Data]] = {
     "lead.lost": LeadLostData,
     "email.opened": EmailTrackedData,
     "email.clicked": EmailTrackedData,
-    "email.bounced": EmailTrackedData,
+    "email.bounced": EmailBouncedData,
     "email.replied": EmailTrackedData,
     "lead.unsubscribed": EmptyData,
     "campaign.spend_recorded": SpendRecordedData,
@@ -194,6 +201,10 @@ DECIDED_TYPES = frozenset(
         "directory.replaced",
     }
 )
+
+# Lead events an admin appends through `POST/DELETE /v1/leads/{id}/do-not-contact`
+# (`domain.consent`), never through /v1/events: who did it comes from the caller's key.
+ADMIN_TYPES = frozenset({"lead.do_not_contact_set", "lead.do_not_contact_lifted"})
 
 # Events that belong to no lead.
 LEADLESS_TYPES = frozenset({"campaign.spend_recorded"})
@@ -266,6 +277,10 @@ def parse_event(body: object, *, now: datetime, phone_region: str) -> IncomingEv
         errors.append(FieldError("/type", "required: the event type, e.g. lead.captured"))
     elif event_type in DECIDED_TYPES:
         errors.append(FieldError("/type", f"{event_type} is decided by leadflow, not posted"))
+    elif event_type in ADMIN_TYPES:
+        errors.append(
+            FieldError("/type", f"{event_type} is set by an admin: /v1/leads/{{id}}/do-not-contact")
+        )
     elif event_type not in EXTERNAL_DATA:
         errors.append(FieldError("/type", f"unknown event type {event_type!r}"))
     else:

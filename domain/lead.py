@@ -103,6 +103,13 @@ class Lead(Aggregate):
     class Unsubscribed(LeadEvent):
         TYPE = "lead.unsubscribed"
 
+    # Appended for an admin (`domain.consent`), data {reason, by}: external, not decided.
+    class DoNotContactSet(LeadEvent):
+        TYPE = "lead.do_not_contact_set"
+
+    class DoNotContactLifted(LeadEvent):
+        TYPE = "lead.do_not_contact_lifted"
+
     # Decided by leadflow (rules and lifecycle); each carries rule_id, ruleset_version, caused_by.
     class Assigned(LeadEvent):
         TYPE = "lead.assigned"
@@ -274,6 +281,8 @@ EXTERNAL_LEAD_EVENTS: dict[str, type[LeadEvent]] = {
         Lead.EmailBounced,
         Lead.EmailReplied,
         Lead.Unsubscribed,
+        Lead.DoNotContactSet,
+        Lead.DoNotContactLifted,
     )
 }
 

@@ -162,22 +162,30 @@ class _Step:
             self.to_pool("unassigned", None)
 
     def exit_sequences_on(self, event_type: str) -> None:
-        """End every sequence whose `exit_on` lists this event (an unsubscribe ends all)."""
+        """End every sequence whose `exit_on` lists this event; an unsubscribe, and
+        anything else that put the lead on do-not-contact (a hard bounce, an admin), ends
+        all of them."""
         for sequence in self.state.sequences:
             spec = self.active.ruleset.sequences.get(sequence)
             exits = spec.exit_on if spec is not None else []
             if event_type in exits or event_type == "lead.unsubscribed":
                 self.decide("nurture.exited", {"sequence": sequence, "reason": event_type}, None)
+            elif self.state.do_not_contact:
+                self.exit(sequence, "do_not_contact", None)
+
+    def exit(self, sequence: str, reason: str, rule_id: str | None) -> None:
+        self.decide("nurture.exited", {"sequence": sequence, "reason": reason}, rule_id)
 
     def nurture_step(self, sequence: str, index: int) -> None:
-        """A sequence step is due: queue its email (not after an unsubscribe), and end the
-        sequence after its last step."""
+        """A sequence step is due: queue its email, and end the sequence after its last
+        step. A lead on do-not-contact, or without an email address, gets none: the
+        sequence ends, saying why."""
         if sequence not in self.state.sequences:
             return
         spec = self.active.ruleset.sequences.get(sequence)
-        if spec is None or index >= len(spec.steps) or self.state.unsubscribed:
-            reason = "unsubscribed" if self.state.unsubscribed else "sequence_removed"
-            self.decide("nurture.exited", {"sequence": sequence, "reason": reason}, None)
+        unreachable = self.unreachable()
+        if spec is None or index >= len(spec.steps) or unreachable:
+            self.exit(sequence, unreachable or "sequence_removed", None)
             return
         email = {
             "to": "lead",
@@ -189,6 +197,14 @@ class _Step:
         self.decide("notification.queued", email, None)
         if index + 1 == len(spec.steps):
             self.decide("nurture.exited", {"sequence": sequence, "reason": "completed"}, None)
+
+    def unreachable(self) -> str | None:
+        """Why no nurture email may go to the lead ("do_not_contact", "no_email"), or None."""
+        if self.state.do_not_contact:
+            return "do_not_contact"
+        if not self.state.email:
+            return "no_email"
+        return None
 
     def apply(self, action: ActionParams, rule_id: str) -> None:
         s = self.state
@@ -225,7 +241,13 @@ class _Step:
                 due_at = (self.now + due_in).isoformat()
                 self.decide("lead.task_created", {"task": task, "due_at": due_at}, rule_id)
             case EnrollInSequence(sequence=sequence):
-                if not s.unsubscribed and sequence not in s.sequences:
+                if sequence in s.sequences:
+                    return
+                # Not enrolled, and the log says why (docs/consent.md).
+                unreachable = self.unreachable()
+                if unreachable:
+                    self.exit(sequence, unreachable, rule_id)
+                else:
                     self.decide("nurture.enrolled", {"sequence": sequence}, rule_id)
             case ExitSequence(sequence=sequence):
                 for enrolled in s.sequences:

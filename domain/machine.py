@@ -110,7 +110,8 @@ class LeadMachine:
     ) -> list[LoggedEvent]:
         """What the deliveries of the decided notifications record, as if each were
         delivered at once: `notification.sent`, and for a nurture email to a lead that
-        can get one, `nurture.email_sent` (only needed when timers watch them)."""
+        can get one (an email address, not on do-not-contact), `nurture.email_sent` (only
+        needed when timers watch them)."""
         delivered: list[LoggedEvent] = []
         for queued in decided:
             if queued.type != "notification.queued":
@@ -118,7 +119,7 @@ class LeadMachine:
             sent = {"notification_id": queued.event_id, "status": "sent"}
             delivered.append(self._record("notification.sent", sent, when, None, cause.event_id))
             to_lead = queued.data.get("to") == "lead"
-            if to_lead and self.state.email and not self.state.unsubscribed:
+            if to_lead and self.state.email and not self.state.do_not_contact:
                 email = {"notification_id": queued.event_id, **queued.data}
                 delivered.append(
                     self._record("nurture.email_sent", email, when, None, cause.event_id)

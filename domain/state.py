@@ -11,7 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain.errors import LeadClosed, LeadNotInPool, NotLeadOwner, StageWouldMoveBackward
+from domain.errors import (
+    DoNotContactUnchanged,
+    LeadClosed,
+    LeadNotInPool,
+    NotLeadOwner,
+    StageWouldMoveBackward,
+)
 
 STAGE_ORDER = {"new": 0, "MQL": 1, "SQL": 2, "opportunity": 3, "won": 4, "lost": 4}
 CLOSED_STAGES = frozenset({"won", "lost"})
@@ -81,6 +87,11 @@ class LeadState:
     last_activity_at: str | None = None
     won_amount: str | None = None
     unsubscribed: bool = False
+    # No marketing email (docs/consent.md): set by an unsubscribe, a hard bounce or an
+    # admin, lifted only by an admin; why it was first set ("unsubscribed", "hard_bounce",
+    # "admin"). `unsubscribed` stays the fact that the lead once asked.
+    do_not_contact: bool = False
+    do_not_contact_reason: str | None = None
     ruleset_version: int | None = None
     variants: dict[str, str] = field(default_factory=dict)
     open_tasks: dict[str, str] = field(default_factory=dict)  # task → due_at
@@ -186,6 +197,7 @@ def apply_event(state: LeadState, event: LoggedEvent) -> LeadState:
         case "lead.unsubscribed":
             # Its sequences end by `nurture.exited` decisions, which the lifecycle makes.
             changes["unsubscribed"] = True
+            changes.update(_no_contact(state, "unsubscribed"))
         case "lead.task_created":
             changes["open_tasks"] = {**state.open_tasks, d["task"]: d["due_at"]}
         case "lead.tagged":
@@ -200,7 +212,21 @@ def apply_event(state: LeadState, event: LoggedEvent) -> LeadState:
                 changes["sequences"] = (*state.sequences, d["sequence"])
         case "nurture.exited":
             changes["sequences"] = tuple(q for q in state.sequences if q != d["sequence"])
+        # Rare events last: a match tries its cases in order, and folds are hot (replay).
+        case "email.bounced":
+            if d.get("kind") == "hard":  # absent: soft (domain.events.EmailBouncedData)
+                changes.update(_no_contact(state, "hard_bounce"))
+        case "lead.do_not_contact_set":
+            changes.update(_no_contact(state, "admin"))
+        case "lead.do_not_contact_lifted":
+            changes["do_not_contact"] = False
+            changes["do_not_contact_reason"] = None
     return _changed(state, changes)
+
+
+def _no_contact(state: LeadState, reason: str) -> dict[str, Any]:
+    """The flag set, keeping the reason it was first set for."""
+    return {"do_not_contact": True, "do_not_contact_reason": state.do_not_contact_reason or reason}
 
 
 def _changed(state: LeadState, changes: dict[str, Any]) -> LeadState:
@@ -269,5 +295,11 @@ def check_external_event(state: LeadState, event_type: str, data: dict[str, Any]
     elif event_type == "lead.claimed":
         if not state.in_pool:
             raise LeadNotInPool("only a lead in the public pool can be claimed")
+    elif event_type == "lead.do_not_contact_set" and state.do_not_contact:
+        raise DoNotContactUnchanged(
+            f"the lead is already on do-not-contact ({state.do_not_contact_reason})"
+        )
+    elif event_type == "lead.do_not_contact_lifted" and not state.do_not_contact:
+        raise DoNotContactUnchanged("the lead is not on do-not-contact")
     elif event_type == "lead.released" and state.owner != data["rep_id"]:
         raise NotLeadOwner(f"{data['rep_id']} does not own this lead (owner: {state.owner})")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
+from email.utils import parseaddr
 from urllib.parse import quote
 from uuid import UUID, uuid5
 
@@ -45,6 +46,28 @@ class TrackedMessage(Aggregate):
 def unsubscribe_link(base_url: str, message_id: str) -> str:
     """The URL that unsubscribes the lead a nurture email went to (`GET /t/u/{id}`)."""
     return f"{base_url.rstrip('/')}/t/u/{message_id}"
+
+
+# RFC 8058: a POST of this body to the List-Unsubscribe URL unsubscribes, no page between.
+ONE_CLICK = "List-Unsubscribe=One-Click"
+
+
+def unsubscribe_mailbox(mail_from: str) -> str:
+    """The default address of the mailto unsubscribe: the sender's own address (the part
+    between <> of "Name <a@b>", or the whole when it has none)."""
+    return parseaddr(mail_from)[1] or mail_from.strip()
+
+
+def list_unsubscribe_headers(base_url: str, message_id: str, mailbox: str | None) -> dict[str, str]:
+    """The RFC 2369 / RFC 8058 headers of a marketing email: `List-Unsubscribe` with the
+    one-click URL first and, when there is a `mailbox`, a mailto whose subject names the
+    message (so a mailbox rule can POST the URL for it: docs/consent.md), and
+    `List-Unsubscribe-Post`, which tells mailbox providers the URL takes the POST."""
+    targets = [f"<{unsubscribe_link(base_url, message_id)}>"]
+    if mailbox:
+        subject = quote(f"unsubscribe {message_id}", safe="")
+        targets.append(f"<mailto:{mailbox}?subject={subject}>")
+    return {"List-Unsubscribe": ", ".join(targets), "List-Unsubscribe-Post": ONE_CLICK}
 
 
 def tracked_html(body: str, links: Sequence[str], base_url: str, message_id: str) -> str:

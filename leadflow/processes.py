@@ -89,7 +89,11 @@ async def lead_workers(
         settings.decision_time_limit_seconds,
     )
     notifications = NotificationActivities(
-        store.event_log, store.rulebook, sender, settings.public_url
+        store.event_log,
+        store.rulebook,
+        sender,
+        settings.public_url,
+        unsubscribe_mailbox=settings.unsubscribe_mailbox,
     )
     leads = Worker(
         client,

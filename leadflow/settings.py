@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from domain.tracking import unsubscribe_mailbox
 from store.partitions import MAX_PARTITIONS
 
 SEARCH_ATTRIBUTES = {
@@ -50,6 +51,11 @@ class Settings(BaseSettings):
     phone_region: str = "CN"
     smtp_url: str | None = None
     mail_from: str = "leadflow@localhost"
+    # The mailto of nurture emails' List-Unsubscribe header (docs/consent.md: a mailbox
+    # rule must act on what arrives there). Unset: the address of `mail_from`; empty: none.
+    unsubscribe_mailto: str | None = Field(
+        default=None, pattern=r"^([^@\s<>,;?\"]+@[^@\s<>,;?\"]+)?$"
+    )
     # Where recipients reach the API: the base of tracking links in nurture emails.
     public_url: str = "http://127.0.0.1:8000"
     # Where operators reach the Temporal UI: the console links each lead's workflow there.
@@ -142,6 +148,13 @@ class Settings(BaseSettings):
         """PostgreSQL: projector processes share the followers by leases (any number may
         run). SQLite keeps to one projector process (one machine), which follows alone."""
         return make_url(self.sqlalchemy_url).get_backend_name() == "postgresql"
+
+    @property
+    def unsubscribe_mailbox(self) -> str | None:
+        """The mailto address of List-Unsubscribe, or None for no mailto."""
+        if self.unsubscribe_mailto is None:
+            return unsubscribe_mailbox(self.mail_from)
+        return self.unsubscribe_mailto or None
 
     @property
     def temporal_target(self) -> str:

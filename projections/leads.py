@@ -75,6 +75,8 @@ _PLAIN = (
     "touch_count",
     "followups_count",
     "unsubscribed",
+    "do_not_contact",
+    "do_not_contact_reason",
     "ruleset_version",
     "variants",
     "open_tasks",
@@ -119,6 +121,8 @@ def leads_table(metadata: MetaData, name: str = NAME) -> Table:
         Column("last_activity_at", DateTime(timezone=True)),
         Column("won_amount", Numeric(asdecimal=False)),
         Column("unsubscribed", Boolean(), nullable=False),
+        Column("do_not_contact", Boolean(), nullable=False),
+        Column("do_not_contact_reason", String()),
         Column("ruleset_version", Integer()),
         Column("variants", _JSON, nullable=False),
         Column("open_tasks", _JSON, nullable=False),
@@ -194,6 +198,10 @@ def state_of(stored: str) -> LeadState:
     for name in _TUPLE_FIELDS:
         if name in known:
             known[name] = tuple(known[name])
+    if "do_not_contact" not in values and values.get("unsubscribed"):
+        # Folded before the flag existed, when only an unsubscribe set it.
+        known["do_not_contact"] = True
+        known["do_not_contact_reason"] = "unsubscribed"
     return LeadState(**known)
 
 

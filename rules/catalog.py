@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic.json_schema import WithJsonSchema
 
-from domain.events import DECIDED_TYPES, EXTERNAL_DATA, LEADLESS_TYPES
+from domain.events import ADMIN_TYPES, DECIDED_TYPES, EXTERNAL_DATA, LEADLESS_TYPES
 from rules.model import parse_duration
 
 VariableType = Literal["string", "numeric", "boolean", "select"]
@@ -78,6 +78,7 @@ VARIABLES = _variables(
     ("form_id", "string", "the form of the first touch"),
     ("email_domain", "string", "the part of the email after @, e.g. example.com"),
     ("has_phone", "boolean", "the lead has a phone number"),
+    ("do_not_contact", "boolean", "no marketing email may go to the lead (docs/consent.md)"),
     ("tags", "select", "the lead's tags (add_tag adds one); case-insensitive"),
     ("owner", "string", "the owning rep's id; empty when unowned"),
     ("team", "string", "the owning team's id; empty when none"),
@@ -110,7 +111,7 @@ def lookup_variable(name: str) -> Variable | None:
 # Triggers: any event of a lead's stream, and `timer.<id>` of a declared timer. Spend,
 # ruleset and directory events belong to no lead, so a rule naming them could never run.
 _NOT_LEAD_EVENTS = LEADLESS_TYPES | {"ruleset.published", "ruleset.activated", "directory.replaced"}
-LEAD_EVENT_TYPES = (frozenset(EXTERNAL_DATA) | DECIDED_TYPES) - _NOT_LEAD_EVENTS
+LEAD_EVENT_TYPES = (frozenset(EXTERNAL_DATA) | ADMIN_TYPES | DECIDED_TYPES) - _NOT_LEAD_EVENTS
 TIMER_TRIGGER_PREFIX = "timer."
 # Recorded when a notification's delivery ends, by the delivery, after the decision step:
 # a timer may start, restart or stop on them (the workflow plans its timers again once a
@@ -221,7 +222,8 @@ class Notify(ActionParams):
 
 
 class EnrollInSequence(ActionParams):
-    """Start the nurture `sequence` (no-op if already enrolled or unsubscribed)."""
+    """Start the nurture `sequence` (no-op if already enrolled; a lead on do-not-contact or
+    without an email address is not enrolled: `nurture.exited` says why)."""
 
     action = "enroll_in_sequence"
     sequence: Id

@@ -88,6 +88,7 @@ def facts_for(state: LeadState, now: datetime, variants: Mapping[str, str]) -> d
         "form_id": state.form_id,
         "email_domain": domain if at and domain else None,
         "has_phone": bool(state.phone),
+        "do_not_contact": state.do_not_contact,
         "tags": state.tags,
         "owner": state.owner,
         "team": state.team,

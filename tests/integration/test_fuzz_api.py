@@ -277,6 +277,10 @@ READ_A_BODY = {
     ("post", "/v1/keys/{key_id}/rotate"),
     ("post", "/v1/forms"),
     ("post", "/v1/forms/validate"),
+    ("post", "/v1/leads/{lead_id}/do-not-contact"),
+    ("post", "/v1/leads/{lead_id}/do-not-contact/lift"),
+    # Not JSON: empty, or the RFC 8058 one-click form.
+    ("post", "/t/u/{message_id}"),
 }
 
 

@@ -130,6 +130,8 @@ async def test_reminder_then_reclaim_notify_owner_team_and_manager(
             "First follow-up overdue: Ann (Acme)",
             "Lead reclaimed to the pool: Ann (Acme)",
         }
+        # Internal mail, not marketing: no unsubscribe headers (docs/consent.md).
+        assert not any(smtp.handler.message(i)["List-Unsubscribe"] for i in range(2))
         [hook] = receiver.requests
         assert (
             hook.path == "/east" and hook.json()["subject"] == "First follow-up overdue: Ann (Acme)"

@@ -115,7 +115,7 @@ async def test_opens_clicks_and_unsubscribe_are_tracked_and_stop_the_emails(
             )
             assert elsewhere.status_code == 404
             assert web.get("/t/o/not-a-message").status_code == 404
-            page = web.get(f"/t/u/{message_id}")
+            page = web.post(f"/t/u/{message_id}", headers={"Accept-Language": "en"})
             assert page.status_code == 200 and "unsubscribed" in page.text
 
         assert of_type(pipeline, lead, "email.opened") == [{"message_id": message_id}]
@@ -129,7 +129,7 @@ async def test_opens_clicks_and_unsubscribe_are_tracked_and_stop_the_emails(
         # unsubscribe was delivered to the workflow, by that step finding it unsubscribed.
         [exited] = of_type(pipeline, lead, "nurture.exited")
         assert exited["sequence"] == "drip"
-        assert exited["reason"] in ("lead.unsubscribed", "unsubscribed")
+        assert exited["reason"] in ("lead.unsubscribed", "do_not_contact")
         await asyncio.sleep(3)  # past when the third step was due
         assert len(smtp.handler.envelopes) == 2
         assert len(of_type(pipeline, lead, "nurture.email_sent")) == 2

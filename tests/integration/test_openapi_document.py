@@ -37,6 +37,7 @@ UNAUTHENTICATED = {
     ("get", "/t/o/{message_id}"),
     ("get", "/t/c/{message_id}"),
     ("get", "/t/u/{message_id}"),
+    ("post", "/t/u/{message_id}"),
 }
 
 

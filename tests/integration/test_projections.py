@@ -222,6 +222,8 @@ def test_each_row_equals_the_leads_state_folded_from_its_stream(store: Store) ->
         [],
         {"subject": "B"},
     )
+    assert (c["do_not_contact"], c["do_not_contact_reason"]) == (True, "unsubscribed")
+    assert (a["do_not_contact"], a["do_not_contact_reason"]) == (False, None)
     assert c["last_position"] > b["last_position"] > a["last_position"] > 0
 
 

@@ -234,6 +234,8 @@ def test_a_fold_sets_only_the_states_fields_and_leaves_earlier_states_alone() ->
         last_activity_at="2026-01-01T00:00:10+00:00",
         won_amount="2.5",
         unsubscribed=True,
+        do_not_contact=True,
+        do_not_contact_reason="unsubscribed",
         ruleset_version=7,
         variants={"x": "B"},
         open_tasks={},

@@ -179,8 +179,14 @@ def test_scoring_intent_stage_tags_and_sequences() -> None:
         ("nurture.enrolled", {"sequence": "s"}),
         ("lead.assigned", {"owner": "a", "team": "east", "strategy": "rep"}),
     ]
-    unsubscribed = replace(LEAD, unsubscribed=True, owner="a")
-    assert decide(active, unsubscribed)[-1][0] == "lead.tagged"  # no enrolment after opt-out
+    unsubscribed = replace(
+        LEAD, owner="a", unsubscribed=True, do_not_contact=True, do_not_contact_reason="x"
+    )
+    # No enrolment after opt-out, and the log says why.
+    assert decide(active, unsubscribed)[-2:] == [
+        ("lead.tagged", {"tag": "vip"}, "r"),
+        ("nurture.exited", {"sequence": "s", "reason": "do_not_contact"}, "r"),
+    ]
 
 
 def test_stages_never_go_back_and_exit_sequence() -> None:
@@ -281,6 +287,7 @@ leads = st.builds(
     followups_count=st.integers(0, 3),
     created_at=st.none() | st.just((NOW - timedelta(hours=30)).isoformat()),
     unsubscribed=st.booleans(),
+    do_not_contact=st.booleans(),
     sequences=st.sampled_from([(), ("weekly-30d",)]),
 )
 triggers = st.sampled_from(

@@ -51,6 +51,7 @@ startPage(async () => {
     ["Placed by", lead.placed_by_rule ? `rule ${lead.placed_by_rule} · ruleset v${lead.placed_by_ruleset_version}` : null],
     ["Email", lead.email],
     ["Phone", lead.phone],
+    ["Do not contact", lead.do_not_contact ? `yes (${lead.do_not_contact_reason || "no reason recorded"})` : "no"],
     ["Source / channel", [lead.source, lead.channel].filter(Boolean).join(" / ")],
     ["Region", lead.region],
     ["Intent", lead.intent],
