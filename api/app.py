@@ -25,6 +25,7 @@ from api.openapi_bodies import describe_api
 from api.request_log import RequestLog
 from api.routes import (
     directory,
+    erasure,
     events,
     health,
     keys,
@@ -133,6 +134,7 @@ def create_app(settings: Settings, tracer: Tracer | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(status.router)
     app.include_router(leads.router)
+    app.include_router(erasure.router)
     app.include_router(rulesets.router)
     app.include_router(directory.router)
     app.include_router(notifications.router)

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api.deps import SCOPE_OF
+from api.erasure_responses import ERASURE_MODELS
 from api.report_responses import REPORT_MODELS
 from api.responses import MODELS as ANSWER_MODELS
 from domain.directory import Directory
@@ -39,7 +40,7 @@ def _component(name: str) -> dict[str, str]:
 _MODELS: list[type[BaseModel]] = [Ruleset, Directory, *dict.fromkeys(EXTERNAL_DATA.values())]
 # What the routes answer (`api.responses`): serialisation schemas.
 _, _ANSWER_DEFS = models_json_schema(
-    [(model, "serialization") for model in [*ANSWER_MODELS, *REPORT_MODELS]],
+    [(model, "serialization") for model in [*ANSWER_MODELS, *REPORT_MODELS, *ERASURE_MODELS]],
     ref_template="#/components/schemas/{model}",
 )
 ANSWER_SCHEMAS: dict[str, Any] = _ANSWER_DEFS["$defs"]

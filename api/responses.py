@@ -359,6 +359,7 @@ class Lead(Answer):
                     "pool_reason": None,
                     "former_owners": {},
                     "sequences": [],
+                    "erased": False,
                 }
             ]
         }
@@ -400,6 +401,7 @@ class Lead(Answer):
     pool_reason: str | None
     former_owners: dict[str, Timestamp] = Field(description="Rep → when they lost the lead.")
     sequences: list[str] = Field(description="Nurture sequences the lead is enrolled in.")
+    erased: bool = Field(default=False, description="Its personal data was erased.")
 
 
 class LeadPage(Answer):

@@ -90,6 +90,9 @@ class LeadState:
     pool_reason: str | None = None
     former_owners: dict[str, str] = field(default_factory=dict)  # rep → when they lost it
     sequences: tuple[str, ...] = ()
+    # Its personal data was erased (`lead.erased`): email, phone, name, company and
+    # attributes read as unknown from then on (docs/erasure.md).
+    erased: bool = False
 
     @property
     def open_owner(self) -> str | None:
@@ -200,6 +203,9 @@ def apply_event(state: LeadState, event: LoggedEvent) -> LeadState:
                 changes["sequences"] = (*state.sequences, d["sequence"])
         case "nurture.exited":
             changes["sequences"] = tuple(q for q in state.sequences if q != d["sequence"])
+        case "lead.erased":
+            changes.update(email=None, phone=None, name=None, company=None, attributes={})
+            changes["erased"] = True
     return _changed(state, changes)
 
 
