@@ -212,6 +212,13 @@ def seal_data(
     if not fields:
         return data
     sealed = dict(data)
+    if event_type == "lead.captured" and key is not None:
+        # What rules need of the identities, kept readable through an erasure.
+        _, at, domain = str(data.get("email") or "").rpartition("@")
+        if at and domain:
+            sealed["email_domain"] = domain
+        if data.get("phone"):
+            sealed["has_phone"] = True
     for name in fields:
         if is_sealed(data[name]):
             continue

@@ -22,11 +22,13 @@ from api.app import create_app
 from domain.events import parse_event
 from domain.identity import identity_index_id
 from domain.lead import Lead
+from domain.state import fold
 from leadflow.bootstrap import Store, projections
 from leadflow.settings import Settings
 from projections.projector import Projector
 from projections.rebuild import REBUILD_SUFFIX, rebuild
 from replay.whatif import WhatIf, answer
+from rules.evaluate import facts_for
 from rules.validation import parse_ruleset
 from store.application import recorder_of
 from store.rulebook import default_ruleset_document
@@ -365,3 +367,19 @@ def test_the_key_is_bound_to_its_lead_and_field(store: Store) -> None:
     key_a = log.keyring.key_for_reading(str(a.lead_id))
     assert open_value(key_a, str(a.lead_id), "name", stolen) is None
     assert open_value(key_a, str(a.lead_id), "email", stolen) == "a@x.io"
+
+
+def test_rules_still_see_the_email_domain_and_the_phone_after_an_erasure(store: Store) -> None:
+    """`email_domain` and `has_phone` are derived at capture and kept apart, so a replay
+    of an erased lead decides as the lead's workflow did."""
+    log = store.event_log
+    now = datetime.now(UTC)
+    [captured] = log.append([parse_event(capture_body(), now=now, phone_region="CN")], [None])
+    before = facts_for(log.lead_state(captured.lead_id), now, {})
+    log.erase_lead(captured.lead_id, erased_by="key_test", now=now)
+    # Folded again from the stored events (no cached aggregate), as a replay does.
+    state = fold(str(captured.lead_id), log.lead_events(captured.lead_id))
+    assert state.email is None and state.phone is None and state.erased
+    after = facts_for(state, now, {})
+    assert after["email_domain"] == before["email_domain"] == "erasure-test.example"
+    assert after["has_phone"] is before["has_phone"] is True
