@@ -108,8 +108,11 @@ class LeadKeyring:
             self.load([lead_id])
         return self._keys.get(lead_id)
 
-    def key_for_writing(self, lead_id: str, now: datetime) -> bytes | None:
+    def key_for_writing(
+        self, lead_id: str, now: datetime, *, new_lead: bool = False
+    ) -> bytes | None:
         """The lead's key, made now if it has none; None if the lead was erased.
+        `new_lead`: the lead's first event, whose key is written without a read first.
 
         A key made here is not cached: the transaction it was written in may still roll
         back (a retried append), and a key only this process knew would lose its data."""
@@ -117,16 +120,21 @@ class LeadKeyring:
             return self._keys[lead_id]
         with self._connect(True) as session:
             connection = self._connection(session)
-            found = connection.execute(
-                select(lead_data_keys.c.data_key).where(lead_data_keys.c.lead_id == lead_id)
-            ).first()
-            if found is not None:
-                key = None if found[0] is None else bytes(found[0])
-                self._remember(lead_id, key)
-                return key
+            if not new_lead:
+                found = connection.execute(
+                    select(lead_data_keys.c.data_key).where(lead_data_keys.c.lead_id == lead_id)
+                ).first()
+                if found is not None:
+                    key = None if found[0] is None else bytes(found[0])
+                    self._remember(lead_id, key)
+                    return key
             key = AESGCM.generate_key(bit_length=256)
             row = {"lead_id": lead_id, "data_key": key, "created_at": now}
-            connection.execute(_insert_if_absent(connection, row))
+            made = connection.execute(
+                _insert_if_absent(connection, row).returning(lead_data_keys.c.lead_id)
+            ).first()
+            if made is not None:
+                return key
             stored = connection.execute(
                 select(lead_data_keys.c.data_key).where(lead_data_keys.c.lead_id == lead_id)
             ).scalar_one()
@@ -255,7 +263,9 @@ class SealingMapper(Mapper[UUID]):
             names = personal_fields(domain_event.TYPE)
             if any(data.get(name) not in (None, {}) for name in names):
                 lead_id = str(domain_event.originator_id)
-                key = self.keyring.key_for_writing(lead_id, domain_event.timestamp)
+                key = self.keyring.key_for_writing(
+                    lead_id, domain_event.timestamp, new_lead=domain_event.originator_version == 1
+                )
                 sealed = object.__new__(type(domain_event))
                 object.__setattr__(
                     sealed,
