@@ -61,8 +61,14 @@ class LogApplication(Application):
         keyring it reads the leads' keys from (in the log's own transactions)."""
         plain: Mapper[UUID] = self.factory.mapper(transcoder=self.construct_transcoder())
         mapper = SealingMapper(plain.transcoder, plain.compressor, plain.cipher)
-        mapper.keyring = LeadKeyring(lambda commit: recorder_of(self).transaction(commit=commit))
+        mapper.keyring = LeadKeyring(self._transaction)
         return mapper
+
+    def _transaction(self, commit: bool) -> Any:
+        # Any eventsourcing_sqlalchemy recorder (leadflow's, or the library's stock one a
+        # benchmark reads with): the session of the transaction under way, else a new one.
+        recorder: Any = self.recorder
+        return recorder.transaction(commit=commit)
 
     @property
     def keyring(self) -> LeadKeyring:

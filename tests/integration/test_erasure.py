@@ -344,29 +344,25 @@ def test_a_lead_touched_with_another_leads_phone_leaves_that_index_alone(store: 
     assert fresh[0].new_lead and fresh[0].lead_id != second[0].lead_id
 
 
-def test_the_key_is_bound_to_its_lead_and_field(store: Store) -> None:
-    """A sealed value copied into another lead's event does not open there."""
+def test_a_sealed_box_opens_only_for_its_lead_and_kind_of_event(store: Store) -> None:
+    """A sealed value copied into another lead's event (or another kind) does not open;
+    the stored capture shows which fields are sealed, never their values."""
     log = store.event_log
     now = datetime.now(UTC)
-    [a] = log.append(
-        [parse_event(capture_body(email="a@x.io"), now=now, phone_region="CN")], [None]
-    )
-    [b] = log.append(
-        [
-            parse_event(
-                capture_body(email="b@x.io", phone="13900139000"), now=now, phone_region="CN"
-            )
-        ],
-        [None],
-    )
+    a_body = capture_body(email="a@x.io")
+    [a] = log.append([parse_event(a_body, now=now, phone_region="CN")], [None])
+    b_body = capture_body(email="b@x.io", phone="13900139000")
+    [b] = log.append([parse_event(b_body, now=now, phone_region="CN")], [None])
     recorder = recorder_of(log)
-    stolen = json.loads(recorder.select_events(a.lead_id)[0].state)["data"]["email"]
-    assert stolen.startswith("lf-sealed:")
+    stored = json.loads(recorder.select_events(a.lead_id)[0].state)["data"]
+    assert stored["sealed"]["fields"] == ["email", "phone", "name", "company", "attributes"]
+    assert "email" not in stored and stored["email_domain"] == "x.io"
+    stolen = stored["sealed"]["box"]
     key_b = log.keyring.key_for_reading(str(b.lead_id))
-    assert open_value(key_b, str(b.lead_id), "email", stolen) is None
+    assert open_value(key_b, str(b.lead_id), "lead.captured", stolen) is None
     key_a = log.keyring.key_for_reading(str(a.lead_id))
-    assert open_value(key_a, str(a.lead_id), "name", stolen) is None
-    assert open_value(key_a, str(a.lead_id), "email", stolen) == "a@x.io"
+    assert open_value(key_a, str(a.lead_id), "lead.followed_up", stolen) is None
+    assert open_value(key_a, str(a.lead_id), "lead.captured", stolen)["email"] == "a@x.io"
 
 
 def test_rules_still_see_the_email_domain_and_the_phone_after_an_erasure(store: Store) -> None:
