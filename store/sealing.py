@@ -83,9 +83,15 @@ class LeadKeyring:
         # `transaction`), so a key is written in the same transaction as its events.
         self._connect = connect
         self._keys: OrderedDict[str, bytes | None] = OrderedDict()
+        self._table_checked = False
 
     def _connection(self, session: Any) -> Connection:
         connection: Connection = session.connection()
+        if not self._table_checked:
+            # Migrations make the table (0005) before a process opens the log; a log opened
+            # on its own (a test's, a tool's) makes it as the library makes its own tables.
+            metadata.create_all(connection, checkfirst=True)
+            self._table_checked = True
         return connection
 
     def load(self, lead_ids: Iterable[str]) -> None:
