@@ -315,8 +315,10 @@ def forget_overwritten_pages(engine: Engine | Connection) -> None:
 @event.listens_for(Engine, "connect")
 def _zero_deleted_content(dbapi_connection: Any, _record: Any) -> None:
     """SQLite keeps a deleted or overwritten row's bytes in the file's free space unless
-    told to zero them: an erased lead's old read-model rows would stay greppable."""
+    told to zero them: an erased lead's old read-model rows would stay greppable. FAST
+    zeroes them within their page, where an erasure's updates leave them, without the
+    extra writes ON costs every rebuild (it zeroes every page a dropped table frees)."""
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA secure_delete = ON")
+        cursor.execute("PRAGMA secure_delete = FAST")
         cursor.close()
