@@ -22,6 +22,7 @@ from eventsourcing.utils import get_topic
 
 from domain.lead import (
     LEAD_EVENT_CLASSES,
+    Lead,
     LeadEvent,
 )
 from domain.personal import ERASED_TYPE
@@ -29,6 +30,8 @@ from domain.state import LoggedEvent
 from store.sealing import SEALED_MARKER, SealingMapper, open_data
 
 log = logging.getLogger(__name__)
+
+_ERASED_TOPIC = get_topic(Lead.Erased)
 
 
 class NotALeadEvent(TypeError):
@@ -84,10 +87,16 @@ class LoggedEventDecoder:
     def load_keys(self, page: Any) -> None:
         """Read the data keys a page of stored events needs in one query (not one per
         lead): what a follower calls before decoding a page."""
-        if self.keyring is not None:
-            self.keyring.load(
-                str(stored.originator_id) for stored in page if SEALED_MARKER in stored.state
-            )
+        if self.keyring is None:
+            return
+        # A lead erased (maybe by another process) since its key was cached: its key is
+        # read again (and found gone) before any of its events in the page is opened.
+        for stored in page:
+            if stored.topic == _ERASED_TOPIC:
+                self.keyring.forget(str(stored.originator_id))
+        self.keyring.load(
+            str(stored.originator_id) for stored in page if SEALED_MARKER in stored.state
+        )
 
     def decode(self, stored: StoredEvent) -> LoggedEvent:
         """The stored lead event as a `LoggedEvent`; NotALeadEvent if it is not one."""

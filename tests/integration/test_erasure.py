@@ -23,7 +23,7 @@ from domain.events import parse_event
 from domain.identity import identity_index_id
 from domain.lead import Lead
 from domain.state import fold
-from leadflow.bootstrap import Store, projections
+from leadflow.bootstrap import Store, open_store, projections
 from leadflow.settings import Settings
 from projections.projector import Projector
 from projections.rebuild import REBUILD_SUFFIX, rebuild
@@ -379,3 +379,24 @@ def test_rules_still_see_the_email_domain_and_the_phone_after_an_erasure(store: 
     after = facts_for(state, now, {})
     assert after["email_domain"] == before["email_domain"] == "erasure-test.example"
     assert after["has_phone"] is before["has_phone"] is True
+
+
+def test_a_process_that_cached_the_key_reads_nothing_once_another_erased_the_lead(
+    store: Store, settings: Settings
+) -> None:
+    """Keys are cached per process; an erasure made by another process (another API
+    replica) is seen by the next read of the lead, which ends with its `lead.erased`."""
+    now = datetime.now(UTC)
+    [captured] = store.event_log.append(
+        [parse_event(capture_body(), now=now, phone_region="CN")], [None]
+    )
+    assert store.event_log.lead_events(captured.lead_id)[0].data["email"] == EMAIL  # cached
+    other = open_store(settings)
+    try:
+        other.event_log.erase_lead(captured.lead_id, erased_by="key_test", now=now)
+    finally:
+        other.close()
+    events = store.event_log.lead_events(captured.lead_id)
+    assert events[0].data["email"] is None and events[0].data["name"] is None
+    assert events[-1].type == "lead.erased"
+    assert store.event_log.keyring.key_for_reading(str(captured.lead_id)) is None
