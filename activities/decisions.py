@@ -29,6 +29,7 @@ from temporalio.exceptions import ApplicationError
 
 from domain.directory import Directory
 from domain.lifecycle import ActiveRuleset
+from domain.personal import state_without_personal_data, without_personal_data
 from domain.timers import RunningTimer, plan_deliveries
 from rules.catalog import DELIVERY_EVENT_TYPES
 from rules.evaluate import Checkpoint
@@ -269,4 +270,10 @@ class DecisionActivities:
         if decided.events:
             LOG_APPENDS.labels("decisions").inc(len(decided.events))
         watches = ruleset.watches_deliveries
-        return DecideResult(decided.events, decided.state, decided.timers, watches)
+        # The result stays in the workflow's history: no personal data (docs/erasure.md).
+        return DecideResult(
+            [without_personal_data(event) for event in decided.events],
+            state_without_personal_data(decided.state),
+            decided.timers,
+            watches,
+        )

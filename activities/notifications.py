@@ -211,7 +211,8 @@ class NotificationActivities:
     ) -> str:
         message_id = self._message_id(queued, target)
         # Alive between deliveries: a worker that died mid-send is noticed in seconds.
-        activity.heartbeat(target.recipient)
+        # (Heartbeat details stay in Temporal: the message id, never the address.)
+        activity.heartbeat(message_id)
         try:
             status = self.sender.send(
                 target,
@@ -234,7 +235,9 @@ class NotificationActivities:
                     failed.reason,
                 )
                 raise ApplicationError(
-                    failed.reason, type=DESTINATION_BUSY, non_retryable=True
+                    _without_address(failed.reason, target),
+                    type=DESTINATION_BUSY,
+                    non_retryable=True,
                 ) from failed
             if failed.retryable and not last_try:
                 log.warning(
@@ -244,7 +247,7 @@ class NotificationActivities:
                     failed.reason,
                 )
                 raise ApplicationError(
-                    failed.reason,
+                    _without_address(failed.reason, target),
                     non_retryable=False,
                     next_retry_delay=(
                         timedelta(seconds=failed.retry_after) if failed.retry_after else None
@@ -284,6 +287,12 @@ class NotificationActivities:
             ruleset_version=queued.ruleset_version,
             caused_by=queued.caused_by or queued.event_id,
         )
+
+
+def _without_address(reason: str, target: Target) -> str:
+    """A delivery failure's reason as Temporal may keep it (in the workflow's history):
+    the recipient's address left out (an SMTP refusal quotes it; docs/erasure.md)."""
+    return reason.replace(target.address, "<recipient>").replace(target.recipient, "<recipient>")
 
 
 def subject_variant(lead: LeadState, template: Template) -> str | None:

@@ -26,6 +26,7 @@ from api.request_log import RequestLog
 from api.routes import (
     consent,
     directory,
+    erasure,
     events,
     forms,
     health,
@@ -145,6 +146,7 @@ def create_app(settings: Settings, tracer: Tracer | None = None) -> FastAPI:
     app.include_router(status.router)
     app.include_router(leads.router)
     app.include_router(consent.router)
+    app.include_router(erasure.router)
     app.include_router(rulesets.router)
     app.include_router(forms.router)
     app.include_router(directory.router)

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api.deps import SCOPE_OF
+from api.erasure_responses import ERASURE_MODELS
 from api.form_responses import FORM_MODELS
 from api.import_responses import IMPORT_MODELS
 from api.report_responses import REPORT_MODELS
@@ -43,7 +44,7 @@ _MODELS: list[type[BaseModel]] = [Ruleset, Directory, *dict.fromkeys(EXTERNAL_DA
 _, _ANSWER_DEFS = models_json_schema(
     [
         (model, "serialization")
-        for model in [*ANSWER_MODELS, *REPORT_MODELS, *FORM_MODELS, *IMPORT_MODELS]
+        for model in [*ANSWER_MODELS, *REPORT_MODELS, *FORM_MODELS, *IMPORT_MODELS, *ERASURE_MODELS]
     ],
     ref_template="#/components/schemas/{model}",
 )

@@ -361,6 +361,9 @@ class Lead(Answer):
                     "pool_reason": None,
                     "former_owners": {},
                     "sequences": [],
+                    "erased": False,
+                    "email_domain": "example.com",
+                    "has_phone": True,
                 }
             ]
         }
@@ -410,6 +413,11 @@ class Lead(Answer):
     pool_reason: str | None
     former_owners: dict[str, Timestamp] = Field(description="Rep → when they lost the lead.")
     sequences: list[str] = Field(description="Nurture sequences the lead is enrolled in.")
+    erased: bool = Field(default=False, description="Its personal data was erased.")
+    email_domain: str | None = Field(
+        default=None, description="Its email's domain, kept through an erasure (for rules)."
+    )
+    has_phone: bool = Field(default=False, description="It has a phone number (for rules).")
 
 
 class LeadPage(Answer):

@@ -227,8 +227,9 @@ class Dispatcher:
         notifications = self.event_log.stream_notifications(
             UUID(item.stream_id), item.position, up_to, EXTERNAL_LEAD_TOPICS
         )
-        decode = self.event_log.logged_event_decoder.decode
-        return [(n.id, decode(n)) for n in notifications]
+        decoder = self.event_log.logged_event_decoder
+        decoder.load_keys(notifications)
+        return [(n.id, decoder.decode(n)) for n in notifications]
 
     async def _deliver_streams(
         self, streams: list[list[tuple[int, LoggedEvent]]]

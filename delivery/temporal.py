@@ -20,6 +20,7 @@ from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from delivery.converter import LEAD_DATA_CONVERTER
+from domain.personal import without_personal_data
 from domain.state import LoggedEvent
 from store.quarantine import DECISION, Quarantine, QuarantineItem, QuarantineItemClosed
 from workflows.contracts import OperatorAction
@@ -140,7 +141,8 @@ class LeadWorkflows:
             id=workflow_id_for(event.lead_id),
             task_queue=self.task_queue,
             start_signal=EVENT_SIGNAL,
-            start_signal_args=[event],
+            # Temporal keeps what it is sent: nothing that an erasure could not reach.
+            start_signal_args=[without_personal_data(event)],
             rpc_timeout=timedelta(seconds=10),
         )
 

@@ -156,6 +156,12 @@ class Lead(Aggregate):
     class NotificationSent(LeadEvent):
         TYPE = "notification.sent"
 
+    class Erased(LeadEvent):
+        """The lead's personal data was erased (its data key deleted): who asked, when.
+        Carries no personal data itself."""
+
+        TYPE = "lead.erased"
+
     def __init__(
         self,
         event_id: str,
@@ -211,6 +217,21 @@ class Lead(Aggregate):
             ruleset_version=None,
             caused_by=None,
             traceparent=traceparent,
+        )
+        event = self.pending_events[-1]
+        assert isinstance(event, LeadEvent)
+        return event
+
+    def erase(self, event_id: str, occurred_at: datetime, data: dict[str, Any]) -> LeadEvent:
+        """Record that the lead's personal data was erased (`data`: who asked, why)."""
+        self.trigger_event(
+            Lead.Erased,
+            event_id=event_id,
+            occurred_at=occurred_at,
+            data=data,
+            rule_id=None,
+            ruleset_version=None,
+            caused_by=None,
         )
         event = self.pending_events[-1]
         assert isinstance(event, LeadEvent)
@@ -291,6 +312,7 @@ _EXTERNAL_CLASSES: tuple[type[LeadEvent], ...] = (Lead.Captured, *EXTERNAL_LEAD_
 LEAD_EVENT_CLASSES: tuple[type[LeadEvent], ...] = (
     *_EXTERNAL_CLASSES,
     *DECIDED_LEAD_EVENTS.values(),
+    Lead.Erased,
 )
 # The stored topics of external lead events: what the dispatcher delivers to workflows.
 EXTERNAL_LEAD_TOPICS = tuple(f"{cls.__module__}:{cls.__qualname__}" for cls in _EXTERNAL_CLASSES)

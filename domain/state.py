@@ -101,6 +101,12 @@ class LeadState:
     pool_reason: str | None = None
     former_owners: dict[str, str] = field(default_factory=dict)  # rep → when they lost it
     sequences: tuple[str, ...] = ()
+    # Its personal data was erased (`lead.erased`): email, phone, name, company and
+    # attributes read as unknown from then on (docs/erasure.md). What rules need of them
+    # is kept apart, derived at capture: the email's domain, whether there is a phone.
+    erased: bool = False
+    email_domain: str | None = None
+    has_phone: bool = False
 
     @property
     def open_owner(self) -> str | None:
@@ -130,6 +136,13 @@ _CAPTURE_FIELDS = (
 )
 
 
+def _domain_of(email: object) -> str | None:
+    if not isinstance(email, str):
+        return None
+    _, at, domain = email.rpartition("@")
+    return domain if at and domain else None
+
+
 def _forward(state: LeadState, stage: str) -> str:
     return stage if STAGE_ORDER[stage] >= STAGE_ORDER[state.stage] else state.stage
 
@@ -152,6 +165,11 @@ def apply_event(state: LeadState, event: LoggedEvent) -> LeadState:
                 dict(new_attributes) if first else {**new_attributes, **state.attributes}
             )
             changes["touch_count"] = state.touch_count + 1
+            domain = d.get("email_domain") or _domain_of(d.get("email"))
+            if domain and (first or state.email_domain is None):
+                changes["email_domain"] = domain
+            if d.get("phone") or d.get("has_phone"):
+                changes["has_phone"] = True
             changes["created_at"] = state.created_at or event.occurred_at
             changes["last_activity_at"] = event.occurred_at
         case "lead.followed_up":
@@ -221,6 +239,9 @@ def apply_event(state: LeadState, event: LoggedEvent) -> LeadState:
         case "lead.do_not_contact_lifted":
             changes["do_not_contact"] = False
             changes["do_not_contact_reason"] = None
+        case "lead.erased":
+            changes.update(email=None, phone=None, name=None, company=None, attributes={})
+            changes["erased"] = True
     return _changed(state, changes)
 
 

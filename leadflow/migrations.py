@@ -23,6 +23,7 @@ from store.keys import metadata as keys_metadata
 from store.leases import metadata as leases_metadata
 from store.positions import metadata as positions_metadata
 from store.quarantine import metadata as quarantine_metadata
+from store.sealing import metadata as sealing_metadata
 
 
 def owned_metadata() -> MetaData:
@@ -35,6 +36,7 @@ def owned_metadata() -> MetaData:
         quarantine_metadata,
         leases_metadata,
         imports_metadata,
+        sealing_metadata,
     ]
     declared += [projection.metadata for projection in projections()]
     for metadata in declared:

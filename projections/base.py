@@ -164,7 +164,9 @@ def read_page(
 
 
 def entries_of(event_log: EventLog, notifications: Sequence[Notification]) -> list[LogEntry[Any]]:
-    decode = event_log.logged_event_decoder.decode
+    decoder = event_log.logged_event_decoder
+    decoder.load_keys(notifications)
+    decode = decoder.decode
     to_domain_event = event_log.mapper.to_domain_event
     entries: list[LogEntry[Any]] = []
     for notification in notifications:

@@ -4,7 +4,7 @@ became of it (docs/analytics.md).
 `notification.queued` (a rule's `notify`, or a nurture step's email) adds the row;
 each `notification.sent` (one per recipient: delivered, recorded in the outbox, failed
 or skipped) updates it. A `notification.sent` with no queued notification before it (an
-older stream) makes its own row.
+older stream) makes its own row. `lead.erased` blanks the lead's recipients and reasons.
 """
 
 from __future__ import annotations
@@ -24,9 +24,11 @@ from sqlalchemy import (
     String,
     Table,
     select,
+    update,
 )
 from sqlalchemy.engine import Connection
 
+from domain.personal import ERASED_TYPE
 from domain.state import LoggedEvent
 from projections.base import LogEntry, RowsByKey, TableProjection
 from store.times import utc
@@ -70,7 +72,18 @@ class NotificationsProjection(TableProjection):
     make_table = staticmethod(notifications_table)
 
     def apply(self, conn: Connection, entries: Sequence[LogEntry[LoggedEvent]]) -> None:
-        page = [entry for entry in entries if entry.event.type in _TYPES]
+        self._apply_notifications(conn, [e for e in entries if e.event.type in _TYPES])
+        erased = [e.event.lead_id for e in entries if e.event.type == ERASED_TYPE]
+        if erased:
+            # Who a lead's notifications reached (its own address, for nurture email) and
+            # why a delivery failed (a refusal quotes the address) are its personal data.
+            conn.execute(
+                update(self.table)
+                .where(self.table.c.lead_id.in_(erased))
+                .values(recipient=None, reason=None)
+            )
+
+    def _apply_notifications(self, conn: Connection, page: list[LogEntry[LoggedEvent]]) -> None:
         if not page:
             return
         ids = [_notification_id(entry.event) for entry in page]

@@ -40,6 +40,7 @@ from prometheus_client import Counter
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Engine
 
+from domain.personal import ERASED_TYPE
 from projections.base import (
     LogEntry,
     Page,
@@ -64,6 +65,7 @@ from store.quarantine import (
     QuarantineItem,
     projection_stage,
 )
+from store.sealing import forget_overwritten_pages
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +223,7 @@ class Projector:
                 return self._apply_isolating(members, position, page)
             conn.commit()
         _count_projected(members, entries)
+        self._after_erasures(entries)
         log.debug("%d projection(s): %d events up to %d", len(shares), len(entries), last)
         return True
 
@@ -279,7 +282,14 @@ class Projector:
                     self._record(conn, projection, *failure, now)
             conn.commit()
         _count_projected(members, entries)
+        self._after_erasures(entries)
         return True
+
+    def _after_erasures(self, entries: Sequence[LogEntry[Any]]) -> None:
+        """Once a page that blanked an erased lead's rows is committed, no copy of the
+        rows as they were may stay in SQLite's write-ahead log (docs/erasure.md)."""
+        if any(getattr(entry.event, "type", None) == ERASED_TYPE for entry in entries):
+            forget_overwritten_pages(self.engine)
 
     def _apply_stream(
         self, conn: Connection, projection: Projection, stream: Sequence[LogEntry[Any]]

@@ -86,8 +86,9 @@ def facts_for(state: LeadState, now: datetime, variants: Mapping[str, str]) -> d
         "stage": state.stage,
         "campaign_id": state.campaign_id,
         "form_id": state.form_id,
-        "email_domain": domain if at and domain else None,
-        "has_phone": bool(state.phone),
+        # Kept through an erasure (derived at capture), else read from the email.
+        "email_domain": state.email_domain or (domain if at and domain else None),
+        "has_phone": state.has_phone or bool(state.phone),
         "do_not_contact": state.do_not_contact,
         "tags": state.tags,
         "owner": state.owner,

@@ -18,6 +18,7 @@ from eventsourcing.application import (
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
     IntegrityError,
+    Mapper,
     Notification,
 )
 
@@ -36,6 +37,7 @@ from domain.workload import RepWorkload, TeamRotation
 from store.decoder import LoggedEventDecoder, NotALeadEvent
 from store.partitions import Partitions
 from store.recorder import LogRecorder
+from store.sealing import LeadKeyring, SealingMapper
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,26 @@ class LogApplication(Application):
         RepWorkload: 50,
         TeamRotation: 50,
     }
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """The library's mapper that seals leads' personal data (`store.sealing`), with the
+        keyring it reads the leads' keys from (in the log's own transactions)."""
+        plain: Mapper[UUID] = self.factory.mapper(transcoder=self.construct_transcoder())
+        mapper = SealingMapper(plain.transcoder, plain.compressor, plain.cipher)
+        mapper.keyring = LeadKeyring(self._transaction)
+        return mapper
+
+    def _transaction(self, commit: bool) -> Any:
+        # Any eventsourcing_sqlalchemy recorder (leadflow's, or the library's stock one a
+        # benchmark reads with): the session of the transaction under way, else a new one.
+        recorder: Any = self.recorder
+        return recorder.transaction(commit=commit)
+
+    @property
+    def keyring(self) -> LeadKeyring:
+        mapper = self.mapper
+        assert isinstance(mapper, SealingMapper)
+        return mapper.keyring
 
     def record_once(
         self,
@@ -104,9 +126,9 @@ class LogApplication(Application):
 
     def lead_events(self, lead_id: UUID) -> list[LoggedEvent]:
         """The lead's whole stream, external and decided events, in order."""
-        decode = self.logged_event_decoder.decode
+        decode_page = self.logged_event_decoder.decode_page
         try:
-            events = [decode(stored) for stored in self.recorder.select_events(lead_id)]
+            events = decode_page(self.recorder.select_events(lead_id))
         except NotALeadEvent:
             raise LeadNotFound(f"no lead {lead_id}") from None
         if not events:
@@ -133,8 +155,9 @@ class LogApplication(Application):
         notifications, last = self.read_through(
             position, limit, EXTERNAL_LEAD_TOPICS, partitions=partitions
         )
-        decode = self.logged_event_decoder.decode
-        return [(notification.id, decode(notification)) for notification in notifications], last
+        decoder = self.logged_event_decoder
+        decoder.load_keys(notifications)
+        return [(n.id, decoder.decode(n)) for n in notifications], last
 
     def read_through(
         self,

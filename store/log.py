@@ -10,6 +10,7 @@ import logging
 from prometheus_client import Counter
 
 from store.decisions import Decisions
+from store.erasure import Erasure
 from store.ingest import Ingest
 from store.recorder import LogFactory
 
@@ -26,8 +27,8 @@ LOG_APPENDS = Counter(
 )
 
 
-class EventLog(Ingest, Decisions):
-    """leadflow's one event store: appends, decisions and reads. Tables: `leadflow_events`
+class EventLog(Ingest, Decisions, Erasure):
+    """leadflow's one event store: appends, decisions, erasure and reads. Tables: `leadflow_events`
     (+ the library's own)."""
 
     # The library names an application's tables after the class that sets `name`: every

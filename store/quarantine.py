@@ -382,6 +382,15 @@ class Quarantine:
         with self.engine.connect() as conn:
             return [_item(row) for row in conn.execute(query).mappings()]
 
+    def forget_errors(self, lead_id: str) -> int:
+        """Replace the error texts kept for a lead's items (an error may quote its data,
+        e.g. a refused address) by `[erased]`; the items and their counts stay. How many."""
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                update(quarantine).where(quarantine.c.lead_id == lead_id).values(error="[erased]")
+            )
+        return int(changed.rowcount or 0)
+
     def counts(self) -> dict[str, int]:
         """How many items are open, by status (every open status, zeros included)."""
         with self.engine.connect() as conn:

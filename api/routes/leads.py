@@ -53,7 +53,7 @@ async def list_leads(
     found = await run_in_threadpool(_find, store, filters, after, limit + 1)
     page = found[:limit]
     next_cursor = _encode_cursor(key_of(page[-1]), filters) if len(found) > limit else None
-    return {"items": [_lead_body(state) for state in page], "next_cursor": next_cursor}
+    return {"items": [lead_body(state) for state in page], "next_cursor": next_cursor}
 
 
 def _find(store: Store, filters: LeadFilters, after: LeadKey | None, limit: int) -> list[LeadState]:
@@ -61,7 +61,7 @@ def _find(store: Store, filters: LeadFilters, after: LeadKey | None, limit: int)
         return find_leads(conn, filters, after, limit)
 
 
-def _lead_body(state: LeadState) -> dict[str, Any]:
+def lead_body(state: LeadState) -> dict[str, Any]:
     """A lead as `GET /v1/leads/{id}` shows it."""
     body = asdict(state)
     body["tags"] = list(state.tags)
@@ -117,7 +117,7 @@ NO_LEAD = refused(*KEYED, 404, meanings={404: "No such lead (`lead_not_found`)."
 async def get_lead(lead_id: UUID, store: StoreDep) -> dict[str, Any]:
     """The lead's state from the `leads` projection; a lead the projector has not reached
     yet (just captured) is folded from the log instead, so it is never a 404."""
-    return _lead_body(await run_in_threadpool(_get, store, lead_id))
+    return lead_body(await run_in_threadpool(_get, store, lead_id))
 
 
 def _get(store: Store, lead_id: UUID) -> LeadState:
@@ -129,10 +129,10 @@ def _get(store: Store, lead_id: UUID) -> LeadState:
 @router.get("/{lead_id}/events", response_model=answer(LeadEvents), responses=NO_LEAD)
 async def get_lead_events(lead_id: UUID, store: StoreDep) -> dict[str, Any]:
     events = await run_in_threadpool(store.event_log.lead_events, lead_id)
-    return {"lead_id": str(lead_id), "events": [_timeline_entry(e) for e in events]}
+    return {"lead_id": str(lead_id), "events": [timeline_entry(e) for e in events]}
 
 
-def _timeline_entry(event: LoggedEvent) -> dict[str, Any]:
+def timeline_entry(event: LoggedEvent) -> dict[str, Any]:
     """The event as the timeline shows it: its trace by id (`traceparent` also names the
     span, which is nobody's business here)."""
     entry = asdict(event)

@@ -142,3 +142,17 @@ def test_the_answers_of_a_lead_with_a_history_are_the_declared_ones(
         refused = http.get("/v1/rulesets/999")
         assert refused.status_code == 404
         conforms(refused, "get", "/v1/rulesets/{version}")
+
+        # Export and erasure (docs/erasure.md), on a lead of their own.
+        export_path, erase_path = "/v1/leads/{lead_id}/export", "/v1/leads/{lead_id}/erase"
+        exported = conforms(http.get(f"/v1/leads/{lead_id}/export"), "get", export_path)
+        assert exported["state"]["email"] == "ann@example.com"
+        forget = {"email": "forget-me.e2e@example.com", "source": "ads"}
+        other = post({"type": "lead.captured", "data": forget})
+        erased = conforms(http.post(f"/v1/leads/{other['lead_id']}/erase"), "post", erase_path)
+        assert erased["erased"] is True
+        after = conforms(http.get(f"/v1/leads/{other['lead_id']}/export"), "get", export_path)
+        assert after["erased"] is True and after["state"]["email"] is None
+        missing = http.get("/v1/leads/00000000-0000-4000-8000-000000000000/export")
+        assert missing.status_code == 404
+        conforms(missing, "get", export_path)

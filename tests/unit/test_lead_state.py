@@ -207,6 +207,8 @@ def test_a_fold_sets_only_the_states_fields_and_leaves_earlier_states_alone() ->
         decided(12, "nurture.exited", {"sequence": "weekly"}),
         ev(13, "lead.unsubscribed", {}),
         ev(14, "lead.won", {"amount": "2.5"}),
+        # Personal data gone; what rules need of it (the email's domain) stays.
+        ev(15, "lead.erased", {"erased_by": "key_x"}),
     ]
     names = {f.name for f in dataclasses.fields(LeadState)}
     state = LeadState(lead_id=LEAD)
@@ -218,15 +220,17 @@ def test_a_fold_sets_only_the_states_fields_and_leaves_earlier_states_alone() ->
         state = after
     assert state == LeadState(
         lead_id=LEAD,
-        last_sequence=14,
+        last_sequence=15,
         stage="won",
         owner="rep-b",
         team="east",
-        email="a@x.io",
+        email=None,
+        email_domain="x.io",
+        erased=True,
         source="web",
         score=12,
         tags=("vip",),
-        attributes={"k": 1},
+        attributes={},
         touch_count=1,
         followups_count=1,
         created_at="2026-01-01T00:00:01+00:00",
