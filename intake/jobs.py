@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, select
@@ -28,6 +27,7 @@ from sqlalchemy.engine import Engine
 from domain.errors import DomainError
 from intake.importer import Append, run_import
 from intake.mapping import ImportMapping
+from store.jobs import STALE_AFTER, JobRows, JobWorker
 from store.times import utc
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,6 @@ MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 # memory. One more is refused (429) with a Retry-After of `RETRY_AFTER_SECONDS`.
 MAX_QUEUED = 2
 RETRY_AFTER_SECONDS = 30
-HEARTBEAT_EVERY = timedelta(seconds=5)
-STALE_AFTER = timedelta(seconds=30)
 PROGRESS_EVERY_SECONDS = 1.0
 LISTED = 100
 
@@ -95,11 +93,11 @@ class Upload:
     dry_run: bool
 
 
-class ImportJobs:
+class ImportJobs(JobRows):
     """The `imports` table. A finished import (succeeded or failed) never changes again."""
 
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+        super().__init__(engine, imports, UNFINISHED, lambda i: ImportNotFound(f"no import {i}"))
 
     def create(self, upload: Upload, runner: str, now: datetime) -> str:
         import_id = str(uuid.uuid4())
@@ -123,18 +121,11 @@ class ImportJobs:
     def get(self, import_id: str, now: datetime) -> dict[str, Any]:
         """The import as `GET /v1/imports/{id}` shows it; an interrupted one is recorded
         (and shown) as failed. Raises ImportNotFound."""
-        row = self._row(import_id)
+        row = self.row(import_id)
         if _stale(row, now):
             self.fail_interrupted(now, imports.c.import_id == import_id)
-            row = self._row(import_id)
+            row = self.row(import_id)
         return _as_json(row, with_report=True)
-
-    def _row(self, import_id: str) -> Any:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(imports).where(imports.c.import_id == import_id)).first()
-        if row is None:
-            raise ImportNotFound(f"no import {import_id}")
-        return row
 
     def list(self, now: datetime) -> list[dict[str, Any]]:
         """The newest `LISTED` imports, newest first, without their reports."""
@@ -146,32 +137,6 @@ class ImportJobs:
             with self.engine.connect() as conn:
                 rows = conn.execute(query).all()
         return [_as_json(row, with_report=False) for row in rows]
-
-    def unfinished(self, runner: str) -> int:
-        with self.engine.connect() as conn:
-            found = conn.execute(
-                select(imports.c.import_id).where(
-                    imports.c.runner == runner, imports.c.status.in_(UNFINISHED)
-                )
-            )
-            return len(found.all())
-
-    def update(self, import_id: str, when: tuple[str, ...], **values: Any) -> bool:
-        with self.engine.begin() as conn:
-            found = conn.execute(
-                imports.update()
-                .where(imports.c.import_id == import_id, imports.c.status.in_(when))
-                .values(**values)
-            )
-        return bool(found.rowcount)
-
-    def beat(self, runner: str, now: datetime) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                imports.update()
-                .where(imports.c.runner == runner, imports.c.status.in_(UNFINISHED))
-                .values(heartbeat_at=now)
-            )
 
     def fail_interrupted(self, now: datetime, *conditions: Any) -> int:
         """Fail the unfinished imports whose runner stopped beating; how many."""
@@ -227,84 +192,50 @@ class ImportStopped(Exception):
 class ImportRunner:
     """Runs this process's imports on one worker thread, in the order they were posted,
     appending through `append` (the store's); holds at most `MAX_QUEUED` unfinished ones
-    and keeps their heartbeat."""
+    and keeps their heartbeat (`store.jobs.JobWorker`)."""
 
     def __init__(self, jobs: ImportJobs, append: Append, phone_region: str) -> None:
         self.jobs = jobs
         self.append = append
         self.phone_region = phone_region
-        self.runner = f"api-{uuid.uuid4().hex[:12]}"
-        self._stopping = threading.Event()
-        self._queued: dict[str, Upload] = {}
-        self._running: str | None = None
-        self._changed = threading.Condition()
-        self._worker = threading.Thread(target=self._work, name="import", daemon=True)
-        self._heart = threading.Thread(target=self._beat, name="import-heartbeat", daemon=True)
+        self.worker = JobWorker[Upload]("import", jobs, self._run_if_queued)
+
+    @property
+    def runner(self) -> str:
+        return self.worker.runner
 
     def start(self) -> None:
         """Fail the imports a stopped process left unfinished; start the worker and heart."""
-        interrupted = self.jobs.fail_interrupted(datetime.now(UTC))
-        if interrupted:
-            log.warning("ended %d interrupted import(s)", interrupted)
-        self._worker.start()
-        self._heart.start()
+        self.worker.start()
 
     def submit(self, upload: Upload) -> str:
         """Queue an import of `upload`; its id. Raises TooManyImports, recording nothing,
         when this process already holds `MAX_QUEUED` unfinished imports."""
-        with self._changed:
-            if self.jobs.unfinished(self.runner) >= MAX_QUEUED:
-                raise TooManyImports(
-                    f"this API process already runs {MAX_QUEUED} imports; "
-                    f"try again in {RETRY_AFTER_SECONDS} s"
-                )
-            import_id = self.jobs.create(upload, self.runner, datetime.now(UTC))
-            self._queued[import_id] = upload
-            self._changed.notify()
-        return import_id
+        return self.worker.submit(
+            upload,
+            lambda runner: self.jobs.create(upload, runner, datetime.now(UTC)),
+            MAX_QUEUED,
+            lambda: TooManyImports(
+                f"this API process already runs {MAX_QUEUED} imports; "
+                f"try again in {RETRY_AFTER_SECONDS} s"
+            ),
+        )
 
     def stop(self) -> None:
         """Stop the running import at its next batch; it and the queued ones end failed
         as interrupted."""
-        self._stopping.set()
-        with self._changed:
-            self._changed.notify_all()
-        if self._worker.is_alive():
-            self._worker.join()
-        self.jobs.abandon(self.runner, datetime.now(UTC))
+        self.worker.stop()
 
-    def _beat(self) -> None:
-        while not self._stopping.wait(HEARTBEAT_EVERY.total_seconds()):
-            if self._queued or self._running is not None:
-                try:
-                    self.jobs.beat(self.runner, datetime.now(UTC))
-                except Exception:  # the database is away for a moment: beat again later
-                    log.exception("import heartbeat failed")
-
-    def _work(self) -> None:
-        while True:
-            with self._changed:
-                while not self._queued and not self._stopping.is_set():
-                    self._changed.wait()
-                if self._stopping.is_set():
-                    return
-                import_id = next(iter(self._queued))
-                upload = self._queued.pop(import_id)
-                self._running = import_id
-            try:
-                if self.jobs.update(import_id, (QUEUED,), status=RUNNING):
-                    self._run(import_id, upload)
-            except Exception:  # the database is away: its heartbeat stops, a look ends it
-                log.exception("import %s could not be run to its end", import_id)
-            finally:
-                self._running = None
+    def _run_if_queued(self, import_id: str, upload: Upload) -> None:
+        if self.jobs.update(import_id, (QUEUED,), status=RUNNING):
+            self._run(import_id, upload)
 
     def _run(self, import_id: str, upload: Upload) -> None:
         last_write = float("-inf")
 
         def progress(done: int, total: int) -> None:
             nonlocal last_write
-            if self._stopping.is_set():
+            if self.worker.stopping.is_set():
                 raise ImportStopped
             if done == total or time.monotonic() - last_write >= PROGRESS_EVERY_SECONDS:
                 self.jobs.update(import_id, (RUNNING,), done=done, total=total)

@@ -16,21 +16,21 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, select
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text
 from sqlalchemy.engine import Engine
 
 from domain.errors import Conflict, DomainError
 from replay.diff import to_json
 from replay.whatif import PHASES, ReplayOverTime, WhatIf, answer
+from store.jobs import STALE_AFTER, JobRows, JobWorker
 from store.log import EventLog
 from store.rulebook import Rulebook
 from store.times import utc
@@ -51,8 +51,6 @@ UNFINISHED = (QUEUED, RUNNING, CANCELLING)
 MAX_QUEUED = 4
 RETRY_AFTER_SECONDS = 30
 
-HEARTBEAT_EVERY = timedelta(seconds=5)
-STALE_AFTER = timedelta(seconds=30)
 # Progress is written, and a cancel noticed, at most this often (a replay reports every
 # few hundred events).
 PROGRESS_EVERY_SECONDS = 1.0
@@ -160,12 +158,12 @@ class ReplayProgress:
         return sum(self.done_in.values())
 
 
-class ReplayRuns:
+class ReplayRuns(JobRows):
     """The `replays` table. A finished replay (succeeded, failed or cancelled) never
     changes again."""
 
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+        super().__init__(engine, replays, UNFINISHED, lambda i: ReplayNotFound(f"no replay {i}"))
 
     def create(self, request: Mapping[str, Any], runner: str, now: datetime) -> str:
         """Record a queued replay; returns its id."""
@@ -188,13 +186,13 @@ class ReplayRuns:
     def get(self, replay_id: str, now: datetime) -> ReplayRun:
         """The replay, with an interrupted one reported (and recorded) as failed, or as
         cancelled when a cancel was pending; raises ReplayNotFound."""
-        row = self._row(replay_id)
+        row = self.row(replay_id)
         heartbeat_at = utc(row.heartbeat_at)
         assert heartbeat_at is not None
         if row.status in UNFINISHED and heartbeat_at < now - STALE_AFTER:
             stale = replays.c.heartbeat_at < now - STALE_AFTER
             self._fail_unfinished(now, replays.c.replay_id == replay_id, stale)
-            row = self._row(replay_id)
+            row = self.row(replay_id)
         created_at = utc(row.created_at)
         assert created_at is not None
         return ReplayRun(
@@ -209,22 +207,15 @@ class ReplayRuns:
             error=row.error,
         )
 
-    def _row(self, replay_id: str) -> Any:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(replays).where(replays.c.replay_id == replay_id)).first()
-        if row is None:
-            raise ReplayNotFound(f"no replay {replay_id}")
-        return row
-
     def started(self, replay_id: str) -> bool:
         """Mark the replay running; False when it is no longer queued (cancelled, or
         failed as interrupted)."""
-        return self._update(replay_id, (QUEUED,), status=RUNNING)
+        return self.update(replay_id, (QUEUED,), status=RUNNING)
 
     def progressed(self, replay_id: str, done: int, total: int) -> bool:
         """Record the running replay's progress; False when it is no longer running (a
         cancel is pending, or it was failed as interrupted): its run should stop."""
-        return self._update(replay_id, (RUNNING,), done=done, total=total)
+        return self.update(replay_id, (RUNNING,), done=done, total=total)
 
     def succeeded(
         self, replay_id: str, result: Mapping[str, Any], total: int, at: datetime
@@ -252,31 +243,12 @@ class ReplayRuns:
         progress report. Returns the status it now has. Raises ReplayNotFound, and
         ReplayFinished when it has already ended."""
         self.get(replay_id, now)  # raises ReplayNotFound; ends an interrupted one first
-        if self._update(replay_id, (QUEUED,), status=CANCELLED, finished_at=now):
+        if self.update(replay_id, (QUEUED,), status=CANCELLED, finished_at=now):
             return CANCELLED
-        if self._update(replay_id, (RUNNING, CANCELLING), status=CANCELLING):
+        if self.update(replay_id, (RUNNING, CANCELLING), status=CANCELLING):
             return CANCELLING
-        status = self._row(replay_id).status
+        status = self.row(replay_id).status
         raise ReplayFinished(f"replay {replay_id} has already ended: {status}")
-
-    def unfinished(self, runner: str) -> set[str]:
-        """The ids of `runner`'s replays that are queued, running or cancelling."""
-        with self.engine.connect() as conn:
-            found = conn.execute(
-                select(replays.c.replay_id).where(
-                    replays.c.runner == runner, replays.c.status.in_(UNFINISHED)
-                )
-            )
-            return set(found.scalars())
-
-    def beat(self, runner: str, now: datetime) -> None:
-        """The runner is alive: push back the heartbeat of its unfinished replays."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                replays.update()
-                .where(replays.c.runner == runner, replays.c.status.in_(UNFINISHED))
-                .values(heartbeat_at=now)
-            )
 
     def fail_interrupted(self, now: datetime) -> int:
         """End every unfinished replay whose runner stopped beating; how many."""
@@ -306,25 +278,16 @@ class ReplayRuns:
         """A running replay's `outcome` and how far it got (`counts`); with a cancel
         pending, `cancelled` instead."""
         ended = {**counts, "finished_at": at}
-        if outcome and self._update(replay_id, (RUNNING,), **ended, **outcome):
+        if outcome and self.update(replay_id, (RUNNING,), **ended, **outcome):
             return
-        self._update(replay_id, (CANCELLING,), status=CANCELLED, **ended)
-
-    def _update(self, replay_id: str, when: tuple[str, ...], **values: Any) -> bool:
-        with self.engine.begin() as conn:
-            found = conn.execute(
-                replays.update()
-                .where(replays.c.replay_id == replay_id, replays.c.status.in_(when))
-                .values(**values)
-            )
-        return bool(found.rowcount)
+        self.update(replay_id, (CANCELLING,), status=CANCELLED, **ended)
 
 
 class ReplayRunner:
     """Runs this process's replays on one worker thread, in the order they were posted,
     with `replay.whatif.answer` (what `leadflow replay` runs), each within
     `time_limit_seconds`; holds at most `MAX_QUEUED` unfinished ones and keeps their
-    heartbeat."""
+    heartbeat (`store.jobs.JobWorker`)."""
 
     def __init__(
         self,
@@ -338,81 +301,35 @@ class ReplayRunner:
         self.event_log = event_log
         self.rulebook = rulebook
         self.time_limit_seconds = time_limit_seconds
-        # Who runs a replay, in the table; new at every start, so a restarted process
-        # does not keep its predecessor's replays alive.
-        self.runner = f"api-{uuid.uuid4().hex[:12]}"
-        self._stopping = threading.Event()
-        # The replays waiting for the worker, in the order posted, and the one it runs.
-        self._queued: dict[str, WhatIf] = {}
-        self._running: str | None = None
-        self._changed = threading.Condition()
-        self._worker = threading.Thread(target=self._work, name="replay", daemon=True)
-        self._heart = threading.Thread(target=self._beat, name="replay-heartbeat", daemon=True)
+        self.worker = JobWorker[WhatIf]("replay", runs, self._answer_unless_cancelled)
 
     def start(self) -> None:
         """End the replays interrupted by a stopped process, then start the worker and
         the heartbeat."""
-        interrupted = self.runs.fail_interrupted(datetime.now(UTC))
-        if interrupted:
-            log.warning("ended %d interrupted replay(s)", interrupted)
-        self._worker.start()
-        self._heart.start()
+        self.worker.start()
 
     def submit(self, question: WhatIf, request: Mapping[str, Any]) -> str:
         """Queue a replay of `question` (`request` is what GET shows of it); its id.
         Raises TooManyReplays, recording nothing, when this process already holds
         `MAX_QUEUED` unfinished replays."""
-        with self._changed:
-            # The table knows of cancels made on other replicas: those no longer count,
-            # and are dropped here rather than when the worker reaches them.
-            unfinished = self.runs.unfinished(self.runner)
-            for replay_id in self._queued.keys() - unfinished:
-                del self._queued[replay_id]
-            if len(unfinished) >= MAX_QUEUED:
-                raise TooManyReplays(
-                    f"this API process already holds {MAX_QUEUED} unfinished replays; "
-                    f"try again in {RETRY_AFTER_SECONDS} s, or cancel one"
-                )
-            replay_id = self.runs.create(request, self.runner, datetime.now(UTC))
-            self._queued[replay_id] = question
-            self._changed.notify()
-        return replay_id
+        return self.worker.submit(
+            question,
+            lambda runner: self.runs.create(request, runner, datetime.now(UTC)),
+            MAX_QUEUED,
+            lambda: TooManyReplays(
+                f"this API process already holds {MAX_QUEUED} unfinished replays; "
+                f"try again in {RETRY_AFTER_SECONDS} s, or cancel one"
+            ),
+        )
 
     def stop(self) -> None:
         """Stop the running replay at its next progress report; it and the queued ones
         end as interrupted (or cancelled, if a cancel was pending)."""
-        self._stopping.set()
-        with self._changed:
-            self._changed.notify_all()
-        if self._worker.is_alive():
-            self._worker.join()
-        self.runs.abandon(self.runner, datetime.now(UTC))
+        self.worker.stop()
 
-    def _beat(self) -> None:
-        while not self._stopping.wait(HEARTBEAT_EVERY.total_seconds()):
-            if self._queued or self._running is not None:
-                try:
-                    self.runs.beat(self.runner, datetime.now(UTC))
-                except Exception:  # the database is away for a moment: beat again later
-                    log.exception("replay heartbeat failed")
-
-    def _work(self) -> None:
-        while True:
-            with self._changed:
-                while not self._queued and not self._stopping.is_set():
-                    self._changed.wait()
-                if self._stopping.is_set():
-                    return
-                replay_id = next(iter(self._queued))
-                question = self._queued.pop(replay_id)
-                self._running = replay_id
-            try:
-                if self.runs.started(replay_id):  # not cancelled while it waited
-                    self._answer(replay_id, question)
-            except Exception:  # the database is away: its heartbeat stops, a look ends it
-                log.exception("replay %s could not be run to its end", replay_id)
-            finally:
-                self._running = None
+    def _answer_unless_cancelled(self, replay_id: str, question: WhatIf) -> None:
+        if self.runs.started(replay_id):  # not cancelled while it waited
+            self._answer(replay_id, question)
 
     def _answer(self, replay_id: str, question: WhatIf) -> None:
         last_write = float("-inf")
@@ -420,7 +337,7 @@ class ReplayRunner:
 
         def report(phase: str, done: int, events: int) -> None:
             nonlocal last_write
-            if self._stopping.is_set():
+            if self.worker.stopping.is_set():
                 raise ReplayStopped
             progress.update(phase, done, events)
             if time.monotonic() - last_write >= PROGRESS_EVERY_SECONDS:
