@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
@@ -141,39 +141,27 @@ TAG_PATTERN = r"^[A-Za-z0-9._~-]+$"
 QrLanguage = Query(None, pattern=r"^(en|zh-CN)$")
 
 
-async def _qr_url(store: Store, settings: Settings, form_id: str, **query: str | None) -> str:
+# A QR code's image format → how it is drawn, and its media type.
+QR_FORMATS = {"png": (qr_png, "image/png"), "svg": (qr_svg, "image/svg+xml")}
+
+
+@router.get("/{form_id}/qr.{image_format}")
+async def qr_code(
+    form_id: str,
+    store: StoreDep,
+    settings: SettingsDep,
+    image_format: str = Path(pattern=r"^(png|svg)$"),
+    campaign: str | None = Query(None, max_length=100, pattern=TAG_PATTERN),
+    channel: str | None = Query(None, max_length=100, pattern=TAG_PATTERN),
+    lang: str | None = QrLanguage,
+) -> Response:
+    """A QR code (PNG or SVG) opening the hosted form with `campaign` and `channel`
+    filled in."""
     await active_form(store, form_id)  # 404 for a form nobody can open
-    return form_url(settings.public_url, form_id, **query)
-
-
-@router.get("/{form_id}/qr.png")
-async def qr_code_png(
-    form_id: str,
-    store: StoreDep,
-    settings: SettingsDep,
-    campaign: str | None = Query(None, max_length=100, pattern=TAG_PATTERN),
-    channel: str | None = Query(None, max_length=100, pattern=TAG_PATTERN),
-    lang: str | None = QrLanguage,
-) -> Response:
-    """A QR code (PNG) opening the hosted form with `campaign` and `channel` filled in."""
-    url = await _qr_url(store, settings, form_id, campaign=campaign, channel=channel, lang=lang)
-    image = await run_in_threadpool(qr_png, url)
-    return Response(image, media_type="image/png", headers=QR_HEADERS)
-
-
-@router.get("/{form_id}/qr.svg")
-async def qr_code_svg(
-    form_id: str,
-    store: StoreDep,
-    settings: SettingsDep,
-    campaign: str | None = Query(None, max_length=100, pattern=TAG_PATTERN),
-    channel: str | None = Query(None, max_length=100, pattern=TAG_PATTERN),
-    lang: str | None = QrLanguage,
-) -> Response:
-    """A QR code (SVG) opening the hosted form with `campaign` and `channel` filled in."""
-    url = await _qr_url(store, settings, form_id, campaign=campaign, channel=channel, lang=lang)
-    image = await run_in_threadpool(qr_svg, url)
-    return Response(image, media_type="image/svg+xml", headers=QR_HEADERS)
+    url = form_url(settings.public_url, form_id, campaign=campaign, channel=channel, lang=lang)
+    draw, media_type = QR_FORMATS[image_format]
+    image = await run_in_threadpool(draw, url)
+    return Response(image, media_type=media_type, headers=QR_HEADERS)
 
 
 @router.get("/{form_id}")

@@ -81,6 +81,7 @@ def test_the_qr_codes_open_the_form_with_campaign_and_channel(client: TestClient
 def test_qr_codes_refuse_unknown_forms_and_hostile_parameters(client: TestClient) -> None:
     assert client.get("/f/nope/qr.png").status_code == 404
     assert client.get("/f/nope/qr.svg").status_code == 404
+    assert client.get("/f/contact-us/qr.gif").status_code == 422  # PNG or SVG only
     for query in ("?campaign=" + "x" * 101, "?channel=a%20b", "?campaign=%3Cscript%3E", "?lang=fr"):
         answer = client.get("/f/contact-us/qr.svg" + query)
         assert answer.status_code == 422, query
