@@ -120,7 +120,8 @@ class LeadState:
         return self.stage in CLOSED_STAGES
 
 
-_CAPTURE_FIELDS = (
+# The `lead.captured` fields a capture sets on its lead (its `attributes` are merged).
+CAPTURE_FIELDS = (
     "email",
     "phone",
     "name",
@@ -157,7 +158,7 @@ def apply_event(state: LeadState, event: LoggedEvent) -> LeadState:
         case "lead.captured":
             # A first capture sets every field; a later touch fills only what was unknown.
             first = state.touch_count == 0
-            for name in _CAPTURE_FIELDS:
+            for name in CAPTURE_FIELDS:
                 if name in d and (first or getattr(state, name) is None):
                     changes[name] = d[name]
             new_attributes = d.get("attributes", {})

@@ -15,23 +15,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from domain.errors import FieldError, InvalidDocument, json_pointer
 from domain.limits import MAX_ATTRIBUTE_KEY_CHARS, MAX_ATTRIBUTES_KEYS, unsafe_values
+from domain.state import CAPTURE_FIELDS
 
-# The `lead.captured` fields a column or a constant may fill (SPEC §4); anything else is
-# `attributes.<name>`.
-CAPTURE_FIELDS = (
-    "email",
-    "phone",
-    "name",
-    "company",
-    "source",
-    "channel",
-    "region",
-    "industry",
-    "company_size",
-    "campaign_id",
-    "form_id",
-    "intent",
-)
+# A column or a constant fills one of the `lead.captured` fields (`CAPTURE_FIELDS`, SPEC §4)
+# or `attributes.<name>`.
 ATTRIBUTE_PREFIX = "attributes."
 
 # UTF-8 is read with or without a byte-order mark; GBK and GB18030 are what Chinese Excel
