@@ -634,9 +634,10 @@ def test_a_lead_in_the_quarantine_shows_on_every_page_and_is_skipped_from_its_pa
     browser: Browser, shared_dev: LeadflowDev
 ) -> None:
     """A capture Temporal refuses (written past today's checks, as an older release could
-    have: ~1 MiB of Chinese text in its attributes, escaped to ~3 MiB in a signal) waits in
-    the quarantine; the banner says so on every page, and the operator skips it."""
-    huge = {"email": "huge@example.com", "source": "import", "attributes": {"n": "线" * 350_000}}
+    have: ~1 MiB of Chinese text in a field, escaped to ~3 MiB in a signal) waits in the
+    quarantine; the banner says so on every page, and the operator skips it. (In a field
+    that is not personal data: those never travel to Temporal, docs/erasure.md.)"""
+    huge = {"email": "huge@example.com", "source": "import", "industry": "线" * 350_000}
     store = open_store(Settings(data_dir=shared_dev.data_dir))
     try:
         capture = IncomingEvent(

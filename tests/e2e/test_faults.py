@@ -333,8 +333,9 @@ async def test_poison_is_refused_or_parked_and_the_leads_after_it_are_decided(
             now = datetime.now(UTC)
             huge = parse_event(capture("huge@example.com"), now=now, phone_region="CN")
             [huge_capture] = store.event_log.append(
-                # ~2.4 MB as a signal: over Temporal's 2 MiB blob limit.
-                [past_the_door(huge, {**huge.data, "attributes": {"essay": cjk_text(1_200_000)}})],
+                # ~2.4 MB as a signal: over Temporal's 2 MiB blob limit (in a field that is
+                # not personal data: those never travel to Temporal, docs/erasure.md).
+                [past_the_door(huge, {**huge.data, "industry": cjk_text(1_200_000)})],
                 [None],
             )
             opened = parse_event(
