@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import random
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -17,14 +18,26 @@ from prometheus_client.parser import text_string_to_metric_families
 T = TypeVar("T")
 
 
+# Ports are picked below the kernel's ephemeral range (`net.ipv4.ip_local_port_range`,
+# 32768-60999 by default). One picked inside it can be taken, between the pick and the
+# server's bind, by any outgoing connection on the machine, and stays taken as long as
+# that connection lives: seen as a `leadflow dev` whose worker could never bind its
+# metrics port while the other tests ran.
+PICKED_PORTS = range(20000, 32768)
+
+
 def free_ports(count: int) -> list[int]:
-    """`count` distinct TCP ports that were free on 127.0.0.1 a moment ago (all bound at
-    once, so the kernel hands out distinct ones)."""
+    """`count` distinct TCP ports that were free on 127.0.0.1 a moment ago, from
+    `PICKED_PORTS` (all bound at once, so they are distinct)."""
     sockets: list[socket.socket] = []
     try:
-        for _ in range(count):
+        while len(sockets) < count:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
+            try:
+                sock.bind(("127.0.0.1", random.choice(PICKED_PORTS)))
+            except OSError:  # in use: pick another
+                sock.close()
+                continue
             sockets.append(sock)
         return [sock.getsockname()[1] for sock in sockets]
     finally:
