@@ -30,6 +30,7 @@ from temporalio.exceptions import ApplicationError
 from domain.directory import Directory
 from domain.lifecycle import ActiveRuleset
 from domain.personal import state_without_personal_data, without_personal_data
+from domain.state import fold
 from domain.timers import RunningTimer, plan_deliveries
 from rules.catalog import DELIVERY_EVENT_TYPES
 from rules.evaluate import Checkpoint
@@ -155,15 +156,22 @@ class DecisionActivities:
         `nurture.email_sent`) have happened, under the active ruleset's timers."""
         ruleset = self.rulebook.active().ruleset
         wanted = set(input.notification_ids)
+        events = self.event_log.lead_events(UUID(input.lead_id))
+        calendar = None
+        if any(timer.calendar for timer in ruleset.timers):
+            # Business timers count in the calendar of the lead's team (the lead as it is).
+            team = fold(input.lead_id, events).team
+            calendar = self.rulebook.directory().team_calendar(team)
         return plan_deliveries(
             input.timers,
             ruleset.timers,
             [
                 event
-                for event in self.event_log.lead_events(UUID(input.lead_id))
+                for event in events
                 if event.type in DELIVERY_EVENT_TYPES
                 and event.data.get("notification_id") in wanted
             ],
+            calendar,
         )
 
     @activity.defn(name=PARK_DECISION, no_thread_cancel_exception=True)

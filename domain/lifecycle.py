@@ -16,7 +16,7 @@ from typing import Protocol
 
 from domain.directory import Directory
 from domain.state import STAGE_ORDER, Decision, LeadState, LoggedEvent, apply_event
-from domain.timers import RunningTimer, watches_deliveries
+from domain.timers import RunningTimer, due_after, watches_deliveries
 from rules.assignment import can_take, choose_rep
 from rules.catalog import (
     ActionParams,
@@ -237,8 +237,9 @@ class _Step:
                     self.result.rotations.append((team_id, chosen))
             case ReturnToPool(reason=reason):
                 self.to_pool(reason, rule_id)
-            case CreateTask(task=task, due_in=due_in):
-                due_at = (self.now + due_in).isoformat()
+            case CreateTask(task=task, due_in=due_in, calendar=clock):
+                calendar = self.directory.team_calendar(s.team) if clock else None
+                due_at = due_after(self.now, due_in, calendar).isoformat()
                 self.decide("lead.task_created", {"task": task, "due_at": due_at}, rule_id)
             case EnrollInSequence(sequence=sequence):
                 if sequence in s.sequences:

@@ -88,10 +88,11 @@ class LeadMachine:
         self.state = result.state
         happened = [cause, *decided]
         timers = {k: v for k, v in self.timers.items() if fired is None or k != fired.timer_id}
-        planned = plan_timers(
-            timers, self.active.ruleset.timers, [(e.type, e.event_id) for e in happened], at
-        )
-        timers = without_history(timers, planned, cause, at)
+        specs = self.active.ruleset.timers
+        # Business timers count in the calendar of the team the lead has after the decisions.
+        calendar = self.directory.team_calendar(self.state.team)
+        planned = plan_timers(timers, specs, [(e.type, e.event_id) for e in happened], at, calendar)
+        timers = without_history(timers, planned, cause, at, specs, calendar)
         self.timers = plan_sequences(
             timers,
             self.active.ruleset.sequences,
@@ -101,7 +102,7 @@ class LeadMachine:
         )
         if self.active.watches_deliveries:
             delivered = self._deliver(decided, cause, when)
-            self.timers = plan_deliveries(self.timers, self.active.ruleset.timers, delivered)
+            self.timers = plan_deliveries(self.timers, specs, delivered, calendar)
             decided += delivered
         return decided
 

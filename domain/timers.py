@@ -5,15 +5,20 @@ cancelled by one in `cancel_on`, and restarted by one in `restart_on` only while
 The workflow keeps the running timers and sleeps until the earliest is due; when one
 fires, `lead.timer_fired` is recorded and rules run for `timer.<id>`. The replay simulator
 plans timers with this same function.
+
+A timer with `calendar: "business"` counts its `after` in working time of a calendar
+(`domain.calendar`): the callers pass the calendar of the lead's team after the trigger's
+decisions (`Directory.team_calendar`), or None, and then it counts wall-clock time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 
+from domain.calendar import BusinessCalendar, add_business_time
 from domain.state import LoggedEvent
 from rules.catalog import DELIVERY_EVENT_TYPES
 from rules.model import Ruleset, Sequence, Timer
@@ -42,13 +47,29 @@ class RunningTimer:
         return datetime.fromisoformat(self.due_at)
 
 
+def due_after(at: datetime, delay: timedelta, calendar: BusinessCalendar | None) -> datetime:
+    """When `delay` has passed since `at`: working time of `calendar`, or wall-clock time
+    without one."""
+    if calendar is None:
+        return at + delay
+    return add_business_time(calendar, at, delay)
+
+
+def timer_due(spec: Timer, at: datetime, calendar: BusinessCalendar | None) -> datetime:
+    """When the timer `spec` started at `at` is due: a business timer counts in `calendar`
+    (the lead's team's; None: wall clock), any other timer wall-clock time."""
+    return due_after(at, spec.delay, calendar if spec.calendar == "business" else None)
+
+
 def plan_timers(
     running: Mapping[str, RunningTimer],
     specs: Collection[Timer],
     happened: Iterable[tuple[str, str]],
     at: datetime,
+    calendar: BusinessCalendar | None = None,
 ) -> dict[str, RunningTimer]:
-    """The running timers after `happened` ((event type, event id), in order) at `at`.
+    """The running timers after `happened` ((event type, event id), in order) at `at`;
+    business timers count in `calendar`.
 
     For one event, cancellation comes before (re)starting, so an event listed in both
     restarts the timer.
@@ -63,7 +84,7 @@ def plan_timers(
             starts = event_type in spec.start_on
             restarts = event_type in spec.restart_on and spec.id in timers
             if starts or restarts:
-                due = (at + spec.delay).isoformat()
+                due = timer_due(spec, at, calendar).isoformat()
                 timers[spec.id] = RunningTimer(spec.id, due, event_id)
     return timers
 
@@ -73,21 +94,32 @@ def without_history(
     planned: Mapping[str, RunningTimer],
     trigger: LoggedEvent,
     at: datetime,
+    specs: Collection[Timer] = (),
+    calendar: BusinessCalendar | None = None,
 ) -> dict[str, RunningTimer]:
     """`planned` without the timers that `trigger`, an imported event received at `at`,
     started or restarted and that would already be past due counted from when it
     happened (its `occurred_at`): that part of the lead's life is history, and those
     timers are not started; a timer it restarted keeps running as before. Every other
     timer, and every timer of a posted event however old, runs from `at`, when leadflow
-    received the event (docs/imports.md, "Timers")."""
+    received the event (docs/imports.md, "Timers"). A business timer of `specs` counts
+    from `occurred_at` in `calendar` as `plan_timers` did from `at`."""
     if trigger.caused_by is not None or not trigger.event_id.startswith(IMPORTED_ID_PREFIX):
         return dict(planned)
     happened = datetime.fromisoformat(trigger.occurred_at)
+    business = {spec.id: spec for spec in specs if spec.calendar == "business"}
     kept: dict[str, RunningTimer] = {}
     for timer_id, timer in planned.items():
         earlier = before.get(timer_id)
-        delay = timer.due - at
-        if timer is not earlier and delay.total_seconds() > 0 and happened + delay <= at:
+        spec = business.get(timer_id) if timer.step is None else None
+        if spec is not None:
+            positive = spec.delay.total_seconds() > 0
+            past_due = timer_due(spec, happened, calendar) <= at
+        else:
+            delay = timer.due - at
+            positive = delay.total_seconds() > 0
+            past_due = happened + delay <= at
+        if timer is not earlier and positive and past_due:
             if earlier is not None:
                 kept[timer_id] = earlier
             continue
@@ -149,12 +181,15 @@ def watches_deliveries(ruleset: Ruleset) -> bool:
 
 
 def plan_deliveries(
-    running: Mapping[str, RunningTimer], specs: Collection[Timer], delivered: Iterable[LoggedEvent]
+    running: Mapping[str, RunningTimer],
+    specs: Collection[Timer],
+    delivered: Iterable[LoggedEvent],
+    calendar: BusinessCalendar | None = None,
 ) -> dict[str, RunningTimer]:
     """The running timers after `delivered` (delivery events, in log order), each at the
-    time it was recorded."""
+    time it was recorded; business timers count in `calendar`."""
     timers = dict(running)
     for event in delivered:
         at = datetime.fromisoformat(event.recorded_at)
-        timers = plan_timers(timers, specs, [(event.type, event.event_id)], at)
+        timers = plan_timers(timers, specs, [(event.type, event.event_id)], at, calendar)
     return timers

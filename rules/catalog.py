@@ -25,7 +25,7 @@ from pydantic import (
 from pydantic.json_schema import WithJsonSchema
 
 from domain.events import ADMIN_TYPES, DECIDED_TYPES, EXTERNAL_DATA, LEADLESS_TYPES
-from rules.model import parse_duration
+from rules.model import BusinessClock, parse_duration
 
 VariableType = Literal["string", "numeric", "boolean", "select"]
 InputType = Literal["text", "numeric", "none", "select"]
@@ -198,11 +198,13 @@ class ReturnToPool(ActionParams):
 
 
 class CreateTask(ActionParams):
-    """Open a task for the owner, due `due_in` after the trigger."""
+    """Open a task for the owner, due `due_in` after the trigger (`calendar: "business"`:
+    `due_in` of working time of the lead's team's calendar, as a business timer counts)."""
 
     action = "create_task"
     task: Id
     due_in: Duration
+    calendar: BusinessClock | None = None
 
 
 class Notify(ActionParams):

@@ -11,7 +11,7 @@ import functools
 import re
 from datetime import timedelta
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StringConstraints
 
@@ -64,6 +64,15 @@ DurationText = Annotated[
     str,
     AfterValidator(_check_duration),
     Field(description="ISO 8601 duration without years or months: PT2S, PT24H, P7D, P1W"),
+]
+
+BusinessClock = Annotated[
+    Literal["business"],
+    Field(
+        description="`business`: count `after` in working time of the calendar of the lead's "
+        "team when the timer starts (docs/calendars.md); absent or null: wall-clock time. "
+        "A lead without a team, or whose team has no calendar, counts wall-clock time."
+    ),
 ]
 
 DEFAULT_EXIT_ON = (
@@ -123,6 +132,7 @@ class Timer(_Document):
     cancel_on: list[str] = []
     restart_on: list[str] = []
     after: DurationText
+    calendar: BusinessClock | None = None
 
     @property
     def delay(self) -> timedelta:

@@ -414,7 +414,7 @@ class _Check:
                         )
 
     def timer(self, path: Path, value: object) -> None:
-        allowed = {"id", "start_on", "cancel_on", "restart_on", "after"}
+        allowed = {"id", "start_on", "cancel_on", "restart_on", "after", "calendar"}
         if not self.obj(path, value, allowed, {"id", "start_on", "after"}):
             return
         assert isinstance(value, dict)
@@ -436,6 +436,11 @@ class _Check:
                 )
         if "after" in value:
             self.duration((*path, "after"), value["after"])
+        if value.get("calendar") not in (None, "business"):
+            self.fail(
+                (*path, "calendar"),
+                'must be "business" (working time of the team\'s calendar) or null (wall clock)',
+            )
 
     def rule(self, path: Path, value: object) -> None:
         allowed = {"id", "description", "when", "priority", "stop", "conditions", "actions"}

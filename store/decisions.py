@@ -122,7 +122,7 @@ class Decisions(LogApplication):
         cause = next(e for e in logged if e.event_id == cause_id and is_trigger(e))
         earlier = [e for e in logged if e.caused_by == cause_id and not is_trigger(e)]
         if earlier:
-            return self._decided(cause, earlier, lead.state, active, timers, now, fired)
+            return self._decided(cause, earlier, lead.state, active, directory, timers, now, fired)
         at_trigger = state_at_trigger(str(lead_id), logged, cause_id)
         unit.adopt(lead)
         result = step(
@@ -143,7 +143,7 @@ class Decisions(LogApplication):
             unit.rotation_for_change(team_id).choose(str(lead_id), rep_id)
         unit.save()
         new = [e.to_logged() for e in decided]
-        return self._decided(cause, new, lead.state, active, timers, now, fired)
+        return self._decided(cause, new, lead.state, active, directory, timers, now, fired)
 
     @staticmethod
     def _decided(
@@ -151,15 +151,19 @@ class Decisions(LogApplication):
         events: list[LoggedEvent],
         state: LeadState,
         active: ActiveRuleset,
+        directory: Directory,
         timers: Mapping[str, RunningTimer],
         now: datetime,
         fired: RunningTimer | None,
     ) -> Decided:
         happened = [cause, *events]
+        specs = active.ruleset.timers
+        # Business timers count in the calendar of the team the lead has after the decisions.
+        calendar = directory.team_calendar(state.team)
         planned = plan_timers(
-            timers, active.ruleset.timers, [(e.type, e.event_id) for e in happened], now
+            timers, specs, [(e.type, e.event_id) for e in happened], now, calendar
         )
-        planned = without_history(timers, planned, cause, now)
+        planned = without_history(timers, planned, cause, now, specs, calendar)
         planned = plan_sequences(
             planned,
             active.ruleset.sequences,
