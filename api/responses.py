@@ -514,6 +514,26 @@ class RulesetActivated(Answer):
 # --- notifications, projections ------------------------------------------------------------
 
 
+class PublicHoliday(Answer):
+    date: Day
+    name: str = Field(description="The package's English name where it has one.")
+
+
+class MakeUpWorkday(Answer):
+    date: Day
+    hours_of: Literal["mon"] = Field(description="Whose hours the day is worked with.")
+
+
+class PublicHolidays(Answer):
+    """A country's days off and make-up working days in a year, from the `holidays` package,
+    shaped as a directory calendar's `holidays` and `workdays` (docs/calendars.md)."""
+
+    country: str = Field(examples=["CN"])
+    year: int = Field(examples=[2027])
+    holidays: list[PublicHoliday]
+    workdays: list[MakeUpWorkday]
+
+
 class Notification(Answer):
     lead_id: LeadId
     notification_id: str
@@ -650,6 +670,7 @@ MODELS: list[type[BaseModel]] = [
     PublishedRuleset,
     NoActiveRuleset,
     RulesetActivated,
+    PublicHolidays,
     Notifications,
     Projections,
     ReplayQueued,

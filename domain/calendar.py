@@ -34,7 +34,7 @@ Interval = tuple[int, int]  # seconds since local midnight: [start, end), end â‰
 Window = tuple[datetime, datetime]  # UTC instants: [start, end)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class BusinessCalendar:
     """When a team works. Build it from the directory's calendar entry; it is assumed valid
     (sorted, non-overlapping intervals; some working time in the week; a date is not both a
@@ -46,7 +46,9 @@ class BusinessCalendar:
     holidays: frozenset[date] = frozenset()
     workdays: Mapping[date, int] = field(default_factory=dict)  # date â†’ weekday of its hours
     # UTC windows per date, worked out once (a calendar is immutable).
-    _windows: dict[date, tuple[Window, ...]] = field(default_factory=dict, repr=False)
+    _windows: dict[date, tuple[Window, ...]] = field(
+        default_factory=dict, repr=False, compare=False, hash=False
+    )
 
     def intervals_on(self, day: date) -> tuple[Interval, ...]:
         """The wall-clock working intervals of `day`: none on a holiday, the named weekday's
