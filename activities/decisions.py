@@ -159,9 +159,9 @@ class DecisionActivities:
         events = self.event_log.lead_events(UUID(input.lead_id))
         calendar = None
         if any(timer.calendar for timer in ruleset.timers):
-            # Business timers count in the calendar of the lead's team (the lead as it is).
-            team = fold(input.lead_id, events).team
-            calendar = self.rulebook.directory().team_calendar(team)
+            # Business timers count in the calendar of the lead's (owner's) team, as it is now.
+            lead = fold(input.lead_id, events)
+            calendar = self.rulebook.directory().lead_calendar(lead.owner, lead.team)
         return plan_deliveries(
             input.timers,
             ruleset.timers,

@@ -237,6 +237,13 @@ class Directory(BaseModel):
             return None
         return self._calendars.get(team.calendar)
 
+    def lead_calendar(self, owner: str | None, team: str | None) -> BusinessCalendar | None:
+        """The calendar a lead's business timers count in: its owner's team's when the owner
+        is a rep of the directory (a claim or a reassignment leaves the lead's `team` as
+        it was), else its team's; None (wall clock) when that team names none."""
+        rep = self._reps.get(owner) if owner is not None else None
+        return self.team_calendar(rep.team if rep is not None else team)
+
     def reps_of(self, team_id: str) -> list[Rep]:
         """The team's reps, active or not, in directory order (the round-robin order)."""
         return [r for r in self.reps if r.team == team_id]

@@ -238,7 +238,7 @@ class _Step:
             case ReturnToPool(reason=reason):
                 self.to_pool(reason, rule_id)
             case CreateTask(task=task, due_in=due_in, calendar=clock):
-                calendar = self.directory.team_calendar(s.team) if clock else None
+                calendar = self.directory.lead_calendar(s.owner, s.team) if clock else None
                 due_at = due_after(self.now, due_in, calendar).isoformat()
                 self.decide("lead.task_created", {"task": task, "due_at": due_at}, rule_id)
             case EnrollInSequence(sequence=sequence):

@@ -89,8 +89,9 @@ class LeadMachine:
         happened = [cause, *decided]
         timers = {k: v for k, v in self.timers.items() if fired is None or k != fired.timer_id}
         specs = self.active.ruleset.timers
-        # Business timers count in the calendar of the team the lead has after the decisions.
-        calendar = self.directory.team_calendar(self.state.team)
+        # Business timers count in the calendar of the owner's team (else the lead's team)
+        # after the decisions.
+        calendar = self.directory.lead_calendar(self.state.owner, self.state.team)
         planned = plan_timers(timers, specs, [(e.type, e.event_id) for e in happened], at, calendar)
         timers = without_history(timers, planned, cause, at, specs, calendar)
         self.timers = plan_sequences(

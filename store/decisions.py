@@ -158,8 +158,9 @@ class Decisions(LogApplication):
     ) -> Decided:
         happened = [cause, *events]
         specs = active.ruleset.timers
-        # Business timers count in the calendar of the team the lead has after the decisions.
-        calendar = directory.team_calendar(state.team)
+        # Business timers count in the calendar of the owner's team (else the lead's team)
+        # after the decisions.
+        calendar = directory.lead_calendar(state.owner, state.team)
         planned = plan_timers(
             timers, specs, [(e.type, e.event_id) for e in happened], now, calendar
         )

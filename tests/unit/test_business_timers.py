@@ -185,3 +185,25 @@ def test_an_imported_trigger_counts_its_history_in_working_time() -> None:
     assert planned(FRIDAY_17) == {"sla": datetime(2026, 12, 11, 11, 30, tzinfo=SHANGHAI)}
     # Twenty days earlier, both are history.
     assert planned(FRIDAY_17 - timedelta(days=20)) == {}
+
+
+def test_a_claim_counts_in_the_claiming_rep_s_team_calendar() -> None:
+    # The west team works whole weekdays; a lead in the pool (no team) claimed by a west
+    # rep on Friday at 17:00 is due 24 working hours later in west's calendar: Monday 17:00.
+    document = copy.deepcopy(DIRECTORY_DOC)
+    whole_days = {day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
+    document["calendars"].append(
+        {"id": "all-day", "time_zone": "Asia/Shanghai", "hours": whole_days}
+    )
+    document["teams"][1]["calendar"] = "all-day"
+    directory = parse_directory(document)
+    claimable = copy.deepcopy(RULESET)
+    claimable["timers"][0]["start_on"] = ["lead.claimed"]
+    claimable["timers"][0]["id"] = "sla"
+    claimable["rules"] = []
+    machine = LeadMachine("lead-1", active(claimable, directory), directory, NoLoad())
+    at = FRIDAY_17.astimezone(UTC)
+    machine.receive("lead.captured", {"email": "ann@x.io", "source": "website"}, at)
+    assert machine.state.in_pool and machine.state.team is None
+    machine.receive("lead.claimed", {"rep_id": "rep-west-1"}, at)
+    assert machine.timers["sla"].due == datetime(2026, 12, 7, 17, 0, tzinfo=SHANGHAI)
