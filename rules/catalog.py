@@ -204,7 +204,12 @@ class CreateTask(ActionParams):
     action = "create_task"
     task: Id
     due_in: Duration
-    calendar: BusinessClock | None = None
+    calendar: BusinessClock | None = Field(
+        None,
+        description='"business": `due_in` counts working time of the calendar of the '
+        "lead's team, as a business timer does (docs/calendars.md); absent or null: "
+        "wall-clock time.",
+    )
 
 
 class Notify(ActionParams):

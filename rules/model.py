@@ -66,14 +66,15 @@ DurationText = Annotated[
     Field(description="ISO 8601 duration without years or months: PT2S, PT24H, P7D, P1W"),
 ]
 
-BusinessClock = Annotated[
-    Literal["business"],
-    Field(
-        description="`business`: count `after` in working time of the calendar of the lead's "
-        "team when the timer starts (docs/calendars.md); absent or null: wall-clock time. "
-        "A lead without a team, or whose team has no calendar, counts wall-clock time."
-    ),
-]
+# `"business"`: count a duration in working time of the lead's team's calendar
+# (docs/calendars.md); absent or null: wall-clock time.
+BusinessClock = Literal["business"]
+_BUSINESS_TIMER = (
+    '"business": count `after` in working time of the calendar of the lead\'s team (its '
+    "owner's team) when the timer starts or restarts (docs/calendars.md); absent or null: "
+    "wall-clock time. A lead without a team, or whose team has no calendar, counts "
+    "wall-clock time."
+)
 
 DEFAULT_EXIT_ON = (
     "lead.followed_up",
@@ -132,7 +133,7 @@ class Timer(_Document):
     cancel_on: list[str] = []
     restart_on: list[str] = []
     after: DurationText
-    calendar: BusinessClock | None = None
+    calendar: BusinessClock | None = Field(None, description=_BUSINESS_TIMER)
 
     @property
     def delay(self) -> timedelta:
