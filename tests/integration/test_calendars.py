@@ -121,24 +121,39 @@ SECONDS_RULESET: dict[str, Any] = {
             "cancel_on": ["lead.followed_up"],
             "after": "PT2S",
             "calendar": "business",
-        }
+        },
+        {
+            # Planned by the deliveries activity once the owner's email is delivered.
+            "id": "no_reply",
+            "start_on": ["notification.sent"],
+            "after": "PT3S",
+            "calendar": "business",
+        },
     ],
     "rules": [
         {
             "id": "assign",
             "when": ["lead.captured"],
-            "actions": [{"name": "assign_to_rep", "params": {"rep": "rep-east-1"}}],
+            "actions": [
+                {"name": "assign_to_rep", "params": {"rep": "rep-east-1"}},
+                {"name": "notify", "params": {"to": "owner", "template": "follow-up-overdue"}},
+            ],
         },
         {
             "id": "overdue",
             "when": ["timer.sla"],
             "actions": [{"name": "add_tag", "params": {"tag": "sla-missed"}}],
         },
+        {
+            "id": "unanswered",
+            "when": ["timer.no_reply"],
+            "actions": [{"name": "add_tag", "params": {"tag": "no-reply"}}],
+        },
     ],
 }
 
 
-async def test_a_business_timer_waits_for_the_window_then_counts_its_seconds(
+async def test_business_timers_wait_for_the_window_then_count_their_seconds(
     temporal_settings: Settings, run_pipeline: RunPipeline
 ) -> None:
     zone, opens, closes = window_today(datetime.now(UTC))
@@ -166,16 +181,20 @@ async def test_a_business_timer_waits_for_the_window_then_counts_its_seconds(
         def events() -> list[Any]:
             return pipeline.store.event_log.lead_events(lead)
 
+        def tagged(tag: str) -> Any:
+            return next((e for e in events() if e.data.get("tag") == tag), None)
+
         await pipeline.until(
-            lambda: any(e.data.get("tag") == "sla-missed" for e in events()),
-            "the SLA timer's rule",
-            seconds=40,
+            lambda: tagged("sla-missed") and tagged("no-reply"), "both timers' rules", seconds=40
         )
-        assigned = next(e for e in events() if e.type == "lead.assigned")
-        assert datetime.fromisoformat(assigned.recorded_at) < opens, "decided too late to test"
-        [fired] = [e for e in events() if e.type == "lead.timer_fired"]
-        due = datetime.fromisoformat(str(fired.data["due_at"]))
-        assert due == opens + timedelta(seconds=2)
-        # It fired no earlier: the worker slept until the due instant of the calendar.
-        tagged = next(e for e in events() if e.data.get("tag") == "sla-missed")
-        assert datetime.fromisoformat(tagged.recorded_at) >= due
+        sent = next(e for e in events() if e.type == "notification.sent")
+        assert datetime.fromisoformat(sent.recorded_at) < opens, "delivered too late to test"
+        fired = {e.data["timer"]: e for e in events() if e.type == "lead.timer_fired"}
+        due = {timer: datetime.fromisoformat(str(e.data["due_at"])) for timer, e in fired.items()}
+        assert due == {
+            "sla": opens + timedelta(seconds=2),
+            "no_reply": opens + timedelta(seconds=3),
+        }
+        # They fired no earlier: the workflow slept until the calendar's due instants.
+        assert datetime.fromisoformat(tagged("sla-missed").recorded_at) >= due["sla"]
+        assert datetime.fromisoformat(tagged("no-reply").recorded_at) >= due["no_reply"]

@@ -207,3 +207,34 @@ def test_a_claim_counts_in_the_claiming_rep_s_team_calendar() -> None:
     assert machine.state.in_pool and machine.state.team is None
     machine.receive("lead.claimed", {"rep_id": "rep-west-1"}, at)
     assert machine.timers["sla"].due == datetime(2026, 12, 7, 17, 0, tzinfo=SHANGHAI)
+
+
+def test_a_business_timer_started_by_a_delivery_counts_in_the_calendar_too() -> None:
+    # "No reply within 8 working hours of the owner's notification": started when the
+    # notification is delivered (planned by `plan_deliveries`), after the capture's decisions.
+    document = copy.deepcopy(RULESET)
+    document["timers"] = [
+        {
+            "id": "no_reply",
+            "start_on": ["notification.sent"],
+            "after": "PT8H",
+            "calendar": "business",
+        }
+    ]
+    document["rules"] = [
+        {
+            "id": "assign",
+            "when": ["lead.captured"],
+            "actions": [
+                {"name": "assign_to_rep", "params": {"rep": "rep-east-1"}},
+                {"name": "notify", "params": {"to": "owner", "template": "follow-up-overdue"}},
+            ],
+        }
+    ]
+    machine = LeadMachine("lead-1", active(document, DIRECTORY), DIRECTORY, NoLoad())
+    machine.receive(
+        "lead.captured", {"email": "a@x.io", "source": "web"}, FRIDAY_17.astimezone(UTC)
+    )
+    assert "notification.sent" in {e.type for e in machine.log}
+    # Friday 17:00-18:00, Monday 09:00-12:00 and 13:30-17:30.
+    assert machine.timers["no_reply"].due == datetime(2026, 12, 7, 17, 30, tzinfo=SHANGHAI)
