@@ -469,6 +469,11 @@ class RuleVocabulary(Answer):
     triggers: dict[str, Any]
     builtin_templates: list[str]
     ruleset: dict[str, Any] = Field(description="The JSON schema of a ruleset document.")
+    labels: dict[str, Any] = Field(
+        description="Words for people: `events` (triggers; `timer.<id>` with `{id}`), "
+        "`variables` (families with `{key}`), `operators` per type, `actions`, `params` per "
+        "action, `values` per param kind, `durations` (unit: [singular, plural])."
+    )
 
 
 class FieldProblem(Answer):

@@ -1,0 +1,263 @@
+"""The words a person reads for a ruleset's parts: triggers, variables, operators,
+actions and their params, values, and durations ("72 hours", "1 day 12 hours").
+
+Every English word the rules layer shows a person lives in this module, so that another
+language is one more module of the same shape. Served as `labels` by
+`GET /v1/rulesets/schema` (`labels()`) and used by `rules.describe` to write sentences.
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from business_rules.operators import BooleanType, NumericType, SelectType, StringType
+
+from rules.catalog import (
+    ACTIONS,
+    ATTRIBUTE_PREFIX,
+    LEAD_EVENT_TYPES,
+    TIMER_TRIGGER_PREFIX,
+    VARIABLES,
+    VARIANT_PREFIX,
+    VariableType,
+)
+from rules.model import duration_parts
+
+# An event as the clause of "when …": a trigger, a timer's start or a sequence's exit.
+EVENTS: dict[str, str] = {
+    "lead.captured": "a lead arrives",
+    "lead.followed_up": "a follow-up is logged",
+    "lead.claimed": "a rep claims the lead from the pool",
+    "lead.reassigned": "the lead is reassigned by hand",
+    "lead.released": "the owner releases the lead to the pool",
+    "lead.qualified": "the lead is qualified",
+    "lead.opportunity_opened": "an opportunity is opened",
+    "lead.won": "the lead is won",
+    "lead.lost": "the lead is lost",
+    "email.opened": "an email is opened",
+    "email.clicked": "a link in an email is clicked",
+    "email.bounced": "an email bounces",
+    "email.replied": "the lead replies to an email",
+    "lead.unsubscribed": "the lead unsubscribes",
+    "lead.do_not_contact_set": "the lead is put on do-not-contact",
+    "lead.do_not_contact_lifted": "do-not-contact is lifted",
+    "lead.assigned": "the lead is assigned",
+    "lead.task_created": "a task is created",
+    "lead.timer_fired": "a timer runs out",
+    "lead.reminder_sent": "a reminder is sent",
+    "lead.returned_to_pool": "the lead returns to the pool",
+    "lead.stage_changed": "the lead's stage changes",
+    "lead.scored": "the lead's score changes",
+    "lead.tagged": "the lead is tagged",
+    "lead.intent_set": "the lead's intent is set",
+    "nurture.enrolled": "the lead is enrolled in a sequence",
+    "nurture.email_sent": "a nurture email is sent",
+    "nurture.exited": "the lead leaves a sequence",
+    "experiment.variant_assigned": "the lead gets an experiment variant",
+    "notification.sent": "a notification is sent",
+    "notification.queued": "a notification is queued",
+}
+TIMER_EVENT = "the {id} timer runs out"
+
+VARIABLE_WORDS: dict[str, str] = {
+    "source": "source",
+    "channel": "channel",
+    "region": "region",
+    "industry": "industry",
+    "company_size": "company size",
+    "intent": "intent",
+    "score": "score",
+    "stage": "stage",
+    "campaign_id": "campaign",
+    "form_id": "form",
+    "email_domain": "email domain",
+    "has_phone": "has a phone number",
+    "do_not_contact": "on do-not-contact",
+    "tags": "tags",
+    "owner": "owner",
+    "team": "team",
+    "in_pool": "in the pool",
+    "followups_count": "number of follow-ups",
+    "touch_count": "number of captures",
+    "hours_since_capture": "hours since capture",
+}
+VARIABLE_FAMILY_WORDS = {
+    VARIANT_PREFIX: "variant in experiment {key}",
+    ATTRIBUTE_PREFIX: "attribute {key}",
+}
+# Boolean variables read as a statement: (when true, when false).
+BOOLEAN_FACTS: dict[str, tuple[str, str]] = {
+    "has_phone": ("the lead has a phone number", "the lead has no phone number"),
+    "do_not_contact": ("the lead is on do-not-contact", "the lead is not on do-not-contact"),
+    "in_pool": ("the lead is in the pool", "the lead is not in the pool"),
+}
+
+# Operators as they read between a variable and a value ("source is website"). An operator
+# business-rules adds later reads as its own label until it gets words here.
+OPERATOR_WORDS: dict[VariableType, dict[str, str]] = {
+    "string": {
+        "equal_to": "is",
+        "equal_to_case_insensitive": "is, in any case,",
+        "starts_with": "starts with",
+        "ends_with": "ends with",
+        "contains": "contains",
+        "matches_regex": "matches the pattern",
+        "non_empty": "is not empty",
+    },
+    "numeric": {
+        "equal_to": "is",
+        "greater_than": "is more than",
+        "greater_than_or_equal_to": "is at least",
+        "less_than": "is less than",
+        "less_than_or_equal_to": "is at most",
+    },
+    "boolean": {"is_true": "is yes", "is_false": "is no"},
+    "select": {"contains": "include", "does_not_contain": "do not include"},
+}
+_BUSINESS_RULES_TYPES: dict[VariableType, Any] = {
+    "string": StringType,
+    "numeric": NumericType,
+    "boolean": BooleanType,
+    "select": SelectType,
+}
+
+ACTION_WORDS: dict[str, str] = {
+    "assign_to_rep": "assign to a rep",
+    "assign_to_team": "assign to a team",
+    "return_to_pool": "return to the pool",
+    "create_task": "create a task",
+    "notify": "notify",
+    "enroll_in_sequence": "enrol in a sequence",
+    "exit_sequence": "end a sequence",
+    "set_intent": "set the intent",
+    "add_score": "add to the score",
+    "set_stage": "move to a stage",
+    "assign_variant": "pick an experiment variant",
+    "add_tag": "add a tag",
+}
+PARAM_WORDS: dict[str, dict[str, str]] = {
+    "assign_to_rep": {"rep": "rep", "reassign": "even if the lead already has an owner"},
+    "assign_to_team": {
+        "team": "team",
+        "strategy": "how to pick the rep",
+        "reassign": "even if the lead already has an owner",
+    },
+    "return_to_pool": {"reason": "reason"},
+    "create_task": {"task": "task", "due_in": "due in"},
+    "notify": {"to": "who", "template": "message", "channel": "sent by"},
+    "enroll_in_sequence": {"sequence": "sequence"},
+    "exit_sequence": {"sequence": "sequence (every sequence when empty)"},
+    "set_intent": {"intent": "intent"},
+    "add_score": {"points": "points"},
+    "set_stage": {"stage": "stage"},
+    "assign_variant": {"experiment": "experiment"},
+    "add_tag": {"tag": "tag"},
+}
+VALUE_WORDS: dict[str, dict[str, str]] = {
+    "strategy": {"round_robin": "in turn", "least_loaded": "to whoever has the fewest open leads"},
+    "to": {
+        "owner": "the lead's owner",
+        "manager": "the lead's manager",
+        "director": "the lead's director",
+        "team": "the team's channel",
+        "rep:": "rep {name}",
+    },
+    "stage": {
+        "new": "new",
+        "MQL": "marketing-qualified (MQL)",
+        "SQL": "sales-qualified (SQL)",
+        "opportunity": "opportunity",
+        "won": "won",
+        "lost": "lost",
+    },
+    "intent": {"low": "low", "medium": "medium", "high": "high"},
+    "channel": {"email": "email"},
+    "boolean": {"true": "yes", "false": "no"},
+}
+
+# Durations: a unit in the singular and the plural.
+DURATION_UNITS: dict[str, tuple[str, str]] = {
+    "weeks": ("week", "weeks"),
+    "days": ("day", "days"),
+    "hours": ("hour", "hours"),
+    "minutes": ("minute", "minutes"),
+    "seconds": ("second", "seconds"),
+}
+
+
+def duration_in_words(text: str) -> str:
+    """An ISO 8601 duration in the units its author wrote: `PT72H` → "72 hours", `P7D` →
+    "7 days", `P1DT12H` → "1 day 12 hours", `PT1.5S` → "1.5 seconds". Units written as 0
+    are left out unless all are 0 (`PT0S` → "0 seconds"). A text that is not a valid
+    duration is returned as it is (a sentence about a broken ruleset still reads)."""
+    try:
+        parts = duration_parts(text)
+    except ValueError:
+        return text
+    # "01" reads "1"; a fraction of a second keeps the digits its author wrote.
+    parts = [(unit, number if "." in number else str(int(number))) for unit, number in parts]
+    shown = [(unit, number) for unit, number in parts if float(number) != 0] or parts[-1:]
+    return " ".join(
+        f"{number} {DURATION_UNITS[unit][0 if float(number) == 1 else 1]}" for unit, number in shown
+    )
+
+
+def event_in_words(event_type: str) -> str:
+    """An event type or trigger as the clause of "when …" ("a lead arrives"); a timer
+    trigger `timer.<id>` reads "the <id> timer runs out"; an unknown type reads as itself."""
+    if event_type.startswith(TIMER_TRIGGER_PREFIX):
+        return TIMER_EVENT.format(id=event_type.removeprefix(TIMER_TRIGGER_PREFIX))
+    return EVENTS.get(event_type, event_type)
+
+
+def variable_in_words(name: str) -> str:
+    """A condition variable as a noun ("hours since capture", "attribute budget")."""
+    if name in VARIABLE_WORDS:
+        return VARIABLE_WORDS[name]
+    for prefix, words in VARIABLE_FAMILY_WORDS.items():
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return words.format(key=name.removeprefix(prefix))
+    return name
+
+
+def operator_in_words(type_name: VariableType, operator: str) -> str:
+    """An operator of a variable type as it reads in a sentence; business-rules' own label
+    (lower-cased) for one this module has no words for; the name for an unknown one."""
+    words = OPERATOR_WORDS.get(type_name, {})
+    if operator in words:
+        return words[operator]
+    for exported in _BUSINESS_RULES_TYPES[type_name].get_all_operators():
+        if exported["name"] == operator:
+            return str(exported["label"]).lower()
+    return operator
+
+
+def labels() -> dict[str, Any]:
+    """Every label a rule-builder UI shows, as JSON: `events` (each lead event type, and
+    `timer.<id>` with `{id}` to fill), `variables` (and the `variant.`/`attributes.`
+    families with `{key}`), `operators` per variable type, `actions`, `params` per action,
+    `values` per param kind (recipients: `rep:` with `{name}`), and `durations` units."""
+    return {
+        "events": {
+            **{name: EVENTS.get(name, name) for name in sorted(LEAD_EVENT_TYPES)},
+            TIMER_TRIGGER_PREFIX + "<id>": TIMER_EVENT,
+        },
+        "variables": {
+            **{name: variable_in_words(name) for name in VARIABLES},
+            **{prefix + "<key>": words for prefix, words in VARIABLE_FAMILY_WORDS.items()},
+        },
+        "operators": {
+            type_name: {name: operator_in_words(type_name, name) for name in words}
+            for type_name, words in OPERATOR_WORDS.items()
+        },
+        "actions": {name: ACTION_WORDS.get(name, name) for name in ACTIONS},
+        "params": {
+            name: {
+                param: PARAM_WORDS.get(name, {}).get(param, param) for param in model.model_fields
+            }
+            for name, model in ACTIONS.items()
+        },
+        "values": VALUE_WORDS,
+        "durations": {unit: list(words) for unit, words in DURATION_UNITS.items()},
+    }
