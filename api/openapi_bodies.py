@@ -182,6 +182,21 @@ def batch_body(max_events: int) -> dict[str, Any]:
 
 RULESET_BODY = _json_body(_model(Ruleset))
 DIRECTORY_BODY = _json_body(_model(Directory))
+DESCRIBE_BODY = _json_body(
+    {
+        "type": "object",
+        "properties": {
+            "candidate": _model(Ruleset),
+            "base_version": {
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "description": "The version to compare with; null or absent: the active one.",
+            },
+        },
+        "required": ["candidate"],
+        "additionalProperties": False,
+    }
+)
 REPLAY_BODY = _json_body(
     {
         "type": "object",

@@ -161,7 +161,7 @@ VALUE_WORDS: dict[str, dict[str, str]] = {
         "manager": "the lead's manager",
         "director": "the lead's director",
         "team": "the team's channel",
-        "rep:": "rep {name}",
+        "rep:": "{name}",
     },
     "stage": {
         "new": "new",
@@ -207,7 +207,9 @@ def event_in_words(event_type: str) -> str:
     """An event type or trigger as the clause of "when …" ("a lead arrives"); a timer
     trigger `timer.<id>` reads "the <id> timer runs out"; an unknown type reads as itself."""
     if event_type.startswith(TIMER_TRIGGER_PREFIX):
-        return TIMER_EVENT.format(id=event_type.removeprefix(TIMER_TRIGGER_PREFIX))
+        return TIMER_EVENT.format(
+            id=event_type.removeprefix(TIMER_TRIGGER_PREFIX).replace("_", " ")
+        )
     return EVENTS.get(event_type, event_type)
 
 
@@ -261,3 +263,105 @@ def labels() -> dict[str, Any]:
         "values": VALUE_WORDS,
         "durations": {unit: list(words) for unit, words in DURATION_UNITS.items()},
     }
+
+
+# Sentences `rules.describe` writes, with `{placeholders}` it fills. Actions read as
+# commands ("assign to Li Wei"); differences as what the candidate does now.
+PHRASES: dict[str, str] = {
+    # lists
+    "and": "{rest} and {last}",
+    "or": "{rest} or {last}",
+    "all_of": " and ",
+    "any_of": " or ",
+    "group": "({inner})",
+    "never": "never",
+    "always": "always",
+    # conditions
+    "leaf": "{variable} {operator} {value}",
+    "leaf_no_value": "{variable} {operator}",
+    # rules
+    "rule": "When {trigger}{condition}: {actions}.",
+    "rule_if": ", if {condition}",
+    "rule_stops": " Stops further rules.",
+    "no_actions": "do nothing",
+    "actions": "; ",
+    # actions
+    "assign_to_rep": "assign to {rep}",
+    "assign_to_team": "assign to team {team}, {strategy}",
+    "reassign": "{action}, even if the lead already has an owner",
+    "return_to_pool": "return the lead to the pool (reason: {reason})",
+    "create_task": "create the task {task} due in {due_in}",
+    "notify": "notify {to} with the message {template}",
+    "notify_by": "notify {to} with the message {template} by {channel}",
+    "enroll_in_sequence": "enrol in the sequence {sequence}",
+    "exit_sequence": "end the sequence {sequence}",
+    "exit_every_sequence": "end every sequence",
+    "set_intent": "set the intent to {intent}",
+    "add_score": "add {points} points to the score",
+    "subtract_score": "take {points} points off the score",
+    "set_stage": "move the lead to {stage}",
+    "assign_variant": "pick the lead's variant of the experiment {experiment}",
+    "add_tag": "tag the lead {tag}",
+    "unknown_action": "{name} {params}",
+    # timers, sequences, templates, experiments, the pool
+    "timer": "The {id} timer runs out {after} after it starts.",
+    "timer_starts": " It starts when {events}.",
+    "timer_restarts": " It starts again when {events}.",
+    "timer_stops": " It stops when {events}.",
+    "sequence": "The sequence {id} sends {steps}.",
+    "sequence_ends": " It ends when {events}.",
+    "step_first": "{template} at once",
+    "step": "{template} after {wait}",
+    "steps": ", then ",
+    "template": "The message {id} has the subject “{subject}”.",
+    "template_variants": " Experiment variants {variants} get their own subject.",
+    "experiment": "The experiment {id} splits leads into {variants}.",
+    "variant": "{name} ({share}%)",
+    "pool": "In the pool, {cooldown}; {limit}.",
+    "pool_cooldown": "a former owner waits {duration} before claiming a lead again",
+    "pool_no_cooldown": "a former owner may claim a lead again at once",
+    "pool_limit": "a rep may claim at most {count} leads a day",
+    "pool_no_limit": "a rep may claim any number of leads a day",
+    # differences
+    "assigns_instead": "assigns to {after} instead of {before}",
+    "assigns_team_instead": "assigns to team {after} instead of team {before}",
+    "strategy_instead": "picks the rep {after} instead of {before}",
+    "now_reassigns": "now also takes a lead that already has an owner",
+    "no_longer_reassigns": "no longer takes a lead that already has an owner",
+    "task_due_instead": "the task {task} is due in {after} instead of {before}",
+    "notifies_instead": "notifies {after} instead of {before}",
+    "message_instead": "sends the message {after} instead of {before}",
+    "points_instead": "adds {after} points instead of {before}",
+    "action_instead": "does “{after}” instead of “{before}”",
+    "action_added": "now also does “{action}”",
+    "action_removed": "no longer does “{action}”",
+    "actions_reordered": "does its actions in another order",
+    "runs_when_instead": "now runs when {after} instead of when {before}",
+    "applies_if_instead": "now applies if {after} instead of if {before}",
+    "priority": "priority {before} → {after}",
+    "now_stops": "now stops further rules",
+    "no_longer_stops": "no longer stops further rules",
+    "description_changed": "the description changed",
+    "runs_out_instead": "runs out after {after} instead of {before}",
+    "now_also": "now also {verb} when {events}",
+    "no_longer": "no longer {verb} when {events}",
+    "verb_starts": "starts",
+    "verb_restarts": "starts again",
+    "verb_stops": "stops",
+    "verb_ends": "ends",
+    "step_waits_instead": "step {step} waits {after} instead of {before}",
+    "step_sends_instead": "step {step} sends {after} instead of {before}",
+    "step_added": "adds step {step}: {words}",
+    "step_removed": "drops step {step}: {words}",
+    "subject_instead": "the subject is “{after}” instead of “{before}”",
+    "body_changed": "the body changed",
+    "variant_subjects_changed": "the variants' subjects changed",
+    "variant_added": "adds the variant {words}",
+    "variant_removed": "drops the variant {name}",
+    "variant_share_instead": "variant {name} gets {after}% instead of {before}%",
+    "cooldown_instead": "a former owner waits {after} instead of {before}",
+    "no_wait": "no time",
+    "limit_instead": "a rep may claim {after} leads a day instead of {before}",
+    "any_number": "any number of",
+    "other_change": "other details changed",
+}
