@@ -476,39 +476,6 @@ class RuleVocabulary(Answer):
     )
 
 
-class PartSentence(Answer):
-    subject: Literal["rule", "timer", "sequence", "template", "experiment", "pool"]
-    id: str = Field(examples=["east-website"])
-    sentence: str = Field(
-        examples=[
-            "When a lead arrives, if source is website: assign to Li Wei. Stops further rules."
-        ]
-    )
-
-
-class PartChange(Answer):
-    """One part of the ruleset the candidate adds, removes or changes."""
-
-    kind: Literal["added", "removed", "changed"]
-    subject: Literal["rule", "timer", "sequence", "template", "experiment", "pool"]
-    id: str
-    before: str | None = Field(description="The part in the base, in words; null when added.")
-    after: str | None = Field(description="The part in the candidate; null when removed.")
-    differences: list[str] = Field(
-        examples=[["assigns to Zhang Min instead of Li Wei", "priority 100 → 120"]],
-        description="What changed, one item per difference (empty when added or removed).",
-    )
-
-
-class RulesetDescription(Answer):
-    """A candidate ruleset in words against a base version."""
-
-    base_version: int | None = Field(description="The version compared with; null: none active.")
-    changes: list[PartChange]
-    base: list[PartSentence]
-    candidate: list[PartSentence]
-
-
 class FieldProblem(Answer):
     path: str = Field(examples=["/rules/1/conditions/all/0/name"])
     message: str = Field(examples=["unknown variable 'colour'"])
@@ -683,7 +650,6 @@ MODELS: list[type[BaseModel]] = [
     LeadEvents,
     RuleVocabulary,
     RulesetValidation,
-    RulesetDescription,
     RulesetPublished,
     RulesetVersions,
     PublishedRuleset,

@@ -17,7 +17,6 @@ from api.responses import (
     NoActiveRuleset,
     PublishedRuleset,
     RulesetActivated,
-    RulesetDescription,
     RulesetPublished,
     RulesetValidation,
     RulesetVersions,
@@ -25,6 +24,7 @@ from api.responses import (
     answer,
     refused,
 )
+from api.rule_word_responses import RulesetDescription
 from rules.describe import NO_RULESET, describe_against, parse_describe_request
 from rules.model import Ruleset
 from rules.schema import ruleset_schema
