@@ -579,7 +579,8 @@ class Replay(Answer):
     finished_at: Timestamp | None
     request: dict[str, Any] = Field(description="The question asked, as posted.")
     result: dict[str, Any] | None = Field(
-        description="Once succeeded: the report `leadflow replay --format json` prints."
+        description="Once succeeded: the report `leadflow replay --format json` prints; "
+        "its `summary` says it in sentences with names."
     )
     error: str | None
 
