@@ -110,7 +110,7 @@ def window_in_words(window: Window) -> str:
 
 
 def _leads(count: int) -> str:
-    return PHRASES["lead" if count == 1 else "leads"].format(count=count)
+    return PHRASES["lead" if count == 1 else "leads"].format(count=f"{count:,}")
 
 
 def _listing(words: list[str]) -> str:
@@ -139,12 +139,19 @@ class _Names:
 def _moves(changes: list[AssignmentChange], names: _Names) -> list[tuple[int, str, str]]:
     """(count, to, from) per (from, to) pair of holders, largest first: reps, or teams
     where the owner stays and only the team changes."""
-    pairs: Counter[tuple[str, str]] = Counter()
+    # Counted by id first (a replay may move tens of thousands of leads), named after.
+    reps: Counter[tuple[str | None, str | None]] = Counter()
+    teams: Counter[tuple[str | None, str | None]] = Counter()
     for change in changes:
         if change.from_owner != change.to_owner:
-            pairs[names.rep(change.from_owner), names.rep(change.to_owner)] += 1
+            reps[change.from_owner, change.to_owner] += 1
         else:
-            pairs[names.team(change.from_team), names.team(change.to_team)] += 1
+            teams[change.from_team, change.to_team] += 1
+    pairs: Counter[tuple[str, str]] = Counter()
+    for (from_, to), count in reps.items():
+        pairs[names.rep(from_), names.rep(to)] += count
+    for (from_, to), count in teams.items():
+        pairs[names.team(from_), names.team(to)] += count
     ordered = sorted(pairs.items(), key=lambda item: (-item[1], item[0]))
     return [(count, to, from_) for (from_, to), count in ordered]
 
@@ -173,13 +180,15 @@ def _outcome_sentences(movements: list[Movement]) -> list[str]:
         rows = [m for m in movements if m.kind == kind]
         delta = sum(m.candidate - m.baseline for m in rows)
         if delta > 0:
-            sentences.append(more.format(count=delta))
+            sentences.append(more.format(count=f"{delta:,}"))
         elif delta < 0:
-            sentences.append(fewer.format(count=-delta))
+            sentences.append(fewer.format(count=f"{-delta:,}"))
         elif rows:
             gained = len({lead for m in rows for lead in m.gained})
             lost = len({lead for m in rows for lead in m.lost})
-            sentences.append(PHRASES["same_count"].format(what=what, gained=gained, lost=lost))
+            sentences.append(
+                PHRASES["same_count"].format(what=what, gained=f"{gained:,}", lost=f"{lost:,}")
+            )
         else:
             unchanged.append(what)
     if unchanged:

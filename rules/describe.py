@@ -542,8 +542,16 @@ def describe_changes(
     `before`/`after` are the part's sentences (None where it does not exist);
     `differences` name each change of a changed part (empty for added and removed)."""
     names = _Names(directory)
-    old = {(s, i): (part, sentence) for s, i, part, sentence in _parts(base, names)}
-    new = {(s, i): (part, sentence) for s, i, part, sentence in _parts(candidate, names)}
+    return _changes(_parts(base, names), _parts(candidate, names), names)
+
+
+def _changes(
+    base: list[tuple[Subject, str, BaseModel, str]],
+    candidate: list[tuple[Subject, str, BaseModel, str]],
+    names: _Names,
+) -> list[dict[str, Any]]:
+    old = {(s, i): (part, sentence) for s, i, part, sentence in base}
+    new = {(s, i): (part, sentence) for s, i, part, sentence in candidate}
     changes: list[dict[str, Any]] = []
     for key, (part, sentence) in new.items():
         subject, part_id = key
@@ -621,10 +629,16 @@ def describe_against(
     base: Ruleset, base_version: int | None, candidate: Ruleset, directory: Directory | None
 ) -> dict[str, Any]:
     """The answer of `POST /v1/rulesets/describe`: the changes, and both rulesets in
-    sentences."""
+    sentences (each part described once)."""
+    names = _Names(directory)
+    base_parts, candidate_parts = _parts(base, names), _parts(candidate, names)
+
+    def sentences(parts: list[tuple[Subject, str, BaseModel, str]]) -> list[dict[str, str]]:
+        return [{"subject": s, "id": i, "sentence": sentence} for s, i, _, sentence in parts]
+
     return {
         "base_version": base_version,
-        "changes": describe_changes(base, candidate, directory),
-        "base": describe_ruleset(base, directory),
-        "candidate": describe_ruleset(candidate, directory),
+        "changes": _changes(base_parts, candidate_parts, names),
+        "base": sentences(base_parts),
+        "candidate": sentences(candidate_parts),
     }

@@ -9,6 +9,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from business_rules.operators import BooleanType, NumericType, SelectType, StringType
@@ -186,6 +187,7 @@ DURATION_UNITS: dict[str, tuple[str, str]] = {
 }
 
 
+@functools.lru_cache(maxsize=1024)  # a ruleset has a handful, read once per part
 def duration_in_words(text: str) -> str:
     """An ISO 8601 duration in the units its author wrote: `PT72H` → "72 hours", `P7D` →
     "7 days", `P1DT12H` → "1 day 12 hours", `PT1.5S` → "1.5 seconds". Units written as 0
