@@ -119,7 +119,8 @@ def _leaf(leaf: Leaf, names: _Names) -> str:
 
 
 def condition_in_words(condition: Condition, names: _Names, *, nested: bool = False) -> str:
-    """A condition tree as words; None-like "always" for `{"all": []}`."""
+    """A condition tree as words: "always" for `{"all": []}`, "never" for `{"any": []}`;
+    a nested group of two or more in parentheses."""
     if isinstance(condition, Leaf):
         return _leaf(condition, names)
     if isinstance(condition, AllOf):

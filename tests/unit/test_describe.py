@@ -10,7 +10,9 @@ import pytest
 
 from domain.directory import Directory, parse_directory
 from rules.describe import (
+    NO_RULESET,
     DescribeRequest,
+    describe_against,
     describe_changes,
     describe_ruleset,
     parse_describe_request,
@@ -270,3 +272,15 @@ def test_a_describe_request_names_bad_fields_under_candidate() -> None:
     assert paths == {"/candidate/rules/0/actions/0/params/rep", "/base_version", "/x"}
     request = parse_describe_request({"candidate": default_ruleset_document()}, DIRECTORY)
     assert isinstance(request, DescribeRequest) and request.base_version is None
+
+
+def test_against_no_active_version_every_part_is_added() -> None:
+    answer = describe_against(NO_RULESET, None, ruleset(default_ruleset_document()), DIRECTORY)
+    assert answer["base_version"] is None
+    kinds = {(c["kind"], c["subject"]) for c in answer["changes"]}
+    assert ("added", "rule") in kinds and ("added", "timer") in kinds
+    assert all(c["kind"] != "removed" for c in answer["changes"])
+    assert [s["subject"] for s in answer["base"]] == ["pool"]
+    assert len(answer["candidate"]) == len(
+        describe_ruleset(ruleset(default_ruleset_document()), DIRECTORY)
+    )
