@@ -506,14 +506,20 @@ def _experiment_differences(before: Experiment, after: Experiment, names: _Names
 
 def _pool_differences(before: PoolPolicy, after: PoolPolicy, names: _Names) -> list[str]:
     found: list[str] = []
-    if before.claim_cooldown != after.claim_cooldown:
-
-        def wait(policy: PoolPolicy) -> str:
-            if policy.claim_cooldown is None:
-                return PHRASES["no_wait"]
-            return duration_in_words(policy.claim_cooldown)
-
-        found.append(_say("cooldown_instead", after=wait(after), before=wait(before)))
+    old_wait, new_wait = before.claim_cooldown, after.claim_cooldown
+    if old_wait != new_wait:
+        if new_wait is None and old_wait is not None:
+            found.append(_say("cooldown_removed", before=duration_in_words(old_wait)))
+        elif old_wait is None and new_wait is not None:
+            found.append(_say("cooldown_added", after=duration_in_words(new_wait)))
+        elif old_wait is not None and new_wait is not None:
+            found.append(
+                _say(
+                    "cooldown_instead",
+                    after=duration_in_words(new_wait),
+                    before=duration_in_words(old_wait),
+                )
+            )
     if before.daily_claim_limit != after.daily_claim_limit:
 
         def limit(policy: PoolPolicy) -> object:

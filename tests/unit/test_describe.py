@@ -254,7 +254,7 @@ def test_differences_of_rules_sequences_experiments_and_the_pool() -> None:
         "variant B gets 50% instead of 75%",
     ]
     assert found["pool"] == [
-        "a former owner waits no time instead of 2 days",
+        "a former owner may claim a lead again at once instead of after 2 days",
         "a rep may claim 5 leads a day instead of 20",
     ]
 
@@ -284,3 +284,26 @@ def test_against_no_active_version_every_part_is_added() -> None:
     assert len(answer["candidate"]) == len(
         describe_ruleset(ruleset(default_ruleset_document()), DIRECTORY)
     )
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "words"),
+    [
+        (
+            {},
+            {"claim_cooldown": "PT12H"},
+            "a former owner now waits 12 hours before claiming a lead again",
+        ),
+        (
+            {"claim_cooldown": "P2D"},
+            {"claim_cooldown": "P3D"},
+            "a former owner waits 3 days instead of 2 days",
+        ),
+        ({"daily_claim_limit": 5}, {}, "a rep may claim any number of leads a day instead of 5"),
+    ],
+)
+def test_pool_policy_differences(before: dict[str, Any], after: dict[str, Any], words: str) -> None:
+    base, candidate = one_rule(), one_rule()
+    base["pool"], candidate["pool"] = before, after
+    [change] = changes(base, candidate)
+    assert (change["subject"], change["differences"]) == ("pool", [words])
