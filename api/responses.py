@@ -469,6 +469,11 @@ class RuleVocabulary(Answer):
     triggers: dict[str, Any]
     builtin_templates: list[str]
     ruleset: dict[str, Any] = Field(description="The JSON schema of a ruleset document.")
+    labels: dict[str, Any] = Field(
+        description="Words for people: `events` (triggers; `timer.<id>` with `{id}`), "
+        "`variables` (families with `{key}`), `operators` per type, `actions`, `params` per "
+        "action, `values` per param kind, `durations` (unit: [singular, plural])."
+    )
 
 
 class FieldProblem(Answer):
@@ -594,7 +599,8 @@ class Replay(Answer):
     finished_at: Timestamp | None
     request: dict[str, Any] = Field(description="The question asked, as posted.")
     result: dict[str, Any] | None = Field(
-        description="Once succeeded: the report `leadflow replay --format json` prints."
+        description="Once succeeded: the report `leadflow replay --format json` prints; "
+        "its `summary` says it in sentences with names."
     )
     error: str | None
 

@@ -346,6 +346,49 @@ def rules_validate(
     console.print(f"[green]{file}: valid[/]")
 
 
+@rules_app.command("diff")
+def rules_diff(
+    base: Annotated[Path, typer.Argument(help="The ruleset JSON it compares with.", exists=True)],
+    candidate: Annotated[Path, typer.Argument(help="The changed ruleset JSON.", exists=True)],
+    data_dir: DataDir = None,
+    offline: Annotated[
+        bool, typer.Option(help="Show rep and team ids instead of their directory names.")
+    ] = False,
+) -> None:
+    """What CANDIDATE changes against BASE, in words; exit 1 if either is invalid."""
+    import json
+
+    from leadflow.bootstrap import open_store
+    from rules.describe import describe_changes
+    from rules.validation import InvalidRuleset, parse_ruleset
+
+    directory = None
+    if not offline:
+        store = open_store(_settings(data_dir))
+        try:
+            directory = store.rulebook.stored_directory()
+        finally:
+            store.close()
+    parsed = []
+    for file in (base, candidate):
+        try:
+            # Names come from the directory, but a ruleset is read as written (offline).
+            parsed.append(parse_ruleset(json.loads(file.read_text()), None))
+        except (json.JSONDecodeError, InvalidRuleset) as exc:
+            console.print(f"[red]{file}: {exc}[/]")
+            raise typer.Exit(1) from exc
+    changes = describe_changes(parsed[0], parsed[1], directory)
+    if not changes:
+        typer.echo("No changes.")
+    for change in changes:
+        typer.echo(f"{change['kind']} {change['subject']} {change['id']}:")
+        if change["kind"] == "changed":
+            for difference in change["differences"]:
+                typer.echo(f"  - {difference}")
+        else:
+            typer.echo(f"  {change['after'] or change['before']}")
+
+
 @projections_app.command("rebuild")
 def projections_rebuild(
     name: Annotated[

@@ -48,6 +48,10 @@ def render_table(diff: ReplayDiff) -> str:
     """The diff as tables for a terminal; `to_json` has every lead id."""
     out = io.StringIO()
     console = Console(file=out, width=140, force_terminal=False, color_system=None)
+    for sentence in diff.summary:  # in business terms first; the tables follow
+        console.print(sentence, markup=False, highlight=False)
+    if diff.summary:
+        console.print()
     console.print(
         f"Replayed {diff.events_replayed} events of {diff.leads_replayed} leads: "
         + ("no change." if diff.unchanged else f"{len(diff.assignments)} assignments change.")

@@ -82,6 +82,9 @@ class ReplayDiff:
     rules: list[Movement]
     # Rule ids the candidate adds, removes or edits, against the baseline's ruleset.
     rules_changed: list[str] = field(default_factory=list)
+    # The result in business terms, with names (`replay.summary`); set by whoever knows
+    # the directory and the window (`replay.whatif.answer`).
+    summary: list[str] = field(default_factory=list)
 
     @property
     def unchanged(self) -> bool:

@@ -26,7 +26,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -49,6 +49,7 @@ from replay.simulator import (
     select_history,
     simulate,
 )
+from replay.summary import Window, summary_in_words
 from rules.compile import compile_ruleset
 from rules.model import Ruleset
 from rules.validation import InvalidRuleset, parse_ruleset
@@ -259,7 +260,9 @@ def _answer(
     before, after = replay_runs(
         history, baseline_for, fixed(candidate), directory, now, progress, parallel=parallel
     )
-    return compare(before, after, changed_rules(compared_with, question.candidate))
+    diff = compare(before, after, changed_rules(compared_with, question.candidate))
+    window = Window(question.captured_from, question.captured_to, now, question.lead_id)
+    return replace(diff, summary=summary_in_words(diff, directory, window))
 
 
 def can_fork() -> bool:

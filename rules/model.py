@@ -54,6 +54,20 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(microseconds=int(seconds * 1_000_000))
 
 
+_UNITS = ("weeks", "days", "hours", "minutes", "seconds")
+
+
+def duration_parts(text: str) -> list[tuple[str, str]]:
+    """The units of a valid duration as written, largest first, zeros included:
+    `P1DT12H` → `[("days", "1"), ("hours", "12")]`; a fraction of a second keeps its digits
+    (with a dot). Raises ValueError like `parse_duration` for an invalid duration."""
+    parse_duration(text)
+    match = _DURATION.fullmatch(text)
+    assert match is not None  # parse_duration accepted it
+    parts = match.groupdict()
+    return [(unit, parts[unit].replace(",", ".")) for unit in _UNITS if parts[unit] is not None]
+
+
 def _check_duration(text: str) -> str:
     parse_duration(text)
     return text

@@ -1,7 +1,8 @@
 """The rule-builder schema served at `GET /v1/rulesets/schema`: variables with their types
 and operators, operators per type (names, labels and input kinds exactly as business-rules
 exports them), actions with the JSON schema of their params, triggers, and the JSON schema
-of the whole ruleset document."""
+of the whole ruleset document, and the words a person reads for each (`labels`,
+from `rules.vocabulary`)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from rules.catalog import (
 )
 from rules.model import Ruleset
 from rules.templates import BUILTIN_TEMPLATES
+from rules.vocabulary import labels
 
 _BUSINESS_RULES_TYPES: dict[VariableType, Any] = {
     "string": StringType,
@@ -81,4 +83,5 @@ def ruleset_schema() -> dict[str, Any]:
         },
         "builtin_templates": sorted(BUILTIN_TEMPLATES),
         "ruleset": Ruleset.model_json_schema(),
+        "labels": labels(),
     }

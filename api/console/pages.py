@@ -24,13 +24,14 @@ STATIC_DIR = HERE / "static"
 TEMPLATES_DIR = HERE / "templates"
 STATIC_URL = "/console/static"
 
-Page = Literal["dashboard", "leads", "lead", "pool", "rulesets", "quarantine"]
+Page = Literal["dashboard", "leads", "lead", "pool", "rulesets", "directory", "quarantine"]
 TITLES: dict[Page, str] = {
     "dashboard": "Dashboard",
     "leads": "Leads",
     "lead": "Lead",
     "pool": "Public pool",
     "rulesets": "Rulesets",
+    "directory": "Directory",
     "quarantine": "Quarantine",
 }
 
@@ -101,6 +102,11 @@ async def pool(settings: SettingsDep) -> HTMLResponse:
 @router.get("/rulesets")
 async def rulesets(settings: SettingsDep) -> HTMLResponse:
     return render_page("rulesets", **_public(settings))
+
+
+@router.get("/directory")
+async def directory(settings: SettingsDep) -> HTMLResponse:
+    return render_page("directory", **_public(settings))
 
 
 @router.get("/quarantine")

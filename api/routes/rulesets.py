@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.deps import AdminBody, AdminCaller, ReadBody, StoreDep, require
-from api.openapi_bodies import RULESET_BODY
+from api.openapi_bodies import DESCRIBE_BODY, RULESET_BODY
 from api.responses import (
     KEYED,
     READS_BODY,
@@ -24,6 +24,9 @@ from api.responses import (
     answer,
     refused,
 )
+from api.rule_word_responses import RulesetDescription
+from rules.describe import NO_RULESET, describe_against, parse_describe_request
+from rules.model import Ruleset
 from rules.schema import ruleset_schema
 from rules.validation import validate_ruleset
 
@@ -52,6 +55,45 @@ async def validate(body: ReadBody, store: StoreDep) -> dict[str, Any]:
     directory = await run_in_threadpool(store.rulebook.directory)
     errors = validate_ruleset(body, directory)
     return {"valid": not errors, "errors": [e.as_dict() for e in errors]}
+
+
+@router.post(
+    "/describe",
+    dependencies=Reader,
+    openapi_extra=DESCRIBE_BODY,
+    response_model=answer(RulesetDescription),
+    responses=refused(
+        *KEYED,
+        *READS_BODY,
+        404,
+        meanings={
+            404: "`base_version` names no ruleset version (`ruleset_not_found`).",
+            422: "The request is not valid (`invalid_ruleset`): every error by path, the "
+            "candidate's under `/candidate`.",
+        },
+    ),
+)
+async def describe(body: ReadBody, store: StoreDep) -> dict[str, Any]:
+    """The candidate ruleset in sentences, and what it changes against `base_version`
+    (null: the active version) in words: each rule, timer, sequence, template,
+    experiment and the pool policy added, removed or changed, with reps and teams by
+    their directory names."""
+
+    def read() -> dict[str, Any]:
+        directory = store.rulebook.directory()
+        request = parse_describe_request(body, directory)
+        version = request.base_version
+        if version is None:
+            version = store.rulebook.active_version()
+        # A published version is shown as stored, even if the directory has changed since.
+        base = (
+            NO_RULESET
+            if version is None
+            else Ruleset.model_validate(store.rulebook.get(version).document)
+        )
+        return describe_against(base, version, request.candidate, directory)
+
+    return await run_in_threadpool(read)
 
 
 @router.post(

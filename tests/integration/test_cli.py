@@ -142,6 +142,22 @@ def test_rules_validate_reports_every_error_with_its_path(tmp_path: Path) -> Non
     assert any(line.startswith(f"{bad}:/timers/1/after:") for line in lines)
 
 
+def test_rules_diff_prints_the_changes_in_words(tmp_path: Path) -> None:
+    base, candidate = tmp_path / "base.json", tmp_path / "candidate.json"
+    base.write_text(json.dumps(default_ruleset_document()))
+    changed = default_ruleset_document()
+    [reclaim] = [t for t in changed["timers"] if t["id"] == "reclaim"]
+    reclaim["after"] = "PT72H"
+    candidate.write_text(json.dumps(changed))
+    result = run("rules", "diff", str(base), str(candidate), "--offline")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "changed timer reclaim:",
+        "  - runs out after 72 hours instead of 48 hours",
+    ]
+    assert run("rules", "diff", str(base), str(base), "--offline").stdout == "No changes.\n"
+
+
 def test_openapi_prints_the_checked_in_description_and_writes_it(tmp_path: Path) -> None:
     """`make openapi` runs `leadflow openapi --output docs/openapi.json`."""
     checked_in = (Path(__file__).parents[2] / "docs" / "openapi.json").read_text(encoding="utf-8")

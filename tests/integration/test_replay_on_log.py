@@ -192,6 +192,12 @@ def test_a_candidate_moving_east_website_leads_reports_exactly_those_leads(
     report = json.loads(result.stdout[result.stdout.index('{\n  "leads_replayed') :])
     assert [c["lead_id"] for c in report["assignments"]] == [str(lead) for lead in east_web]
     assert report["rules_changed"] == ["east-website"]
+    moved = "Over all recorded history: 2 leads would go to Zhang Min instead of Li Wei."
+    assert report["summary"][0] == moved
+    # The table starts with the summary, in business terms.
+    table = CliRunner().invoke(cli, [*args[:3], "--data-dir", str(settings.data_dir)])
+    assert table.exit_code == 0, table.output
+    assert table.stdout.splitlines()[0] == moved
     assert store.event_log.max_position() == before
 
 

@@ -201,6 +201,12 @@ def test_a_candidate_moving_east_website_leads_reports_exactly_those_leads(
         4,
         False,
     )
+    # In business terms, with the directory's names (issue #18).
+    assert result["summary"] == [
+        "Over all recorded history: 2 leads would go to Zhang Min instead of Li Wei.",
+        "No change to reclaims, reminders, nurture enrolments, emails to leads and notifications.",
+        "Rules the candidate changes: east-website.",
+    ]
     assert log_position(client) == before  # nothing written to the log
 
 
@@ -223,6 +229,9 @@ def test_an_identical_candidate_reports_no_change_against_a_named_baseline(
     assert result["unchanged"] is True
     assert (result["assignments"], result["movements"], result["rules"]) == ([], [], [])
     assert result["rules_changed"] == []
+    [said] = result["summary"]
+    assert said.startswith("Last ") and "(Jan 1, 2000 \u2013 " in said
+    assert said.endswith(": the candidate would change nothing for the 2 leads replayed.")
     assert (result["leads_replayed"], result["events_replayed"]) == (2, 2)
     assert replay["progress"] == {"done": 4, "total": 4}
     assert log_position(client) == before
