@@ -185,78 +185,50 @@ def test_an_invalid_edit_is_shown_on_its_field_and_nothing_is_saved(
     assert stored["reps"][1]["capacity"] == 5
 
 
-# What the page is served by a server that keeps calendars (engineer A's format), faked at
-# the browser's edge (its `fetch`) until that server exists: the real GET's answer with a
-# calendar and unknown fields added, A's holidays route, and a PUT that only records what
-# the page sends.
-CALENDAR_SERVER = """
-const realFetch = window.fetch.bind(window);
-window.sentDirectory = null;
-window.fetch = async (input, init = {}) => {
-  const url = new URL(String(input), location.origin);
-  const json = (body) => new Response(JSON.stringify(body), {
-    status: 200, headers: {"Content-Type": "application/json"}});
-  if (url.pathname === "/v1/directory/holidays") {
-    return json({holidays: [{date: `${url.searchParams.get("year")}-10-01`, name: "National Day"}],
-                 workdays: [{date: `${url.searchParams.get("year")}-09-28`, hours_of: "mon"}]});
-  }
-  if (url.pathname === "/v1/directory" && init.method === "PUT") {
-    window.sentDirectory = JSON.parse(init.body);
-    return json(window.sentDirectory);
-  }
-  const answer = await realFetch(input, init);
-  if (url.pathname !== "/v1/directory") return answer;
-  const directory = await answer.json();
-  directory.calendars = [{id: "cn", name: "China", time_zone: "Asia/Shanghai",
-                          hours: {mon: [["09:00", "12:00"], ["13:00", "18:00"]]},
-                          holidays: [], workdays: [], note: "kept"}];
-  directory.teams[0].calendar = "cn";
-  directory.teams[0].sla_hours = 4;
-  directory.future_section = {kept: true};
-  return json(directory);
-};
-"""
-
-
-def test_calendars_and_fields_the_page_does_not_know_round_trip(
+def test_a_calendar_filled_from_the_holidays_package_and_a_bad_window_shown_on_its_field(
     browser: webdriver.Chrome, shared_dev: LeadflowDev
 ) -> None:
+    before = directory(shared_dev)
     open_page(browser, shared_dev)
-    assert not browser.find_elements(By.CSS_SELECTOR, '[data-add="calendars"]')
-    browser.execute_script(CALENDAR_SERVER)
-    browser.find_element(By.ID, "directory-reload").click()
-    wait_for(
-        browser, lambda d: d.find_elements(By.CSS_SELECTOR, '[data-add="calendars"]'), "calendars"
-    )
-    assert Select(field(browser, "/teams/0/calendar")).first_selected_option.text == "China"
-    hours = field(browser, "/calendars/0/hours").get_attribute("value")
-    assert hours == "mon 09:00-12:00, 13:00-18:00"
+    calendar = before["calendars"][0]
+    team_calendar = Select(field(browser, "/teams/0/calendar")).first_selected_option.text
+    assert team_calendar == calendar["name"]
 
-    year = browser.find_element(By.CSS_SELECTOR, "input.year")
-    retype(year, "2027")
+    # A window that ends before it starts is refused on the calendar's hours, nothing saved.
+    hours = field(browser, "/calendars/0/hours")
+    original_hours = hours.get_attribute("value")
+    retype(hours, "mon 18:00-09:00")
+    browser.find_element(By.ID, "directory-save").click()
+    wait_for(
+        browser,
+        lambda d: any(e.text.strip() for e in d.find_elements(By.CSS_SELECTOR, ".field-error")),
+        "the error on the calendar's hours",
+    )
+    described_by = field(browser, "/calendars/0/hours").get_attribute("aria-describedby") or ""
+    assert any(browser.find_element(By.ID, ident).text.strip() for ident in described_by.split()), (
+        "the error is not shown beside the hours"
+    )
+    assert directory(shared_dev) == before
+
+    # Filled from the real holidays route: 2028's days off and make-up working days.
+    retype(field(browser, "/calendars/0/hours"), original_hours or "")
+    retype(browser.find_element(By.CSS_SELECTOR, "input.year"), "2028")
     browser.find_element(
-        By.XPATH, '//button[text()="Fill China\'s public holidays for 2027"]'
+        By.XPATH, '//button[text()="Fill China\'s public holidays for 2028"]'
     ).click()
     wait_for(browser, lambda d: "holiday(s) filled" in text(d, "#directory-status"), "holidays")
-    assert field(browser, "/calendars/0/holidays").get_attribute("value") == (
-        "2027-10-01 National Day"
-    )
-    retype(field(browser, "/reps/0/capacity"), "7")
     save(browser, "Saved")
 
-    sent = browser.execute_script("return window.sentDirectory")
-    assert sent["future_section"] == {"kept": True}
-    assert sent["teams"][0]["calendar"] == "cn" and sent["teams"][0]["sla_hours"] == 4
-    assert sent["calendars"] == [
-        {
-            "id": "cn",
-            "name": "China",
-            "time_zone": "Asia/Shanghai",
-            "hours": {"mon": [["09:00", "12:00"], ["13:00", "18:00"]]},
-            "holidays": [{"date": "2027-10-01", "name": "National Day"}],
-            "workdays": [{"date": "2027-09-28", "hours_of": "mon"}],
-            "note": "kept",
-        }
+    stored = directory(shared_dev)["calendars"][0]
+    holidays = httpx.get(
+        shared_dev.api_url + "/v1/directory/holidays",
+        params={"country": "CN", "year": 2028},
+        headers={"Authorization": f"Bearer {shared_dev.admin_key}"},
+    ).json()
+    assert {h["date"] for h in holidays["holidays"]} <= {h["date"] for h in stored["holidays"]}
+    assert {"2028-10-01"} <= {h["date"] for h in stored["holidays"]}
+    assert [h for h in stored["holidays"] if not h["date"].startswith("2028-")] == [
+        h for h in calendar["holidays"] if not h["date"].startswith("2028-")
     ]
-    assert sent["reps"][0]["capacity"] == 7
-    assert not severe_errors(browser)
+    assert stored["hours"] == calendar["hours"]
+    assert not severe_errors(browser, expected=("422",))
