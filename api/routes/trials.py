@@ -12,17 +12,9 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import MetaData, select
 
 from api.deps import AdminBody, AdminCaller, StoreDep, require
-from api.responses import (
-    KEYED,
-    READS_BODY,
-    RulesetActivated,
-    RunningTrials,
-    Trial,
-    TrialReport,
-    answer,
-    refused,
-)
+from api.responses import KEYED, READS_BODY, RulesetActivated, answer, refused
 from api.routes.reports import WindowDep
+from api.trial_responses import RunningTrials, Trial, TrialReport
 from domain.trials import CANARY, in_canary, parse_canary_share
 from leadflow.bootstrap import Store
 from projections.leads import leads_table
