@@ -216,24 +216,34 @@ class DecisionActivities:
         self.quarantine.close_decision(input.item_id, status, datetime.now(UTC))
 
     def _rules(self) -> tuple[ActiveRuleset, Directory, TrialRulesets | None]:
-        """The active ruleset, the directory and the trials running (None when none runs).
-        When they cannot be read or used (the database away, a stored ruleset this release
+        """The active ruleset, the directory and the trials running (`_trials`). When the
+        first two cannot be read or used (the database away, a stored ruleset this release
         cannot compile), every lead is affected alike: retried without end, never counted
         against a lead, so the leads go on by themselves once it is fixed (another version
         activated)."""
         try:
             active, directory = self.rulebook.active(), self.rulebook.directory()
-            trials, rulesets = self.rulebook.trial_rulesets()
-            running = None
-            if trials.running():
-                running = TrialRulesets(trials, rulesets, self._shadow_budget)
-            return active, directory, running
         except Exception as error:
             log.error("the active ruleset or the directory cannot be used: %s", error)
             raise ApplicationError(
                 f"the active ruleset or the directory cannot be used: {error}",
                 type="RulesetUnusable",
             ) from error
+        return active, directory, self._trials()
+
+    def _trials(self) -> TrialRulesets | None:
+        """The trials running, their versions compiled; None when none runs, or when they
+        cannot be read or compiled: a trial must never stop the real decisions (counted
+        as a shadow failure; canary leads are then decided under the active version)."""
+        try:
+            trials, rulesets = self.rulebook.trial_rulesets()
+        except Exception as error:
+            SHADOW_FAILURES.inc()
+            log.error("the ruleset trials cannot be used, decided without them: %s", error)
+            return None
+        if not trials.running():
+            return None
+        return TrialRulesets(trials, rulesets, self._shadow_budget)
 
     def _shadow_budget(self) -> Checkpoint:
         return self._budget(min(SHADOW_TIME_LIMIT_SECONDS, self.time_limit_seconds))

@@ -14,7 +14,7 @@ import json
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from domain.errors import FieldError, InvalidDocument
@@ -82,7 +82,10 @@ def in_canary(lead_id: str, created_at: str | None, canary: Trial | None) -> boo
     the lead's `created_at`) at or after the canary started, whose point is below the share."""
     if canary is None or canary.share is None or created_at is None:
         return False
-    if datetime.fromisoformat(created_at) < canary.started_at:
+    created = datetime.fromisoformat(created_at)
+    if created.tzinfo is None:  # stored times are UTC; an offset-less one is read as such
+        created = created.replace(tzinfo=UTC)
+    if created < canary.started_at:
         return False
     return canary_point(lead_id) < canary.share
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -84,7 +84,7 @@ class ShadowDecision:
             "other_version": self.other_version,
             "lead_id": self.lead_id,
             "trigger": self.trigger,
-            "decided_at": self.decided_at,
+            "decided_at": self.decided_at.astimezone(UTC),
             "mode": self.mode,
             "version_used": self.version_used,
             "agrees": self.agrees,
