@@ -120,17 +120,20 @@ def rows_for(
     version: int,
     since: datetime | None = None,
     until: datetime | None = None,
+    mode: str | None = None,
 ) -> list[dict[str, Any]]:
     """Every row that compares `version` with another: as the shadow (`other_version`) or as
-    the canary that decided (`version_used`, mode canary), decided in [since, until)."""
+    the canary that decided (`version_used`, mode canary), decided in [since, until); with
+    `mode`, only as that."""
     table = shadow_decisions
     as_shadow = and_(table.c.other_version == version, table.c.mode == "shadow")
     as_canary = and_(table.c.version_used == version, table.c.mode == "canary")
-    query = select(table).where(as_shadow | as_canary)
+    wanted = {"shadow": as_shadow, "canary": as_canary}.get(mode or "", as_shadow | as_canary)
+    query = select(table).where(wanted)
     if since is not None:
-        query = query.where(table.c.decided_at >= since)
+        query = query.where(table.c.decided_at >= since.astimezone(UTC))
     if until is not None:
-        query = query.where(table.c.decided_at < until)
+        query = query.where(table.c.decided_at < until.astimezone(UTC))
     return [dict(row) for row in connection.execute(query.order_by(table.c.decided_at)).mappings()]
 
 

@@ -141,7 +141,8 @@ async def stop(version: int, store: StoreDep, caller: AdminCaller) -> dict[str, 
 )
 async def trial_report(version: int, window: WindowDep, store: StoreDep) -> dict[str, Any]:
     """What the version decides differently, from its shadow decisions decided in
-    [`from`, `to`): live while it runs, kept after it stops."""
+    [`from`, `to`): while it is on trial, that trial's (`from` defaults to its start); once
+    it stopped, every trial's of it."""
     return await run_in_threadpool(_report, store, version, window.start, window.end)
 
 
@@ -153,7 +154,13 @@ def _report(
     mode = trials.mode_of(version)
     trial = next((t for t in trials.running() if t.version == version), None)
     with store.engine.connect() as conn:
-        rows = shadow_decisions.rows_for(conn, version, since, until)
+        if trial is not None:
+            # On trial: this trial's rows (since it started, unless asked otherwise), not
+            # an earlier trial's of the same version in the other mode.
+            since = since or trial.started_at
+            rows = shadow_decisions.rows_for(conn, version, since, until, trial.mode)
+        else:
+            rows = shadow_decisions.rows_for(conn, version, since, until)
         report = shadow_decisions.trial_report(rows, version)
         canary_leads = None
         if trial is not None and trial.mode == CANARY:

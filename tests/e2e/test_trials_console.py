@@ -101,6 +101,33 @@ def test_shadow_report_stop_canary_and_promote(browser: Browser, shared_dev: Lea
         press(browser, "#trials-candidates span button")  # "Canary v2"
         browser.wait(lambda d: "canary for 50.0%" in browser.text("#trials-status"), "canary")
         assert http.get("/v1/rulesets/trials").json()["trials"][0]["share"] == 0.5
+        owners = {}
+        for i in range(6):
+            lead = post(
+                http,
+                {
+                    "type": "lead.captured",
+                    "data": {"email": f"c{i}@example.com", "source": "website", "region": "east"},
+                },
+            )["lead_id"]
+            owners[lead] = eventually(
+                lambda lead=lead: http.get(f"/v1/leads/{lead}").json().get("owner"),
+                f"lead {lead} assigned",
+                60,
+            )
+        inside = sum(owner == "rep-east-2" for owner in owners.values())
+        report = http.get("/v1/rulesets/2/trial-report").json()
+        assert report["canary_leads"] == {
+            "captured_since_start": 6,
+            "in_canary": inside,
+            "not_in_canary": 6 - inside,
+        }
+        assert report["disagreeing"] == inside
+        browser.open("/rulesets")
+        browser.wait(
+            lambda d: f"Since the start: {inside} lead(s) in the canary" in browser.text("#trials"),
+            "the canary's leads",
+        )
 
         press(browser, '.trial[data-version="2"] .toolbar button:first-child')  # Promote v2
         browser.wait(lambda d: "now active" in browser.text("#trials-status"), "promoted")
