@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.errors import FieldError, InvalidDocument
+from domain.personal import personal_fields
 from domain.state import Decision
 from domain.timers import RunningTimer
 
@@ -118,8 +119,10 @@ def comparisons(used: int | None, active: int | None, trials: Trials) -> list[tu
     return wanted
 
 
-def _plain(data: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in sorted(data.items()) if k not in _VOLATILE_KEYS}
+def _plain(type_: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    # No personal field either: the rows outlive a lead's erasure (docs/erasure.md).
+    left_out = _VOLATILE_KEYS.union(personal_fields(type_))
+    return {k: v for k, v in sorted(data.items()) if k not in left_out}
 
 
 def decision_facts(
@@ -128,9 +131,9 @@ def decision_facts(
     timers_after: Mapping[str, RunningTimer],
 ) -> list[dict[str, Any]]:
     """What a trigger decided, in words two versions can be compared by: each decided
-    event's type with its business data (no ids), then each timer it started or restarted
-    with its due time and each it cancelled."""
-    facts: list[dict[str, Any]] = [{"type": d.type, **_plain(d.data)} for d in decisions]
+    event's type with its business data (no ids, no personal data), then each timer it
+    started or restarted with its due time and each it cancelled."""
+    facts: list[dict[str, Any]] = [{"type": d.type, **_plain(d.type, d.data)} for d in decisions]
     for timer_id in sorted(timers_after):
         timer = timers_after[timer_id]
         before = timers_before.get(timer_id)
