@@ -22,7 +22,9 @@ from api.app import create_app
 from domain.events import parse_event
 from leadflow.bootstrap import Store, open_store
 from leadflow.settings import Settings
+from replay.whatif import WhatIf, answer
 from rules.evaluate import Checkpoint
+from rules.model import Ruleset
 from store.decisions import TrialRulesets
 from store.rulebook import default_directory_document, default_ruleset_document
 from store.shadow_decisions import shadow_decisions
@@ -202,6 +204,13 @@ def test_canary_decides_its_share_of_new_leads_and_promote_makes_it_active(
     assert report["mode"] == "canary" and report["disagreeing"] == len(canary_leads)
     [move] = report["assignment_moves"]
     assert (move["from_owner"], move["to_owner"]) == ("rep-east-1", "rep-east-2")
+
+    # The what-if baseline "as it ran" knows the canary: replaying every lead under the
+    # canary version changes only the leads the canary did not decide.
+    candidate = Ruleset.model_validate(store.rulebook.get(version).document)
+    diff = answer(WhatIf(candidate), store.event_log, store.rulebook, parallel_from=None)
+    moved = {change.lead_id for change in diff.assignments}
+    assert moved == {str(lead) for lead in owners if lead not in canary_leads}
 
     promoted = client.post(f"/v1/rulesets/{version}/promote", headers=ADMIN)
     assert promoted.status_code == 200 and promoted.json() == {"active_version": version}
