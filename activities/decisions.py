@@ -34,7 +34,7 @@ from domain.state import fold
 from domain.timers import RunningTimer, plan_deliveries
 from rules.catalog import DELIVERY_EVENT_TYPES
 from rules.evaluate import Checkpoint
-from store.decisions import Decided
+from store.decisions import Decided, TrialRulesets
 from store.log import LOG_APPENDS, EventLog
 from store.quarantine import DECISION, RESOLVED, SKIPPED, FailedEvent, Quarantine
 from store.rulebook import Rulebook
@@ -72,6 +72,14 @@ DECISION_FAILURES = Counter(
     "(retried a few times, then parked), `over_budget` (parked at once)",
     ["kind"],
 )
+SHADOW_FAILURES = Counter(
+    "leadflow_shadow_failures",
+    "Evaluations of a version on trial (shadow, or the active version beside a canary) that "
+    "raised or ran over their budget: recorded with their error, the real decision unharmed",
+)
+# How long one evaluation of a version on trial may take, of CPU: a shadow that spends
+# more is cut off (and counted), so it never costs the real decision more than this.
+SHADOW_TIME_LIMIT_SECONDS = 0.5
 DECISIONS_PARKED = Counter(
     "leadflow_decisions_parked", "Leads whose decision was given up on and parked"
 )
@@ -112,7 +120,7 @@ class DecisionActivities:
         """The decided events for this trigger, appended (or found, on a retry)."""
         # The active ruleset and the directory are read before taking the lock: two reads
         # less in the one-at-a-time part, which bounds the worker's decisions per second.
-        ruleset, directory = self._rules()
+        ruleset, directory, trials = self._rules()
         try:
             with self._deciding:
                 decided = self.event_log.decide(
@@ -124,6 +132,7 @@ class DecisionActivities:
                     directory,
                     input.timers,
                     checkpoint=self._budget(),
+                    trials=trials,
                 )
         except Exception as error:
             raise self._failure(input.lead_id, input.trigger, error) from error
@@ -133,7 +142,7 @@ class DecisionActivities:
     def fire_timer(self, input: FireTimerInput) -> DecideResult:
         """Record `lead.timer_fired` and the decisions of the rules for `timer.<id>`."""
         trigger = f"timer.{input.timer.timer_id}"
-        ruleset, directory = self._rules()
+        ruleset, directory, trials = self._rules()
         try:
             with self._deciding:
                 decided = self.event_log.fire_timer(
@@ -143,6 +152,7 @@ class DecisionActivities:
                     directory,
                     input.timers,
                     checkpoint=self._budget(),
+                    trials=trials,
                 )
         except Exception as error:
             raise self._failure(input.lead_id, trigger, error) from error
@@ -153,18 +163,24 @@ class DecisionActivities:
     @activity.defn(name=PLAN_DELIVERIES, no_thread_cancel_exception=True)
     def plan_deliveries(self, input: DeliveriesInput) -> dict[str, RunningTimer]:
         """The running timers once the deliveries' events (`notification.sent`,
-        `nurture.email_sent`) have happened, under the active ruleset's timers."""
-        ruleset = self.rulebook.active().ruleset
-        wanted = set(input.notification_ids)
+        `nurture.email_sent`) have happened, under the timers of the version that decides
+        the lead (the active one; a canary lead's canary version)."""
+        active = self.rulebook.active()
         events = self.event_log.lead_events(UUID(input.lead_id))
+        trials, rulesets = self.rulebook.trial_rulesets()
+        if trials.canary is not None:
+            # The lead's `created_at`: its first capture's time (`domain.state.apply_event`).
+            created_at = next((e.occurred_at for e in events if e.type == "lead.captured"), None)
+            active = TrialRulesets(trials, rulesets).for_lead(input.lead_id, created_at, active)
+        wanted = set(input.notification_ids)
         calendar = None
-        if any(timer.calendar for timer in ruleset.timers):
+        if any(timer.calendar for timer in active.ruleset.timers):
             # Business timers count in the calendar of the lead's (owner's) team, as it is now.
             lead = fold(input.lead_id, events)
             calendar = self.rulebook.directory().lead_calendar(lead.owner, lead.team)
         return plan_deliveries(
             input.timers,
-            ruleset.timers,
+            active.ruleset.timers,
             [
                 event
                 for event in events
@@ -206,27 +222,46 @@ class DecisionActivities:
         status = SKIPPED if input.skipped else RESOLVED
         self.quarantine.close_decision(input.item_id, status, datetime.now(UTC))
 
-    def _rules(self) -> tuple[ActiveRuleset, Directory]:
-        """The active ruleset and the directory. When they cannot be read or used (the
-        database away, a stored ruleset this release cannot compile), every lead is
-        affected alike: retried without end, never counted against a lead, so the leads
-        go on by themselves once it is fixed (another version activated)."""
+    def _rules(self) -> tuple[ActiveRuleset, Directory, TrialRulesets | None]:
+        """The active ruleset, the directory and the trials running (`_trials`). When the
+        first two cannot be read or used (the database away, a stored ruleset this release
+        cannot compile), every lead is affected alike: retried without end, never counted
+        against a lead, so the leads go on by themselves once it is fixed (another version
+        activated)."""
         try:
-            return self.rulebook.active(), self.rulebook.directory()
+            active, directory = self.rulebook.active(), self.rulebook.directory()
         except Exception as error:
             log.error("the active ruleset or the directory cannot be used: %s", error)
             raise ApplicationError(
                 f"the active ruleset or the directory cannot be used: {error}",
                 type="RulesetUnusable",
             ) from error
+        return active, directory, self._trials()
 
-    def _budget(self) -> Checkpoint:
+    def _trials(self) -> TrialRulesets | None:
+        """The trials running, their versions compiled; None when none runs, or when they
+        cannot be read or compiled: a trial must never stop the real decisions (counted
+        as a shadow failure; canary leads are then decided under the active version)."""
+        try:
+            trials, rulesets = self.rulebook.trial_rulesets()
+        except Exception as error:
+            SHADOW_FAILURES.inc()
+            log.error("the ruleset trials cannot be used, decided without them: %s", error)
+            return None
+        if not trials.running():
+            return None
+        return TrialRulesets(trials, rulesets, self._shadow_budget)
+
+    def _shadow_budget(self) -> Checkpoint:
+        return self._budget(min(SHADOW_TIME_LIMIT_SECONDS, self.time_limit_seconds))
+
+    def _budget(self, seconds: float | None = None) -> Checkpoint:
         """A checkpoint that raises DecisionOverBudget once this decision's rules have used
         `time_limit_seconds` of this thread's CPU. CPU, not wall time: on a machine under
         load a thread waits for a core (or the GIL) for seconds, and a healthy lead must not
         be parked for that; rules that really run long burn CPU."""
-        deadline = time.thread_time() + self.time_limit_seconds
-        limit = self.time_limit_seconds
+        limit = self.time_limit_seconds if seconds is None else seconds
+        deadline = time.thread_time() + limit
 
         def checkpoint() -> None:
             if time.thread_time() > deadline:
@@ -263,6 +298,8 @@ class DecisionActivities:
     def _result(
         lead_id: str, trigger: str, decided: Decided, ruleset: ActiveRuleset
     ) -> DecideResult:
+        # A canary lead's version decided: the log line and the delivery watches are its.
+        ruleset = decided.ruleset or ruleset
         # The rules that made these decisions, for a log search by rule (comma-separated
         # when several did; the activity's context adds the lead and workflow ids).
         rules = ",".join(dict.fromkeys(e.rule_id for e in decided.events if e.rule_id))
@@ -275,6 +312,8 @@ class DecisionActivities:
         )
         for event in decided.events:
             DECISIONS.labels(event.rule_id or "lifecycle", event.type).inc()
+        if decided.shadow_failures:
+            SHADOW_FAILURES.inc(decided.shadow_failures)
         if decided.events:
             LOG_APPENDS.labels("decisions").inc(len(decided.events))
         watches = ruleset.watches_deliveries

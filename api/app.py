@@ -43,6 +43,7 @@ from api.routes import (
     rulesets,
     status,
     tracking,
+    trials,
 )
 from delivery.temporal import LeadWorkflows
 from intake.jobs import ImportJobs, ImportRunner
@@ -147,6 +148,7 @@ def create_app(settings: Settings, tracer: Tracer | None = None) -> FastAPI:
     app.include_router(leads.router)
     app.include_router(consent.router)
     app.include_router(erasure.router)
+    app.include_router(trials.router)  # before `/v1/rulesets/{version}`
     app.include_router(rulesets.router)
     app.include_router(forms.router)
     app.include_router(directory.router)

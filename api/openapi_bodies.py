@@ -28,6 +28,7 @@ from api.import_responses import IMPORT_MODELS
 from api.report_responses import REPORT_MODELS
 from api.responses import MODELS as ANSWER_MODELS
 from api.rule_word_responses import RULE_WORD_MODELS
+from api.trial_responses import TRIAL_MODELS
 from domain.directory import Directory
 from domain.events import EXTERNAL_DATA, LEADLESS_TYPES
 from domain.identity import DECIDED_ID_PREFIX
@@ -52,6 +53,7 @@ _, _ANSWER_DEFS = models_json_schema(
             *IMPORT_MODELS,
             *ERASURE_MODELS,
             *RULE_WORD_MODELS,
+            *TRIAL_MODELS,
         ]
     ],
     ref_template="#/components/schemas/{model}",

@@ -496,6 +496,10 @@ class RulesetSummary(Answer):
     published_by: str | None = Field(description="The name of the key that published it.")
     published_at: Timestamp
     active: bool
+    mode: Literal["active", "shadow", "canary"] | None = Field(
+        description="How the version runs now: active, on trial (shadow or canary), or not "
+        "at all (null)."
+    )
 
 
 class RulesetVersions(Answer):

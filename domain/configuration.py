@@ -23,6 +23,7 @@ register_topic("domain.rulebook", sys.modules[__name__])
 RULESET_CATALOG_ID = uuid5(LEADFLOW_NAMESPACE, "stream:ruleset-catalog")
 RULESET_ACTIVATIONS_ID = uuid5(LEADFLOW_NAMESPACE, "stream:ruleset-activations")
 SALES_DIRECTORY_ID = uuid5(LEADFLOW_NAMESPACE, "stream:sales-directory")
+RULESET_TRIALS_ID = uuid5(LEADFLOW_NAMESPACE, "stream:ruleset-trials")
 
 
 class RulesetCatalog(Aggregate):
@@ -81,6 +82,79 @@ class RulesetActivations(Aggregate):
 
     def activate(self, version: int, by: str | None, at: datetime) -> None:
         self.trigger_event(self.Activated, version=version, activated_by=by, activated_at=at)
+
+
+class RulesetTrials(Aggregate):
+    """Versions on trial (docs/trials.md): shadows and canaries started and stopped. A
+    stream of its own, so that "the active version" stays the latest activation."""
+
+    class Opened(Aggregate.Created):
+        pass
+
+    class ShadowStarted(Aggregate.Event):
+        TYPE: ClassVar[str] = "ruleset.shadow_started"
+        version: int
+        started_by: str | None
+        started_at: datetime
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.shadow = self.version
+
+    class CanaryStarted(Aggregate.Event):
+        TYPE: ClassVar[str] = "ruleset.canary_started"
+        version: int
+        share: float
+        started_by: str | None
+        started_at: datetime
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.canary = self.version
+
+    class TrialStopped(Aggregate.Event):
+        TYPE: ClassVar[str] = "ruleset.trial_stopped"
+        version: int
+        mode: str
+        reason: str
+        stopped_by: str | None
+        stopped_at: datetime
+
+        def apply(self, aggregate: Any) -> None:
+            if self.mode == "shadow" and aggregate.shadow == self.version:
+                aggregate.shadow = None
+            if self.mode == "canary" and aggregate.canary == self.version:
+                aggregate.canary = None
+
+    def __init__(self) -> None:
+        self.shadow: int | None = None
+        self.canary: int | None = None
+
+    @classmethod
+    def open(cls) -> RulesetTrials:
+        return cls._create(cls.Opened, id=RULESET_TRIALS_ID)
+
+    def start_shadow(self, version: int, by: str | None, at: datetime) -> None:
+        """Run `version` in shadow; a shadow already running is stopped (`replaced`)."""
+        if self.shadow is not None:
+            self.stop(self.shadow, "shadow", "replaced", by, at)
+        self.trigger_event(self.ShadowStarted, version=version, started_by=by, started_at=at)
+
+    def start_canary(self, version: int, share: float, by: str | None, at: datetime) -> None:
+        """Run `version` as the canary; a canary already running is stopped (`replaced`)."""
+        if self.canary is not None:
+            self.stop(self.canary, "canary", "replaced", by, at)
+        self.trigger_event(
+            self.CanaryStarted, version=version, share=share, started_by=by, started_at=at
+        )
+
+    def stop(self, version: int, mode: str, reason: str, by: str | None, at: datetime) -> None:
+        self.trigger_event(
+            self.TrialStopped,
+            version=version,
+            mode=mode,
+            reason=reason,
+            stopped_by=by,
+            stopped_at=at,
+        )
 
 
 class SalesDirectory(Aggregate):

@@ -24,6 +24,7 @@ from store.leases import metadata as leases_metadata
 from store.positions import metadata as positions_metadata
 from store.quarantine import metadata as quarantine_metadata
 from store.sealing import metadata as sealing_metadata
+from store.shadow_decisions import metadata as shadow_metadata
 
 
 def owned_metadata() -> MetaData:
@@ -37,6 +38,7 @@ def owned_metadata() -> MetaData:
         leases_metadata,
         imports_metadata,
         sealing_metadata,
+        shadow_metadata,
     ]
     declared += [projection.metadata for projection in projections()]
     for metadata in declared:

@@ -25,6 +25,7 @@ from domain.lifecycle import ActiveRuleset
 from domain.machine import LeadMachine
 from domain.state import LeadState, LoggedEvent
 from domain.timers import next_due
+from domain.trials import TrialTimeline, ruleset_version_for
 from rules.compile import compile_ruleset
 from rules.model import Ruleset
 from store.log import EventLog
@@ -202,7 +203,7 @@ def _simulate(
             due = next_due(machine.timers)
             if due is None or due.due != when:
                 continue
-            machine.active = ruleset_for(when)
+            machine.active = _ruleset_of(ruleset_for, when, machine)
             before = machine.state.open_owner
             decided = machine.fire(due)
             workloads.moved(before, machine.state.open_owner)
@@ -227,6 +228,8 @@ def _simulate(
         taken = machine.take(event)
         taken_owner = machine.state.open_owner
         workloads.moved(before, taken_owner)
+        # After the take: a capture gives the lead the `created_at` a canary asks about.
+        machine.active = _ruleset_of(ruleset_for, at, machine)
         decided = machine.decide(taken, at)
         workloads.moved(taken_owner, machine.state.open_owner)
         workloads.rotated(decided)
@@ -247,6 +250,14 @@ def _simulate(
     return SimulatedRun(leads, total, horizon)
 
 
+def _ruleset_of(ruleset_for: RulesetFor, at: datetime, machine: LeadMachine) -> ActiveRuleset:
+    """The version that decided this lead at `at`: a timeline of what was active also
+    knows the canaries (`RulesetTimeline.for_lead`); any other `ruleset_for` is per time."""
+    if isinstance(ruleset_for, RulesetTimeline):
+        return ruleset_for.for_lead(at, machine.lead_id, machine.state.created_at)
+    return ruleset_for(at)
+
+
 def fixed(active: ActiveRuleset) -> RulesetFor:
     """One ruleset at every time (a candidate, or `--baseline VERSION`)."""
     return lambda _at: active
@@ -261,11 +272,18 @@ class RulesetTimeline:
     it can answer already compiled, so answering reads nothing: a replay's forked child
     runs it (see `replay.whatif`)."""
 
-    def __init__(self, activations: Sequence[tuple[datetime, ActiveRuleset]]) -> None:
+    def __init__(
+        self,
+        activations: Sequence[tuple[datetime, ActiveRuleset]],
+        trials: TrialTimeline | None = None,
+        canaries: dict[int, ActiveRuleset] | None = None,
+    ) -> None:
         # Stable by time: two activations at the same instant keep their log order.
         ordered = sorted(activations, key=lambda activation: activation[0])
         self.times = [when for when, _ in ordered]
         self.versions = [active for _, active in ordered]
+        self.trials = trials
+        self.canaries = canaries or {}
 
     def __call__(self, at: datetime) -> ActiveRuleset:
         index = bisect_right(self.times, at)
@@ -273,10 +291,23 @@ class RulesetTimeline:
             return EMPTY_RULESET
         return self.versions[index - 1]
 
+    def for_lead(self, at: datetime, lead_id: str, created_at: str | None) -> ActiveRuleset:
+        """The version that decided `lead_id` at `at`: the canary's for a canary lead
+        (`domain.trials.ruleset_version_for`, as the decisions activity asks), else the
+        active one."""
+        active = self(at)
+        if self.trials is None:
+            return active
+        version = ruleset_version_for(lead_id, created_at, active.version, self.trials(at))
+        if version is None or version == active.version:
+            return active
+        return self.canaries[version]
+
 
 def ruleset_timeline(rulebook: Rulebook) -> RulesetTimeline:
-    """The activations recorded on the log, as a `ruleset_for` for `simulate`, with each
-    activated version read and compiled now."""
+    """The activations and the canaries recorded on the log, as a `ruleset_for` for
+    `simulate`, with each version that decided read and compiled now. (A shadow decided
+    nothing: a replay leaves it out.)"""
     log = rulebook.log
     stored = log.recorder.select_events(RULESET_ACTIVATIONS_ID)
     events = [log.mapper.to_domain_event(s) for s in stored]
@@ -285,7 +316,9 @@ def ruleset_timeline(rulebook: Rulebook) -> RulesetTimeline:
         for e in events
         if isinstance(e, RulesetActivations.Activated)
     ]
-    return RulesetTimeline(activations)
+    trials = rulebook.trial_timeline()
+    canaries = {version: rulebook.version(version) for version in trials.versions}
+    return RulesetTimeline(activations, trials, canaries)
 
 
 def recorded_history(event_log: EventLog) -> list[LoggedEvent]:

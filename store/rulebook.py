@@ -19,14 +19,17 @@ from eventsourcing.persistence import IntegrityError
 from domain.configuration import (
     RULESET_ACTIVATIONS_ID,
     RULESET_CATALOG_ID,
+    RULESET_TRIALS_ID,
     SALES_DIRECTORY_ID,
     RulesetActivations,
     RulesetCatalog,
+    RulesetTrials,
     SalesDirectory,
 )
 from domain.directory import Directory, parse_directory
 from domain.errors import Conflict, DomainError
 from domain.lifecycle import ActiveRuleset
+from domain.trials import CANARY, NO_TRIALS, SHADOW, Trial, Trials, TrialTimeline
 from rules.compile import compile_ruleset
 from rules.model import Ruleset
 from rules.validation import InvalidRuleset, parse_ruleset
@@ -46,6 +49,22 @@ class RulesetCannotBeActivated(Conflict):
     code = "ruleset_invalid"
 
 
+class RulesetIsActive(Conflict):
+    """A trial of the version that is active already."""
+
+    code = "ruleset_is_active"
+
+
+class RulesetOnTrial(Conflict):
+    """A version already on trial in the other mode (shadow and canary at once)."""
+
+    code = "ruleset_on_trial"
+
+
+class RulesetNotOnTrial(Conflict):
+    code = "ruleset_not_on_trial"
+
+
 @dataclass(frozen=True)
 class PublishedRuleset:
     version: int
@@ -54,13 +73,15 @@ class PublishedRuleset:
     published_by: str | None
     published_at: datetime
 
-    def summary(self, active_version: int | None) -> dict[str, Any]:
+    def summary(self, active_version: int | None, trials: Trials = NO_TRIALS) -> dict[str, Any]:
+        mode = "active" if self.version == active_version else trials.mode_of(self.version)
         return {
             "version": self.version,
             "name": self.name,
             "published_by": self.published_by,
             "published_at": self.published_at.isoformat(),
             "active": self.version == active_version,
+            "mode": mode,
         }
 
 
@@ -87,6 +108,8 @@ class Rulebook:
         self._directory: tuple[int, Directory] | None = None
         # (activations stream version, active version): what `active_version` last read.
         self._activation: tuple[int, int | None] | None = None
+        # (trials stream version, trials after each of its events): what `trials` last read.
+        self._trials: tuple[int, list[tuple[datetime, Trials]]] | None = None
 
     def _latest(self, stream_id: Any) -> Any | None:
         stored = self.log.recorder.select_events(stream_id, desc=True, limit=1)
@@ -181,8 +204,28 @@ class Rulebook:
         return self._activation[1]
 
     def activate(self, version: int, by: str | None, at: datetime) -> None:
-        """Make `version` active (also how a rollback is done). It is validated again
+        """Make `version` active (also how a rollback is done, and how a trial is promoted:
+        a trial of `version` ends with it, in the same commit). It is validated again
         against the directory as it is now: an invalid ruleset never becomes active."""
+        self._check_valid_now(version)
+        for _ in range(10):
+            try:
+                stream = self._get_or_open(RULESET_ACTIVATIONS_ID, RulesetActivations.open)
+                stream.activate(version, by, at)
+                changed = [stream]
+                if self.trials().mode_of(version) is not None:
+                    trials = self._get_or_open(RULESET_TRIALS_ID, RulesetTrials.open)
+                    for mode, running in ((SHADOW, trials.shadow), (CANARY, trials.canary)):
+                        if running == version:
+                            trials.stop(version, mode, "promoted", by, at)
+                    changed.append(trials)
+                self.log.save(*changed)
+                return
+            except IntegrityError:
+                continue
+        raise RuntimeError("could not activate: too many concurrent writers")
+
+    def _check_valid_now(self, version: int) -> None:
         published = self.get(version)
         try:
             parse_ruleset(published.document, self.directory())
@@ -191,15 +234,87 @@ class Rulebook:
                 f"version {version} is not valid against the current directory",
                 invalid.details,
             ) from invalid
+
+    # -- trials (docs/trials.md) -----------------------------------------------------
+
+    def _trial_history(self) -> list[tuple[datetime, Trials]]:
+        """The trials as they were after each trial event, with its time (cached until
+        the stream grows; the stream is small: a few events per trial)."""
+        stored = self._stream_version(RULESET_TRIALS_ID)
+        if stored is None:
+            return []
+        if self._trials is None or self._trials[0] != stored:
+            events = [
+                self.log.mapper.to_domain_event(s)
+                for s in self.log.recorder.select_events(RULESET_TRIALS_ID)
+            ]
+            self._trials = (stored, _fold_trials(events))
+        return self._trials[1]
+
+    def trials(self) -> Trials:
+        """The trials running now."""
+        history = self._trial_history()
+        return history[-1][1] if history else NO_TRIALS
+
+    def trial_timeline(self) -> TrialTimeline:
+        """Which trials ran when, for a replay (`domain.trials.TrialTimeline`)."""
+        return TrialTimeline(self._trial_history())
+
+    def trial_rulesets(self) -> tuple[Trials, dict[int, ActiveRuleset]]:
+        """The trials running now, with their versions compiled."""
+        trials = self.trials()
+        return trials, {t.version: self.version(t.version) for t in trials.running()}
+
+    def start_shadow(self, version: int, by: str | None, at: datetime) -> Trial:
+        """Run `version` in shadow (replacing a running shadow)."""
+        self._check_trial(version, SHADOW)
+        self._change_trials(lambda trials: trials.start_shadow(version, by, at))
+        shadow = self.trials().shadow
+        assert shadow is not None
+        return shadow
+
+    def start_canary(self, version: int, share: float, by: str | None, at: datetime) -> Trial:
+        """Run `version` as the canary for `share` of new leads (replacing a running one)."""
+        self._check_trial(version, CANARY)
+        self._change_trials(lambda trials: trials.start_canary(version, share, by, at))
+        canary = self.trials().canary
+        assert canary is not None
+        return canary
+
+    def stop_trial(self, version: int, by: str | None, at: datetime) -> None:
+        """End `version`'s trial: canary leads go back to the active version at their
+        next trigger. RulesetNotOnTrial when it is on none."""
+        self.get(version)
+        mode = self.trials().mode_of(version)
+        if mode is None:
+            raise RulesetNotOnTrial(f"version {version} is not on trial")
+        self._change_trials(lambda trials: trials.stop(version, mode, "stopped", by, at))
+
+    def promote(self, version: int, by: str | None, at: datetime) -> None:
+        """Activate the version on trial, ending its trial (one commit)."""
+        self.get(version)
+        if self.trials().mode_of(version) is None:
+            raise RulesetNotOnTrial(f"version {version} is not on trial")
+        self.activate(version, by, at)
+
+    def _check_trial(self, version: int, mode: str) -> None:
+        self._check_valid_now(version)
+        if version == self.active_version():
+            raise RulesetIsActive(f"version {version} is the active version")
+        running = self.trials().mode_of(version)
+        if running is not None and running != mode:
+            raise RulesetOnTrial(f"version {version} is already on trial as the {running}")
+
+    def _change_trials(self, change: Any) -> None:
         for _ in range(10):
             try:
-                stream = self._get_or_open(RULESET_ACTIVATIONS_ID, RulesetActivations.open)
-                stream.activate(version, by, at)
-                self.log.save(stream)
+                trials = self._get_or_open(RULESET_TRIALS_ID, RulesetTrials.open)
+                change(trials)
+                self.log.save(trials)
                 return
             except IntegrityError:
                 continue
-        raise RuntimeError("could not activate: too many concurrent writers")
+        raise RuntimeError("could not change the trials: too many concurrent writers")
 
     def version(self, version: int) -> ActiveRuleset:
         """A published version, parsed and compiled (cached: versions are immutable)."""
@@ -235,6 +350,29 @@ class Rulebook:
 
 
 _EMPTY_RULESET = Ruleset(name="empty")
+
+
+def _fold_trials(events: list[Any]) -> list[tuple[datetime, Trials]]:
+    history: list[tuple[datetime, Trials]] = []
+    shadow: Trial | None = None
+    canary: Trial | None = None
+    for event in events:
+        if isinstance(event, RulesetTrials.ShadowStarted):
+            at = event.started_at
+            shadow = Trial(SHADOW, event.version, at, event.started_by)
+        elif isinstance(event, RulesetTrials.CanaryStarted):
+            at = event.started_at
+            canary = Trial(CANARY, event.version, at, event.started_by, event.share)
+        elif isinstance(event, RulesetTrials.TrialStopped):
+            at = event.stopped_at
+            if event.mode == SHADOW and shadow is not None and shadow.version == event.version:
+                shadow = None
+            if event.mode == CANARY and canary is not None and canary.version == event.version:
+                canary = None
+        else:
+            continue
+        history.append((at, Trials(shadow, canary)))
+    return history
 
 
 def _published(event: RulesetCatalog.Published) -> PublishedRuleset:

@@ -118,9 +118,10 @@ async def publish(body: AdminBody, caller: AdminCaller, store: StoreDep) -> JSON
 async def list_versions(store: StoreDep) -> dict[str, Any]:
     def read() -> dict[str, Any]:
         active = store.rulebook.active_version()
+        trials = store.rulebook.trials()
         return {
             "active_version": active,
-            "rulesets": [v.summary(active) for v in store.rulebook.versions()],
+            "rulesets": [v.summary(active, trials) for v in store.rulebook.versions()],
         }
 
     return await run_in_threadpool(read)
@@ -174,4 +175,5 @@ async def activate(version: int, store: StoreDep, caller: AdminCaller) -> dict[s
 
 def _version_body(store: Any, version: int, active: int | None) -> dict[str, Any]:
     published = store.rulebook.get(version)
-    return {**published.summary(active), "ruleset": published.document}
+    summary = published.summary(active, store.rulebook.trials())
+    return {**summary, "ruleset": published.document}

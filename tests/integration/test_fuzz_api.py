@@ -272,6 +272,7 @@ READ_A_BODY = {
     ("post", "/v1/rulesets/validate"),
     ("post", "/v1/rulesets/describe"),
     ("post", "/v1/rulesets"),
+    ("post", "/v1/rulesets/{version}/canary"),
     ("put", "/v1/directory"),
     ("post", "/v1/replays"),
     ("post", "/v1/keys"),

@@ -92,7 +92,13 @@ def test_a_database_at_the_first_revision_is_upgraded_at_start_and_works(
 
 
 # Tables a migration after 0001 creates: no database set up before migrations has them.
-CREATED_BY_LATER_MIGRATIONS = ("follower_leases", "follower_members", "imports", "lead_data_keys")
+CREATED_BY_LATER_MIGRATIONS = (
+    "follower_leases",
+    "follower_members",
+    "imports",
+    "lead_data_keys",
+    "shadow_decisions",
+)
 # Columns a migration after 0001 adds to a table 0001 created.
 ADDED_BY_LATER_MIGRATIONS = {"leads": ("do_not_contact", "do_not_contact_reason")}
 
