@@ -182,6 +182,27 @@ def batch_body(max_events: int) -> dict[str, Any]:
 
 RULESET_BODY = _json_body(_model(Ruleset))
 DIRECTORY_BODY = _json_body(_model(Directory))
+PREVIEW_TEMPLATE_BODY = _json_body(
+    {
+        "type": "object",
+        "properties": {
+            "template": _component("Template"),
+            "lead": {
+                "type": "object",
+                "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
+                "description": "Fields to use instead of the sample lead's, e.g. name.",
+            },
+            "variant": {"type": "string", "description": "Show this variant's subject."},
+        },
+        "required": ["template"],
+        "additionalProperties": False,
+    },
+    examples={
+        "welcome": {
+            "value": {"template": {"subject": "Welcome, {name}", "body": "Hi {name} of {company}"}}
+        }
+    },
+)
 REPLAY_BODY = _json_body(
     {
         "type": "object",
