@@ -530,7 +530,7 @@ def test_ruleset_editor(browser: Browser, shared_dev: LeadflowDev) -> None:
     browser.wait(lambda d: browser.js("return document.body.dataset.builderReady"), "the forms")
     # The JSON (advanced) tab, picked with the keyboard: the rule builder's tabs come first.
     press_button(browser, "#tab-rules")
-    for _ in range(4):
+    for _ in range(5):
         browser.press(Keys.ARROW_RIGHT)
     assert browser.active().get_attribute("id") == "tab-json"
     assert browser.driver.find_element(By.ID, "ruleset-editor").is_displayed()

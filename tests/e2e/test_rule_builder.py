@@ -234,3 +234,18 @@ def test_errors_show_on_their_field_and_the_json_tab_follows_the_forms(browser: 
     click(browser, "#tab-rules")
     description = find(browser, f'{EAST_WEBSITE} input[data-path="/rules/{index}/description"]')
     assert description.get_attribute("value") == "Edited as JSON"
+
+    # A new template previews on the sample lead as the server renders it, field buttons
+    # inserting placeholders where the caret is.
+    click(browser, "#tab-templates")
+    click(browser, "#add-template")
+    body = find(browser, '#panel-templates textarea[data-path="/templates/template-1/body"]')
+    body.send_keys(Keys.CONTROL, Keys.END)
+    click(browser, '#panel-templates button[aria-label="Insert company"]')
+    browser.wait(
+        lambda d: "Hi Ann Lee, Acme Trading Co" in browser.text("#panel-templates .preview"),
+        "the preview",
+    )
+    assert browser.text("#panel-templates .preview-subject") == "Subject: Hello Ann Lee"
+    assert draft(browser)["templates"]["template-1"]["body"] == "Hi {name},\n\n{company}"
+    shot(browser, "template", "#panel-templates")

@@ -235,3 +235,95 @@ export function renderTemplates(ctx, panel) {
     button("Add a template", add, { id: "add-template" }),
   );
 }
+
+// ---- pool and experiments -------------------------------------------------------------
+
+function renameExperiment(ctx, from, to) {
+  if (!to || to === from || (ctx.doc.experiments || {})[to]) return ctx.render();
+  ctx.doc.experiments = renamed(ctx.doc.experiments, from, to);
+  for (const rule of ctx.doc.rules || [])
+    for (const action of rule.actions || []) if (action.params && action.params.experiment === from) action.params.experiment = to;
+  ctx.change("/experiments", ctx.doc.experiments, { render: true });
+}
+
+function experimentCard(ctx, name) {
+  const path = `/experiments/${name.replaceAll("~", "~0").replaceAll("/", "~1")}`;
+  const variants = ctx.doc.experiments[name].variants || {};
+  const total = Object.values(variants).reduce((sum, v) => sum + (Number(v.weight) || 0), 0);
+  const row = ([variant, spec]) => {
+    const variantPath = `${path}/variants/${variant.replaceAll("~", "~0").replaceAll("/", "~1")}`;
+    const share = total ? ` (${Math.round((100 * (Number(spec.weight) || 0)) / total)}% of leads)` : "";
+    return el(
+      "li",
+      { "data-path": variantPath },
+      field(
+        `Variant ${variant}: weight`,
+        textInput({ path: `${variantPath}/weight`, type: "number", value: spec.weight, commit: (v) => ctx.change(`${variantPath}/weight`, Number(v), { render: true }) }),
+      ),
+      el("span", { class: "muted" }, share),
+      button("Remove variant", () => ctx.change(variantPath, undefined, { render: true }), { kind: "small", id: idFor(variantPath, "remove"), label: `Remove variant ${variant}` }),
+    );
+  };
+  const letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ".split("").filter((l) => !(l in variants));
+  return el(
+    "li",
+    { class: "card experiment", "data-path": path },
+    el("h3", {}, `The ${name} experiment`),
+    el(
+      "div",
+      { class: "rule-head" },
+      field("Experiment name", textInput({ path, id: idFor(path, "name"), value: name, commit: (v) => renameExperiment(ctx, name, v) })),
+      button("Remove experiment", () => ctx.change(path, undefined, { render: true }), { id: idFor(path, "remove"), label: `Remove the ${name} experiment` }),
+    ),
+    el("ol", { class: "steps", "data-path": `${path}/variants` }, Object.entries(variants).map(row)),
+    letters.length
+      ? button("Add a variant", () => ctx.change(`${path}/variants/${letters[0]}`, { weight: 50 }, { render: true }), { kind: "small", id: idFor(path, "add-variant") })
+      : null,
+  );
+}
+
+export function renderOther(ctx, panel) {
+  const pool = ctx.doc.pool || {};
+  const names = sortedKeys(ctx.doc.experiments);
+  const cooldown = pool.claim_cooldown
+    ? durationInput({
+        id: idFor("/pool/claim_cooldown"),
+        label: "A former owner waits",
+        value: pool.claim_cooldown,
+        path: "/pool/claim_cooldown",
+        onChange: (v) => ctx.change("/pool/claim_cooldown", v),
+      })
+    : null;
+  panel.replaceChildren(
+    el("h3", {}, "The public pool"),
+    el(
+      "div",
+      { class: "rule-head", "data-path": "/pool" },
+      checkbox({
+        path: "/pool/claim_cooldown",
+        id: idFor("/pool/claim_cooldown", "on"),
+        checked: Boolean(pool.claim_cooldown),
+        label: "A rep who lost a lead waits before claiming it again",
+        onChange: (on) => ctx.change("/pool/claim_cooldown", on ? "P2D" : undefined, { render: true }),
+      }),
+      cooldown,
+      field(
+        "Most leads a rep may claim a day (empty: no limit)",
+        textInput({
+          path: "/pool/daily_claim_limit",
+          type: "number",
+          value: pool.daily_claim_limit,
+          commit: (v) => ctx.change("/pool/daily_claim_limit", v === "" ? undefined : Number(v)),
+        }),
+      ),
+    ),
+    el("h3", {}, "Experiments"),
+    el("p", { class: "muted" }, "Each lead gets one variant of an experiment (the assign variant action), in proportion to the weights; rules can then test it."),
+    el("ol", { class: "plain" }, names.map((n) => experimentCard(ctx, n))),
+    button(
+      "Add an experiment",
+      () => ctx.change(`/experiments/${freshName(names, "experiment")}`, { variants: { A: { weight: 50 }, B: { weight: 50 } } }, { render: true }),
+      { id: "add-experiment" },
+    ),
+  );
+}

@@ -10,14 +10,14 @@ import { lineAndColumn, locateValues, placeOf } from "./json-places.js";
 import { diffLines, withContext } from "./line-diff.js";
 import { renderRules } from "./rule-builder.js";
 import { ruleSentence, timerSentence, wordsFor } from "./rule-words.js";
-import { renderSequences, renderTemplates, renderTimers } from "./ruleset-forms.js";
+import { renderOther, renderSequences, renderTemplates, renderTimers } from "./ruleset-forms.js";
 import { describeLocally, wordsDiff } from "./ruleset-words-diff.js";
 import { templateFields } from "./template-preview.js";
 import { replaySentences } from "./replay-words.js";
 
 const REPLAY_POLL_MS = 1000;
 const VALIDATE_AFTER_MS = 600;
-const TABS = ["rules", "timers", "sequences", "templates", "json"];
+const TABS = ["rules", "timers", "sequences", "templates", "other", "json"];
 
 const editor = document.getElementById("ruleset-editor");
 const gutter = document.getElementById("gutter");
@@ -113,6 +113,7 @@ function wireTabs() {
 /** The tab that holds the field at JSON Pointer `path`. */
 function tabOf(path) {
   const top = String(path).split("/")[1];
+  if (top === "pool" || top === "experiments") return "other";
   return TABS.includes(top) ? top : "json";
 }
 
@@ -125,6 +126,7 @@ function renderBuilder({ focus } = {}) {
   renderTimers(ctx, panels.timers);
   renderSequences(ctx, panels.sequences);
   renderTemplates(ctx, panels.templates);
+  renderOther(ctx, panels.other);
   markFields(fieldErrors);
   const target = keep && document.getElementById(keep);
   if (target && target !== document.activeElement) target.focus();
