@@ -12,7 +12,9 @@ function sentences(words, doc) {
   for (const rule of (doc && doc.rules) || []) out.push({ subject: "rule", id: rule.id, sentence: ruleSentence(words, rule), raw: rule });
   for (const timer of (doc && doc.timers) || []) out.push({ subject: "timer", id: timer.id, sentence: timerSentence(words, timer), raw: timer });
   for (const [id, s] of Object.entries((doc && doc.sequences) || {})) {
-    const steps = (s.steps || []).map((step) => `${step.template} after ${durationWords(step.wait)}`).join(", ");
+    const steps = (s.steps || [])
+      .map((step) => `${step.template} ${durationSeconds(step.wait) === 0 ? "immediately" : `after ${durationWords(step.wait)}`}`)
+      .join(", ");
     out.push({ subject: "sequence", id, sentence: `Sends ${steps}.`, raw: s });
   }
   for (const [id, t] of Object.entries((doc && doc.templates) || {}))
@@ -36,6 +38,18 @@ function shown(words, key, value) {
   return typeof value === "string" ? `"${value}"` : String(value);
 }
 
+const ITEMS = { actions: "action", all: "condition", any: "condition", steps: "step", when: "trigger" };
+
+/** "action 1 › rep" for the path parts `actions/0/params/rep`. */
+function place(parts) {
+  const words = [];
+  parts.forEach((part, i) => {
+    if (/^\d+$/.test(part) && ITEMS[parts[i - 1]]) words[words.length - 1] = `${ITEMS[parts[i - 1]]} ${Number(part) + 1}`;
+    else if (part !== "params" && part !== "conditions") words.push(readable(part));
+  });
+  return words.join(" › ") || "the whole";
+}
+
 /** What changed between two versions of one item, in words. */
 function differences(words, before, after) {
   const a = leaves(before);
@@ -45,7 +59,7 @@ function differences(words, before, after) {
     if (a.get(path) === b.get(path)) continue;
     const parts = path.split("/").filter(Boolean);
     const key = parts[parts.length - 1];
-    const where = parts.map((p) => (/^\d+$/.test(p) ? `#${Number(p) + 1}` : readable(p))).join(" › ");
+    const where = place(parts);
     out.push(`${where}: ${shown(words, key, a.get(path))} → ${shown(words, key, b.get(path))}`);
   }
   return out;
