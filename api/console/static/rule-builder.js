@@ -418,6 +418,15 @@ export function renderRules(ctx, panel) {
     });
   };
   panel.replaceChildren(
+    el(
+      "div",
+      { class: "rule-head" },
+      field("Name of this version", textInput({ path: "/name", value: ctx.doc.name, onChange: (v) => ctx.change("/name", v) })),
+      field(
+        "What it does",
+        textInput({ path: "/description", value: ctx.doc.description, onChange: (v) => ctx.change("/description", v === "" ? undefined : v) }),
+      ),
+    ),
     el("p", { class: "muted" }, "Rules run in this order, top first, for each trigger; a rule with Stop ends the run. Open a rule to change it."),
     suggestionLists(ctx.doc, ctx.directory),
     el("ol", { class: "rule-list" }, order.map((index, position) => ruleCard(ctx, rules[index], index, position, order))),
