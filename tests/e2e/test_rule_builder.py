@@ -218,6 +218,27 @@ def test_errors_show_on_their_field_and_the_json_tab_follows_the_forms(browser: 
         lambda d: not d.find_elements(By.CSS_SELECTOR, ".builder .field-error"), "the error gone"
     )
 
+    # Moving a rule up swaps its priority with the rule above it; the focus stays on it.
+    east_team = 'details[data-rule="east-team"]'
+    click(browser, f"{east_team} summary")
+    team_index = browser.js(
+        "return document.querySelector(arguments[0]).dataset.path.split('/')[2]", east_team
+    )
+    up = f'{east_team} button[aria-label="Move east-team up"]'
+    move_up = find(browser, up).get_attribute("id")
+    click(browser, up)
+    browser.wait(lambda d: draft(browser)["rules"][int(team_index)]["priority"] == 100, "moved up")
+    assert draft(browser)["rules"][int(index)]["priority"] == 90
+    order = browser.js(
+        "return [...document.querySelectorAll('#panel-rules details')].map(d => d.dataset.rule)"
+    )
+    assert order.index("east-team") == order.index("east-website") - 1
+    assert browser.active().get_attribute("id") == move_up
+    browser.press(Keys.TAB)  # back down, from the keyboard: Move down is next to Move up
+    assert browser.active().text == "Move down"
+    browser.press(Keys.ENTER)
+    browser.wait(lambda d: draft(browser)["rules"][int(index)]["priority"] == 100, "moved back")
+
     # A JSON edit shows in the forms; a text that does not parse locks them.
     click(browser, "#tab-json")
     document = draft(browser)
@@ -249,3 +270,29 @@ def test_errors_show_on_their_field_and_the_json_tab_follows_the_forms(browser: 
     assert browser.text("#panel-templates .preview-subject") == "Subject: Hello Ann Lee"
     assert draft(browser)["templates"]["template-1"]["body"] == "Hi {name},\n\n{company}"
     shot(browser, "template", "#panel-templates")
+
+
+def test_durations_read_as_words_and_write_as_iso_8601(browser: Browser) -> None:
+    found = browser.driver.execute_async_script(
+        "const done = arguments[0];"
+        "import('/console/static/duration-input.js').then(m => done({"
+        " parts: ['PT72H', 'P7D', 'P14D', 'P1W', 'PT90M', 'P1DT12H', 'PT2S', 'PT0S', 'P1M']"
+        "   .map(t => m.durationParts(t)),"
+        " iso: [[72, 'hours'], [7, 'days'], [2, 'weeks'], [30, 'minutes'], [0, 'hours']]"
+        "   .map(([n, u]) => m.isoDuration(n, u)),"
+        " words: ['PT72H', 'P1D', 'PT0S', 'nonsense'].map(t => m.durationWords(t)),"
+        "}))"
+    )
+    assert found["parts"] == [
+        {"amount": 72, "unit": "hours"},
+        {"amount": 7, "unit": "days"},
+        {"amount": 14, "unit": "days"},
+        {"amount": 1, "unit": "weeks"},
+        {"amount": 90, "unit": "minutes"},
+        {"amount": 36, "unit": "hours"},
+        {"amount": 2, "unit": "seconds"},
+        {"amount": 0, "unit": "minutes"},
+        None,
+    ]
+    assert found["iso"] == ["PT72H", "P7D", "P2W", "PT30M", "PT0S"]
+    assert found["words"] == ["72 hours", "1 day", "immediately", "nonsense"]
