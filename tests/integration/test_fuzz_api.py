@@ -270,6 +270,7 @@ READ_A_BODY = {
     ("post", "/v1/events"),
     ("post", "/v1/events/batch"),
     ("post", "/v1/rulesets/validate"),
+    ("post", "/v1/rulesets/preview-template"),
     ("post", "/v1/rulesets"),
     ("put", "/v1/directory"),
     ("post", "/v1/replays"),
