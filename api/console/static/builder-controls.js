@@ -8,11 +8,6 @@ function tokens(path) {
   return path === "" ? [] : path.slice(1).split("/").map((t) => t.replaceAll("~1", "/").replaceAll("~0", "~"));
 }
 
-/** The JSON Pointer of `parts` (`["rules", 2, "id"]` → `/rules/2/id`). */
-export function pointer(...parts) {
-  return parts.map((p) => `/${String(p).replaceAll("~", "~0").replaceAll("/", "~1")}`).join("");
-}
-
 /** The value at `path` in `doc`, or undefined. */
 export function getAt(doc, path) {
   let node = doc;

@@ -9,7 +9,7 @@ import { eventOptions, templateOptions } from "./rule-builder.js";
 import { timerSentence } from "./rule-words.js";
 import { previewInto } from "./template-preview.js";
 
-function sortedKeys(object) {
+function keysOf(object) {
   return Object.keys(object || {});
 }
 
@@ -144,7 +144,7 @@ function sequenceCard(ctx, name) {
 }
 
 export function renderSequences(ctx, panel) {
-  const names = sortedKeys(ctx.doc.sequences);
+  const names = keysOf(ctx.doc.sequences);
   const add = () => {
     const name = freshName(names, "sequence");
     ctx.change(`/sequences/${name}`, { steps: [{ wait: "PT0S", template: templateOptions(ctx)[0]?.[0] ?? "" }] }, { render: true });
@@ -223,7 +223,7 @@ function templateCard(ctx, name) {
 }
 
 export function renderTemplates(ctx, panel) {
-  const names = sortedKeys(ctx.doc.templates);
+  const names = keysOf(ctx.doc.templates);
   const builtin = (ctx.schema.builtin_templates || []).filter((t) => !names.includes(t));
   const add = () => {
     const name = freshName(names, "template");
@@ -284,7 +284,7 @@ function experimentCard(ctx, name) {
 
 export function renderOther(ctx, panel) {
   const pool = ctx.doc.pool || {};
-  const names = sortedKeys(ctx.doc.experiments);
+  const names = keysOf(ctx.doc.experiments);
   const cooldown = pool.claim_cooldown
     ? durationInput({
         id: idFor("/pool/claim_cooldown"),

@@ -5,7 +5,7 @@
 // business terms, then publish and activate.
 
 import { api, ApiError, describe, el, format, say, startPage, table } from "./console.js";
-import { getAt, idFor } from "./builder-controls.js";
+import { getAt, setAt } from "./builder-controls.js";
 import { lineAndColumn, locateValues, placeOf } from "./json-places.js";
 import { diffLines, withContext } from "./line-diff.js";
 import { renderRules } from "./rule-builder.js";
@@ -134,7 +134,7 @@ function renderBuilder({ focus } = {}) {
 
 /** A builder edit: the draft changes at `path`, the JSON text follows, validation soon. */
 function change(path, value, { render = false, focus } = {}) {
-  setValue(path, value);
+  setAt(ctx.doc, path, value);
   editor.value = JSON.stringify(ctx.doc, null, 2);
   renderGutter();
   if (render) renderBuilder({ focus });
@@ -150,20 +150,6 @@ function refreshSentence(path) {
   const item = ctx.doc[part][Number(index)];
   const node = panels[part].querySelector(`[data-path="/${part}/${index}"] .sentence`);
   if (node && item) node.textContent = (part === "rules" ? ruleSentence : timerSentence)(ctx.words, item);
-}
-
-function setValue(path, value) {
-  const parts = path.split("/").slice(1).map((t) => t.replaceAll("~1", "/").replaceAll("~0", "~"));
-  const last = parts.pop();
-  let node = ctx.doc;
-  for (const token of parts) {
-    if (node[token] === null || typeof node[token] !== "object") node[token] = {};
-    node = node[token];
-  }
-  if (value === undefined) {
-    if (Array.isArray(node)) node.splice(Number(last), 1);
-    else delete node[last];
-  } else node[last] = value;
 }
 
 /** A JSON edit: a text that parses to an object re-renders the forms; any other locks them. */
