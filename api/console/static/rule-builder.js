@@ -6,7 +6,7 @@
 import { el } from "./console.js";
 import { button, checkbox, eventList, field, idFor, select, textInput } from "./builder-controls.js";
 import { durationInput } from "./duration-input.js";
-import { readable, ruleSentence } from "./rule-words.js";
+import { ruleSentence } from "./rule-words.js";
 
 const STAGES = ["new", "MQL", "SQL", "opportunity", "won", "lost"];
 const INTENTS = ["low", "medium", "high"];
@@ -108,8 +108,8 @@ function valueControl(ctx, leaf, path, label) {
   const pick = (options) => select({ path: valuePath, value: leaf.value, options, label, onChange: set });
   if (exact && leaf.name === "owner") return pick(repOptions(ctx));
   if (exact && leaf.name === "team") return pick(teamOptions(ctx));
-  if (exact && leaf.name === "stage") return pick(STAGES.map((s) => [s, s]));
-  if (exact && leaf.name === "intent") return pick(INTENTS.map((s) => [s, s]));
+  if (exact && leaf.name === "stage") return pick(STAGES.map((s) => [s, ctx.words.choice("stage", s)]));
+  if (exact && leaf.name === "intent") return pick(INTENTS.map((s) => [s, ctx.words.choice("intent", s)]));
   const list = ["region", "source", "channel"].includes(leaf.name) ? `suggest-${leaf.name}` : undefined;
   return textInput({ path: valuePath, value: leaf.value, label, list, onChange: set });
 }
@@ -163,7 +163,7 @@ function leafRow(ctx, leaf, path, number, onRemove) {
     select({
       path: `${path}/operator`,
       value: leaf.operator,
-      options: operatorsOf(ctx.schema, type).map((o) => [o.name, ctx.words.operator(o.name)]),
+      options: operatorsOf(ctx.schema, type).map((o) => [o.name, ctx.words.operatorOfType(o.name, type)]),
       label: `Condition ${number}: test`,
       onChange: setOperator,
     }),
@@ -239,8 +239,9 @@ function conditionsNode(ctx, rule, path) {
 
 // ---- actions --------------------------------------------------------------------------
 
-function paramDefault(ctx, name, schema) {
-  if (schema.default !== undefined) return undefined; // optional: left out
+function paramDefault(ctx, name, rawSchema) {
+  if (rawSchema.default !== undefined) return undefined; // optional: left out
+  const schema = unwrapped(rawSchema);
   if (schema.enum) return schema.enum[0];
   if (name === "rep") return (ctx.directory.reps || [])[0]?.id ?? "";
   if (name === "team") return (ctx.directory.teams || [])[0]?.id ?? "";
@@ -254,19 +255,29 @@ function paramDefault(ctx, name, schema) {
   return "";
 }
 
-function paramControl(ctx, action, name, schema, path, required, label) {
+/** A param's schema without the `null` an optional param allows; a `const` as an enum. */
+function unwrapped(schema) {
+  const options = (schema.anyOf || []).filter((s) => s.type !== "null");
+  const inner = options.length === 1 ? { ...schema, ...options[0], anyOf: undefined } : schema;
+  return inner.const !== undefined ? { ...inner, enum: [inner.const] } : inner;
+}
+
+function paramControl(ctx, action, name, rawSchema, path, required, label) {
+  const schema = unwrapped(rawSchema);
   const value = (action.params || {})[name];
   const set = (v, render = false) => ctx.change(path, !required && (v === "" || v === null) ? undefined : v, { render });
   const pick = (options, blank) => select({ path, value, options, label, blank: required ? undefined : blank, onChange: (v) => set(v) });
   if (schema.format === "duration") return durationInput({ id: idFor(path), label, value, path, onChange: (v) => set(v) });
-  if (schema.enum) return field(label, pick(schema.enum.map((v) => [v, readable(v)])));
+  if (schema.enum) return field(label, pick(schema.enum.map((v) => [v, ctx.words.choice(name, v)]), "(none)"));
   if (name === "rep") return field(label, pick(repOptions(ctx)));
   if (name === "team") return field(label, pick(teamOptions(ctx)));
   if (name === "template") return field(label, pick(templateOptions(ctx)));
   if (name === "sequence") return field(label, pick(Object.keys(ctx.doc.sequences || {}).map((s) => [s, s]), "(every sequence)"));
   if (name === "experiment") return field(label, pick(Object.keys(ctx.doc.experiments || {}).map((s) => [s, s])));
   if (name === "to") {
-    const people = [["owner", "the owner"], ["manager", "the team's manager"], ["director", "the director"], ["team", "the team's channel"]];
+    const people = [["owner", "the owner"], ["manager", "the team's manager"], ["director", "the director"], ["team", "the team's channel"]].map(
+      ([v, text]) => [v, ctx.words.choice("to", v) === v ? text : ctx.words.choice("to", v)],
+    );
     const reps = (ctx.directory.reps || []).map((r) => [`rep:${r.id}`, `rep ${ctx.words.repLabel(r.id)}`]);
     return field(label, pick([...people, ...reps]));
   }

@@ -36,8 +36,21 @@ export function wordsFor(schema, directory) {
   const reps = new Map(((directory && directory.reps) || []).map((r) => [r.id, r]));
   const teams = new Map(((directory && directory.teams) || []).map((t) => [t.id, t]));
   const operators = new Map();
-  for (const list of Object.values((schema && schema.operators) || {}))
-    for (const op of list) if (!operators.has(op.name)) operators.set(op.name, op.label);
+  for (const [type, list] of Object.entries((schema && schema.operators) || {}))
+    for (const op of list) operators.set(`${type}:${op.name}`, op.label);
+  const typeOf = (variable) => {
+    for (const v of (schema && schema.variables) || []) {
+      if (v.pattern ? new RegExp(v.pattern).test(variable) : v.name === variable) return v.type;
+    }
+    return "string";
+  };
+  // `labels.operators` and `labels.params` may be grouped (by type, by action) or flat.
+  const grouped = (group, outer, name) => {
+    const table = labels[group] || {};
+    const inner = table[outer];
+    if (inner && typeof inner === "object" && inner[name]) return inner[name];
+    return typeof table[name] === "string" ? table[name] : null;
+  };
 
   const words = {
     event: (name) => pick("events", name) || EVENT_WORDS[name] || readable(name),
@@ -50,9 +63,16 @@ export function wordsFor(schema, directory) {
       if (String(name).startsWith("attributes.")) return `attribute ${name.slice(11)}`;
       return pick("variables", name) || readable(name);
     },
-    operator: (name) => pick("operators", name) || (operators.get(name) || readable(name)).toLowerCase(),
+    /** The operator `name` as applied to `variable` (its type picks the words). */
+    operator: (name, variable) => {
+      const type = typeOf(variable);
+      return grouped("operators", type, name) || (operators.get(`${type}:${name}`) || readable(name)).toLowerCase();
+    },
+    operatorOfType: (name, type) => grouped("operators", type, name) || (operators.get(`${type}:${name}`) || readable(name)).toLowerCase(),
     action: (name) => pick("actions", name) || readable(name),
-    param: (action, name) => pick("params", `${action}.${name}`) || pick("params", name) || readable(name),
+    param: (action, name) => grouped("params", action, name) || pick("params", `${action}.${name}`) || readable(name),
+    /** An enum value in words: `strategy` `round_robin` → "in turn". */
+    choice: (group, value) => grouped("values", group, value) || readable(value),
     rep: (id) => (reps.has(id) ? reps.get(id).name : id),
     repLabel: (id) => {
       const rep = reps.get(id);
@@ -63,7 +83,7 @@ export function wordsFor(schema, directory) {
     team: (id) => (teams.has(id) ? teams.get(id).name : id),
     recipient(to) {
       if (String(to).startsWith("rep:")) return words.rep(to.slice(4));
-      return { owner: "the owner", manager: "the team's manager", director: "the director", team: "the team's channel" }[to] || to;
+      return grouped("values", "to", to) || { owner: "the owner", manager: "the team's manager", director: "the director", team: "the team's channel" }[to] || to;
     },
     value(variable, value) {
       if (variable === "owner") return words.rep(value);
@@ -84,7 +104,7 @@ function conditionWords(words, condition) {
     }
   }
   const value = condition.value === undefined || condition.value === null ? "" : ` ${words.value(condition.name, condition.value)}`;
-  return `${words.variable(condition.name)} ${words.operator(condition.operator)}${value}`;
+  return `${words.variable(condition.name)} ${words.operator(condition.operator, condition.name)}${value}`;
 }
 
 /** One action in words: "assign to Zhang Min", "create task first_follow_up due in 24 hours". */
@@ -94,7 +114,7 @@ export function actionWords(words, action) {
     case "assign_to_rep":
       return `assign to ${words.rep(p.rep)}${p.reassign ? " (even if owned)" : ""}`;
     case "assign_to_team":
-      return `assign to the ${words.team(p.team)} team by ${readable(p.strategy || "")}`;
+      return `assign to the ${words.team(p.team)} team ${words.choice("strategy", p.strategy || "")}`;
     case "create_task":
       return `create the task ${readable(p.task || "")} due in ${durationWords(p.due_in)}`;
     case "notify":
