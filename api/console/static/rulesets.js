@@ -491,7 +491,10 @@ async function runReplay() {
       const result = run.result || {};
       const period = days ? `Last ${days} days` : "All of history";
       const sentences = replaySentences(result, ctx.words);
-      summary.replaceChildren(el("li", { class: "period" }, `${period}, ${format.count(result.leads_replayed)} lead(s):`), ...sentences.map((s) => el("li", {}, s)));
+      // The server's summary names its period itself; the one made here says it first.
+      const own = !(Array.isArray(result.summary) && result.summary.length);
+      const heading = own ? el("li", { class: "period" }, `${period}, ${format.count(result.leads_replayed)} lead(s):`) : null;
+      summary.replaceChildren(...[heading, ...sentences.map((s) => el("li", {}, s))].filter(Boolean));
       report.replaceChildren(el("details", {}, el("summary", {}, "The detailed report"), ...replayReport(result)));
       report.querySelector("details").open = true;
       return;
