@@ -27,6 +27,7 @@ from api.form_responses import FORM_MODELS
 from api.import_responses import IMPORT_MODELS
 from api.report_responses import REPORT_MODELS
 from api.responses import MODELS as ANSWER_MODELS
+from api.template_preview_responses import TEMPLATE_PREVIEW_MODELS
 from domain.directory import Directory
 from domain.events import EXTERNAL_DATA, LEADLESS_TYPES
 from domain.identity import DECIDED_ID_PREFIX
@@ -44,7 +45,14 @@ _MODELS: list[type[BaseModel]] = [Ruleset, Directory, *dict.fromkeys(EXTERNAL_DA
 _, _ANSWER_DEFS = models_json_schema(
     [
         (model, "serialization")
-        for model in [*ANSWER_MODELS, *REPORT_MODELS, *FORM_MODELS, *IMPORT_MODELS, *ERASURE_MODELS]
+        for model in [
+            *ANSWER_MODELS,
+            *REPORT_MODELS,
+            *FORM_MODELS,
+            *IMPORT_MODELS,
+            *ERASURE_MODELS,
+            *TEMPLATE_PREVIEW_MODELS,
+        ]
     ],
     ref_template="#/components/schemas/{model}",
 )

@@ -481,15 +481,6 @@ class RulesetValidation(Answer):
     errors: list[FieldProblem]
 
 
-class TemplatePreview(Answer):
-    subject: str = Field(examples=["Welcome, Ann Lee"])
-    body: str
-    links: list[str] = Field(description="The http(s) links the template's body makes.")
-    fields: dict[str, str | None] = Field(
-        description="The placeholders a template may use, with the sample lead's values."
-    )
-
-
 class RulesetPublished(Answer):
     version: int
 
@@ -642,7 +633,6 @@ class ApiKeys(Answer):
 
 
 MODELS: list[type[BaseModel]] = [
-    TemplatePreview,
     Error,
     NotReady,
     Alive,

@@ -10,7 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.deps import ReadBody, StoreDep, require
 from api.openapi_bodies import PREVIEW_TEMPLATE_BODY
-from api.responses import KEYED, READS_BODY, TemplatePreview, answer, refused
+from api.responses import KEYED, READS_BODY, answer, refused
+from api.template_preview_responses import TemplatePreview
 from rules.template_preview import parse_preview_request, preview_template, sample_fields
 
 router = APIRouter(prefix="/v1/rulesets", tags=["rulesets"])
