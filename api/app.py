@@ -42,6 +42,7 @@ from api.routes import (
     reports,
     rulesets,
     status,
+    template_preview,
     tracking,
     trials,
 )
@@ -150,6 +151,7 @@ def create_app(settings: Settings, tracer: Tracer | None = None) -> FastAPI:
     app.include_router(erasure.router)
     app.include_router(trials.router)  # before `/v1/rulesets/{version}`
     app.include_router(rulesets.router)
+    app.include_router(template_preview.router)
     app.include_router(forms.router)
     app.include_router(directory.router)
     app.include_router(notifications.router)

@@ -28,6 +28,7 @@ from api.import_responses import IMPORT_MODELS
 from api.report_responses import REPORT_MODELS
 from api.responses import MODELS as ANSWER_MODELS
 from api.rule_word_responses import RULE_WORD_MODELS
+from api.template_preview_responses import TEMPLATE_PREVIEW_MODELS
 from api.trial_responses import TRIAL_MODELS
 from domain.directory import Directory
 from domain.events import EXTERNAL_DATA, LEADLESS_TYPES
@@ -54,6 +55,7 @@ _, _ANSWER_DEFS = models_json_schema(
             *ERASURE_MODELS,
             *RULE_WORD_MODELS,
             *TRIAL_MODELS,
+            *TEMPLATE_PREVIEW_MODELS,
         ]
     ],
     ref_template="#/components/schemas/{model}",
@@ -206,6 +208,27 @@ DESCRIBE_BODY = _json_body(
         "required": ["candidate"],
         "additionalProperties": False,
     }
+)
+PREVIEW_TEMPLATE_BODY = _json_body(
+    {
+        "type": "object",
+        "properties": {
+            "template": _component("Template"),
+            "lead": {
+                "type": "object",
+                "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
+                "description": "Fields to use instead of the sample lead's, e.g. name.",
+            },
+            "variant": {"type": "string", "description": "Show this variant's subject."},
+        },
+        "required": ["template"],
+        "additionalProperties": False,
+    },
+    examples={
+        "welcome": {
+            "value": {"template": {"subject": "Welcome, {name}", "body": "Hi {name} of {company}"}}
+        }
+    },
 )
 REPLAY_BODY = _json_body(
     {

@@ -527,6 +527,13 @@ def press_button(browser: Browser, css: str) -> None:
 def test_ruleset_editor(browser: Browser, shared_dev: LeadflowDev) -> None:
     browser.open("/rulesets")
     browser.wait(lambda d: len(browser.rows("#versions")) == 2, "two versions")
+    browser.wait(lambda d: browser.js("return document.body.dataset.builderReady"), "the forms")
+    # The JSON (advanced) tab, picked with the keyboard: the rule builder's tabs come first.
+    press_button(browser, "#tab-rules")
+    for _ in range(5):
+        browser.press(Keys.ARROW_RIGHT)
+    assert browser.active().get_attribute("id") == "tab-json"
+    assert browser.driver.find_element(By.ID, "ruleset-editor").is_displayed()
     versions = browser.rows("#versions")
     assert [r[0] for r in versions] == ["v2", "v1"]
     assert versions[0][4] == "● active" and versions[1][4] == ""

@@ -271,6 +271,7 @@ READ_A_BODY = {
     ("post", "/v1/events/batch"),
     ("post", "/v1/rulesets/validate"),
     ("post", "/v1/rulesets/describe"),
+    ("post", "/v1/rulesets/preview-template"),
     ("post", "/v1/rulesets"),
     ("post", "/v1/rulesets/{version}/canary"),
     ("put", "/v1/directory"),

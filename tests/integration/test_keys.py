@@ -374,6 +374,7 @@ BODY_ROUTES = [
     ("POST", "/v1/rulesets", "read"),
     ("POST", "/v1/rulesets/validate", "ingest"),
     ("POST", "/v1/rulesets/describe", "ingest"),
+    ("POST", "/v1/rulesets/preview-template", "ingest"),
     ("POST", "/v1/rulesets/1/activate", "read"),
     ("PUT", "/v1/directory", "read"),
     ("POST", "/v1/replays", "read"),

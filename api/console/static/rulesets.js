@@ -1,19 +1,47 @@
 // /rulesets: the published versions (who, when, which is active) with activate/roll back,
-// and an editor for a new version: validation errors shown at their line, a diff against
-// the active version, a what-if replay, then publish.
+// and a draft of a new version, edited in forms (the rule builder's tabs) or as JSON (the
+// advanced tab), both views of one document: validation errors shown on their field and
+// at their line, a comparison with the active version in words, a what-if replay in
+// business terms, then publish and activate.
 
 import { api, ApiError, describe, el, format, say, startPage, table } from "./console.js";
+import { getAt, setAt } from "./builder-controls.js";
 import { lineAndColumn, locateValues, placeOf } from "./json-places.js";
 import { diffLines, withContext } from "./line-diff.js";
+import { renderRules } from "./rule-builder.js";
+import { ruleSentence, timerSentence, wordsFor } from "./rule-words.js";
+import { renderOther, renderSequences, renderTemplates, renderTimers } from "./ruleset-forms.js";
+import { describeLocally, wordsDiff } from "./ruleset-words-diff.js";
+import { templateFields } from "./template-preview.js";
+import { replaySentences } from "./replay-words.js";
 
 const REPLAY_POLL_MS = 1000;
+const VALIDATE_AFTER_MS = 600;
+const TABS = ["rules", "timers", "sequences", "templates", "other", "json"];
 
 const editor = document.getElementById("ruleset-editor");
 const gutter = document.getElementById("gutter");
 const errorsBox = document.getElementById("editor-errors");
+const builderErrors = document.getElementById("builder-errors");
 const status = document.getElementById("rulesets-status");
+const panels = Object.fromEntries(TABS.map((t) => [t, document.getElementById(`panel-${t}`)]));
 
 let active = { version: null, ruleset: null };
+let published = null; // the version the last publish made, offered for activation
+
+// The draft both views edit; null while the JSON text does not parse.
+const ctx = {
+  doc: null,
+  schema: null,
+  directory: { teams: [], reps: [] },
+  words: null,
+  opened: new Set(),
+  previewFields: [],
+  change: (path, value, options) => change(path, value, options),
+  render: () => renderBuilder(),
+};
+let fieldErrors = [];
+let validateTimer = null;
 
 // ---- versions -------------------------------------------------------------------------
 
@@ -24,6 +52,10 @@ async function activate(version, verb) {
   } catch (error) {
     say(status, `Version ${version} was not activated: ${describe(error)}`, "error");
     return;
+  }
+  if (version === published) {
+    published = null;
+    document.getElementById("activate-published").hidden = true;
   }
   await loadVersions();
 }
@@ -55,7 +87,176 @@ async function loadVersions() {
   }
 }
 
-// ---- editor ---------------------------------------------------------------------------
+// ---- tabs -----------------------------------------------------------------------------
+
+function selectTab(name, { focus = false } = {}) {
+  for (const tab of TABS) {
+    const button = document.getElementById(`tab-${tab}`);
+    button.setAttribute("aria-selected", String(tab === name));
+    button.tabIndex = tab === name ? 0 : -1;
+    panels[tab].hidden = tab !== name;
+  }
+  if (focus) document.getElementById(`tab-${name}`).focus();
+}
+
+function wireTabs() {
+  for (const tab of TABS) document.getElementById(`tab-${tab}`).addEventListener("click", () => selectTab(tab));
+  document.querySelector('[role="tablist"]').addEventListener("keydown", (event) => {
+    const current = TABS.findIndex((t) => document.getElementById(`tab-${t}`).getAttribute("aria-selected") === "true");
+    const next = { ArrowRight: current + 1, ArrowLeft: current - 1, Home: 0, End: TABS.length - 1 }[event.key];
+    if (next === undefined) return;
+    event.preventDefault();
+    selectTab(TABS[(next + TABS.length) % TABS.length], { focus: true });
+  });
+}
+
+/** The tab that holds the field at JSON Pointer `path`. */
+function tabOf(path) {
+  const top = String(path).split("/")[1];
+  if (top === "pool" || top === "experiments") return "other";
+  return TABS.includes(top) ? top : "json";
+}
+
+// ---- the builder ----------------------------------------------------------------------
+
+function renderBuilder({ focus } = {}) {
+  if (!ctx.doc) return;
+  const keep = focus || (document.activeElement && document.activeElement.id);
+  renderRules(ctx, panels.rules);
+  renderTimers(ctx, panels.timers);
+  renderSequences(ctx, panels.sequences);
+  renderTemplates(ctx, panels.templates);
+  renderOther(ctx, panels.other);
+  markFields(fieldErrors);
+  const target = keep && document.getElementById(keep);
+  if (target && target !== document.activeElement) target.focus();
+}
+
+/** A builder edit: the draft changes at `path`, the JSON text follows, validation soon. */
+function change(path, value, { render = false, focus } = {}) {
+  setAt(ctx.doc, path, value);
+  editor.value = JSON.stringify(ctx.doc, null, 2);
+  renderGutter();
+  if (render) renderBuilder({ focus });
+  else refreshSentence(path);
+  clearTimeout(validateTimer);
+  validateTimer = setTimeout(() => validate({ quiet: true }), VALIDATE_AFTER_MS);
+}
+
+/** Keeps the one-sentence summary of the rule or timer being edited true. */
+function refreshSentence(path) {
+  const [, part, index] = path.split("/");
+  if (!["rules", "timers"].includes(part) || !/^\d+$/.test(index || "")) return;
+  const item = ctx.doc[part][Number(index)];
+  const node = panels[part].querySelector(`[data-path="/${part}/${index}"] .sentence`);
+  if (node && item) node.textContent = (part === "rules" ? ruleSentence : timerSentence)(ctx.words, item);
+}
+
+/** A JSON edit: a text that parses to an object re-renders the forms; any other locks them. */
+function jsonEdited() {
+  renderGutter();
+  let parsed;
+  try {
+    parsed = JSON.parse(editor.value);
+  } catch {
+    parsed = null;
+  }
+  const usable = parsed !== null && typeof parsed === "object" && !Array.isArray(parsed);
+  document.getElementById("builder-locked").hidden = usable;
+  for (const tab of TABS.slice(0, -1)) panels[tab].inert = !usable;
+  if (!usable) {
+    ctx.doc = null;
+    return;
+  }
+  ctx.doc = parsed;
+  renderBuilder();
+}
+
+function controlFor(path) {
+  // The field holding `path`, or the nearest one holding a part that contains it.
+  let at = path;
+  for (;;) {
+    const found = [...document.querySelectorAll(`.builder [data-path="${CSS.escape(at)}"]`)];
+    const control = found.find((n) => ["INPUT", "SELECT", "TEXTAREA"].includes(n.tagName)) || found[0];
+    if (control) return control;
+    if (!at) return null;
+    at = at.slice(0, at.lastIndexOf("/"));
+  }
+}
+
+/** Shows each error beside its field (aria-describedby) and as a list linking to them. */
+function markFields(errors) {
+  for (const node of document.querySelectorAll(".builder .field-error")) node.remove();
+  for (const node of document.querySelectorAll(".builder [aria-invalid]")) {
+    node.removeAttribute("aria-invalid");
+    node.removeAttribute("aria-describedby");
+  }
+  if (!errors.length) {
+    builderErrors.replaceChildren();
+    return;
+  }
+  const placed = errors.map((error, index) => {
+    const control = controlFor(error.path || "");
+    const id = `field-error-${index}`;
+    if (control) {
+      for (let up = control.closest("details"); up; up = up.parentElement.closest("details")) up.open = true;
+      const message = el("span", { class: "field-error error", id }, error.message);
+      if (["INPUT", "SELECT", "TEXTAREA"].includes(control.tagName)) {
+        control.setAttribute("aria-invalid", "true");
+        control.setAttribute("aria-describedby", [control.getAttribute("aria-describedby"), id].filter(Boolean).join(" "));
+        control.after(message);
+      } else control.prepend(message);
+    }
+    return { ...error, control };
+  });
+  builderErrors.replaceChildren(
+    el("h3", {}, `${errors.length} problem(s): this draft cannot be published yet`),
+    el(
+      "ol",
+      { class: "error-list" },
+      placed.map((p) =>
+        el(
+          "li",
+          { "data-path": p.path ?? "" },
+          el(
+            "button",
+            {
+              type: "button",
+              class: "place",
+              onclick: () => {
+                const tab = p.control ? tabOf(p.path) : "json";
+                selectTab(tab);
+                const target = controlFor(p.path || "");
+                if (target && tab !== "json") target.focus();
+                else editor.focus();
+              },
+            },
+            where(p.path || ""),
+          ),
+          " ",
+          el("span", { class: "message" }, p.message),
+        ),
+      ),
+    ),
+  );
+}
+
+/** "Rules › east-website › actions #1 › rep" for a JSON Pointer. */
+function where(path) {
+  const parts = path.split("/").slice(1);
+  const words = [];
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i];
+    if (/^\d+$/.test(part)) {
+      const item = getAt(ctx.doc || {}, `/${parts.slice(0, i + 1).join("/")}`);
+      words.push(item && item.id ? item.id : `#${Number(part) + 1}`);
+    } else words.push(part.replaceAll("_", " "));
+  }
+  const text = words.join(" › ") || "the ruleset";
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+// ---- the JSON editor ------------------------------------------------------------------
 
 function renderGutter(badLines = new Set()) {
   const count = editor.value.split("\n").length;
@@ -70,10 +271,13 @@ function clearErrors() {
   errorsBox.replaceChildren();
   editor.removeAttribute("aria-invalid");
   renderGutter();
+  fieldErrors = [];
+  markFields([]);
 }
 
 /** Moves the caret to `start..end` in the editor and scrolls the line into view. */
 function reveal(start, end) {
+  selectTab("json");
   editor.focus();
   editor.setSelectionRange(start, end);
   const { line } = lineAndColumn(editor.value, start);
@@ -81,7 +285,8 @@ function reveal(start, end) {
   editor.scrollTop = Math.max(0, (line - 3) * lineHeight);
 }
 
-/** Shows `errors` (`{path, message}` with JSON Pointer paths) at their places in the text. */
+/** Shows `errors` (`{path, message}` with JSON Pointer paths) at their places in the text
+ * and on their fields in the forms. */
 function showErrors(title, errors, spans) {
   const text = editor.value;
   const placed = errors.map((error) => {
@@ -113,6 +318,10 @@ function showErrors(title, errors, spans) {
       ),
     ),
   );
+  if (spans) {
+    fieldErrors = errors;
+    markFields(errors);
+  }
 }
 
 /** The editor's document, or null after showing where its JSON is broken. */
@@ -128,7 +337,8 @@ function candidate() {
   return { document: JSON.parse(editor.value), spans };
 }
 
-async function validate() {
+async function validate({ quiet = false } = {}) {
+  clearTimeout(validateTimer);
   const parsed = candidate();
   if (!parsed) return false;
   let answer;
@@ -143,9 +353,13 @@ async function validate() {
     return false;
   }
   clearErrors();
-  errorsBox.replaceChildren(el("p", { class: "ok" }, "Valid: this ruleset can be published."));
+  const ok = "Valid: this ruleset can be published.";
+  errorsBox.replaceChildren(el("p", { class: "ok" }, ok));
+  if (!quiet) builderErrors.replaceChildren(el("p", { class: "ok" }, ok));
   return true;
 }
+
+// ---- compare --------------------------------------------------------------------------
 
 function ruleChanges(before, after) {
   const byId = (doc) => new Map(((doc && doc.rules) || []).map((r) => [r.id, JSON.stringify(r)]));
@@ -157,7 +371,20 @@ function ruleChanges(before, after) {
   return { added, removed, changed };
 }
 
-function showDiff() {
+/** The describe answer: the server's when it has the route (its schema then has labels,
+ * the same change), else made here. */
+async function described(document) {
+  if (ctx.schema && ctx.schema.labels) {
+    try {
+      return await api("/v1/rulesets/describe", { method: "POST", body: { candidate: document, base_version: null } });
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status !== 404) say(status, describe(error), "error");
+    }
+  }
+  return describeLocally(ctx.words, active.ruleset, document);
+}
+
+async function showDiff() {
   const parsed = candidate();
   if (!parsed) return;
   const before = JSON.stringify(active.ruleset ?? {}, null, 2);
@@ -180,6 +407,7 @@ function showDiff() {
     ),
   );
   document.getElementById("diff-view").hidden = false;
+  document.getElementById("diff-words").replaceChildren(wordsDiff(await described(parsed.document), active.version));
 }
 
 // ---- replay ---------------------------------------------------------------------------
@@ -191,6 +419,7 @@ function replayReport(result) {
     ["Assignments that change", format.count((result.assignments || []).length)],
     ["Rules the candidate changes", (result.rules_changed || []).join(", ") || "none"],
   ];
+  const name = (id) => (id ? ctx.words.rep(id) : "pool");
   return [
     el("p", {}, result.unchanged ? "Nothing a user would see changes." : "Changes under this candidate:"),
     table("Replay summary", ["", ""], rows),
@@ -199,8 +428,8 @@ function replayReport(result) {
       ["Lead", "From", "To"],
       (result.assignments || []).map((a) => [
         el("a", { href: `/leads/${a.lead_id}` }, a.lead_id),
-        `${a.from_owner || "pool"} (${a.from_team || "—"})`,
-        `${a.to_owner || "pool"} (${a.to_team || "—"})`,
+        `${name(a.from_owner)} (${a.from_team || "—"})`,
+        `${name(a.to_owner)} (${a.to_team || "—"})`,
       ]),
       { empty: "No assignment changes." },
     ),
@@ -225,13 +454,17 @@ async function runReplay() {
   const replayStatus = document.getElementById("replay-status");
   const progress = document.getElementById("replay-progress");
   const report = document.getElementById("replay-report");
+  const summary = document.getElementById("replay-summary");
   view.hidden = false;
   report.replaceChildren();
+  summary.replaceChildren();
   progress.value = 0;
   say(replayStatus, "Starting the replay…");
+  const days = Number(document.getElementById("replay-window").value);
+  const from = days ? new Date(Date.now() - days * 86400000).toISOString() : undefined;
   let replayId;
   try {
-    ({ replay_id: replayId } = await api("/v1/replays", { method: "POST", body: { ruleset: parsed.document } }));
+    ({ replay_id: replayId } = await api("/v1/replays", { method: "POST", body: { ruleset: parsed.document, from } }));
   } catch (error) {
     if (error instanceof ApiError && error.status === 422) {
       // The candidate's own errors come back under /ruleset: show them in the editor.
@@ -255,7 +488,15 @@ async function runReplay() {
     if (run.status === "succeeded") {
       progress.value = 1;
       say(replayStatus, "Replay finished.", "ok");
-      report.replaceChildren(...replayReport(run.result || {}));
+      const result = run.result || {};
+      const period = days ? `Last ${days} days` : "All of history";
+      const sentences = replaySentences(result, ctx.words);
+      // The server's summary names its period itself; the one made here says it first.
+      const own = !(Array.isArray(result.summary) && result.summary.length);
+      const heading = own ? el("li", { class: "period" }, `${period}, ${format.count(result.leads_replayed)} lead(s):`) : null;
+      summary.replaceChildren(...[heading, ...sentences.map((s) => el("li", {}, s))].filter(Boolean));
+      report.replaceChildren(el("details", {}, el("summary", {}, "The detailed report"), ...replayReport(result)));
+      report.querySelector("details").open = true;
       return;
     }
     if (run.status === "failed") {
@@ -279,6 +520,10 @@ async function publish() {
   try {
     const { version } = await api("/v1/rulesets", { method: "POST", body: parsed.document });
     clearErrors();
+    published = version;
+    const offer = document.getElementById("activate-published");
+    offer.textContent = `Activate v${version}`;
+    offer.hidden = false;
     say(status, `Published version ${version}. Activate it in the list above when you are ready.`, "ok");
   } catch (error) {
     if (error instanceof ApiError && error.status === 422 && error.details.length) {
@@ -292,20 +537,27 @@ async function publish() {
 }
 
 startPage(async () => {
-  editor.addEventListener("input", () => renderGutter());
+  wireTabs();
+  editor.addEventListener("input", jsonEdited);
   editor.addEventListener("scroll", () => {
     gutter.scrollTop = editor.scrollTop;
   });
-  document.getElementById("validate").addEventListener("click", validate);
+  document.getElementById("validate").addEventListener("click", () => validate());
   document.getElementById("show-diff").addEventListener("click", showDiff);
   document.getElementById("run-replay").addEventListener("click", runReplay);
   document.getElementById("publish").addEventListener("click", publish);
+  document.getElementById("activate-published").addEventListener("click", () => activate(published, "Activated"));
+  let directory;
   try {
-    await loadVersions();
+    [, ctx.schema, directory] = await Promise.all([loadVersions(), api("/v1/rulesets/schema"), api("/v1/directory")]);
   } catch (error) {
     say(status, describe(error), "error");
     return;
   }
+  ctx.directory = directory;
+  ctx.words = wordsFor(ctx.schema, directory);
+  ctx.previewFields = await templateFields();
   editor.value = JSON.stringify(active.ruleset ?? { name: "new", rules: [] }, null, 2);
-  renderGutter();
+  jsonEdited();
+  document.body.dataset.builderReady = "true";
 });

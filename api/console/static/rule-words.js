@@ -1,0 +1,149 @@
+// Human words for a ruleset's names: events ("a lead arrives"), timers ("the reclaim timer
+// runs out"), variables, operators, actions and their params, reps and teams by name,
+// and a sentence per rule and timer. Words come from the schema's `labels` when the
+// server sends them; otherwise each raw name is made readable here.
+
+import { durationWords } from "./duration-input.js";
+
+// Used only when the schema carries no labels for an event.
+const EVENT_WORDS = {
+  "lead.captured": "a lead arrives",
+  "lead.assigned": "a lead is assigned",
+  "lead.claimed": "a lead is claimed from the pool",
+  "lead.reassigned": "a lead is reassigned",
+  "lead.followed_up": "a rep follows up",
+  "lead.returned_to_pool": "a lead returns to the pool",
+  "lead.released": "a rep releases a lead",
+  "lead.qualified": "a lead is qualified",
+  "lead.won": "a deal is won",
+  "lead.lost": "a deal is lost",
+  "lead.unsubscribed": "a lead unsubscribes",
+  "email.opened": "an email is opened",
+  "email.clicked": "a link in an email is clicked",
+  "email.replied": "an email is replied to",
+  "email.bounced": "an email bounces",
+};
+
+/** "touch_count" → "touch count"; "lead.opportunity_opened" → "lead opportunity opened". */
+export function readable(name) {
+  return String(name).replace(/[._-]+/g, " ").trim();
+}
+
+/** The words for a schema vocabulary: `words.event("lead.captured")` etc. */
+export function wordsFor(schema, directory) {
+  const labels = (schema && schema.labels) || {};
+  const pick = (group, name) => (labels[group] && labels[group][name]) || null;
+  const reps = new Map(((directory && directory.reps) || []).map((r) => [r.id, r]));
+  const teams = new Map(((directory && directory.teams) || []).map((t) => [t.id, t]));
+  const operators = new Map();
+  for (const [type, list] of Object.entries((schema && schema.operators) || {}))
+    for (const op of list) operators.set(`${type}:${op.name}`, op.label);
+  const typeOf = (variable) => {
+    for (const v of (schema && schema.variables) || []) {
+      if (v.pattern ? new RegExp(v.pattern).test(variable) : v.name === variable) return v.type;
+    }
+    return "string";
+  };
+  // `labels.operators` and `labels.params` may be grouped (by type, by action) or flat.
+  const grouped = (group, outer, name) => {
+    const table = labels[group] || {};
+    const inner = table[outer];
+    if (inner && typeof inner === "object" && inner[name]) return inner[name];
+    return typeof table[name] === "string" ? table[name] : null;
+  };
+
+  const words = {
+    event: (name) => pick("events", name) || EVENT_WORDS[name] || readable(name),
+    trigger(name) {
+      if (String(name).startsWith("timer.")) return `the ${readable(name.slice(6))} timer runs out`;
+      return words.event(name);
+    },
+    variable: (name) => {
+      if (String(name).startsWith("variant.")) return `variant of ${name.slice(8)}`;
+      if (String(name).startsWith("attributes.")) return `attribute ${name.slice(11)}`;
+      return pick("variables", name) || readable(name);
+    },
+    /** The operator `name` as applied to `variable` (its type picks the words). */
+    operator: (name, variable) => {
+      const type = typeOf(variable);
+      return grouped("operators", type, name) || (operators.get(`${type}:${name}`) || readable(name)).toLowerCase();
+    },
+    operatorOfType: (name, type) => grouped("operators", type, name) || (operators.get(`${type}:${name}`) || readable(name)).toLowerCase(),
+    action: (name) => pick("actions", name) || readable(name),
+    param: (action, name) => grouped("params", action, name) || pick("params", `${action}.${name}`) || readable(name),
+    /** An enum value in words: `strategy` `round_robin` → "in turn". */
+    choice: (group, value) => grouped("values", group, value) || readable(value),
+    rep: (id) => (reps.has(id) ? reps.get(id).name : id),
+    repLabel: (id) => {
+      const rep = reps.get(id);
+      if (!rep) return `${id} (not in the directory)`;
+      const team = teams.get(rep.team);
+      return `${rep.name}${team ? ` (${team.name})` : ""}${rep.active === false ? " – inactive" : ""}`;
+    },
+    team: (id) => (teams.has(id) ? teams.get(id).name : id),
+    recipient(to) {
+      if (String(to).startsWith("rep:")) return words.rep(to.slice(4));
+      return grouped("values", "to", to) || { owner: "the owner", manager: "the team's manager", director: "the director", team: "the team's channel" }[to] || to;
+    },
+    value(variable, value) {
+      if (variable === "owner") return words.rep(value);
+      if (variable === "team") return words.team(value);
+      return JSON.stringify(value);
+    },
+  };
+  return words;
+}
+
+function conditionWords(words, condition) {
+  if (!condition || typeof condition !== "object") return "";
+  for (const [key, joiner] of [["all", " and "], ["any", " or "]]) {
+    if (Array.isArray(condition[key])) {
+      const parts = condition[key].map((c) => conditionWords(words, c)).filter(Boolean);
+      if (!parts.length) return "";
+      return parts.length === 1 ? parts[0] : `(${parts.join(joiner)})`;
+    }
+  }
+  const value = condition.value === undefined || condition.value === null ? "" : ` ${words.value(condition.name, condition.value)}`;
+  return `${words.variable(condition.name)} ${words.operator(condition.operator, condition.name)}${value}`;
+}
+
+/** One action in words: "assign to Zhang Min", "create task first_follow_up due in 24 hours". */
+export function actionWords(words, action) {
+  const p = action.params || {};
+  switch (action.name) {
+    case "assign_to_rep":
+      return `assign to ${words.rep(p.rep)}${p.reassign ? " (even if owned)" : ""}`;
+    case "assign_to_team":
+      return `assign to the ${words.team(p.team)} team ${words.choice("strategy", p.strategy || "")}`;
+    case "create_task":
+      return `create the task ${readable(p.task || "")} due in ${durationWords(p.due_in)}`;
+    case "notify":
+      return `notify ${words.recipient(p.to)} with "${p.template}"${p.channel ? ` by ${p.channel}` : ""}`;
+    case "return_to_pool":
+      return `return the lead to the pool (${readable(p.reason || "")})`;
+    case "enroll_in_sequence":
+      return `enrol in the ${p.sequence} sequence`;
+    default: {
+      const params = Object.entries(p).map(([k, v]) => `${words.param(action.name, k)} ${typeof v === "string" ? v : JSON.stringify(v)}`);
+      return [words.action(action.name), ...params].join(" ");
+    }
+  }
+}
+
+/** A rule as one sentence: "When a lead arrives, if source equal to "website": assign to Li Wei. Then stop." */
+export function ruleSentence(words, rule) {
+  const when = (rule.when || []).map((t) => words.trigger(t)).join(" or ") || "never";
+  const condition = conditionWords(words, rule.conditions);
+  const actions = (rule.actions || []).map((a) => actionWords(words, a)).join("; ") || "do nothing";
+  return `When ${when}${condition ? `, if ${condition}` : ""}: ${actions}.${rule.stop ? " Then stop." : ""} (priority ${rule.priority ?? 0})`;
+}
+
+/** A timer as one sentence: "Runs out 48 hours after a lead is assigned …; stops when …". */
+export function timerSentence(words, timer) {
+  const list = (names) => (names || []).map((n) => words.event(n)).join(", ");
+  const parts = [`Runs out ${durationWords(timer.after)} after ${list(timer.start_on) || "nothing"}`];
+  if ((timer.restart_on || []).length) parts.push(`starts again when ${list(timer.restart_on)}`);
+  if ((timer.cancel_on || []).length) parts.push(`stops when ${list(timer.cancel_on)}`);
+  if (timer.calendar === "business") parts.push("counting business hours only");
+  return `${parts.join("; ")}.`;
+}

@@ -1,0 +1,20 @@
+"""What `POST /v1/rulesets/preview-template` answers, as a pydantic model for the OpenAPI
+description (see `api.responses`)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from api.responses import Answer
+
+
+class TemplatePreview(Answer):
+    subject: str = Field(examples=["Welcome, Ann Lee"])
+    body: str
+    links: list[str] = Field(description="The http(s) links the template's body makes.")
+    fields: dict[str, str | None] = Field(
+        description="The placeholders a template may use, with the sample lead's values."
+    )
+
+
+TEMPLATE_PREVIEW_MODELS: list[type[BaseModel]] = [TemplatePreview]
