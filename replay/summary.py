@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from domain.directory import Directory
 from replay.diff import AssignmentChange, Movement, ReplayDiff
@@ -88,19 +88,26 @@ def _day(moment: datetime, other: datetime | None) -> str:
     return text if other is None or other.year == moment.year else f"{text}, {moment.year}"
 
 
+def _days(span: timedelta) -> int:
+    """Whole days in `span`, to the nearest: a window that starts 30 days before a replay
+    whose log ended a few minutes ago is "30 days", not 29."""
+    return round(span / timedelta(days=1))
+
+
 def window_in_words(window: Window) -> str:
     """ "Last 30 days (Nov 6 - Dec 6)", "Nov 1 - Dec 1 (30 days)", "Since Nov 6", …"""
     start, end = window.captured_from, window.captured_to
     if window.lead_id is not None:
         return PHRASES["one_lead"].format(lead_id=window.lead_id)
     if start is not None and end is None and window.now is not None and window.now >= start:
-        days = (window.now - start).days
         return PHRASES["last_days"].format(
-            days=days, start=_day(start, window.now), end=_day(window.now, start)
+            days=_days(window.now - start),
+            start=_day(start, window.now),
+            end=_day(window.now, start),
         )
     if start is not None and end is not None:
         return PHRASES["between"].format(
-            days=(end - start).days, start=_day(start, end), end=_day(end, start)
+            days=_days(end - start), start=_day(start, end), end=_day(end, start)
         )
     if start is not None:
         return PHRASES["since"].format(start=_day(start, None))

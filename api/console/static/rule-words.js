@@ -1,28 +1,10 @@
 // Human words for a ruleset's names: events ("a lead arrives"), timers ("the reclaim timer
 // runs out"), variables, operators, actions and their params, reps and teams by name,
-// and a sentence per rule and timer. Words come from the schema's `labels` when the
-// server sends them; otherwise each raw name is made readable here.
+// and a sentence per rule and timer. Words come from the schema's `labels`
+// (rules/vocabulary.py); a name it has no words for (an attribute, a timer) is made
+// readable here.
 
 import { durationWords } from "./duration-input.js";
-
-// Used only when the schema carries no labels for an event.
-const EVENT_WORDS = {
-  "lead.captured": "a lead arrives",
-  "lead.assigned": "a lead is assigned",
-  "lead.claimed": "a lead is claimed from the pool",
-  "lead.reassigned": "a lead is reassigned",
-  "lead.followed_up": "a rep follows up",
-  "lead.returned_to_pool": "a lead returns to the pool",
-  "lead.released": "a rep releases a lead",
-  "lead.qualified": "a lead is qualified",
-  "lead.won": "a deal is won",
-  "lead.lost": "a deal is lost",
-  "lead.unsubscribed": "a lead unsubscribes",
-  "email.opened": "an email is opened",
-  "email.clicked": "a link in an email is clicked",
-  "email.replied": "an email is replied to",
-  "email.bounced": "an email bounces",
-};
 
 /** "touch_count" → "touch count"; "lead.opportunity_opened" → "lead opportunity opened". */
 export function readable(name) {
@@ -53,7 +35,7 @@ export function wordsFor(schema, directory) {
   };
 
   const words = {
-    event: (name) => pick("events", name) || EVENT_WORDS[name] || readable(name),
+    event: (name) => pick("events", name) || readable(name),
     trigger(name) {
       if (String(name).startsWith("timer.")) return `the ${readable(name.slice(6))} timer runs out`;
       return words.event(name);

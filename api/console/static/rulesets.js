@@ -11,9 +11,8 @@ import { diffLines, withContext } from "./line-diff.js";
 import { renderRules } from "./rule-builder.js";
 import { ruleSentence, timerSentence, wordsFor } from "./rule-words.js";
 import { renderOther, renderSequences, renderTemplates, renderTimers } from "./ruleset-forms.js";
-import { describeLocally, wordsDiff } from "./ruleset-words-diff.js";
+import { wordsDiff } from "./ruleset-words-diff.js";
 import { templateFields } from "./template-preview.js";
-import { replaySentences } from "./replay-words.js";
 
 const REPLAY_POLL_MS = 1000;
 const VALIDATE_AFTER_MS = 600;
@@ -371,17 +370,9 @@ function ruleChanges(before, after) {
   return { added, removed, changed };
 }
 
-/** The describe answer: the server's when it has the route (its schema then has labels,
- * the same change), else made here. */
-async function described(document) {
-  if (ctx.schema && ctx.schema.labels) {
-    try {
-      return await api("/v1/rulesets/describe", { method: "POST", body: { candidate: document, base_version: null } });
-    } catch (error) {
-      if (!(error instanceof ApiError) || error.status !== 404) say(status, describe(error), "error");
-    }
-  }
-  return describeLocally(ctx.words, active.ruleset, document);
+/** The draft and the active version in sentences, and what changed (rules/describe.py). */
+function described(document) {
+  return api("/v1/rulesets/describe", { method: "POST", body: { candidate: document, base_version: null } });
 }
 
 async function showDiff() {
@@ -407,7 +398,11 @@ async function showDiff() {
     ),
   );
   document.getElementById("diff-view").hidden = false;
-  document.getElementById("diff-words").replaceChildren(wordsDiff(await described(parsed.document), active.version));
+  try {
+    document.getElementById("diff-words").replaceChildren(wordsDiff(await described(parsed.document), active.version));
+  } catch (error) {
+    say(status, `The comparison in words failed: ${describe(error)}`, "error");
+  }
 }
 
 // ---- replay ---------------------------------------------------------------------------
@@ -489,12 +484,8 @@ async function runReplay() {
       progress.value = 1;
       say(replayStatus, "Replay finished.", "ok");
       const result = run.result || {};
-      const period = days ? `Last ${days} days` : "All of history";
-      const sentences = replaySentences(result, ctx.words);
-      // The server's summary names its period itself; the one made here says it first.
-      const own = !(Array.isArray(result.summary) && result.summary.length);
-      const heading = own ? el("li", { class: "period" }, `${period}, ${format.count(result.leads_replayed)} lead(s):`) : null;
-      summary.replaceChildren(...[heading, ...sentences.map((s) => el("li", {}, s))].filter(Boolean));
+      // In business terms, with names and the period (replay/summary.py).
+      summary.replaceChildren(...(result.summary || []).map((s) => el("li", {}, s)));
       report.replaceChildren(el("details", {}, el("summary", {}, "The detailed report"), ...replayReport(result)));
       report.querySelector("details").open = true;
       return;
