@@ -19,6 +19,7 @@ from leadflow.settings import Settings
 from store.keys import DEFAULT_ROTATION_GRACE, MAX_ROTATION_GRACE
 
 if TYPE_CHECKING:
+    from domain.directory import Directory
     from leadflow.bootstrap import Store
     from projections.base import Projection
 
@@ -309,6 +310,17 @@ def keys_rotate(
     typer.echo(issued.key)
 
 
+def _stored_directory(data_dir: Path | None) -> Directory | None:
+    """The directory the store holds (None before one was stored)."""
+    from leadflow.bootstrap import open_store
+
+    store = open_store(_settings(data_dir))
+    try:
+        return store.rulebook.stored_directory()
+    finally:
+        store.close()
+
+
 @rules_app.command("validate")
 def rules_validate(
     file: Annotated[Path, typer.Argument(help="A ruleset JSON document.", exists=True)],
@@ -320,7 +332,6 @@ def rules_validate(
     """Validate a ruleset: every error with its JSON Pointer; exit 1 if there is any."""
     import json
 
-    from leadflow.bootstrap import open_store
     from rules.validation import validate_ruleset
 
     try:
@@ -328,15 +339,9 @@ def rules_validate(
     except json.JSONDecodeError as exc:
         console.print(f"[red]{file}: not JSON: {exc}[/]")
         raise typer.Exit(1) from exc
-    directory = None
-    if not offline:
-        store = open_store(_settings(data_dir))
-        try:
-            directory = store.rulebook.stored_directory()
-        finally:
-            store.close()
-        if directory is None:
-            console.print("[yellow]no directory stored yet: reps and teams are not checked[/]")
+    directory = None if offline else _stored_directory(data_dir)
+    if not offline and directory is None:
+        console.print("[yellow]no directory stored yet: reps and teams are not checked[/]")
     errors = validate_ruleset(document, directory)
     for error in errors:
         typer.echo(f"{file}:{error.path or '/'}: {error.message}")
@@ -358,17 +363,10 @@ def rules_diff(
     """What CANDIDATE changes against BASE, in words; exit 1 if either is invalid."""
     import json
 
-    from leadflow.bootstrap import open_store
     from rules.describe import describe_changes
     from rules.validation import InvalidRuleset, parse_ruleset
 
-    directory = None
-    if not offline:
-        store = open_store(_settings(data_dir))
-        try:
-            directory = store.rulebook.stored_directory()
-        finally:
-            store.close()
+    directory = None if offline else _stored_directory(data_dir)
     parsed = []
     for file in (base, candidate):
         try:
