@@ -133,7 +133,7 @@ def test_a_sales_director_changes_a_rep_and_a_timer_without_json(
         "hours"
     )
     retype(amount, "72")
-    browser.wait(lambda d: "Runs out 72 hours after" in browser.text(timer), "72 hours")
+    browser.wait(lambda d: "runs out 72 hours after it starts" in browser.text(timer), "72 hours")
     shot(browser, "timer", timer)
 
     # The JSON tab shows the same draft.
@@ -272,7 +272,7 @@ def test_errors_show_on_their_field_and_the_json_tab_follows_the_forms(browser: 
     shot(browser, "template", "#panel-templates")
 
 
-def test_durations_read_as_words_and_write_as_iso_8601(browser: Browser) -> None:
+def test_durations_read_as_a_number_and_unit_and_write_as_iso_8601(browser: Browser) -> None:
     found = browser.driver.execute_async_script(
         "const done = arguments[0];"
         "import('/console/static/duration-input.js').then(m => done({"
@@ -280,7 +280,6 @@ def test_durations_read_as_words_and_write_as_iso_8601(browser: Browser) -> None
         "   .map(t => m.durationParts(t)),"
         " iso: [[72, 'hours'], [7, 'days'], [2, 'weeks'], [30, 'minutes'], [0, 'hours']]"
         "   .map(([n, u]) => m.isoDuration(n, u)),"
-        " words: ['PT72H', 'P1D', 'PT0S', 'nonsense'].map(t => m.durationWords(t)),"
         "}))"
     )
     assert found["parts"] == [
@@ -295,4 +294,3 @@ def test_durations_read_as_words_and_write_as_iso_8601(browser: Browser) -> None
         None,
     ]
     assert found["iso"] == ["PT72H", "P7D", "P2W", "PT30M", "PT0S"]
-    assert found["words"] == ["72 hours", "1 day", "immediately", "nonsense"]

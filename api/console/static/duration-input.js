@@ -47,15 +47,6 @@ export function isoDuration(amount, unit) {
   return { weeks: `P${n}W`, days: `P${n}D`, hours: `PT${n}H`, minutes: `PT${n}M`, seconds: `PT${n}S` }[unit];
 }
 
-/** "72 hours", "1 day", "immediately"; the text itself when it is no duration. */
-export function durationWords(text) {
-  const parts = durationParts(text);
-  if (!parts) return String(text);
-  if (parts.amount === 0) return "immediately";
-  const unit = parts.amount === 1 ? parts.unit.replace(/s$/, "") : parts.unit;
-  return `${parts.amount} ${unit}`;
-}
-
 /**
  * A duration picker: a number input and a unit select, labelled `label`, holding `value`
  * (ISO text) at JSON Pointer `path`; `onChange(iso)` on every edit. A text that is no

@@ -6,7 +6,6 @@
 import { el } from "./console.js";
 import { button, checkbox, eventList, field, idFor, select, textInput } from "./builder-controls.js";
 import { durationInput } from "./duration-input.js";
-import { ruleSentence } from "./rule-words.js";
 
 const STAGES = ["new", "MQL", "SQL", "opportunity", "won", "lost"];
 const INTENTS = ["low", "medium", "high"];
@@ -361,7 +360,7 @@ function ruleCard(ctx, rule, index, position, order) {
       {},
       el("strong", { class: "rule-title" }, title),
       " ",
-      el("span", { class: "sentence" }, ruleSentence(ctx.words, rule)),
+      el("span", { class: "sentence" }, ctx.sentences.get(`rule:${rule.id}`) || ""),
     ),
   );
   details.addEventListener("toggle", () => (details.open ? ctx.opened.add(path) : ctx.opened.delete(path)));

@@ -1,10 +1,9 @@
-// Human words for a ruleset's names: events ("a lead arrives"), timers ("the reclaim timer
-// runs out"), variables, operators, actions and their params, reps and teams by name,
-// and a sentence per rule and timer. Words come from the schema's `labels`
+// Human words for a ruleset's names in the builder's pickers: events ("a lead arrives"),
+// timers ("the reclaim timer runs out"), variables, operators, actions and their params,
+// reps and teams by name. (Whole rules and timers are put in sentences by the server:
+// `POST /v1/rulesets/describe`.) Words come from the schema's `labels`
 // (rules/vocabulary.py); a name it has no words for (an attribute, a timer) is made
 // readable here.
-
-import { durationWords } from "./duration-input.js";
 
 /** "touch_count" → "touch count"; "lead.opportunity_opened" → "lead opportunity opened". */
 export function readable(name) {
@@ -74,58 +73,4 @@ export function wordsFor(schema, directory) {
     },
   };
   return words;
-}
-
-function conditionWords(words, condition) {
-  if (!condition || typeof condition !== "object") return "";
-  for (const [key, joiner] of [["all", " and "], ["any", " or "]]) {
-    if (Array.isArray(condition[key])) {
-      const parts = condition[key].map((c) => conditionWords(words, c)).filter(Boolean);
-      if (!parts.length) return "";
-      return parts.length === 1 ? parts[0] : `(${parts.join(joiner)})`;
-    }
-  }
-  const value = condition.value === undefined || condition.value === null ? "" : ` ${words.value(condition.name, condition.value)}`;
-  return `${words.variable(condition.name)} ${words.operator(condition.operator, condition.name)}${value}`;
-}
-
-/** One action in words: "assign to Zhang Min", "create task first_follow_up due in 24 hours". */
-export function actionWords(words, action) {
-  const p = action.params || {};
-  switch (action.name) {
-    case "assign_to_rep":
-      return `assign to ${words.rep(p.rep)}${p.reassign ? " (even if owned)" : ""}`;
-    case "assign_to_team":
-      return `assign to the ${words.team(p.team)} team ${words.choice("strategy", p.strategy || "")}`;
-    case "create_task":
-      return `create the task ${readable(p.task || "")} due in ${durationWords(p.due_in)}`;
-    case "notify":
-      return `notify ${words.recipient(p.to)} with "${p.template}"${p.channel ? ` by ${p.channel}` : ""}`;
-    case "return_to_pool":
-      return `return the lead to the pool (${readable(p.reason || "")})`;
-    case "enroll_in_sequence":
-      return `enrol in the ${p.sequence} sequence`;
-    default: {
-      const params = Object.entries(p).map(([k, v]) => `${words.param(action.name, k)} ${typeof v === "string" ? v : JSON.stringify(v)}`);
-      return [words.action(action.name), ...params].join(" ");
-    }
-  }
-}
-
-/** A rule as one sentence: "When a lead arrives, if source equal to "website": assign to Li Wei. Then stop." */
-export function ruleSentence(words, rule) {
-  const when = (rule.when || []).map((t) => words.trigger(t)).join(" or ") || "never";
-  const condition = conditionWords(words, rule.conditions);
-  const actions = (rule.actions || []).map((a) => actionWords(words, a)).join("; ") || "do nothing";
-  return `When ${when}${condition ? `, if ${condition}` : ""}: ${actions}.${rule.stop ? " Then stop." : ""} (priority ${rule.priority ?? 0})`;
-}
-
-/** A timer as one sentence: "Runs out 48 hours after a lead is assigned …; stops when …". */
-export function timerSentence(words, timer) {
-  const list = (names) => (names || []).map((n) => words.event(n)).join(", ");
-  const parts = [`Runs out ${durationWords(timer.after)} after ${list(timer.start_on) || "nothing"}`];
-  if ((timer.restart_on || []).length) parts.push(`starts again when ${list(timer.restart_on)}`);
-  if ((timer.cancel_on || []).length) parts.push(`stops when ${list(timer.cancel_on)}`);
-  if (timer.calendar === "business") parts.push("counting business hours only");
-  return `${parts.join("; ")}.`;
 }

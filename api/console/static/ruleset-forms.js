@@ -6,7 +6,6 @@ import { el } from "./console.js";
 import { button, checkbox, eventList, field, idFor, select, textInput } from "./builder-controls.js";
 import { durationInput } from "./duration-input.js";
 import { eventOptions, templateOptions } from "./rule-builder.js";
-import { timerSentence } from "./rule-words.js";
 import { previewInto } from "./template-preview.js";
 
 function keysOf(object) {
@@ -51,7 +50,7 @@ function timerCard(ctx, timer, index) {
     "li",
     { class: "card timer", "data-path": path, "data-timer": timer.id },
     el("h3", {}, `The ${timer.id} timer`),
-    el("p", { class: "sentence" }, timerSentence(ctx.words, timer)),
+    el("p", { class: "sentence" }, ctx.sentences.get(`timer:${timer.id}`) || ""),
     el(
       "div",
       { class: "rule-head" },

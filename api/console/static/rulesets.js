@@ -9,7 +9,7 @@ import { getAt, setAt } from "./builder-controls.js";
 import { lineAndColumn, locateValues, placeOf } from "./json-places.js";
 import { diffLines, withContext } from "./line-diff.js";
 import { renderRules } from "./rule-builder.js";
-import { ruleSentence, timerSentence, wordsFor } from "./rule-words.js";
+import { wordsFor } from "./rule-words.js";
 import { renderOther, renderSequences, renderTemplates, renderTimers } from "./ruleset-forms.js";
 import { wordsDiff } from "./ruleset-words-diff.js";
 import { templateFields } from "./template-preview.js";
@@ -34,6 +34,8 @@ const ctx = {
   schema: null,
   directory: { teams: [], reps: [] },
   words: null,
+  // "rule:<id>" / "timer:<id>" → the draft's sentence, as the server words it (describe).
+  sentences: new Map(),
   opened: new Set(),
   previewFields: [],
   change: (path, value, options) => change(path, value, options),
@@ -41,6 +43,7 @@ const ctx = {
 };
 let fieldErrors = [];
 let validateTimer = null;
+let sentencesTimer = null;
 
 // ---- versions -------------------------------------------------------------------------
 
@@ -137,18 +140,30 @@ function change(path, value, { render = false, focus } = {}) {
   editor.value = JSON.stringify(ctx.doc, null, 2);
   renderGutter();
   if (render) renderBuilder({ focus });
-  else refreshSentence(path);
   clearTimeout(validateTimer);
   validateTimer = setTimeout(() => validate({ quiet: true }), VALIDATE_AFTER_MS);
 }
 
-/** Keeps the one-sentence summary of the rule or timer being edited true. */
-function refreshSentence(path) {
-  const [, part, index] = path.split("/");
-  if (!["rules", "timers"].includes(part) || !/^\d+$/.test(index || "")) return;
-  const item = ctx.doc[part][Number(index)];
-  const node = panels[part].querySelector(`[data-path="/${part}/${index}"] .sentence`);
-  if (node && item) node.textContent = (part === "rules" ? ruleSentence : timerSentence)(ctx.words, item);
+/** Puts each rule and timer of a valid draft in the server's sentence (rules/describe.py). */
+async function refreshSentences(document) {
+  clearTimeout(sentencesTimer);
+  let answer;
+  try {
+    answer = await described(document);
+  } catch (error) {
+    // An invalid draft keeps its last sentences: validation says what is wrong with it.
+    if (!(error instanceof ApiError && error.status === 422)) {
+      say(status, `The rules could not be put in words: ${describe(error)}`, "error");
+    }
+    return;
+  }
+  ctx.sentences = new Map(answer.candidate.map((s) => [`${s.subject}:${s.id}`, s.sentence]));
+  for (const [part, key] of [["rules", "rule"], ["timers", "timer"]]) {
+    for (const node of panels[part].querySelectorAll(`[data-${key}]`)) {
+      const sentence = node.querySelector(".sentence");
+      if (sentence) sentence.textContent = ctx.sentences.get(`${key}:${node.dataset[key]}`) || "";
+    }
+  }
 }
 
 /** A JSON edit: a text that parses to an object re-renders the forms; any other locks them. */
@@ -169,6 +184,19 @@ function jsonEdited() {
   }
   ctx.doc = parsed;
   renderBuilder();
+  clearTimeout(sentencesTimer);
+  sentencesTimer = setTimeout(() => sentencesIfValid(parsed), VALIDATE_AFTER_MS);
+}
+
+/** The sentences of a JSON edit, once it is a valid ruleset (an invalid one answers the
+ * describe route 422; the JSON tab shows its errors when asked to validate). */
+async function sentencesIfValid(document) {
+  try {
+    const check = await api("/v1/rulesets/validate", { method: "POST", body: document });
+    if (check.valid) await refreshSentences(document);
+  } catch (error) {
+    say(status, describe(error), "error");
+  }
 }
 
 function controlFor(path) {
@@ -352,6 +380,7 @@ async function validate({ quiet = false } = {}) {
     return false;
   }
   clearErrors();
+  refreshSentences(parsed.document);
   const ok = "Valid: this ruleset can be published.";
   errorsBox.replaceChildren(el("p", { class: "ok" }, ok));
   if (!quiet) builderErrors.replaceChildren(el("p", { class: "ok" }, ok));
