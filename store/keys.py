@@ -51,6 +51,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from domain.access import EVERYTHING, LeadScope, Role
 from domain.errors import Conflict, DomainError, FieldError, InvalidDocument
 from store.times import utc
 
@@ -121,11 +122,17 @@ class InvalidKeyRequest(InvalidDocument):
 
 @dataclass(frozen=True)
 class Caller:
-    """The holder of an API key, as recorded on what they change (e.g. `published_by`)."""
+    """Who calls: the holder of an API key, or (issue #19) a person signed in to the console,
+    as recorded on what they change (e.g. `published_by`). `lead_scope` is the leads they
+    may see; a key sees every lead."""
 
     key_id: str
     name: str
     scopes: frozenset[str]
+    role: Role | None = None  # a person's role; None for an API key
+    person_id: str | None = None  # the directory rep or person a signed-in user is
+    user_id: str | None = None
+    lead_scope: LeadScope = EVERYTHING
 
 
 @dataclass(frozen=True)
