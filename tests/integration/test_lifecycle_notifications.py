@@ -45,6 +45,8 @@ def directory(hook: str) -> dict[str, Any]:
                 "email": "li.wei@example.com",
                 "team": "east",
                 "capacity": 10,
+                # Reads English; everyone else gets LEADFLOW_LOCALE's Chinese (the default).
+                "locale": "en",
             }
         ],
         "people": [
@@ -125,17 +127,21 @@ async def test_reminder_then_reclaim_notify_owner_team_and_manager(
 
         recipients = {tuple(e.rcpt_tos) for e in smtp.handler.envelopes}
         assert recipients == {("li.wei@example.com",), ("liu.yang@example.com",)}
-        subjects = {smtp.handler.message(i)["Subject"] for i in range(2)}
+        # Each in the recipient's language: the owner's directory entry says en, the
+        # manager has none and reads the default zh-CN.
+        subjects = {
+            tuple(smtp.handler.envelopes[i].rcpt_tos): smtp.handler.message(i)["Subject"]
+            for i in range(2)
+        }
         assert subjects == {
-            "First follow-up overdue: Ann (Acme)",
-            "Lead reclaimed to the pool: Ann (Acme)",
+            ("li.wei@example.com",): "First follow-up overdue: Ann (Acme)",
+            ("liu.yang@example.com",): "线索已收回公海：Ann（Acme）",
         }
         # Internal mail, not marketing: no unsubscribe headers (docs/consent.md).
         assert not any(smtp.handler.message(i)["List-Unsubscribe"] for i in range(2))
         [hook] = receiver.requests
-        assert (
-            hook.path == "/east" and hook.json()["subject"] == "First follow-up overdue: Ann (Acme)"
-        )
+        # The team's channel is no person: it reads LEADFLOW_LOCALE's Chinese.
+        assert hook.path == "/east" and hook.json()["subject"] == "跟进超时提醒：Ann（Acme）"
 
         records = {
             (n["to"], n["recipient"], n["channel"], n["status"], n["rule_id"])
@@ -246,7 +252,11 @@ async def test_an_idle_lead_returns_to_the_pool_and_the_director_hears_of_it(
         [told] = sent(pipeline, lead)
         assert (told["to"], told["recipient"], told["status"]) == ("director", "dir", "sent")
         assert [tuple(e.rcpt_tos) for e in smtp.handler.envelopes] == [("sun.hui@example.com",)]
-        assert smtp.handler.message(0)["Subject"] == "Idle lead returned to the pool: Di (Dyn)"
+        told_director = smtp.handler.message(0)
+        assert told_director["Subject"] == "线索 7 天未跟进，已退回公海：Di（Dyn）"
+        body = told_director.get_body(("plain",))
+        assert body is not None
+        assert "原负责人：Li Wei，所属团队：East。" in body.get_content()
         state = pipeline.store.event_log.lead_state(lead)
         assert (state.in_pool, state.pool_reason) == (True, "idle_7d")
 
