@@ -42,6 +42,7 @@ from domain.tracking import (
 )
 from rules.model import Ruleset, Template
 from rules.templates import LeadflowUrl, find_template, render
+from rules.vocabulary import vocabulary
 from store.log import EventLog
 from store.rulebook import Rulebook
 from workflows.contracts import DESTINATION_BUSY, MAX_ATTEMPTS, SEND_NOTIFICATION, SendInput
@@ -129,7 +130,11 @@ class NotificationActivities:
             template = find_template(ruleset, template_id, locale)
             assert template is not None  # found above, and every language has every id
             fields = message_fields(
-                before, directory=directory, locale=locale, time_zone=self.time_zone
+                before,
+                {"event_words": _event_words(events, queued, locale)},
+                directory=directory,
+                locale=locale,
+                time_zone=self.time_zone,
             )
             message = render(template, fields, escape=field_escape(target.channel))
             statuses.append(
@@ -322,6 +327,15 @@ def _without_address(reason: str, target: Target) -> str:
     """A delivery failure's reason as Temporal may keep it (in the workflow's history):
     the recipient's address left out (an SMTP refusal quotes it; docs/erasure.md)."""
     return reason.replace(target.address, "<recipient>").replace(target.recipient, "<recipient>")
+
+
+def _event_words(events: list[LoggedEvent], queued: LoggedEvent, locale: Locale) -> str | None:
+    """The name of the event the notification is about (the one that triggered its rule:
+    a capture, a fired timer), in the recipient's language (`GET /v1/words/events`)."""
+    cause = next((e for e in events if e.event_id == queued.caused_by), None)
+    if cause is None:
+        return None
+    return vocabulary(locale).event_names.get(cause.type, cause.type)
 
 
 def subject_variant(lead: LeadState, template: Template) -> str | None:

@@ -16,6 +16,7 @@ from domain.directory import Channel, Directory, Person, Rep, Team
 from domain.errors import DomainError
 from domain.locales import Locale, UnknownLocale, local_time, money, parse_locale
 from domain.state import LeadState
+from rules.vocabulary import vocabulary
 
 TargetChannel = Literal["email", "dingtalk", "wecom", "slack", "webhook"]
 EMAIL: TargetChannel = "email"
@@ -183,7 +184,9 @@ def message_fields(
     owner while it is not in the pool), `previous_owner_name` their directory name (else the
     id). `captured_at` is the capture time as `locale` writes it, in the time
     zone of the lead's team's calendar when the directory gives one, else `time_zone`;
-    `won_amount` is the won deal with its currency and grouping ("¥1,200,000").
+    `won_amount` is the won deal with its currency and grouping ("¥1,200,000");
+    `stage_words` and `pool_reason_words` the stage and pool reason in `locale`'s words
+    (`GET /v1/words/events`: "商机", "48 小时未跟进").
     `lead_url` and `unsubscribe_url` are None (rendered empty) unless
     `extra` gives them; `extra` overrides any field. `name` falls back to the email, then
     the phone, so a message about a lead captured without a name still says who it is.
@@ -208,6 +211,12 @@ def message_fields(
         "team": lead.team,
         "tags": ", ".join(lead.tags),
         "pool_reason": lead.pool_reason,
+        "stage_words": vocabulary(locale).stages.get(lead.stage, lead.stage),
+        "pool_reason_words": (
+            None
+            if lead.pool_reason is None
+            else vocabulary(locale).pool_reasons.get(lead.pool_reason, lead.pool_reason)
+        ),
         "won_amount": None
         if lead.won_amount is None
         else money(lead.won_amount, lead.won_currency),

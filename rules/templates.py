@@ -2,9 +2,10 @@
 
 leadflow's own notifications (overdue follow-up, reclaim, idle) and the default nurture
 emails ship in `rules.builtin_templates`, in each language; a ruleset's `templates` add to
-or override them by id. Placeholders are
-`{field}`; the fields senders fill are `name`, `company`, `lead_id`, `owner`, `team`,
-`source`, `region`, `lead_url` and, in nurture emails, `unsubscribe_url`.
+or override them by id. Placeholders are `{field}`; the fields are those of
+`domain.recipients.message_fields` (`name`, `company`, `owner_name`, `captured_at`,
+`won_amount`, `stage_words`, …), `event_words` in notifications and, in nurture emails,
+`unsubscribe_url`.
 
 Rendering knows who wrote what. The template's own text is the author's and is trusted;
 a field value comes from lead data (a web form, an ad platform) and is not: it is

@@ -378,3 +378,44 @@ async def test_a_delivery_that_finds_its_receiver_busy_waits_its_turn_and_is_sen
     # Busy through a whole round of attempts, and sent once its turn came: never failed.
     assert [n["status"] for n in sent(pipeline, first) + sent(pipeline, second)] == ["sent"] * 2
     assert len(receiver.requests) == 2  # a busy attempt never reaches the receiver
+
+
+async def test_a_message_names_its_event_and_stage_in_each_recipients_language(
+    temporal_settings: Settings, run_pipeline: RunPipeline, smtp: MailServer, receiver: Receiver
+) -> None:
+    settings = temporal_settings.model_copy(update={"smtp_url": smtp.url})
+    announce = {
+        "name": "announce",
+        "templates": {"new-lead": {"subject": "{event_words}: {name}", "body": "{stage_words}"}},
+        "rules": [
+            {
+                "id": "announce",
+                "when": ["lead.captured"],
+                "actions": [
+                    {"name": "notify", "params": {"to": "rep:rep-east-1", "template": "new-lead"}},
+                    {"name": "notify", "params": {"to": "rep:mgr", "template": "new-lead"}},
+                ],
+            }
+        ],
+    }
+    async with run_pipeline(settings) as pipeline:
+        rulebook = pipeline.store.rulebook
+        doc = directory(f"{receiver.base}/east")
+        # The manager takes no leads here but is a rep so `rep:` can name him.
+        doc["reps"].append(
+            {"id": "mgr", "name": "Liu", "email": "liu@example.com", "team": "east", "capacity": 0}
+        )
+        doc["people"] = [p for p in doc["people"] if p["id"] != "mgr"]
+        rulebook.replace_directory(doc, "test", NOW)
+        rulebook.activate(rulebook.publish(announce, "test", NOW), "test", NOW)
+        lead = pipeline.capture("ann@x.io", name="Ann")
+        await pipeline.until(lambda: len(sent(pipeline, lead)) == 2, "both told")
+        messages = {
+            tuple(smtp.handler.envelopes[i].rcpt_tos): smtp.handler.message(i) for i in range(2)
+        }
+        english = messages["li.wei@example.com",]
+        chinese = messages["liu@example.com",]
+        # The event from the server's catalog (GET /v1/words/events), in each one's language.
+        assert (english["Subject"], chinese["Subject"]) == ("Captured: Ann", "新线索: Ann")
+        bodies = [m.get_body(("plain",)) for m in (english, chinese)]
+        assert [b.get_content().strip() for b in bodies if b is not None] == ["New", "新线索"]

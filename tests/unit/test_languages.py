@@ -318,3 +318,14 @@ def test_a_chinese_reminder_names_the_lead_the_time_and_the_amount() -> None:
         for template_id, builtin in templates.items():
             rendered = render(builtin, fields)
             assert "{" not in rendered.subject + rendered.body, (locale, template_id)
+
+
+def test_stage_and_pool_reason_read_as_words_in_a_message() -> None:
+    lead = LeadState(lead_id="l", stage="opportunity", in_pool=True, pool_reason="idle_7d")
+    chinese = message_fields(lead, locale="zh-CN")
+    assert (chinese["stage_words"], chinese["pool_reason_words"]) == ("商机", "7 天未跟进")
+    english = message_fields(lead, locale="en")
+    assert (english["stage_words"], english["pool_reason_words"]) == (
+        "Opportunity",
+        "No follow-up for 7 days",
+    )
