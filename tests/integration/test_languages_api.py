@@ -5,7 +5,9 @@ checked."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -133,3 +135,35 @@ def test_a_directory_entry_may_name_its_language(client: TestClient) -> None:
     refused = client.put("/v1/directory", json=doc, headers=ADMIN)
     assert refused.status_code == 422
     assert [d["path"] for d in refused.json()["error"]["details"]] == ["/reps/1/locale"]
+
+
+def finished_replay(client: TestClient, location: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while True:
+        body: dict[str, Any] = client.get(location, headers=ADMIN).json()
+        if body["status"] not in ("queued", "running", "cancelling"):
+            return body
+        assert time.monotonic() < deadline, f"replay still {body['status']} after 60 s"
+        time.sleep(0.05)
+
+
+def test_a_replay_summary_is_in_the_language_it_was_asked_in(client: TestClient) -> None:
+    posted = client.post(
+        "/v1/replays", json={"ruleset": default_ruleset_document()}, headers=CHINESE
+    )
+    assert posted.status_code == 202, posted.text
+    replay = finished_replay(client, posted.headers["location"])
+    assert replay["status"] == "succeeded", replay["error"]
+    assert replay["request"]["locale"] == "zh-CN"  # the language chosen, shown back
+    assert replay["result"]["summary"] == [
+        "全部历史记录：候选规则集对回放的 0 条线索没有任何改变。"
+    ]
+    english = client.post(
+        "/v1/replays",
+        json={"ruleset": default_ruleset_document(), "locale": "en"},
+        headers=CHINESE,
+    )
+    replay = finished_replay(client, english.headers["location"])
+    assert replay["result"]["summary"] == [
+        "Over all recorded history: the candidate would change nothing for the 0 leads replayed."
+    ]
