@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -463,7 +464,10 @@ def test_ruleset_editor(browser: Browser, shared_dev: LeadflowDev) -> None:
     versions = browser.rows("#versions")
     assert [r[0] for r in versions] == ["v2", "v1"]
     assert versions[0][4] == "● active" and versions[1][4] == ""
-    assert versions[0][2] and versions[0][3].endswith("UTC")
+    # Published at: a date and time in the console's language (en here) and time zone.
+    assert versions[0][2] and re.fullmatch(
+        r"\w{3} \d{1,2}, \d{4}, \d{1,2}:\d{2} [AP]M", versions[0][3]
+    )
     assert versions[1][5] == "Roll back to v1"
     text = browser.js("return document.getElementById('ruleset-editor').value")
     active = json.loads(text)

@@ -192,7 +192,9 @@ def test_a_calendar_filled_from_the_holidays_package_and_a_bad_window_shown_on_i
     browser.find_element(
         By.XPATH, '//button[text()="Fill China\'s public holidays for 2028"]'
     ).click()
-    wait_for(browser, lambda d: "holiday(s) filled" in text(d, "#directory-status"), "holidays")
+    wait_for(
+        browser, lambda d: "holidays filled in for 2028" in text(d, "#directory-status"), "holidays"
+    )
     save(browser, "Saved")
 
     stored = directory(shared_dev)["calendars"][0]

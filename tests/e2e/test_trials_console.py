@@ -99,7 +99,9 @@ def test_shadow_report_stop_canary_and_promote(browser: Browser, shared_dev: Lea
         share.clear()
         share.send_keys("0.5")
         press(browser, "#trials-candidates span button")  # "Canary v2"
-        browser.wait(lambda d: "canary for 50.0%" in browser.text("#trials-status"), "canary")
+        browser.wait(
+            lambda d: "canary for 50% of new leads" in browser.text("#trials-status"), "canary"
+        )
         assert http.get("/v1/rulesets/trials").json()["trials"][0]["share"] == 0.5
         owners = {}
         for i in range(6):
