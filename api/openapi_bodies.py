@@ -210,8 +210,8 @@ DESCRIBE_BODY = _json_body(
             },
             "locale": {
                 "enum": [*LOCALES, None],
-                "description": "The language of the sentences; null or absent: the "
-                "`Accept-Language` header's, else en.",
+                "description": "The language of the sentences; null or absent: `?locale=`, "
+                "then the `Accept-Language` header's, else en.",
             },
         },
         "required": ["candidate"],
@@ -230,7 +230,7 @@ PREVIEW_TEMPLATE_BODY = _json_body(
             "locale": {
                 "enum": list(LOCALES),
                 "description": "The language: a built-in template's and how times read "
-                "(absent: LEADFLOW_LOCALE).",
+                "(absent: `?locale=`, then `Accept-Language`'s, then LEADFLOW_LOCALE).",
             },
             "lead": {
                 "type": "object",
@@ -260,8 +260,8 @@ REPLAY_BODY = _json_body(
             "lead_id": {"type": "string", "format": "uuid"},
             "locale": {
                 "enum": list(LOCALES),
-                "description": "The language of the summary; absent: the `Accept-Language` "
-                "header's, else en.",
+                "description": "The language of the summary; absent: `?locale=`, then the "
+                "`Accept-Language` header's, else en.",
             },
         },
         "required": ["ruleset"],

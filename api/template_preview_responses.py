@@ -12,8 +12,9 @@ from api.responses import Answer
 
 class TemplatePreview(Answer):
     locale: Literal["zh-CN", "en"] = Field(
-        description="The language the preview is in: the request's `locale`, else "
-        "LEADFLOW_LOCALE (the language messages go out in)."
+        description="The language the preview is in: the request's `locale` (body, then "
+        "query, then `Accept-Language`), else LEADFLOW_LOCALE (the language messages go "
+        "out in)."
     )
     subject: str = Field(examples=["Welcome, Ann Lee"])
     body: str

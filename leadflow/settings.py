@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
-from zoneinfo import available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
-from domain.locales import Locale
 from domain.tracking import unsubscribe_mailbox
 from store.partitions import MAX_PARTITIONS
 
@@ -51,11 +50,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     phone_region: str = "CN"
-    # The language of leadflow's own messages to whoever the directory gives none, and of
-    # nurture emails to a lead without a `locale` attribute (docs/languages.md): zh-CN, for
-    # the Chinese sales teams leadflow is made for. The API's words default to en instead.
-    locale: Locale = "zh-CN"
-    # The time zone moments read in where nothing closer names one (a team's calendar).
+    # The language people and messages get when nothing says otherwise (docs/languages.md),
+    # and the time zone dates are shown and report days counted in (issue #19).
+    locale: Literal["zh-CN", "en"] = "zh-CN"
     time_zone: str = "Asia/Shanghai"
     smtp_url: str | None = None
     mail_from: str = "leadflow@localhost"
@@ -130,8 +127,10 @@ class Settings(BaseSettings):
     @field_validator("time_zone")
     @classmethod
     def _known_time_zone(cls, value: str) -> str:
-        if value not in available_timezones():
-            raise ValueError(f"{value!r} is not an IANA time zone such as Asia/Shanghai")
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone, e.g. Asia/Shanghai") from exc
         return value
 
     @field_validator("log_format", "log_level", mode="before")

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.deps import AdminBody, AdminCaller, ReadBody, StoreDep, require
-from api.locales import RequestLocale, header_locale
+from api.locales import RequestLocale
 from api.openapi_bodies import DESCRIBE_BODY, RULESET_BODY
 from api.responses import (
     KEYED,
@@ -75,12 +75,12 @@ async def validate(body: ReadBody, store: StoreDep) -> dict[str, Any]:
         },
     ),
 )
-async def describe(body: ReadBody, store: StoreDep, request: Request) -> dict[str, Any]:
+async def describe(body: ReadBody, store: StoreDep, asked: RequestLocale) -> dict[str, Any]:
     """The candidate ruleset in sentences, and what it changes against `base_version`
     (null: the active version) in words: each rule, timer, sequence, template,
     experiment and the pool policy added, removed or changed, with reps and teams by
-    their directory names; in the body's `locale`, else `Accept-Language`'s, else en."""
-    asked = header_locale(request)
+    their directory names; in the body's `locale`, else `?locale=`, else
+    `Accept-Language`'s, else en."""
 
     def read() -> dict[str, Any]:
         directory = store.rulebook.directory()

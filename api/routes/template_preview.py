@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import ReadBody, SettingsDep, StoreDep, require
+from api.locales import RequestedLocale
 from api.openapi_bodies import PREVIEW_TEMPLATE_BODY
 from api.responses import KEYED, READS_BODY, answer, refused
 from api.template_preview_responses import TemplatePreview
@@ -28,15 +29,17 @@ router = APIRouter(prefix="/v1/rulesets", tags=["rulesets"])
         meanings={422: "The template or a lead field is not valid: every bad field, by path."},
     ),
 )
-async def preview(body: ReadBody, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
+async def preview(
+    body: ReadBody, store: StoreDep, settings: SettingsDep, asked: RequestedLocale
+) -> dict[str, Any]:
     """`template` (or the built-in `template_id` in `locale`) rendered on a sample lead
     (owner and team named from the directory), with `lead`'s fields in place of the
     sample's and `variant`'s subject if given; also the fields a template may use, with the
-    sample's values. `locale` (default LEADFLOW_LOCALE, the language messages go out in)
-    picks the built-in template's language and how times read; the answer names it.
-    Writes nothing."""
+    sample's values. The language (the body's `locale`, else `?locale=`, else
+    `Accept-Language`'s, else LEADFLOW_LOCALE, the language messages go out in) picks the
+    built-in template's words and how times read; the answer names it. Writes nothing."""
     request = parse_preview_request(body)
-    locale = request.locale or settings.locale
+    locale = request.locale or asked or settings.locale
     directory = await run_in_threadpool(store.rulebook.directory)
     template = request.template_in(locale)
     zone = settings.time_zone

@@ -88,6 +88,14 @@ def test_describe_words_the_candidate_in_the_language_asked(client: TestClient) 
     )
     english_sentences = {s["id"]: s["sentence"] for s in english.json()["candidate"]}
     assert english_sentences["remind"].startswith("When the first follow up timer runs out")
+    # As the console asks: `?locale=` (and its header); the query wins over the header.
+    by_query = client.post(
+        "/v1/rulesets/describe",
+        params={"locale": "zh-CN"},
+        json={"candidate": candidate},
+        headers={**ADMIN, "Accept-Language": "en"},
+    )
+    assert by_query.json() == chinese.json()
     bad = client.post(
         "/v1/rulesets/describe", json={"candidate": candidate, "locale": "de"}, headers=ADMIN
     )
@@ -118,6 +126,20 @@ def test_a_built_in_template_previews_in_the_language_its_message_goes_in(
         "/v1/rulesets/preview-template", json={"template_id": "welcome"}, headers=ADMIN
     ).json()
     assert (default["locale"], default["subject"]) == ("zh-CN", "Ann Lee，您好！感谢关注")
+    # The console's language, by query or header, comes before the setting.
+    by_query = client.post(
+        "/v1/rulesets/preview-template",
+        params={"locale": "en"},
+        json={"template_id": "welcome"},
+        headers=ADMIN,
+    ).json()
+    by_header = client.post(
+        "/v1/rulesets/preview-template",
+        json={"template_id": "welcome"},
+        headers={**ADMIN, "Accept-Language": "en-US,en;q=0.9"},
+    ).json()
+    assert (by_query["locale"], by_query["subject"]) == ("en", "Welcome, Ann Lee")
+    assert by_header == by_query
     both = client.post(
         "/v1/rulesets/preview-template",
         json={"template_id": "welcome", "template": {"subject": "x", "body": "y"}},

@@ -1,5 +1,7 @@
 // What every console page shares: the API key (session storage only), calls to the public
-// API with it, the sign-in form, and small DOM and formatting helpers.
+// API with it, the sign-in form, the language, and small DOM and formatting helpers.
+
+import { loadMessages, locale, setLocale, t, translate } from "./i18n.js";
 
 const KEY_SLOT = "leadflow.apiKey";
 
@@ -7,7 +9,7 @@ const KEY_SLOT = "leadflow.apiKey";
 export class ApiError extends Error {
   constructor(status, body) {
     const error = (body && body.error) || {};
-    super(error.message || `the API answered ${status}`);
+    super(error.message || t("error.status", { status }));
     this.status = status;
     this.code = error.code || `http_${status}`;
     this.details = error.details || [];
@@ -20,7 +22,9 @@ export async function api(path, { method = "GET", query, body } = {}) {
   for (const [name, value] of Object.entries(query || {})) {
     if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, value);
   }
-  const headers = { Authorization: `Bearer ${sessionStorage.getItem(KEY_SLOT) || ""}` };
+  // Accept-Language: the server words its own sentences (rule descriptions, replay
+  // summaries, labels) in the console's language where it can.
+  const headers = { Authorization: `Bearer ${sessionStorage.getItem(KEY_SLOT) || ""}`, "Accept-Language": locale };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(url, {
     method,
@@ -41,7 +45,7 @@ export async function api(path, { method = "GET", query, body } = {}) {
   if (response.status === 401) {
     // The key is gone or revoked: ask for one again rather than fail every call.
     sessionStorage.removeItem(KEY_SLOT);
-    showSignIn("The API refused the key; sign in again.");
+    showSignIn(t("signIn.refused"));
   }
   if (!response.ok) throw new ApiError(response.status, answer);
   return answer;
@@ -63,8 +67,10 @@ export function el(tag, attributes = {}, ...children) {
   return node;
 }
 
-/** A table with a caption, header cells and rows of cells (strings, numbers or nodes). */
-export function table(caption, headers, rows, { empty = "Nothing yet." } = {}) {
+/** A table with a caption, header cells and rows of cells (strings, numbers or nodes); each
+ * cell carries its header as `data-label`, shown beside the value when narrow screens turn
+ * the rows into cards. */
+export function table(caption, headers, rows, { empty = t("table.empty") } = {}) {
   return el(
     "table",
     {},
@@ -74,10 +80,15 @@ export function table(caption, headers, rows, { empty = "Nothing yet." } = {}) {
       "tbody",
       {},
       rows.length
-        ? rows.map((cells) => el("tr", {}, cells.map((c) => el("td", {}, c ?? "—"))))
+        ? rows.map((cells) => el("tr", {}, cells.map((c, i) => el("td", { "data-label": headerText(headers[i]) }, c ?? "—"))))
         : el("tr", {}, el("td", { colspan: headers.length, class: "muted" }, empty)),
     ),
   );
+}
+
+function headerText(header) {
+  if (header instanceof Node) return header.textContent;
+  return header === undefined || header === null ? "" : String(header);
 }
 
 export const format = {
@@ -108,7 +119,7 @@ export function say(node, message, kind = "info") {
 
 /** The message to show a user for a failed call: the API's message and each bad field. */
 export function describe(error) {
-  if (!(error instanceof ApiError)) return `The console could not reach the API (${error.message}).`;
+  if (!(error instanceof ApiError)) return t("error.unreachable", { reason: error.message });
   const fields = error.details
     .filter((d) => d && d.message)
     .map((d) => (d.path ? `${d.path}: ${d.message}` : d.message));
@@ -152,9 +163,13 @@ function watchQuarantine() {
     banner.hidden = open === 0;
     if (open) {
       banner.replaceChildren(
-        `${open} lead(s) wait in the quarantine (${counts.parked || 0} parked, ` +
-          `${counts.retrying || 0} retrying). `,
-        el("a", { href: "/quarantine" }, "Review them"),
+        t("quarantine.banner", {
+          count: open,
+          parked: counts.parked || 0,
+          retrying: counts.retrying || 0,
+        }),
+        " ",
+        el("a", { href: "/quarantine" }, t("quarantine.review")),
       );
     }
   }
@@ -165,10 +180,21 @@ function watchQuarantine() {
 }
 
 /**
- * Starts a page: marks its navigation link, asks for a key when the tab has none (checking it
+ * Starts a page: loads the words of `namespaces` (beside the shared ones) in the chosen
+ * language, marks its navigation link, asks for a key when the tab has none (checking it
  * against the API before keeping it), then runs `render` once.
  */
-export function startPage(render) {
+export async function startPage(render, { namespaces = [] } = {}) {
+  await loadMessages("common", ...namespaces);
+  translate();
+  // ---- responsive shell (i18n part): the title in the page's language, the menu button ----
+  const title = t(`title.${document.body.dataset.page}`);
+  if (!title.startsWith("title.")) document.title = `${title} · leadflow`;
+  wireMenu();
+  // ---- end of the responsive shell block ----
+  const language = document.getElementById("language");
+  language.value = locale;
+  language.addEventListener("change", () => setLocale(language.value));
   const page = document.body.dataset.page;
   const current = document.querySelector(`[data-nav="${page === "lead" ? "leads" : page}"]`);
   if (current) current.setAttribute("aria-current", "page");
@@ -188,7 +214,8 @@ export function startPage(render) {
       await api("/v1/projections");
     } catch (error) {
       sessionStorage.removeItem(KEY_SLOT);
-      const why = error instanceof ApiError && error.status === 401 ? "Unknown API key." : describe(error);
+      const why =
+        error instanceof ApiError && error.status === 401 ? t("signIn.unknownKey") : describe(error);
       document.getElementById("sign-in-error").textContent = why;
       return;
     }
@@ -210,6 +237,24 @@ export function startPage(render) {
   } else {
     showSignIn();
   }
+}
+
+/** The navigation's Menu button (shown on narrow screens): opens and closes the links,
+ * says so in aria-expanded; Escape closes it and gives the focus back to the button. */
+function wireMenu() {
+  const button = document.getElementById("menu-toggle");
+  const header = button.closest("header");
+  const open = (yes) => {
+    button.setAttribute("aria-expanded", String(yes));
+    header.classList.toggle("menu-open", yes);
+  };
+  button.addEventListener("click", () => open(button.getAttribute("aria-expanded") !== "true"));
+  header.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && button.getAttribute("aria-expanded") === "true") {
+      open(false);
+      button.focus();
+    }
+  });
 }
 
 /** Public settings the server wrote into the page (never secrets). */
