@@ -41,10 +41,12 @@ from api.routes import (
     replays,
     reports,
     rulesets,
+    session,
     status,
     template_preview,
     tracking,
     trials,
+    users,
 )
 from delivery.temporal import LeadWorkflows
 from intake.jobs import ImportJobs, ImportRunner
@@ -163,6 +165,8 @@ def create_app(settings: Settings, tracer: Tracer | None = None) -> FastAPI:
     app.include_router(imports.router)
     app.include_router(quarantine.router)
     app.include_router(keys.router)
+    app.include_router(session.router)
+    app.include_router(users.router)
     app.include_router(console.router)
     app.include_router(docs.router)
     app.mount(console.STATIC_URL, StaticFiles(directory=console.STATIC_DIR), name="console")

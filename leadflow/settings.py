@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     temporal_tls_server_name: str | None = None
     temporal_api_key: SecretStr | None = None
     bootstrap_admin_key: str | None = None
+    # If set, a console user `admin` with this password exists (created once; a password
+    # changed since stays changed). `leadflow dev` sets it (docs/access.md).
+    bootstrap_admin_password: SecretStr | None = None
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     phone_region: str = "CN"

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from api.deps import AdminBody, AdminCaller, StoreDep, require
+from api.deps import RulesBody, RulesCaller, StoreDep, require
 from api.errors import error_body
 from api.openapi_bodies import REPLAY_BODY
 from api.responses import KEYED, READS_BODY, Replay, ReplayCancelled, ReplayQueued, answer, refused
@@ -53,7 +53,7 @@ NO_REPLAY = {404: "No such replay (`replay_not_found`)."}
         },
     ),
 )
-async def start_replay(body: AdminBody, store: StoreDep, replays: ReplaysDep) -> JSONResponse:
+async def start_replay(body: RulesBody, store: StoreDep, replays: ReplaysDep) -> JSONResponse:
     """Queue a replay of the log's history under the candidate `ruleset`; 422 naming every
     bad field (the candidate's under `/ruleset`, over 256 KiB included), 404 for an
     unknown `baseline` version, 429 with Retry-After when this API process already holds
@@ -91,7 +91,7 @@ async def start_replay(body: AdminBody, store: StoreDep, replays: ReplaysDep) ->
         meanings={**NO_REPLAY, 409: "The replay has already ended (`replay_finished`)."},
     ),
 )
-async def cancel_replay(replay_id: str, replays: ReplaysDep, _: AdminCaller) -> dict[str, str]:
+async def cancel_replay(replay_id: str, replays: ReplaysDep, _: RulesCaller) -> dict[str, str]:
     """Cancel the replay: a queued one is `cancelled` at once, a running one `cancelling`
     until its runner (in whichever API process) stops it at its next progress report;
     409 `replay_finished` once it has ended, 404 for an unknown id."""
