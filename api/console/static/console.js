@@ -3,6 +3,33 @@
 
 const KEY_SLOT = "leadflow.apiKey";
 
+// --- people's sign-in (issue #19, static/session.js) -----------------------------------
+// A tab signed in with a key sends it as before; otherwise calls go with the session cookie
+// (same origin) and, for unsafe methods, the session's CSRF token. currentUser() is for pages.
+import {
+  csrfToken,
+  currentUser,
+  describeUser,
+  forgetSession,
+  resumeSession,
+  SESSION_STRINGS,
+  signIn,
+  signOut,
+} from "./session.js";
+
+export { currentUser };
+
+function credentialsFor(method) {
+  const key = sessionStorage.getItem(KEY_SLOT);
+  if (key) return { headers: { Authorization: `Bearer ${key}` }, credentials: "omit" };
+  const headers = {};
+  if (!["GET", "HEAD"].includes(method.toUpperCase()) && csrfToken()) {
+    headers["X-CSRF-Token"] = csrfToken();
+  }
+  return { headers, credentials: "same-origin" };
+}
+// --- end of people's sign-in -----------------------------------------------------------
+
 /** An API answer other than 2xx: its status and leadflow's `{error: {code, message, details}}`. */
 export class ApiError extends Error {
   constructor(status, body) {
@@ -20,14 +47,14 @@ export async function api(path, { method = "GET", query, body } = {}) {
   for (const [name, value] of Object.entries(query || {})) {
     if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, value);
   }
-  const headers = { Authorization: `Bearer ${sessionStorage.getItem(KEY_SLOT) || ""}` };
+  const { headers, credentials } = credentialsFor(method);
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(url, {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
     cache: "no-store",
-    credentials: "omit",
+    credentials,
   });
   const text = await response.text();
   let answer = null;
@@ -39,9 +66,11 @@ export async function api(path, { method = "GET", query, body } = {}) {
     }
   }
   if (response.status === 401) {
-    // The key is gone or revoked: ask for one again rather than fail every call.
+    // The key is gone or revoked, or the session ended: ask again rather than fail every call.
+    const withKey = sessionStorage.getItem(KEY_SLOT);
     sessionStorage.removeItem(KEY_SLOT);
-    showSignIn("The API refused the key; sign in again.");
+    forgetSession();
+    showSignIn(withKey ? "The API refused the key; sign in again." : SESSION_STRINGS.sessionEnded);
   }
   if (!response.ok) throw new ApiError(response.status, answer);
   return answer;
@@ -118,14 +147,19 @@ export function describe(error) {
 function showSignIn(message = "") {
   document.getElementById("main").hidden = true;
   document.getElementById("sign-out").hidden = true;
+  document.getElementById("who").hidden = true;
   document.getElementById("sign-in").hidden = false;
   document.getElementById("sign-in-error").textContent = message;
-  document.getElementById("api-key").focus();
+  document.getElementById("login").focus();
 }
 
 function showPage() {
   document.getElementById("sign-in").hidden = true;
   document.getElementById("sign-out").hidden = false;
+  const user = currentUser();
+  const who = document.getElementById("who");
+  who.hidden = user === null;
+  who.textContent = user ? describeUser(user) : "";
   const main = document.getElementById("main");
   main.hidden = false;
   watchQuarantine();
@@ -174,10 +208,29 @@ export function startPage(render) {
   if (current) current.setAttribute("aria-current", "page");
 
   let rendered = false;
-  document.getElementById("sign-out").addEventListener("click", () => {
-    sessionStorage.removeItem(KEY_SLOT);
-    // A fresh page: nothing signed-in (timers, shown data) survives the key.
+  document.getElementById("sign-out").addEventListener("click", async () => {
+    if (sessionStorage.getItem(KEY_SLOT)) sessionStorage.removeItem(KEY_SLOT);
+    else await signOut();
+    // A fresh page: nothing signed-in (timers, shown data) survives the key or session.
     window.location.reload();
+  });
+  document.getElementById("password-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const login = document.getElementById("login");
+    const password = document.getElementById("password");
+    const refused = await signIn(login.value.trim(), password.value);
+    password.value = "";
+    if (refused) {
+      document.getElementById("sign-in-error").textContent = refused;
+      return;
+    }
+    if (rendered) {
+      window.location.reload();
+      return;
+    }
+    showPage();
+    rendered = true;
+    render();
   });
   document.getElementById("sign-in-form").addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -207,9 +260,17 @@ export function startPage(render) {
     showPage();
     rendered = true;
     render();
-  } else {
-    showSignIn();
+    return;
   }
+  resumeSession().then((live) => {
+    if (!live) {
+      showSignIn();
+      return;
+    }
+    showPage();
+    rendered = true;
+    render();
+  });
 }
 
 /** Public settings the server wrote into the page (never secrets). */

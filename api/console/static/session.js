@@ -1,0 +1,91 @@
+// People signed in to the console (issue #19): the session the server keeps in an HttpOnly
+// cookie (this script never sees it), the CSRF token its unsafe calls send, and who is
+// signed in. A browser tab signed in with an API key instead has no session: currentUser()
+// is null there.
+
+/** Every string this module shows, in one place (the i18n module replaces them). */
+export const SESSION_STRINGS = {
+  wrongCredentials: "Wrong login or password.",
+  tooManyTries: (seconds) => `Too many failed sign-ins: try again in ${seconds} s.`,
+  sessionEnded: "Your session has ended; sign in again.",
+  unreachable: (why) => `The console could not reach the API (${why}).`,
+  roles: { rep: "Rep", manager: "Manager", director: "Director", admin: "Admin" },
+};
+
+let signedIn = null; // {user, csrf_token} while a session is live
+
+/**
+ * The signed-in person: {user_id, login, name, role, person_id, team, locale, time_zone},
+ * or null (not signed in, or signed in with an API key).
+ */
+export function currentUser() {
+  return signedIn ? { ...signedIn.user } : null;
+}
+
+/** The CSRF token the session's POST, PUT, PATCH and DELETE calls send, or null. */
+export function csrfToken() {
+  return signedIn ? signedIn.csrf_token : null;
+}
+
+/** Forgets the session on this page (the server answered 401 for it). */
+export function forgetSession() {
+  signedIn = null;
+}
+
+/** Asks the server who is signed in (a reloaded page); true when a session is live. */
+export async function resumeSession() {
+  try {
+    const response = await fetch("/v1/session", { cache: "no-store", credentials: "same-origin" });
+    signedIn = response.ok ? await response.json() : null;
+  } catch {
+    signedIn = null;
+  }
+  return signedIn !== null;
+}
+
+/** Signs in with login and password; resolves to null, or to the message saying why not. */
+export async function signIn(login, password) {
+  let response;
+  try {
+    response = await fetch("/v1/session", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ login, password }),
+      cache: "no-store",
+      credentials: "same-origin",
+    });
+  } catch (error) {
+    return SESSION_STRINGS.unreachable(error.message);
+  }
+  if (response.ok) {
+    signedIn = await response.json();
+    return null;
+  }
+  if (response.status === 429) {
+    return SESSION_STRINGS.tooManyTries(response.headers.get("Retry-After") || "60");
+  }
+  if (response.status === 401) return SESSION_STRINGS.wrongCredentials;
+  const answer = await response.json().catch(() => ({}));
+  return (answer.error && answer.error.message) || `HTTP ${response.status}`;
+}
+
+/** Signs out: the server ends the session and clears its cookie. */
+export async function signOut() {
+  const token = csrfToken();
+  signedIn = null;
+  try {
+    await fetch("/v1/session", {
+      method: "DELETE",
+      headers: token ? { "X-CSRF-Token": token } : {},
+      cache: "no-store",
+      credentials: "same-origin",
+    });
+  } catch {
+    // Offline: the session ends by itself (docs/access.md); the page forgets it now.
+  }
+}
+
+/** "Li Wei · Rep": how the header names who is signed in. */
+export function describeUser(user) {
+  return `${user.name} · ${SESSION_STRINGS.roles[user.role] || user.role}`;
+}
