@@ -36,6 +36,7 @@ from api.routes import (
     leads,
     metrics,
     notifications,
+    oauth,
     projections,
     quarantine,
     replays,
@@ -166,6 +167,7 @@ def create_app(settings: Settings, tracer: Tracer | None = None) -> FastAPI:
     app.include_router(quarantine.router)
     app.include_router(keys.router)
     app.include_router(session.router)
+    app.include_router(oauth.router)
     app.include_router(users.router)
     app.include_router(console.router)
     app.include_router(docs.router)

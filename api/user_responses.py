@@ -35,6 +35,12 @@ class SignedOut(Answer):
     signed_out: bool = Field(description="Always true: the session has ended.")
 
 
+class SignInProviders(Answer):
+    """The ways to sign in this server offers besides login and password."""
+
+    providers: list[str] = Field(examples=[["dingtalk", "wecom"]])
+
+
 class UserAnswer(SessionUser):
     """A user as an admin sees them (never a password or its hash)."""
 
@@ -68,6 +74,7 @@ USER_MODELS: list[type[BaseModel]] = [
     SessionUser,
     SessionAnswer,
     SignedOut,
+    SignInProviders,
     UserAnswer,
     UserList,
     CreatedUser,

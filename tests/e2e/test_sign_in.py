@@ -57,6 +57,8 @@ def test_a_rep_signs_in_with_login_and_password_and_signs_out(shared_dev: Leadfl
         driver.get(shared_dev.api_url + "/leads")
         waited(driver, shown("login"), "the sign-in form")
         assert driver.switch_to.active_element == driver.find_element(By.ID, "login")
+        # No DingTalk or WeCom set up here: no buttons for them.
+        assert not driver.find_element(By.ID, "providers").is_displayed()
         driver.find_element(By.ID, "login").send_keys(login)
         driver.find_element(By.ID, "password").send_keys("not the password")
         driver.find_element(By.CSS_SELECTOR, "#password-form button").click()

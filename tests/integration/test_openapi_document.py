@@ -39,6 +39,7 @@ UNAUTHENTICATED = {
     ("get", "/t/u/{message_id}"),
     ("post", "/t/u/{message_id}"),
     ("post", "/v1/session"),  # signing in
+    ("get", "/v1/session/providers"),
 }
 # The console's own session, by its cookie alone (docs/access.md).
 SESSION_ONLY = {("get", "/v1/session"), ("patch", "/v1/session"), ("delete", "/v1/session")}

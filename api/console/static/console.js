@@ -11,6 +11,7 @@ import {
   currentUser,
   describeUser,
   forgetSession,
+  offerProviders,
   resumeSession,
   SESSION_STRINGS,
   signIn,
@@ -151,6 +152,7 @@ function showSignIn(message = "") {
   document.getElementById("sign-in").hidden = false;
   document.getElementById("sign-in-error").textContent = message;
   document.getElementById("login").focus();
+  offerProviders();
 }
 
 function showPage() {

@@ -85,6 +85,22 @@ export async function signOut() {
   }
 }
 
+/** Shows the sign-in buttons of the providers the server offers (DingTalk, WeCom). */
+export async function offerProviders() {
+  let offered = [];
+  try {
+    const response = await fetch("/v1/session/providers", { cache: "no-store", credentials: "omit" });
+    if (response.ok) offered = (await response.json()).providers;
+  } catch {
+    return; // the API is away: the sign-in form says so when used
+  }
+  for (const name of offered) {
+    const button = document.getElementById(`sign-in-${name}`);
+    if (button) button.hidden = false;
+  }
+  document.getElementById("providers").hidden = offered.length === 0;
+}
+
 /** "Li Wei · Rep": how the header names who is signed in. */
 export function describeUser(user) {
   return `${user.name} · ${SESSION_STRINGS.roles[user.role] || user.role}`;
