@@ -24,6 +24,7 @@ from api.responses import KEYED, READS_BODY, answer, refused
 from api.sessions import CLEAR_COOKIE, SignedIn, session_cookie, session_of
 from api.user_responses import SessionAnswer, SignedOut
 from domain.errors import FieldError
+from domain.limits import unsafe_values
 from domain.users import InvalidUserRequest, User, parse_preferences
 from leadflow.bootstrap import Store
 
@@ -86,6 +87,10 @@ async def sign_in(request: Request, body: JsonBody, store: StoreDep) -> JSONResp
 def _credentials(body: Any) -> tuple[str, str]:
     if not isinstance(body, dict):
         raise InvalidUserRequest([FieldError("", "expected an object with login and password")])
+    # Text no store can hold (a NUL, a lone surrogate) is refused before any lookup.
+    unsafe = unsafe_values(body)
+    if unsafe:
+        raise InvalidUserRequest(unsafe)
     errors = [
         FieldError(f"/{name}", "required: a text of at most 256 characters")
         for name in ("login", "password")
