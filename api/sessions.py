@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from api.errors import ApiError
@@ -28,6 +28,7 @@ from store.keys import Caller
 from store.users import Session
 
 COOKIE = "leadflow_session"
+SIGNED_IN = "leadflow_signed_in"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
@@ -102,10 +103,21 @@ def _read(store: Store, session_id: str) -> tuple[Session | None, Directory]:
     return session, store.rulebook.directory()
 
 
-def session_cookie(session_id: str, secure: bool) -> str:
-    """The Set-Cookie value that keeps a new session in the browser."""
-    flags = f"; Max-Age={int(SESSION_LIFETIME.total_seconds())}; HttpOnly; SameSite=Lax; Path=/"
-    return f"{COOKIE}={session_id}{flags}{'; Secure' if secure else ''}"
+def session_cookies(session_id: str, secure: bool) -> list[str]:
+    """The Set-Cookie values that keep a new session in the browser: the session itself
+    (HttpOnly: no script reads it) and SIGNED_IN, which holds no secret and tells the
+    console's script that there is a session to resume (asking without one is a 401 the
+    browser logs as an error on every page)."""
+    age = int(SESSION_LIFETIME.total_seconds())
+    flags = f"; Max-Age={age}; SameSite=Lax; Path=/{'; Secure' if secure else ''}"
+    return [f"{COOKIE}={session_id}{flags}; HttpOnly", f"{SIGNED_IN}=1{flags}"]
+
+
+def with_cookies(response: Response, cookies: list[str]) -> Response:
+    for cookie in cookies:
+        response.headers.append("Set-Cookie", cookie)
+    return response
 
 
 CLEAR_COOKIE = {"Set-Cookie": f"{COOKIE}=; Max-Age=0; HttpOnly; SameSite=Lax; Path=/"}
+CLEAR_COOKIES = [CLEAR_COOKIE["Set-Cookie"], f"{SIGNED_IN}=; Max-Age=0; SameSite=Lax; Path=/"]

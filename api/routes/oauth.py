@@ -25,7 +25,7 @@ from api.deps import SettingsDep, StoreDep
 from api.errors import ApiError
 from api.oauth_providers import Provider, ProviderFailed, ProviderName, configured_providers
 from api.responses import answer, refused
-from api.sessions import session_cookie
+from api.sessions import session_cookies, with_cookies
 from api.user_responses import SignInProviders
 from leadflow.bootstrap import Store
 from leadflow.settings import Settings
@@ -108,7 +108,7 @@ async def callback(
     session_id = await run_in_threadpool(_open_session, store, chosen, account)
     response = RedirectResponse("/", status_code=302)
     secure = request.url.scheme == "https" or settings.public_url.startswith("https://")
-    response.headers.append("Set-Cookie", session_cookie(session_id, secure))
+    with_cookies(response, session_cookies(session_id, secure))
     response.delete_cookie(STATE_COOKIE, path="/auth")
     return response
 

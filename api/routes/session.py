@@ -21,7 +21,7 @@ from api.deps import JsonBody, StoreDep
 from api.errors import ApiError
 from api.openapi_bodies import PREFERENCES_BODY, SESSION_ONLY, SIGN_IN_BODY
 from api.responses import KEYED, READS_BODY, answer, refused
-from api.sessions import CLEAR_COOKIE, SignedIn, session_cookie, session_of
+from api.sessions import CLEAR_COOKIES, SignedIn, session_cookies, session_of, with_cookies
 from api.user_responses import SessionAnswer, SignedOut
 from domain.errors import FieldError
 from domain.limits import unsafe_values
@@ -78,10 +78,9 @@ async def sign_in(request: Request, body: JsonBody, store: StoreDep) -> JSONResp
         raise ApiError(401, "invalid_credentials", "wrong login or password")
     session_id, csrf_token, answered = opened
     secure = request.url.scheme == "https"
-    return JSONResponse(
-        {**answered, "csrf_token": csrf_token},
-        headers={"Set-Cookie": session_cookie(session_id, secure)},
-    )
+    response = JSONResponse({**answered, "csrf_token": csrf_token})
+    with_cookies(response, session_cookies(session_id, secure))
+    return response
 
 
 def _credentials(body: Any) -> tuple[str, str]:
@@ -161,4 +160,6 @@ async def change_preferences(
 async def sign_out(current: SignedInDep, store: StoreDep) -> JSONResponse:
     """Sign out: the session ends in every process and the cookie is cleared."""
     await run_in_threadpool(store.users.end_session, current.session_id, datetime.now(UTC))
-    return JSONResponse({"signed_out": True}, headers=CLEAR_COOKIE)
+    response = JSONResponse({"signed_out": True})
+    with_cookies(response, CLEAR_COOKIES)
+    return response

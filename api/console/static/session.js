@@ -32,14 +32,21 @@ export function forgetSession() {
   signedIn = null;
 }
 
-/** Asks the server who is signed in (a reloaded page); true when a session is live. */
+const SIGNED_IN = "leadflow_signed_in=1";
+
+/** Asks the server who is signed in (a reloaded page); true when a session is live. The
+ * server sets the SIGNED_IN cookie beside the (unreadable) session cookie: without it there
+ * is nothing to ask for. */
 export async function resumeSession() {
+  if (!document.cookie.split("; ").includes(SIGNED_IN)) return false;
   try {
     const response = await fetch("/v1/session", { cache: "no-store", credentials: "same-origin" });
     signedIn = response.ok ? await response.json() : null;
   } catch {
     signedIn = null;
   }
+  // The session ended (expired, signed out elsewhere): the marker goes with it.
+  if (signedIn === null) document.cookie = "leadflow_signed_in=; Max-Age=0; Path=/";
   return signedIn !== null;
 }
 
