@@ -1,5 +1,7 @@
 // What every console page shares: the API key (session storage only), calls to the public
-// API with it, the sign-in form, and small DOM and formatting helpers.
+// API with it, the sign-in form, the language, and small DOM and formatting helpers.
+
+import { loadMessages, locale, setLocale, t, translate } from "./i18n.js";
 
 const KEY_SLOT = "leadflow.apiKey";
 
@@ -7,13 +9,13 @@ const KEY_SLOT = "leadflow.apiKey";
 // A tab signed in with a key sends it as before; otherwise calls go with the session cookie
 // (same origin) and, for unsafe methods, the session's CSRF token. currentUser() is for pages.
 import {
+  applyPreferences,
   csrfToken,
   currentUser,
   describeUser,
   forgetSession,
   offerProviders,
   resumeSession,
-  SESSION_STRINGS,
   signIn,
   signOut,
 } from "./session.js";
@@ -35,7 +37,7 @@ function credentialsFor(method) {
 export class ApiError extends Error {
   constructor(status, body) {
     const error = (body && body.error) || {};
-    super(error.message || `the API answered ${status}`);
+    super(error.message || t("error.status", { status }));
     this.status = status;
     this.code = error.code || `http_${status}`;
     this.details = error.details || [];
@@ -48,7 +50,10 @@ export async function api(path, { method = "GET", query, body } = {}) {
   for (const [name, value] of Object.entries(query || {})) {
     if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, value);
   }
+  // Accept-Language: the server words its own sentences (rule descriptions, replay
+  // summaries, labels) in the console's language where it can.
   const { headers, credentials } = credentialsFor(method);
+  headers["Accept-Language"] = locale;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(url, {
     method,
@@ -67,11 +72,11 @@ export async function api(path, { method = "GET", query, body } = {}) {
     }
   }
   if (response.status === 401) {
-    // The key is gone or revoked, or the session ended: ask again rather than fail every call.
+    // The key is gone or revoked: ask for one again rather than fail every call.
     const withKey = sessionStorage.getItem(KEY_SLOT);
     sessionStorage.removeItem(KEY_SLOT);
     forgetSession();
-    showSignIn(withKey ? "The API refused the key; sign in again." : SESSION_STRINGS.sessionEnded);
+    showSignIn(withKey ? t("signIn.refused") : t("session.ended"));
   }
   if (!response.ok) throw new ApiError(response.status, answer);
   return answer;
@@ -93,8 +98,10 @@ export function el(tag, attributes = {}, ...children) {
   return node;
 }
 
-/** A table with a caption, header cells and rows of cells (strings, numbers or nodes). */
-export function table(caption, headers, rows, { empty = "Nothing yet." } = {}) {
+/** A table with a caption, header cells and rows of cells (strings, numbers or nodes); each
+ * cell carries its header as `data-label`, shown beside the value when narrow screens turn
+ * the rows into cards. */
+export function table(caption, headers, rows, { empty = t("table.empty") } = {}) {
   return el(
     "table",
     {},
@@ -104,10 +111,15 @@ export function table(caption, headers, rows, { empty = "Nothing yet." } = {}) {
       "tbody",
       {},
       rows.length
-        ? rows.map((cells) => el("tr", {}, cells.map((c) => el("td", {}, c ?? "—"))))
+        ? rows.map((cells) => el("tr", {}, cells.map((c, i) => el("td", { "data-label": headerText(headers[i]) }, c ?? "—"))))
         : el("tr", {}, el("td", { colspan: headers.length, class: "muted" }, empty)),
     ),
   );
+}
+
+function headerText(header) {
+  if (header instanceof Node) return header.textContent;
+  return header === undefined || header === null ? "" : String(header);
 }
 
 export const format = {
@@ -138,7 +150,7 @@ export function say(node, message, kind = "info") {
 
 /** The message to show a user for a failed call: the API's message and each bad field. */
 export function describe(error) {
-  if (!(error instanceof ApiError)) return `The console could not reach the API (${error.message}).`;
+  if (!(error instanceof ApiError)) return t("error.unreachable", { reason: error.message });
   const fields = error.details
     .filter((d) => d && d.message)
     .map((d) => (d.path ? `${d.path}: ${d.message}` : d.message));
@@ -148,9 +160,9 @@ export function describe(error) {
 function showSignIn(message = "") {
   document.getElementById("main").hidden = true;
   document.getElementById("sign-out").hidden = true;
-  document.getElementById("who").hidden = true;
   document.getElementById("sign-in").hidden = false;
   document.getElementById("sign-in-error").textContent = message;
+  document.getElementById("who").hidden = true;
   document.getElementById("login").focus();
   offerProviders();
 }
@@ -188,9 +200,13 @@ function watchQuarantine() {
     banner.hidden = open === 0;
     if (open) {
       banner.replaceChildren(
-        `${open} lead(s) wait in the quarantine (${counts.parked || 0} parked, ` +
-          `${counts.retrying || 0} retrying). `,
-        el("a", { href: "/quarantine" }, "Review them"),
+        t("quarantine.banner", {
+          count: open,
+          parked: counts.parked || 0,
+          retrying: counts.retrying || 0,
+        }),
+        " ",
+        el("a", { href: "/quarantine" }, t("quarantine.review")),
       );
     }
   }
@@ -201,10 +217,21 @@ function watchQuarantine() {
 }
 
 /**
- * Starts a page: marks its navigation link, asks for a key when the tab has none (checking it
+ * Starts a page: loads the words of `namespaces` (beside the shared ones) in the chosen
+ * language, marks its navigation link, asks for a key when the tab has none (checking it
  * against the API before keeping it), then runs `render` once.
  */
-export function startPage(render) {
+export async function startPage(render, { namespaces = [] } = {}) {
+  await loadMessages("common", ...namespaces);
+  translate();
+  // ---- responsive shell (i18n part): the title in the page's language, the menu button ----
+  const title = t(`title.${document.body.dataset.page}`);
+  if (!title.startsWith("title.")) document.title = `${title} · leadflow`;
+  wireMenu();
+  // ---- end of the responsive shell block ----
+  const language = document.getElementById("language");
+  language.value = locale;
+  language.addEventListener("change", () => setLocale(language.value));
   const page = document.body.dataset.page;
   const current = document.querySelector(`[data-nav="${page === "lead" ? "leads" : page}"]`);
   if (current) current.setAttribute("aria-current", "page");
@@ -218,15 +245,14 @@ export function startPage(render) {
   });
   document.getElementById("password-form").addEventListener("submit", async (event) => {
     event.preventDefault();
-    const login = document.getElementById("login");
     const password = document.getElementById("password");
-    const refused = await signIn(login.value.trim(), password.value);
+    const refused = await signIn(document.getElementById("login").value.trim(), password.value);
     password.value = "";
     if (refused) {
       document.getElementById("sign-in-error").textContent = refused;
       return;
     }
-    if (rendered) {
+    if (rendered || applyPreferences()) {
       window.location.reload();
       return;
     }
@@ -243,7 +269,8 @@ export function startPage(render) {
       await api("/v1/projections");
     } catch (error) {
       sessionStorage.removeItem(KEY_SLOT);
-      const why = error instanceof ApiError && error.status === 401 ? "Unknown API key." : describe(error);
+      const why =
+        error instanceof ApiError && error.status === 401 ? t("signIn.unknownKey") : describe(error);
       document.getElementById("sign-in-error").textContent = why;
       return;
     }
@@ -264,14 +291,34 @@ export function startPage(render) {
     render();
     return;
   }
-  resumeSession().then((live) => {
-    if (!live) {
-      showSignIn();
-      return;
+  if (!(await resumeSession())) {
+    showSignIn();
+    return;
+  }
+  if (applyPreferences()) {
+    window.location.reload(); // in the person's own language
+    return;
+  }
+  showPage();
+  rendered = true;
+  render();
+}
+
+/** The navigation's Menu button (shown on narrow screens): opens and closes the links,
+ * says so in aria-expanded; Escape closes it and gives the focus back to the button. */
+function wireMenu() {
+  const button = document.getElementById("menu-toggle");
+  const header = button.closest("header");
+  const open = (yes) => {
+    button.setAttribute("aria-expanded", String(yes));
+    header.classList.toggle("menu-open", yes);
+  };
+  button.addEventListener("click", () => open(button.getAttribute("aria-expanded") !== "true"));
+  header.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && button.getAttribute("aria-expanded") === "true") {
+      open(false);
+      button.focus();
     }
-    showPage();
-    rendered = true;
-    render();
   });
 }
 

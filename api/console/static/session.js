@@ -3,14 +3,8 @@
 // signed in. A browser tab signed in with an API key instead has no session: currentUser()
 // is null there.
 
-/** Every string this module shows, in one place (the i18n module replaces them). */
-export const SESSION_STRINGS = {
-  wrongCredentials: "Wrong login or password.",
-  tooManyTries: (seconds) => `Too many failed sign-ins: try again in ${seconds} s.`,
-  sessionEnded: "Your session has ended; sign in again.",
-  unreachable: (why) => `The console could not reach the API (${why}).`,
-  roles: { rep: "Rep", manager: "Manager", director: "Director", admin: "Admin" },
-};
+// Its words are in the `common` catalogs (locales/<locale>/common.js, `session.*`).
+import { locale, setTimeZone, t } from "./i18n.js";
 
 let signedIn = null; // {user, csrf_token} while a session is live
 
@@ -62,16 +56,16 @@ export async function signIn(login, password) {
       credentials: "same-origin",
     });
   } catch (error) {
-    return SESSION_STRINGS.unreachable(error.message);
+    return t("error.unreachable", { reason: error.message });
   }
   if (response.ok) {
     signedIn = await response.json();
     return null;
   }
   if (response.status === 429) {
-    return SESSION_STRINGS.tooManyTries(response.headers.get("Retry-After") || "60");
+    return t("session.tooManyTries", { seconds: response.headers.get("Retry-After") || "60" });
   }
-  if (response.status === 401) return SESSION_STRINGS.wrongCredentials;
+  if (response.status === 401) return t("session.wrongCredentials");
   const answer = await response.json().catch(() => ({}));
   return (answer.error && answer.error.message) || `HTTP ${response.status}`;
 }
@@ -110,5 +104,17 @@ export async function offerProviders() {
 
 /** "Li Wei · Rep": how the header names who is signed in. */
 export function describeUser(user) {
-  return `${user.name} · ${SESSION_STRINGS.roles[user.role] || user.role}`;
+  return t("session.who", { name: user.name, role: t(`session.role.${user.role}`) });
+}
+
+/** Takes on the signed-in person's own preferences: dates in their time zone; their
+ * language unless this browser chose one. True when the page must reload to speak it. */
+export function applyPreferences() {
+  const user = currentUser();
+  if (!user) return false;
+  setTimeZone(user.time_zone);
+  const chosen = localStorage.getItem("leadflow.locale");
+  if (chosen || !user.locale || user.locale === locale) return false;
+  localStorage.setItem("leadflow.locale", user.locale);
+  return true;
 }
