@@ -36,15 +36,18 @@ from api.routes import (
     leads,
     metrics,
     notifications,
+    oauth,
     projections,
     quarantine,
     replays,
     reports,
     rulesets,
+    session,
     status,
     template_preview,
     tracking,
     trials,
+    users,
     words,
 )
 from delivery.temporal import LeadWorkflows
@@ -165,6 +168,9 @@ def create_app(settings: Settings, tracer: Tracer | None = None) -> FastAPI:
     app.include_router(imports.router)
     app.include_router(quarantine.router)
     app.include_router(keys.router)
+    app.include_router(session.router)
+    app.include_router(oauth.router)
+    app.include_router(users.router)
     app.include_router(console.router)
     app.include_router(docs.router)
     app.mount(console.STATIC_URL, StaticFiles(directory=console.STATIC_DIR), name="console")

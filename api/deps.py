@@ -16,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from api.auth_failures import FailedAuthentications
 from api.errors import ApiError
 from api.ingest_writer import GroupCommitter
+from api.sessions import session_of
 from delivery.temporal import LeadWorkflows
 from domain.limits import MAX_JSON_DEPTH, nests_deeper_than, unsafe_values
 from leadflow.bootstrap import Store
@@ -66,11 +67,13 @@ SCOPE_OF: dict[Callable[..., Awaitable[Caller]], str] = {}
 
 @functools.cache
 def require(scope: str) -> Callable[..., Awaitable[Caller]]:
-    """A dependency that lets the request through only with a key holding `scope`: 401
-    without a valid key, 403 without the scope, 429 while the client's address is refused
-    for failing too often. The same callable for the same scope, so FastAPI runs it once per
-    request however many parameters depend on it. Its only parameter is the request: each
-    dependency FastAPI solves costs every request (this is on the ingest path)."""
+    """A dependency that lets the request through only with a key, or (without an
+    `Authorization` header) a console session (`api.sessions`), holding `scope`: 401 without
+    a valid key or session, 403 without the scope or (session) without its CSRF token, 429
+    while the client's address is refused for failing too often. The same callable for the
+    same scope, so FastAPI runs it once per request however many parameters depend on it.
+    Its only parameter is the request: each dependency FastAPI solves costs every request
+    (this is on the ingest path)."""
 
     async def check(request: Request) -> Caller:
         store: Store = request.app.state.store
@@ -86,7 +89,17 @@ def require(scope: str) -> Callable[..., Awaitable[Caller]]:
             )
         header = request.headers.get("authorization", "")
         if not header:
-            raise ApiError(401, "unauthenticated", "send an API key: Authorization: Bearer <key>")
+            signed_in = await session_of(request)
+            if signed_in is None:
+                raise ApiError(
+                    401,
+                    "unauthenticated",
+                    "send an API key (Authorization: Bearer <key>) or sign in",
+                )
+            annotate(api_key_id=signed_in.caller.key_id)
+            if scope not in signed_in.caller.scopes:
+                raise ApiError(403, "forbidden", f"a {signed_in.caller.role} may not do this")
+            return signed_in.caller
         scheme, _, key = header.partition(" ")
         key = key.strip()
         # A key remembered at the current key generation is checked without a thread hop.
@@ -199,6 +212,10 @@ def body_for(scope: str) -> Callable[..., Awaitable[Any]]:
 
 AdminCaller = Annotated[Caller, Depends(require("admin"))]
 IngestCaller = Annotated[Caller, Depends(require("ingest"))]
+ReadCaller = Annotated[Caller, Depends(require("read"))]
 AdminBody = Annotated[Any, Depends(body_for("admin"))]
+# Rulesets' changes: admins, and the managers and directors who sign in (domain.permissions).
+RulesCaller = Annotated[Caller, Depends(require("rules"))]
+RulesBody = Annotated[Any, Depends(body_for("rules"))]
 IngestBody = Annotated[Any, Depends(body_for("ingest"))]
 ReadBody = Annotated[Any, Depends(body_for("read"))]

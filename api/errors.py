@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from delivery.temporal import TemporalUnavailable
 from domain.errors import Conflict, DomainError, InvalidDocument, LeadNotFound
+from domain.users import UserNotFound
 from intake.form_book import FormNotFound, FormVersionNotFound
 from intake.jobs import ImportNotFound
 from replay.jobs import ReplayNotFound
@@ -68,7 +69,9 @@ def status_of(error: DomainError) -> int:
         return 422
     if isinstance(error, (RulesetNotFound, ReplayNotFound, QuarantineItemNotFound, KeyNotFound)):
         return 404
-    if isinstance(error, (LeadNotFound, FormNotFound, FormVersionNotFound, ImportNotFound)):
+    if isinstance(
+        error, (LeadNotFound, FormNotFound, FormVersionNotFound, ImportNotFound, UserNotFound)
+    ):
         return 404
     if isinstance(error, Conflict):
         return 409

@@ -20,6 +20,7 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import Histogram
 
@@ -86,11 +87,15 @@ class GroupCommitter:
         keys: Sequence[str | None],
         *,
         scope: str | None = None,
+        actor: dict[str, Any] | None = None,
     ) -> list[Appended]:
         """Append `events` (all or nothing) and return their results once committed;
         `keys` are idempotency keys of `scope` (the API key that sent them). Raises what
         `EventLog.append` raises (ItemRejected, ...). With traces on, each event keeps the
-        context of the request's span (`leadflow.tracing`)."""
+        context of the request's span (`leadflow.tracing`); with `actor`, each records who
+        posted it."""
+        if actor is not None:
+            events = [dataclasses.replace(event, actor=actor) for event in events]
         traceparent = current_traceparent()
         if traceparent is not None:  # traces on: the request's span is kept on each event
             events = [dataclasses.replace(event, traceparent=traceparent) for event in events]

@@ -30,6 +30,7 @@ from api.responses import MODELS as ANSWER_MODELS
 from api.rule_word_responses import RULE_WORD_MODELS
 from api.template_preview_responses import TEMPLATE_PREVIEW_MODELS
 from api.trial_responses import TRIAL_MODELS
+from api.user_responses import USER_MODELS
 from api.word_responses import WORD_MODELS
 from domain.directory import Directory
 from domain.events import EXTERNAL_DATA, LEADLESS_TYPES
@@ -60,6 +61,7 @@ _, _ANSWER_DEFS = models_json_schema(
             *TRIAL_MODELS,
             *TEMPLATE_PREVIEW_MODELS,
             *WORD_MODELS,
+            *USER_MODELS,
         ]
     ],
     ref_template="#/components/schemas/{model}",
@@ -302,6 +304,54 @@ ROTATION_BODY = _json_body(
 )
 
 
+# Console sign-in and user administration (api.routes.session, api.routes.users).
+_PREFERENCES = {
+    "locale": {"enum": ["zh-CN", "en", None], "description": "null: the browser's language"},
+    "time_zone": {"type": ["string", "null"], "description": "IANA, e.g. Asia/Shanghai"},
+}
+_PASSWORD = {"type": "string", "minLength": 8, "maxLength": 256}
+_USER_FIELDS = {
+    "name": {"type": "string", "minLength": 1, "maxLength": 200},
+    "role": {"enum": ["rep", "manager", "director", "admin"]},
+    "person_id": {"type": ["string", "null"], "description": "A rep's or person's directory id"},
+    "password": _PASSWORD,
+    **_PREFERENCES,
+}
+SIGN_IN_BODY = _json_body(
+    {
+        "type": "object",
+        "properties": {"login": {"type": "string", "maxLength": 256}, "password": _PASSWORD},
+        "required": ["login", "password"],
+        "additionalProperties": False,
+    },
+    examples={"sign_in": {"value": {"login": "wang@example.com", "password": "correct horse"}}},
+)
+PREFERENCES_BODY = _json_body(
+    {"type": "object", "properties": _PREFERENCES, "additionalProperties": False},
+    examples={"chinese": {"value": {"locale": "zh-CN", "time_zone": "Asia/Shanghai"}}},
+)
+NEW_USER_BODY = _json_body(
+    {
+        "type": "object",
+        "properties": {
+            "login": {"type": "string", "minLength": 1, "maxLength": 200},
+            **_USER_FIELDS,
+        },
+        "required": ["login", "role"],
+        "additionalProperties": False,
+    },
+    examples={"rep": {"value": {"login": "wang@example.com", "role": "rep", "person_id": "rep-a"}}},
+)
+USER_CHANGES_BODY = _json_body(
+    {
+        "type": "object",
+        "properties": {**_USER_FIELDS, "disabled": {"type": "boolean"}},
+        "additionalProperties": False,
+    },
+    examples={"disable": {"value": {"disabled": True}}},
+)
+
+
 def openapi_json(document: dict[str, Any]) -> str:
     """The OpenAPI document as `docs/openapi.json` holds it: keys sorted, two-space indent,
     a final newline, so a change to the API is a readable diff."""
@@ -315,8 +365,21 @@ BEARER = {
     "type": "http",
     "scheme": "bearer",
     "description": "An API key, `Authorization: Bearer <key>`, holding the scope the operation "
-    "lists (an admin key holds every scope).",
+    "lists (an admin key holds every scope). A person signed in to the console sends the "
+    "`leadflow_session` cookie instead, and may do what their role allows (docs/access.md).",
 }
+# The console's own session routes (`GET`/`PATCH`/`DELETE /v1/session`) take the cookie alone.
+SESSION_SCHEME = "session"
+SESSION_COOKIE = {
+    "type": "apiKey",
+    "in": "cookie",
+    "name": "leadflow_session",
+    "description": "The session `POST /v1/session` opened; unsafe methods also send its "
+    "`X-CSRF-Token`.",
+}
+SESSION_ONLY: dict[str, Any] = {"security": [{SESSION_SCHEME: []}]}
+# The scopes only people's roles name, by the key scope that grants them (domain.permissions).
+_KEY_SCOPE = {"reports": "read", "rules": "admin"}
 
 
 def _scopes(dependant: Dependant) -> list[str]:
@@ -341,8 +404,11 @@ def _document_keys(app: FastAPI, document: dict[str, Any]) -> None:
             continue
         for method in route.methods or ():
             operation = document["paths"][path][method.lower()]
-            operation["security"] = [{SECURITY_SCHEME: scopes}]
-    document["components"].setdefault("securitySchemes", {})[SECURITY_SCHEME] = BEARER
+            key_scopes = list(dict.fromkeys(_KEY_SCOPE.get(scope, scope) for scope in scopes))
+            operation["security"] = [{SECURITY_SCHEME: key_scopes}]
+    schemes = document["components"].setdefault("securitySchemes", {})
+    schemes[SECURITY_SCHEME] = BEARER
+    schemes[SESSION_SCHEME] = SESSION_COOKIE
 
 
 def describe_api(app: FastAPI) -> None:

@@ -444,6 +444,11 @@ class LeadEvent(Answer):
         "when traces were on.",
         examples=["4bf92f3577b34da6a3ce929d0e0e4736"],
     )
+    actor: dict[str, Any] | None = Field(
+        default=None,
+        description="Who posted it: {kind: user, user_id, person_id, role} or "
+        "{kind: key, key_id}; null for decisions and events posted before it was recorded.",
+    )
 
 
 class LeadEvents(Answer):

@@ -223,6 +223,8 @@ class IncomingEvent:
     fingerprint: str = ""
     # The W3C trace context it was appended in, when traces are on (`leadflow.tracing`).
     traceparent: str | None = None
+    # Who posted it (`domain.state.LoggedEvent.actor`): set by the API, never from the body.
+    actor: dict[str, Any] | None = None
 
     @property
     def is_capture(self) -> bool:

@@ -28,6 +28,8 @@ class LeadEvent(Aggregate.Event):
     caused_by: str | None
     # A default: events stored before traces existed have none (`domain.state.LoggedEvent`).
     traceparent: str | None = None
+    # Who posted it (issue #19); a default, as events stored before carry none.
+    actor: dict[str, Any] | None = None
 
     def to_logged(self) -> LoggedEvent:
         return LoggedEvent(
@@ -42,6 +44,7 @@ class LeadEvent(Aggregate.Event):
             ruleset_version=self.ruleset_version,
             caused_by=self.caused_by,
             traceparent=self.traceparent,
+            actor=self.actor,
         )
 
     def apply(self, aggregate: Any) -> None:
@@ -171,6 +174,7 @@ class Lead(Aggregate):
         ruleset_version: int | None,
         caused_by: str | None,
         traceparent: str | None = None,
+        actor: dict[str, Any] | None = None,
     ) -> None:
         self.state = LeadState(lead_id=str(self.id))
         # The ids of the lead's posted events: unique in the stream (decisions name the
@@ -185,6 +189,7 @@ class Lead(Aggregate):
         occurred_at: datetime,
         data: dict[str, Any],
         traceparent: str | None = None,
+        actor: dict[str, Any] | None = None,
     ) -> Lead:
         lead = cls._create(
             cls.Captured,
@@ -196,6 +201,7 @@ class Lead(Aggregate):
             ruleset_version=None,
             caused_by=None,
             traceparent=traceparent,
+            actor=actor,
         )
         return lead
 
@@ -206,6 +212,7 @@ class Lead(Aggregate):
         occurred_at: datetime,
         data: dict[str, Any],
         traceparent: str | None = None,
+        actor: dict[str, Any] | None = None,
     ) -> LeadEvent:
         """Append an external event of `event_type` (already validated and guarded)."""
         self.trigger_event(
@@ -217,6 +224,7 @@ class Lead(Aggregate):
             ruleset_version=None,
             caused_by=None,
             traceparent=traceparent,
+            actor=actor,
         )
         event = self.pending_events[-1]
         assert isinstance(event, LeadEvent)

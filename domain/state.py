@@ -43,6 +43,9 @@ class LoggedEvent:
     # The W3C trace context of the request that appended it (a decision: of its cause),
     # when traces were on; absent from events stored before traces existed.
     traceparent: str | None = None
+    # Who posted it through the API (issue #19): {"kind": "user", "user_id", "person_id",
+    # "role"} or {"kind": "key", "key_id"}; absent from decisions and older events.
+    actor: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import os
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from eventsourcing.persistence import IntegrityError as PersistenceIntegrityError
@@ -44,6 +45,7 @@ from store.positions import PositionStore
 from store.quarantine import Quarantine
 from store.rulebook import Rulebook
 from store.schema import schema_ready
+from store.users import UserStore
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ class Store:
     rulebook: Rulebook
     quarantine: Quarantine
     forms: FormBook
+    users: UserStore
 
     def append(
         self, events: list[IncomingEvent], keys: list[str | None], scope: str | None = None
@@ -116,6 +119,11 @@ def open_store(settings: Settings) -> Store:
     keys = KeyStore(engine)
     if settings.bootstrap_admin_key:
         keys.ensure_bootstrap(settings.bootstrap_admin_key)
+    users = UserStore(engine, event_log)
+    if settings.bootstrap_admin_password is not None:
+        users.ensure_bootstrap_admin(
+            settings.bootstrap_admin_password.get_secret_value(), datetime.now(UTC)
+        )
     return Store(
         event_log=event_log,
         engine=engine,
@@ -124,6 +132,7 @@ def open_store(settings: Settings) -> Store:
         rulebook=Rulebook(event_log),
         quarantine=Quarantine(engine),
         forms=FormBook(event_log),
+        users=users,
     )
 
 

@@ -16,6 +16,7 @@ from domain.errors import DomainError
 from leadflow.import_cli import import_csv
 from leadflow.replay_cli import replay_app
 from leadflow.settings import Settings
+from leadflow.users_cli import users_app
 from store.keys import DEFAULT_ROTATION_GRACE, MAX_ROTATION_GRACE
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ app.add_typer(rules_app, name="rules")
 projections_app = typer.Typer(help="Read models (projections) of the log.", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")
 app.add_typer(replay_app, name="replay")
+app.add_typer(users_app, name="users")
 app.command("import")(import_csv)
 quarantine_app = typer.Typer(
     help="What failed for one lead and waits for an operator.", no_args_is_help=True

@@ -25,11 +25,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 from rich.console import Console
 
 from leadflow.bootstrap import open_store
 from leadflow.settings import SEARCH_ATTRIBUTES, Settings
 from store.keys import new_key
+from store.users import BOOTSTRAP_LOGIN, generated_password
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +211,20 @@ def admin_key(settings: Settings) -> str:
     return key
 
 
+def admin_password(settings: Settings) -> str:
+    """The console password of the user `admin`: from the environment, else one kept in the
+    data dir (generated on the first run, readable by its owner only)."""
+    if settings.bootstrap_admin_password is not None:
+        return settings.bootstrap_admin_password.get_secret_value()
+    password_file = settings.data_dir / "admin-password"
+    if password_file.exists():
+        return password_file.read_text().strip()
+    password = generated_password()
+    password_file.write_text(password + "\n")
+    password_file.chmod(0o600)
+    return password
+
+
 def _wait_for_api(url: str, timeout: float, supervisor: Supervisor) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not supervisor.stopping:
@@ -234,7 +250,11 @@ def run_dev(
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     key = admin_key(settings)
-    settings = settings.model_copy(update={"bootstrap_admin_key": key})
+    password = admin_password(settings)
+    # The store opened below creates the user `admin` with this password once.
+    settings = settings.model_copy(
+        update={"bootstrap_admin_key": key, "bootstrap_admin_password": SecretStr(password)}
+    )
     # Create tables (and the default directory and ruleset) once, before several processes
     # race to do it.
     store = open_store(settings)
@@ -300,6 +320,7 @@ def run_dev(
                 f"  Temporal UI  {ui}\n"
                 f"  Metrics      {_metrics_urls(settings, api_url)}\n"
                 f"  Admin key    {key}\n"
+                f"  Sign in      {api_url}/  as {BOOTSTRAP_LOGIN} / {password}\n"
                 f"  Data dir     {settings.data_dir.resolve()}\n"
                 "Press Ctrl-C to stop."
             )

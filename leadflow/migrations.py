@@ -25,6 +25,7 @@ from store.positions import metadata as positions_metadata
 from store.quarantine import metadata as quarantine_metadata
 from store.sealing import metadata as sealing_metadata
 from store.shadow_decisions import metadata as shadow_metadata
+from store.users import metadata as users_metadata
 
 
 def owned_metadata() -> MetaData:
@@ -39,6 +40,7 @@ def owned_metadata() -> MetaData:
         imports_metadata,
         sealing_metadata,
         shadow_metadata,
+        users_metadata,
     ]
     declared += [projection.metadata for projection in projections()]
     for metadata in declared:

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     temporal_tls_server_name: str | None = None
     temporal_api_key: SecretStr | None = None
     bootstrap_admin_key: str | None = None
+    # If set, a console user `admin` with this password exists (created once; a password
+    # changed since stays changed). `leadflow dev` sets it (docs/access.md).
+    bootstrap_admin_password: SecretStr | None = None
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     phone_region: str = "CN"
@@ -122,6 +125,22 @@ class Settings(BaseSettings):
     captcha_verify_url: str | None = Field(default=None, pattern=r"^https?://")
     captcha_secret: SecretStr | None = None
     captcha_site_key: str | None = None
+    # Console sign-in through DingTalk and WeCom (docs/access.md), each on when its ids and
+    # secret are set; the providers' addresses are settings so tests can stand in for them.
+    dingtalk_client_id: str | None = None
+    dingtalk_client_secret: SecretStr | None = None
+    dingtalk_authorize_url: str = Field(
+        default="https://login.dingtalk.com/oauth2/auth", pattern=r"^https?://"
+    )
+    dingtalk_api_url: str = Field(default="https://api.dingtalk.com", pattern=r"^https?://")
+    wecom_corp_id: str | None = None
+    wecom_agent_id: str | None = None
+    wecom_secret: SecretStr | None = None
+    wecom_authorize_url: str = Field(
+        default="https://open.weixin.qq.com/connect/oauth2/authorize", pattern=r"^https?://"
+    )
+    wecom_api_url: str = Field(default="https://qyapi.weixin.qq.com", pattern=r"^https?://")
+    oauth_timeout_seconds: float = Field(default=10.0, gt=0)
     captcha_script_url: str | None = Field(default=None, pattern=r"^https://")
 
     @field_validator("time_zone")

@@ -24,6 +24,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    ColumnElement,
     DateTime,
     Index,
     Integer,
@@ -34,15 +35,19 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
+    false,
     insert,
     literal,
+    or_,
     select,
+    true,
     tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
+from domain.access import EVERYTHING, LeadScope
 from domain.state import LeadState, LoggedEvent, apply_event
 from projections.base import LogEntry, TableProjection
 
@@ -251,11 +256,18 @@ class LeadKey:
 
 
 def find_leads(
-    conn: Connection, filters: LeadFilters, after: LeadKey | None, limit: int
+    conn: Connection,
+    filters: LeadFilters,
+    after: LeadKey | None,
+    limit: int,
+    scope: LeadScope = EVERYTHING,
 ) -> list[LeadState]:
-    """Up to `limit` leads matching `filters`, in page order, after `after`."""
+    """Up to `limit` leads matching `filters` within `scope`, in page order, after `after`."""
     table = _LIVE
     query = select(table.c.state)
+    visible = scope_clause(table, scope)
+    if visible is not None:
+        query = query.where(visible)
     for name, value in filters.as_dict().items():
         if value is not None:
             query = query.where(table.c[name] == value)
@@ -269,6 +281,22 @@ def find_leads(
         )
     query = query.order_by(table.c.created_at, table.c.lead_id).limit(limit)
     return [state_of(stored) for stored in conn.execute(query).scalars()]
+
+
+def scope_clause(table: Table, scope: LeadScope) -> ColumnElement[bool] | None:
+    """The condition selecting the leads in `scope` (None: every lead): owned by one of its
+    owners, of one of its teams, or (with `pool`) in the pool. Each arm has its index
+    (`ix_leads_owner`, `_team`, `_in_pool`), so the database combines them in one query."""
+    if scope.everything:
+        return None
+    arms: list[ColumnElement[bool]] = []
+    if scope.owners:
+        arms.append(table.c.owner.in_(sorted(scope.owners)))
+    if scope.teams:
+        arms.append(table.c.team.in_(sorted(scope.teams)))
+    if scope.pool:
+        arms.append(table.c.in_pool == true())
+    return or_(*arms) if arms else false()
 
 
 def key_of(state: LeadState) -> LeadKey:

@@ -135,6 +135,8 @@ class LoggedEventDecoder:
                 "caused_by": fields["caused_by"],
                 # Absent from events stored before traces existed.
                 "traceparent": fields.get("traceparent"),
+                # Absent from decisions and from events posted before issue #19.
+                "actor": fields.get("actor"),
             }
         except (KeyError, TypeError, ValueError):
             return None  # not a lead event's JSON: the library's error says what it is

@@ -367,7 +367,9 @@ class IngestUnit(UnitOfWork):
                 unindexed.append(index_id)
         new_lead = lead_id is None
         if lead_id is None:
-            lead = Lead.capture(uuid4(), event_id, event.occurred_at, event.data, event.traceparent)
+            lead = Lead.capture(
+                uuid4(), event_id, event.occurred_at, event.data, event.traceparent, event.actor
+            )
             self.adopt(lead, is_new=True)
         else:
             existing = self.get(lead_id)
@@ -379,7 +381,14 @@ class IngestUnit(UnitOfWork):
                 raise LeadAttributesFull(full.message, [full.as_dict()])
             self._check_event_id(lead, event_id)
             self.adopt(lead)
-            lead.record("lead.captured", event_id, event.occurred_at, event.data, event.traceparent)
+            lead.record(
+                "lead.captured",
+                event_id,
+                event.occurred_at,
+                event.data,
+                event.traceparent,
+                event.actor,
+            )
         for index_id in unindexed:
             self.track(IdentityIndex.for_identity(index_id, lead.id))
         return Appended(event_id, lead.id, lead.version, new_lead, False)
@@ -397,7 +406,9 @@ class IngestUnit(UnitOfWork):
             day = self._check_claimant(rep_id, lead.state, datetime.now(UTC))
             self.workload_for_change(rep_id).count_claim(str(lead.id), day)
         self.adopt(lead)
-        lead.record(event.type, event_id, event.occurred_at, event.data, event.traceparent)
+        lead.record(
+            event.type, event_id, event.occurred_at, event.data, event.traceparent, event.actor
+        )
         return Appended(event_id, lead.id, lead.version, False, False)
 
     def _check_claimant(self, rep_id: str, lead: LeadState, at: datetime) -> str:

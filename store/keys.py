@@ -53,6 +53,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from domain.access import EVERYTHING, LeadScope, Role
 from domain.errors import Conflict, DomainError, FieldError, InvalidDocument
+from domain.permissions import scopes_of_key
 from store.times import utc
 
 log = logging.getLogger(__name__)
@@ -500,7 +501,7 @@ class KeyStore:
 
     def lookup(self, key: str) -> Caller | None:
         """Who holds this key and its scopes, or None for an unknown, revoked or expired key.
-        Admin implies every scope."""
+        Admin implies every scope, read implies `reports` (`domain.permissions`)."""
         hashed = hash_key(key)
         # Read before the key: a change committed after this read moves the generation on,
         # so what the query below saw is never remembered past it.
@@ -516,7 +517,7 @@ class KeyStore:
         caller = Caller(
             key_id=secret.key_id,
             name=secret.name or secret.key_id,
-            scopes=frozenset(SCOPES) if "admin" in secret.scopes else frozenset(secret.scopes),
+            scopes=scopes_of_key(secret.scopes),
         )
         if generation is not None:
             expires_at = None if secret.expires_at is None else secret.expires_at.timestamp()

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from api.deps import AdminBody, AdminCaller, WriterDep
 from api.ingest_writer import GroupCommitter
 from api.responses import KEYED, READS_BODY, EventAccepted, answer, refused
+from api.sessions import actor_of
 from domain.consent import DoNotContactRequest, do_not_contact_event
 from leadflow.logs import annotate
 from store.ingest import ItemRejected
@@ -59,7 +60,7 @@ async def _append(
     )
     annotate(lead_id=str(lead_id))
     try:
-        [result] = await writer.append([event], [key], scope=caller.key_id)
+        [result] = await writer.append([event], [key], scope=caller.key_id, actor=actor_of(caller))
     except ItemRejected as rejected:
         raise rejected.cause from None
     return JSONResponse(result.as_dict(), status_code=202)

@@ -16,6 +16,7 @@ from api.deps import IngestBody, IngestCaller, SettingsDep, WriterDep
 from api.errors import ApiError
 from api.openapi_bodies import EVENT_BODY, batch_body
 from api.responses import KEYED, READS_BODY, BatchAccepted, EventAccepted, answer, refused
+from api.sessions import actor_of
 from domain.errors import FieldError, InvalidEvent
 from domain.events import IncomingEvent, parse_event
 from leadflow.logs import annotate
@@ -62,7 +63,7 @@ async def post_event(
     key = event.event_id or idempotency_key
     try:
         # Keys are the sending API key's own: another integration's `form-42` is another.
-        [result] = await writer.append([event], [key], scope=caller.key_id)
+        [result] = await writer.append([event], [key], scope=caller.key_id, actor=actor_of(caller))
     except ItemRejected as rejected:
         raise rejected.cause from None
     if result.lead_id is not None:
@@ -111,5 +112,5 @@ async def post_batch(
         e.event_id or (f"{idempotency_key}/{i}" if idempotency_key else None)
         for i, e in enumerate(events)
     ]
-    results = await writer.append(events, keys, scope=caller.key_id)
+    results = await writer.append(events, keys, scope=caller.key_id, actor=actor_of(caller))
     return JSONResponse({"results": [r.as_dict() for r in results]}, status_code=202)

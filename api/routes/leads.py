@@ -15,13 +15,15 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import StoreDep, require
+from api.deps import ReadCaller, StoreDep, require
 from api.errors import ApiError
 from api.responses import KEYED, Lead, LeadEvents, LeadPage, answer, refused
+from api.visibility import check_visible, visible_lead
+from domain.access import LeadScope
 from domain.state import LeadState, LoggedEvent
 from leadflow.bootstrap import Store
 from leadflow.tracing import trace_id_of
-from projections.leads import LeadFilters, LeadKey, find_lead, find_leads, key_of
+from projections.leads import LeadFilters, LeadKey, find_leads, key_of
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"], dependencies=[Depends(require("read"))])
 
@@ -38,6 +40,7 @@ FilterValue = Annotated[str | None, Query(min_length=1, max_length=200)]
 )
 async def list_leads(
     store: StoreDep,
+    caller: ReadCaller,
     owner: FilterValue = None,
     team: FilterValue = None,
     stage: Stage | None = None,
@@ -47,18 +50,21 @@ async def list_leads(
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> dict[str, Any]:
     """Leads matching every given filter, oldest capture first, `limit` at a time; pass
-    `next_cursor` back as `cursor` for the next page (null: no more)."""
+    `next_cursor` back as `cursor` for the next page (null: no more). A person signed in
+    sees only the leads their role allows (docs/access.md)."""
     filters = LeadFilters(owner=owner, team=team, stage=stage, in_pool=in_pool, source=source)
     after = None if cursor is None else _decode_cursor(cursor, filters)
-    found = await run_in_threadpool(_find, store, filters, after, limit + 1)
+    found = await run_in_threadpool(_find, store, filters, after, limit + 1, caller.lead_scope)
     page = found[:limit]
     next_cursor = _encode_cursor(key_of(page[-1]), filters) if len(found) > limit else None
     return {"items": [lead_body(state) for state in page], "next_cursor": next_cursor}
 
 
-def _find(store: Store, filters: LeadFilters, after: LeadKey | None, limit: int) -> list[LeadState]:
+def _find(
+    store: Store, filters: LeadFilters, after: LeadKey | None, limit: int, scope: LeadScope
+) -> list[LeadState]:
     with store.engine.connect() as conn:
-        return find_leads(conn, filters, after, limit)
+        return find_leads(conn, filters, after, limit, scope)
 
 
 def lead_body(state: LeadState) -> dict[str, Any]:
@@ -114,20 +120,18 @@ NO_LEAD = refused(*KEYED, 404, meanings={404: "No such lead (`lead_not_found`)."
 
 
 @router.get("/{lead_id}", response_model=answer(Lead), responses=NO_LEAD)
-async def get_lead(lead_id: UUID, store: StoreDep) -> dict[str, Any]:
+async def get_lead(lead_id: UUID, store: StoreDep, caller: ReadCaller) -> dict[str, Any]:
     """The lead's state from the `leads` projection; a lead the projector has not reached
-    yet (just captured) is folded from the log instead, so it is never a 404."""
-    return lead_body(await run_in_threadpool(_get, store, lead_id))
-
-
-def _get(store: Store, lead_id: UUID) -> LeadState:
-    with store.engine.connect() as conn:
-        projected = find_lead(conn, str(lead_id))
-    return projected if projected is not None else store.event_log.lead_state(lead_id)
+    yet (just captured) is folded from the log instead, so it is never a 404 (but a lead
+    outside a signed-in person's scope is)."""
+    return lead_body(await run_in_threadpool(visible_lead, store, caller, lead_id))
 
 
 @router.get("/{lead_id}/events", response_model=answer(LeadEvents), responses=NO_LEAD)
-async def get_lead_events(lead_id: UUID, store: StoreDep) -> dict[str, Any]:
+async def get_lead_events(lead_id: UUID, store: StoreDep, caller: ReadCaller) -> dict[str, Any]:
+    """The lead's whole stream in order; each event posted through the API names its
+    `actor`."""
+    await run_in_threadpool(check_visible, store, caller, lead_id)
     events = await run_in_threadpool(store.event_log.lead_events, lead_id)
     return {"lead_id": str(lead_id), "events": [timeline_entry(e) for e in events]}
 

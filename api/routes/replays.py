@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from api.deps import AdminBody, AdminCaller, StoreDep, require
+from api.deps import RulesBody, RulesCaller, StoreDep, require
 from api.errors import error_body
 from api.locales import RequestLocale
 from api.openapi_bodies import REPLAY_BODY
@@ -55,7 +55,7 @@ NO_REPLAY = {404: "No such replay (`replay_not_found`)."}
     ),
 )
 async def start_replay(
-    body: AdminBody, store: StoreDep, replays: ReplaysDep, asked: RequestLocale
+    body: RulesBody, store: StoreDep, replays: ReplaysDep, asked: RequestLocale
 ) -> JSONResponse:
     """Queue a replay of the log's history under the candidate `ruleset`; 422 naming every
     bad field (the candidate's under `/ruleset`, over 256 KiB included), 404 for an
@@ -95,7 +95,7 @@ async def start_replay(
         meanings={**NO_REPLAY, 409: "The replay has already ended (`replay_finished`)."},
     ),
 )
-async def cancel_replay(replay_id: str, replays: ReplaysDep, _: AdminCaller) -> dict[str, str]:
+async def cancel_replay(replay_id: str, replays: ReplaysDep, _: RulesCaller) -> dict[str, str]:
     """Cancel the replay: a queued one is `cancelled` at once, a running one `cancelling`
     until its runner (in whichever API process) stops it at its next progress report;
     409 `replay_finished` once it has ended, 404 for an unknown id."""

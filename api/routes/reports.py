@@ -44,7 +44,9 @@ from projections.reports import (
     sources_report,
 )
 
-router = APIRouter(prefix="/v1/reports", tags=["reports"], dependencies=[Depends(require("read"))])
+router = APIRouter(
+    prefix="/v1/reports", tags=["reports"], dependencies=[Depends(require("reports"))]
+)
 
 Format = Literal["json", "csv"]
 Metric = Literal["followed_up", "MQL", "SQL", "opportunity", "won", "email_opened", "email_clicked"]

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from api.deps import AdminBody, AdminCaller, ReadBody, StoreDep, require
+from api.deps import ReadBody, RulesBody, RulesCaller, StoreDep, require
 from api.locales import RequestLocale
 from api.openapi_bodies import DESCRIBE_BODY, RULESET_BODY
 from api.responses import (
@@ -111,7 +111,7 @@ async def describe(body: ReadBody, store: StoreDep, asked: RequestLocale) -> dic
         meanings={422: "The ruleset is not valid (`invalid_ruleset`): every error by path."},
     ),
 )
-async def publish(body: AdminBody, caller: AdminCaller, store: StoreDep) -> JSONResponse:
+async def publish(body: RulesBody, caller: RulesCaller, store: StoreDep) -> JSONResponse:
     version = await run_in_threadpool(store.rulebook.publish, body, caller.name, datetime.now(UTC))
     return JSONResponse({"version": version}, status_code=201)
 
@@ -172,7 +172,7 @@ async def get_version(version: int, store: StoreDep) -> dict[str, Any]:
         },
     ),
 )
-async def activate(version: int, store: StoreDep, caller: AdminCaller) -> dict[str, Any]:
+async def activate(version: int, store: StoreDep, caller: RulesCaller) -> dict[str, Any]:
     await run_in_threadpool(store.rulebook.activate, version, caller.name, datetime.now(UTC))
     return {"active_version": version}
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import MetaData, select
 
-from api.deps import AdminBody, AdminCaller, StoreDep, require
+from api.deps import RulesBody, RulesCaller, StoreDep, require
 from api.responses import KEYED, READS_BODY, RulesetActivated, answer, refused
 from api.routes.reports import WindowDep
 from api.trial_responses import RunningTrials, Trial, TrialReport
@@ -55,7 +55,7 @@ async def list_trials(store: StoreDep) -> dict[str, Any]:
     response_model=answer(Trial),
     responses=refused(*KEYED, 404, 409, meanings=NOT_FOR_TRIAL),
 )
-async def start_shadow(version: int, store: StoreDep, caller: AdminCaller) -> dict[str, Any]:
+async def start_shadow(version: int, store: StoreDep, caller: RulesCaller) -> dict[str, Any]:
     """Decide every trigger under this version too, changing nothing (a running shadow is
     replaced)."""
     trial = await run_in_threadpool(
@@ -92,7 +92,7 @@ async def start_shadow(version: int, store: StoreDep, caller: AdminCaller) -> di
     responses=refused(*KEYED, *READS_BODY, 404, 409, meanings=NOT_FOR_TRIAL),
 )
 async def start_canary(
-    version: int, body: AdminBody, store: StoreDep, caller: AdminCaller
+    version: int, body: RulesBody, store: StoreDep, caller: RulesCaller
 ) -> dict[str, Any]:
     """Decide `share` of the leads captured from now on under this version (by lead id; a
     running canary is replaced)."""
@@ -108,7 +108,7 @@ async def start_canary(
     response_model=answer(RulesetActivated),
     responses=refused(*KEYED, 404, 409, meanings=NOT_ON_TRIAL),
 )
-async def promote(version: int, store: StoreDep, caller: AdminCaller) -> dict[str, Any]:
+async def promote(version: int, store: StoreDep, caller: RulesCaller) -> dict[str, Any]:
     """Activate the version on trial and end its trial, in one commit."""
     await run_in_threadpool(store.rulebook.promote, version, caller.name, datetime.now(UTC))
     return {"active_version": version}
@@ -119,7 +119,7 @@ async def promote(version: int, store: StoreDep, caller: AdminCaller) -> dict[st
     response_model=answer(RunningTrials),
     responses=refused(*KEYED, 404, 409, meanings=NOT_ON_TRIAL),
 )
-async def stop(version: int, store: StoreDep, caller: AdminCaller) -> dict[str, Any]:
+async def stop(version: int, store: StoreDep, caller: RulesCaller) -> dict[str, Any]:
     """End the version's trial: canary leads go back to the active version at their next
     trigger. Answers the trials still running."""
 

@@ -61,6 +61,7 @@ def director(shared_dev: LeadflowDev) -> Iterator[Browser]:
     try:
         browser.open("/rulesets")
         browser.wait(lambda d: d.find_element(By.ID, "api-key").is_displayed(), "the sign-in")
+        driver.find_element(By.ID, "api-key").click()
         browser.press(shared_dev.admin_key, Keys.ENTER)
         browser.wait(
             lambda d: browser.js("return document.body.dataset.builderReady"), "the builder"

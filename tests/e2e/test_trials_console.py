@@ -29,6 +29,7 @@ def browser(shared_dev: LeadflowDev) -> Iterator[Browser]:
     try:
         browser.open("/rulesets")
         browser.wait(lambda d: d.find_element(By.ID, "api-key").is_displayed(), "sign-in form")
+        driver.find_element(By.ID, "api-key").click()
         browser.press(shared_dev.admin_key, Keys.ENTER)
         browser.wait(lambda d: d.find_element(By.ID, "main").is_displayed(), "the page")
         yield browser

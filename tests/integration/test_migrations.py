@@ -98,6 +98,8 @@ CREATED_BY_LATER_MIGRATIONS = (
     "imports",
     "lead_data_keys",
     "shadow_decisions",
+    "user_sessions",
+    "users",
 )
 # Columns a migration after 0001 adds to a table 0001 created.
 ADDED_BY_LATER_MIGRATIONS = {"leads": ("do_not_contact", "do_not_contact_reason")}

@@ -38,7 +38,11 @@ UNAUTHENTICATED = {
     ("get", "/t/c/{message_id}"),
     ("get", "/t/u/{message_id}"),
     ("post", "/t/u/{message_id}"),
+    ("post", "/v1/session"),  # signing in
+    ("get", "/v1/session/providers"),
 }
+# The console's own session, by its cookie alone (docs/access.md).
+SESSION_ONLY = {("get", "/v1/session"), ("patch", "/v1/session"), ("delete", "/v1/session")}
 
 
 def operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -82,11 +86,20 @@ def test_every_operation_with_a_key_says_so_and_the_scheme_is_http_bearer() -> N
             "type": "http",
             "scheme": "bearer",
             "description": schemes["apiKey"]["description"],
-        }
+        },
+        "session": {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "leadflow_session",
+            "description": schemes["session"]["description"],
+        },
     }
     for key, operation in operations(CHECKED_IN).items():
         if key in UNAUTHENTICATED:
             assert "security" not in operation, key
+        elif key in SESSION_ONLY:
+            assert operation["security"] == [{"session": []}], key
+            assert {"401", "403", "429"} <= set(operation["responses"]), key
         else:
             [requirement] = operation["security"]
             assert list(requirement) == ["apiKey"], key

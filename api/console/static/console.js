@@ -5,6 +5,34 @@ import { loadMessages, locale, setLocale, t, translate } from "./i18n.js";
 
 const KEY_SLOT = "leadflow.apiKey";
 
+// --- people's sign-in (issue #19, static/session.js) -----------------------------------
+// A tab signed in with a key sends it as before; otherwise calls go with the session cookie
+// (same origin) and, for unsafe methods, the session's CSRF token. currentUser() is for pages.
+import {
+  applyPreferences,
+  csrfToken,
+  currentUser,
+  describeUser,
+  forgetSession,
+  offerProviders,
+  resumeSession,
+  signIn,
+  signOut,
+} from "./session.js";
+
+export { currentUser };
+
+function credentialsFor(method) {
+  const key = sessionStorage.getItem(KEY_SLOT);
+  if (key) return { headers: { Authorization: `Bearer ${key}` }, credentials: "omit" };
+  const headers = {};
+  if (!["GET", "HEAD"].includes(method.toUpperCase()) && csrfToken()) {
+    headers["X-CSRF-Token"] = csrfToken();
+  }
+  return { headers, credentials: "same-origin" };
+}
+// --- end of people's sign-in -----------------------------------------------------------
+
 /** An API answer other than 2xx: its status and leadflow's `{error: {code, message, details}}`. */
 export class ApiError extends Error {
   constructor(status, body) {
@@ -24,14 +52,15 @@ export async function api(path, { method = "GET", query, body } = {}) {
   }
   // Accept-Language: the server words its own sentences (rule descriptions, replay
   // summaries, labels) in the console's language where it can.
-  const headers = { Authorization: `Bearer ${sessionStorage.getItem(KEY_SLOT) || ""}`, "Accept-Language": locale };
+  const { headers, credentials } = credentialsFor(method);
+  headers["Accept-Language"] = locale;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(url, {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
     cache: "no-store",
-    credentials: "omit",
+    credentials,
   });
   const text = await response.text();
   let answer = null;
@@ -44,8 +73,10 @@ export async function api(path, { method = "GET", query, body } = {}) {
   }
   if (response.status === 401) {
     // The key is gone or revoked: ask for one again rather than fail every call.
+    const withKey = sessionStorage.getItem(KEY_SLOT);
     sessionStorage.removeItem(KEY_SLOT);
-    showSignIn(t("signIn.refused"));
+    forgetSession();
+    showSignIn(withKey ? t("signIn.refused") : t("session.ended"));
   }
   if (!response.ok) throw new ApiError(response.status, answer);
   return answer;
@@ -131,12 +162,18 @@ function showSignIn(message = "") {
   document.getElementById("sign-out").hidden = true;
   document.getElementById("sign-in").hidden = false;
   document.getElementById("sign-in-error").textContent = message;
-  document.getElementById("api-key").focus();
+  document.getElementById("who").hidden = true;
+  document.getElementById("login").focus();
+  offerProviders();
 }
 
 function showPage() {
   document.getElementById("sign-in").hidden = true;
   document.getElementById("sign-out").hidden = false;
+  const user = currentUser();
+  const who = document.getElementById("who");
+  who.hidden = user === null;
+  who.textContent = user ? describeUser(user) : "";
   const main = document.getElementById("main");
   main.hidden = false;
   watchQuarantine();
@@ -200,10 +237,28 @@ export async function startPage(render, { namespaces = [] } = {}) {
   if (current) current.setAttribute("aria-current", "page");
 
   let rendered = false;
-  document.getElementById("sign-out").addEventListener("click", () => {
-    sessionStorage.removeItem(KEY_SLOT);
-    // A fresh page: nothing signed-in (timers, shown data) survives the key.
+  document.getElementById("sign-out").addEventListener("click", async () => {
+    if (sessionStorage.getItem(KEY_SLOT)) sessionStorage.removeItem(KEY_SLOT);
+    else await signOut();
+    // A fresh page: nothing signed-in (timers, shown data) survives the key or session.
     window.location.reload();
+  });
+  document.getElementById("password-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const password = document.getElementById("password");
+    const refused = await signIn(document.getElementById("login").value.trim(), password.value);
+    password.value = "";
+    if (refused) {
+      document.getElementById("sign-in-error").textContent = refused;
+      return;
+    }
+    if (rendered || applyPreferences()) {
+      window.location.reload();
+      return;
+    }
+    showPage();
+    rendered = true;
+    render();
   });
   document.getElementById("sign-in-form").addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -234,9 +289,19 @@ export async function startPage(render, { namespaces = [] } = {}) {
     showPage();
     rendered = true;
     render();
-  } else {
-    showSignIn();
+    return;
   }
+  if (!(await resumeSession())) {
+    showSignIn();
+    return;
+  }
+  if (applyPreferences()) {
+    window.location.reload(); // in the person's own language
+    return;
+  }
+  showPage();
+  rendered = true;
+  render();
 }
 
 /** The navigation's Menu button (shown on narrow screens): opens and closes the links,
