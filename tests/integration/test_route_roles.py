@@ -36,6 +36,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/metrics"): PUBLIC,
     ("GET", "/v1/status"): "admin",
     ("GET", "/v1/leads"): "read",
+    ("GET", "/v1/words/events"): "read",
     ("GET", "/v1/leads/{lead_id}"): "read",
     ("GET", "/v1/leads/{lead_id}/events"): "read",
     ("POST", "/v1/leads/{lead_id}/do-not-contact"): "admin",
