@@ -50,9 +50,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     phone_region: str = "CN"
-    # --- reports (docs/analytics.md, "Reports") ---
-    # The IANA time zone whose days, weeks and months a report counts in when the request
-    # names none (`tz`), and the console's default for showing times.
+    # The language people and messages get when nothing says otherwise (docs/languages.md),
+    # and the time zone dates are shown and report days counted in (issue #19; a report's
+    # `tz` overrides it, docs/analytics.md).
+    locale: Literal["zh-CN", "en"] = "zh-CN"
     time_zone: str = "Asia/Shanghai"
     # The currency report amounts are in (ISO 4217): amounts are summed as recorded.
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
@@ -134,7 +135,7 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Asia/Shanghai)") from exc
+            raise ValueError(f"{value!r} is not an IANA time zone, e.g. Asia/Shanghai") from exc
         return value
 
     @field_validator("log_format", "log_level", mode="before")
