@@ -333,20 +333,20 @@ def _won(window: Window) -> Select[Any]:
 
 @dataclass(frozen=True)
 class CampaignReturns:
-    """Spend and first-touch revenue per (campaign, period start): the one definition of
-    marketing ROI. Spend counts by the days of its period inside the window; revenue is the
-    amount of each deal won in the window, credited to the campaign of the lead's first
-    touch (`leads.campaign_id`) and to the period of the day it was won. Deals of leads
-    without a campaign are not marketing's return and count nowhere here."""
+    """Spend and first-touch revenue per (campaign, period start; None: the whole window):
+    the one definition of marketing ROI. Spend counts by the days of its period inside the
+    window; revenue is the amount of each deal won in the window, credited to the campaign
+    of the lead's first touch (`leads.campaign_id`) and to the period of the day it was
+    won. Deals of leads without a campaign are not marketing's return and count nowhere."""
 
-    periods: dict[tuple[str, date], tuple[Decimal, Decimal]]
+    periods: dict[tuple[str, date | None], tuple[Decimal, Decimal]]
 
     def per_campaign(self) -> dict[str, tuple[Decimal, Decimal]]:
         totals: dict[str, tuple[Decimal, Decimal]] = {}
-        for (campaign_id, _), (spent, earned) in sorted(self.periods.items()):
+        for (campaign_id, _), (spent, earned) in self.periods.items():
             before = totals.get(campaign_id, (Decimal(), Decimal()))
             totals[campaign_id] = (before[0] + spent, before[1] + earned)
-        return totals
+        return dict(sorted(totals.items()))
 
     def overall(self) -> tuple[Decimal, Decimal]:
         """All campaigns' spend and revenue together."""
@@ -355,33 +355,40 @@ class CampaignReturns:
         return spent, earned
 
 
-def campaign_returns(conn: Connection, window: Window, interval: str = "month") -> CampaignReturns:
-    """The window's spend and first-touch revenue per campaign and week or month (the
-    periods only group them: the totals are the same for either)."""
-    spend = spend_by_period(_spend_records(conn, window), window, interval)
-    revenue: dict[tuple[str, date], Decimal] = defaultdict(Decimal)
-    for campaign_id, amount, won_at in conn.execute(
-        _won(window).where(LEADS.c.campaign_id.is_not(None))
-    ):
-        revenue[(campaign_id, period_start(window.day_of(won_at), interval))] += Decimal(
-            str(amount or 0)
-        )
+def campaign_returns(
+    conn: Connection, window: Window, interval: str | None = None
+) -> CampaignReturns:
+    """The window's spend and first-touch revenue per campaign and week or month, or (no
+    `interval`) per campaign over the whole window, summed by the database: the same
+    deals and spend either way, so the totals agree."""
+    deals = _won(window).where(LEADS.c.campaign_id.is_not(None)).subquery()
+    revenue: dict[tuple[str, date | None], Decimal] = defaultdict(Decimal)
+    spend: dict[tuple[str, date | None], Decimal] = defaultdict(Decimal)
+    records = _spend_records(conn, window)
+    if interval is None:
+        for (campaign_id, _), amount in spend_by_period(records, window, "month").items():
+            spend[(campaign_id, None)] += amount
+        for campaign_id, amount in conn.execute(
+            select(deals.c.campaign_id, func.sum(deals.c.amount)).group_by(deals.c.campaign_id)
+        ):
+            revenue[(campaign_id, None)] += Decimal(str(amount or 0))
+    else:
+        for (campaign_id, start), amount in spend_by_period(records, window, interval).items():
+            spend[(campaign_id, start)] += amount
+        for campaign_id, amount, won_at in conn.execute(select(deals)):
+            key = (campaign_id, period_start(window.day_of(won_at), interval))
+            revenue[key] += Decimal(str(amount or 0))
+    keys = sorted({*spend, *revenue}, key=lambda k: (k[0], k[1] or date.min))
     return CampaignReturns(
-        {
-            key: (spend.get(key, Decimal()), revenue.get(key, Decimal()))
-            for key in sorted({*spend, *revenue})
-        }
+        {key: (spend.get(key, Decimal()), revenue.get(key, Decimal())) for key in keys}
     )
 
 
 def _returns(campaign_id: str | None, spent: Decimal, earned: Decimal) -> dict[str, Any]:
     row: dict[str, Any] = {} if campaign_id is None else {"campaign_id": campaign_id}
-    return {
-        **row,
-        "spend": _money(spent),
-        "revenue": _money(earned),
-        "roi": roi(float(earned), float(spent)),
-    }
+    # ROI of the amounts as shown (to the cent): the same however they were summed.
+    spend, revenue = _money(spent), _money(earned)
+    return {**row, "spend": spend, "revenue": revenue, "roi": roi(revenue, spend)}
 
 
 def campaign_roi_report(conn: Connection, window: Window, interval: str) -> Report:
@@ -391,7 +398,7 @@ def campaign_roi_report(conn: Connection, window: Window, interval: str) -> Repo
     rows = [
         {
             "campaign_id": campaign_id,
-            "period_start": start.isoformat(),
+            "period_start": start.isoformat() if start else None,
             **_returns(None, spent, earned),
         }
         for (campaign_id, start), (spent, earned) in returns.periods.items()
@@ -533,7 +540,7 @@ def kpis_report(conn: Connection, window: Window) -> Report:
         "ltv": ltv,
         "ltv_to_cac": None if ltv is None or not cac else ltv / cac,
         "mql_to_sql_rate": ratio(reached["SQL"], reached["MQL"]),
-        "marketing_roi": roi(float(campaign_revenue), float(spent)),
+        "marketing_roi": roi(_money(campaign_revenue), _money(spent)),
     }
     return Report("kpis", window, tuple(row), [row])
 
