@@ -358,9 +358,10 @@ class CampaignReturns:
 def campaign_returns(
     conn: Connection, window: Window, interval: str | None = None
 ) -> CampaignReturns:
-    """The window's spend and first-touch revenue per campaign and week or month, or (no
-    `interval`) per campaign over the whole window, summed by the database: the same
-    deals and spend either way, so the totals agree."""
+    """The window's spend and first-touch revenue per campaign and week or month (periods
+    of `window.zone`), or without an `interval` per campaign over the whole window, the
+    revenue then summed by the database. The same deals and spend either way: the totals
+    agree (tests/integration/test_report_meaning.py)."""
     deals = _won(window).where(LEADS.c.campaign_id.is_not(None)).subquery()
     revenue: dict[tuple[str, date | None], Decimal] = defaultdict(Decimal)
     spend: dict[tuple[str, date | None], Decimal] = defaultdict(Decimal)
