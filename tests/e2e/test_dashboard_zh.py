@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from chromium import start_chromium
+from chromium import Browser, start_chromium
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from test_console import ARTIFACTS, Browser, api_client, post, waited_for
+from test_console import ARTIFACTS, api_client, post, waited_for
 
 if TYPE_CHECKING:
     from conftest import LeadflowDev
@@ -88,7 +88,7 @@ def seed(http: httpx.Client) -> None:
 def browser(shared_dev: LeadflowDev) -> Iterator[Browser]:
     with api_client(shared_dev) as http:
         seed(http)
-    driver = start_chromium(["--lang=zh-CN", "--accept-lang=zh-CN,zh"])
+    driver = start_chromium(language="zh-CN")
     browser = Browser(driver, shared_dev.api_url)
     try:
         browser.open("/dashboard")

@@ -11,7 +11,8 @@ const REFRESH_SECONDS = 30;
 const PALETTE = ["#2563eb", "#16a34a", "#f59e0b", "#dc2626", "#7c3aed", "#0891b2", "#db2777", "#65a30d"];
 const Chart = window.Chart;
 Chart.defaults.animation = false; // numbers, not motion: a refresh redraws at once
-Chart.defaults.font.family = getComputedStyle(document.body).fontFamily || "system-ui, sans-serif";
+// The page's own font stack (with its CJK fonts), so Chinese labels in charts render too.
+Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
 Chart.defaults.maintainAspectRatio = false;
 
 const charts = new Map(); // figure id → its Chart, updated in place on every refresh
@@ -20,13 +21,13 @@ let meaning = { reports: {}, currency: "CNY" };
 // Per report, "key" → [name, definition], in the order first shown: the footnote list.
 const footnotes = new Map();
 const TITLES = {
-  kpis: "kpis.title",
-  sources: "sources.title",
-  funnel: "funnel.title",
-  "campaign-roi": "roi.title",
-  leaderboard: "leaderboard.title",
-  "follow-up-efficiency": "efficiency.title",
-  experiments: "experiments.title",
+  kpis: "dashboard.kpis.title",
+  sources: "dashboard.sources.title",
+  funnel: "dashboard.funnel.title",
+  "campaign-roi": "dashboard.roi.title",
+  leaderboard: "dashboard.leaderboard.title",
+  "follow-up-efficiency": "dashboard.efficiency.title",
+  experiments: "dashboard.experiments.title",
 };
 let tips = 0;
 
@@ -50,7 +51,7 @@ function term(name, report, key) {
     "span",
     { class: "term", onmouseenter: show, onfocusin: show },
     name,
-    el("button", { type: "button", class: "define", "aria-label": t("definition.show", { name }), "aria-describedby": id }, "?"),
+    el("button", { type: "button", class: "define", "aria-label": t("dashboard.definition.show", { name }), "aria-describedby": id }, "?"),
     tip,
   );
 }
@@ -63,7 +64,7 @@ function fit(tip) {
 }
 
 function showFootnotes() {
-  document.getElementById("definitions-intro").textContent = t("definitions.intro", { zone: timeZone() });
+  document.getElementById("definitions-intro").textContent = t("dashboard.definitions.intro", { zone: timeZone() });
   document.getElementById("definitions-list").replaceChildren(
     ...Object.keys(TITLES)
       .filter((report) => footnotes.has(report))
@@ -107,7 +108,7 @@ function showFailure(id, error) {
   setData(id, el("p", { class: "error", role: "alert" }, describe(error)));
 }
 
-const listed = (items) => items.join(", ") || t("none");
+const listed = (items) => items.join(", ") || t("dashboard.none");
 
 function drawSources(answer) {
   const bySource = answer.by_source || [];
@@ -115,19 +116,19 @@ function drawSources(answer) {
     type: "pie",
     data: {
       labels: bySource.map((r) => r.source),
-      datasets: [{ label: t("chart.leads"), data: bySource.map((r) => r.count), backgroundColor: PALETTE }],
+      datasets: [{ label: t("dashboard.chart.leads"), data: bySource.map((r) => r.count), backgroundColor: PALETTE }],
     },
     options: { plugins: { legend: { position: "right" } } },
-  }, t("sources.summary", { list: listed(bySource.map((r) => `${r.source} ${r.count}`)) }));
+  }, t("dashboard.sources.summary", { list: listed(bySource.map((r) => `${r.source} ${r.count}`)) }));
   setData(
     "sources",
     table(
-      t("sources.caption", { total: fmt.count(answer.total) }),
+      t("dashboard.sources.caption", { total: fmt.count(answer.total) }),
       [
-        t("sources.source"),
-        t("sources.channel"),
-        term(t("sources.count"), "sources", "count"),
-        term(t("sources.share"), "sources", "share"),
+        t("dashboard.sources.source"),
+        t("dashboard.sources.channel"),
+        term(t("dashboard.sources.count"), "sources", "count"),
+        term(t("dashboard.sources.share"), "sources", "share"),
       ],
       answer.rows.map((r) => [r.source, r.channel, fmt.count(r.count), fmt.percent(r.share)]),
     ),
@@ -136,24 +137,24 @@ function drawSources(answer) {
 
 function drawFunnel(answer) {
   const rows = answer.rows;
-  const stage = (r) => t(`stage.${r.stage}`);
+  const stage = (r) => t(`dashboard.stage.${r.stage}`);
   draw("funnel", {
     type: "bar",
     data: {
       labels: rows.map((r) => `${stage(r)} (${fmt.percent(r.step_rate)})`),
-      datasets: [{ label: t("chart.leads"), data: rows.map((r) => r.count), backgroundColor: PALETTE[0] }],
+      datasets: [{ label: t("dashboard.chart.leads"), data: rows.map((r) => r.count), backgroundColor: PALETTE[0] }],
     },
     options: {
       indexAxis: "y",
       plugins: { legend: { display: false } },
       scales: { x: { beginAtZero: true, ticks: { precision: 0 } } },
     },
-  }, t("funnel.summary", { list: listed(rows.map((r) => `${stage(r)} ${r.count}`)) }));
+  }, t("dashboard.funnel.summary", { list: listed(rows.map((r) => `${stage(r)} ${r.count}`)) }));
   setData(
     "funnel",
     table(
-      t("funnel.caption", { captured: fmt.count(answer.captured) }),
-      [t("funnel.stage"), term(t("funnel.count"), "funnel", "count"), term(t("funnel.step_rate"), "funnel", "step_rate")],
+      t("dashboard.funnel.caption", { captured: fmt.count(answer.captured) }),
+      [t("dashboard.funnel.stage"), term(t("dashboard.funnel.count"), "funnel", "count"), term(t("dashboard.funnel.step_rate"), "funnel", "step_rate")],
       rows.map((r) => [stage(r), fmt.count(r.count), fmt.percent(r.step_rate)]),
     ),
   );
@@ -179,26 +180,26 @@ function drawCampaignRoi(answer) {
         pointRadius: 5,
       })),
     },
-    options: { scales: { x: { offset: true }, y: { title: { display: true, text: t("roi.axis") } } } },
-  }, t("roi.summary", { list: listed(rows.map((r) => `${r.campaign_id} ${r.period_start} ${ratio(r.roi)}`)) }));
+    options: { scales: { x: { offset: true }, y: { title: { display: true, text: t("dashboard.roi.axis") } } } },
+  }, t("dashboard.roi.summary", { list: listed(rows.map((r) => `${r.campaign_id} ${r.period_start} ${ratio(r.roi)}`)) }));
   const amounts = () => [
-    term(t("roi.spend"), "campaign-roi", "spend"),
-    term(t("roi.revenue"), "campaign-roi", "revenue"),
-    term(t("roi.roi"), "campaign-roi", "roi"),
+    term(t("dashboard.roi.spend"), "campaign-roi", "spend"),
+    term(t("dashboard.roi.revenue"), "campaign-roi", "revenue"),
+    term(t("dashboard.roi.roi"), "campaign-roi", "roi"),
   ];
   const overall = answer.overall;
   const totals = (answer.totals || []).map((r) => [r.campaign_id, money(r.spend), money(r.revenue), ratio(r.roi)]);
   if (overall) {
-    totals.push([term(t("roi.overall"), "campaign-roi", "overall"), money(overall.spend), money(overall.revenue), ratio(overall.roi)]);
+    totals.push([term(t("dashboard.roi.overall"), "campaign-roi", "overall"), money(overall.spend), money(overall.revenue), ratio(overall.roi)]);
   }
   setData(
     "campaign-roi",
     table(
-      t(answer.interval === "week" ? "roi.caption.week" : "roi.caption.month"),
-      [t("roi.campaign"), t("roi.period"), ...amounts()],
+      t(answer.interval === "week" ? "dashboard.roi.caption.week" : "dashboard.roi.caption.month"),
+      [t("dashboard.roi.campaign"), t("dashboard.roi.period"), ...amounts()],
       rows.map((r) => [r.campaign_id, r.period_start, money(r.spend), money(r.revenue), ratio(r.roi)]),
     ),
-    table(t("roi.totalsCaption"), [t("roi.campaign"), ...amounts()], totals),
+    table(t("dashboard.roi.totalsCaption"), [t("dashboard.roi.campaign"), ...amounts()], totals),
   );
   const last = document.querySelector("#campaign-roi table:last-of-type tbody tr:last-child");
   if (overall && last) last.classList.add("overall");
@@ -211,29 +212,29 @@ function drawLeaderboard(answer) {
     data: {
       labels: reps.map((r) => r.id),
       datasets: [
-        { label: t("leaderboard.dataset"), data: reps.map((r) => Number(r.won_amount)), backgroundColor: PALETTE[1] },
+        { label: t("dashboard.leaderboard.dataset"), data: reps.map((r) => Number(r.won_amount)), backgroundColor: PALETTE[1] },
       ],
     },
     options: {
       plugins: { legend: { display: false } },
       scales: { y: { beginAtZero: true, ticks: { callback: (value) => tileMoney(value) } } },
     },
-  }, t("leaderboard.summary", { list: listed(reps.map((r) => `${r.id} ${money(r.won_amount)}`)) }));
+  }, t("dashboard.leaderboard.summary", { list: listed(reps.map((r) => `${r.id} ${money(r.won_amount)}`)) }));
   setData(
     "leaderboard",
     table(
-      t("leaderboard.caption"),
+      t("dashboard.leaderboard.caption"),
       [
-        term(t("leaderboard.rank"), "leaderboard", "rank"),
-        t("leaderboard.level"),
-        t("leaderboard.id"),
-        t("leaderboard.team"),
-        term(t("leaderboard.won_count"), "leaderboard", "won_count"),
-        term(t("leaderboard.won_amount"), "leaderboard", "won_amount"),
+        term(t("dashboard.leaderboard.rank"), "leaderboard", "rank"),
+        t("dashboard.leaderboard.level"),
+        t("dashboard.leaderboard.id"),
+        t("dashboard.leaderboard.team"),
+        term(t("dashboard.leaderboard.won_count"), "leaderboard", "won_count"),
+        term(t("dashboard.leaderboard.won_amount"), "leaderboard", "won_amount"),
       ],
       answer.rows.map((r) => [
         String(r.rank),
-        t(`level.${r.level}`),
+        t(`dashboard.level.${r.level}`),
         r.id,
         r.team,
         fmt.count(r.won_count),
@@ -244,15 +245,15 @@ function drawLeaderboard(answer) {
 }
 
 function drawFollowUpEfficiency(answer) {
-  const column = (key) => term(t(`efficiency.${key}`), "follow-up-efficiency", key);
+  const column = (key) => term(t(`dashboard.efficiency.${key}`), "follow-up-efficiency", key);
   setData(
     "follow-up-efficiency",
     table(
-      t("efficiency.caption"),
+      t("dashboard.efficiency.caption"),
       [
-        t("efficiency.level"),
-        t("efficiency.id"),
-        t("efficiency.team"),
+        t("dashboard.efficiency.level"),
+        t("dashboard.efficiency.id"),
+        t("dashboard.efficiency.team"),
         column("leads"),
         column("avg_first_response_seconds"),
         column("avg_followups_per_lead"),
@@ -260,7 +261,7 @@ function drawFollowUpEfficiency(answer) {
         column("reclaimed"),
       ],
       answer.rows.map((r) => [
-        t(`level.${r.level}`),
+        t(`dashboard.level.${r.level}`),
         r.id,
         r.team,
         fmt.count(r.leads),
@@ -284,22 +285,22 @@ function drawKpis(answer) {
   ];
   document.getElementById("kpis").replaceChildren(
     ...tiles.map(([key, value]) =>
-      el("div", { class: "tile", "data-kpi": key }, el("dt", {}, term(t(`kpi.${key}`), "kpis", key)), el("dd", {}, value)),
+      el("div", { class: "tile", "data-kpi": key }, el("dt", {}, term(t(`dashboard.kpi.${key}`), "kpis", key)), el("dd", {}, value)),
     ),
   );
 }
 
 function drawExperiments(answer) {
-  const notEnough = t("experiments.notEnough", { min: fmt.count(answer.min_sample) });
+  const notEnough = t("dashboard.experiments.notEnough", { min: fmt.count(answer.min_sample) });
   const controls = new Set();
-  const column = (key) => term(t(`experiments.${key}`), "experiments", key);
+  const column = (key) => term(t(`dashboard.experiments.${key}`), "experiments", key);
   setData(
     "experiments",
     table(
-      t("experiments.caption", { metric: t(`metric.${answer.metric || "won"}`) }),
+      t("dashboard.experiments.caption", { metric: t(`dashboard.metric.${answer.metric || "won"}`) }),
       [
-        t("experiments.experiment"),
-        t("experiments.variant"),
+        t("dashboard.experiments.experiment"),
+        t("dashboard.experiments.variant"),
         column("n"),
         column("conversions"),
         column("rate"),
@@ -316,16 +317,16 @@ function drawExperiments(answer) {
           r.variant,
           fmt.count(r.n),
           fmt.count(r.conversions),
-          `${fmt.percent(r.rate)} (${t("experiments.range", { low: fmt.percent(r.rate_ci_low), high: fmt.percent(r.rate_ci_high) })})`,
+          `${fmt.percent(r.rate)} (${t("dashboard.experiments.range", { low: fmt.percent(r.rate_ci_low), high: fmt.percent(r.rate_ci_high) })})`,
           fmt.percent(r.lift),
           compared ?? (r.enough_data ? pValue(r.p_value) : notEnough),
           compared ??
             (r.enough_data && r.diff_ci_low !== null
-              ? t("experiments.range", { low: fmt.percent(r.diff_ci_low), high: fmt.percent(r.diff_ci_high) })
+              ? t("dashboard.experiments.range", { low: fmt.percent(r.diff_ci_low), high: fmt.percent(r.diff_ci_high) })
               : notEnough),
         ];
       }),
-      { empty: t("experiments.empty") },
+      { empty: t("dashboard.experiments.empty") },
     ),
   );
 }
@@ -400,7 +401,7 @@ async function refresh() {
   const failed = results.filter((ok) => !ok).length;
   say(
     status,
-    failed ? t("status.failed", { count: failed }) : t("status.updated", { time: fmt.dateTime(new Date().toISOString()) }),
+    failed ? t("dashboard.status.failed", { count: failed }) : t("dashboard.status.updated", { time: fmt.dateTime(new Date().toISOString()) }),
     failed ? "error" : "info",
   );
 }
@@ -423,7 +424,7 @@ startPage(
     const last = today();
     document.getElementById("from").value = addDays(last, -29);
     document.getElementById("to").value = last;
-    document.getElementById("time-zone").textContent = t("range.timeZone", { zone: timeZone() });
+    document.getElementById("time-zone").textContent = t("dashboard.range.timeZone", { zone: timeZone() });
     document.getElementById("range").addEventListener("submit", (event) => {
       event.preventDefault();
       refresh();
