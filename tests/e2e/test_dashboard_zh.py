@@ -138,6 +138,11 @@ def test_the_dashboard_in_chinese_with_yuan_definitions_and_one_roi(browser: Bro
     response = efficiency[("销售", "rep-east-1")][4]
     assert response == "0秒", response
     assert not [r for r in efficiency.values() if r[4].startswith("-")]
+    # On a phone each cell shows its column's name (not the name's definition too).
+    label = browser.js(
+        "return document.querySelector('#follow-up-efficiency tbody td:nth-child(5)').dataset.label"
+    )
+    assert label == "平均首次响应"
 
     # Each figure's definition, in Chinese: a tooltip on focus, and the footnote list.
     roi_tile = browser.driver.find_element(By.CSS_SELECTOR, "[data-kpi=marketing_roi] .define")

@@ -101,7 +101,22 @@ function draw(id, config, summary) {
 }
 
 function setData(id, ...nodes) {
+  for (const node of nodes) if (node.tHead) labelCells(node);
   document.querySelector(`#${id} .data`).replaceChildren(...nodes);
+}
+
+/** Labels each cell with its column's name alone (a header with a definition would lend
+ * the cell its whole text, definition included, where phones show tables as cards). */
+function labelCells(table) {
+  const names = [...table.tHead.rows[0].cells].map((th) => {
+    const named = th.querySelector(".term");
+    return named ? named.firstChild.textContent : th.textContent;
+  });
+  for (const row of table.tBodies[0].rows) {
+    [...row.cells].forEach((cell, i) => {
+      if (cell.hasAttribute("data-label")) cell.setAttribute("data-label", names[i] ?? "");
+    });
+  }
 }
 
 function showFailure(id, error) {
