@@ -151,3 +151,28 @@ def test_every_report_number_has_a_definition_in_both_languages(
             assert any("\u4e00" <= ch <= "\u9fff" for ch in definition["zh-CN"]), (name, key)
     assert "first touch" in defined["campaign-roi"]["revenue"]["en"]
     assert "received" in defined["follow-up-efficiency"]["avg_first_response_seconds"]["en"]
+
+
+def test_the_csv_outputs_carry_the_new_columns(client: TestClient, leads: dict[str, UUID]) -> None:
+    def csv(name: str, **params: str) -> list[str]:
+        response = client.get(
+            f"/v1/reports/{name}", params={"format": "csv", "tz": "UTC", **params}, headers=ADMIN
+        )
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/csv")
+        return response.text.splitlines()
+
+    experiments = csv("experiments")
+    assert experiments[0] == (
+        "experiment,variant,n,conversions,rate,rate_ci_low,rate_ci_high,enough_data,lift,"
+        "p_value,diff_ci_low,diff_ci_high"
+    )
+    # Too few leads: no p-value and no interval (empty fields), "not enough data".
+    b = experiments[2].split(",")
+    assert (b[:4], b[7], b[9:]) == (["subject", "B", "3", "2"], "False", ["", "", ""])
+    assert csv("campaign-roi", interval="month") == [
+        "campaign_id,period_start,spend,revenue,roi",
+        "spring,2026-03-01,330.0,1000.0,2.0303030303030303",
+        "spring,2026-04-01,50.0,200.0,3.0",
+        "summer,2026-04-01,100.0,500.0,4.0",
+    ]
