@@ -14,6 +14,10 @@ class ReportBody(Answer):
     report: str
     from_: Timestamp | None = Field(alias="from", description="Inclusive.")
     to: Timestamp | None = Field(description="Exclusive.")
+    time_zone: str = Field(
+        description="The IANA zone of the report's days, weeks and months.",
+        examples=["Asia/Shanghai"],
+    )
 
 
 class SourceRow(Answer):
@@ -61,10 +65,17 @@ class CampaignTotal(Answer):
     roi: Fraction
 
 
+class CampaignsOverall(Answer):
+    spend: float
+    revenue: float
+    roi: Fraction = Field(description="The same number as the KPIs' `marketing_roi`.")
+
+
 class CampaignRoiReport(ReportBody):
     rows: list[CampaignPeriod]
     interval: Literal["week", "month"]
     totals: list[CampaignTotal]
+    overall: CampaignsOverall
 
 
 class LeaderboardRow(Answer):
@@ -98,7 +109,8 @@ class FollowUpEfficiencyReport(ReportBody):
 class KpisRow(Answer):
     spend: float
     new_customers: int
-    revenue: float
+    revenue: float = Field(description="Every deal won, with or without a campaign.")
+    campaign_revenue: float = Field(description="Deals whose lead's first touch was a campaign.")
     cac: float | None
     ltv: float | None
     ltv_to_cac: float | None
@@ -118,6 +130,10 @@ class ExperimentRow(Answer):
     rate: Fraction
     rate_ci_low: float | None
     rate_ci_high: float | None
+    enough_data: bool = Field(
+        description="Variant and control each have at least `min_sample` leads; if not, "
+        "`p_value` and the difference's interval are null."
+    )
     lift: float | None = Field(description="Against the control (the first variant by name).")
     p_value: float | None
     diff_ci_low: float | None
@@ -127,6 +143,21 @@ class ExperimentRow(Answer):
 class ExperimentsReport(ReportBody):
     rows: list[ExperimentRow]
     metric: str
+    min_sample: int
+
+
+class Definition(Answer):
+    en: str
+    zh_CN: str = Field(alias="zh-CN")
+
+
+class ReportDefinitions(Answer):
+    languages: list[str] = Field(examples=[["en", "zh-CN"]])
+    time_zone: str = Field(description="The server's default report time zone.")
+    currency: str = Field(description="ISO 4217 code of report amounts.", examples=["CNY"])
+    reports: dict[str, dict[str, Definition]] = Field(
+        description="Per report (`kpis`, `campaign-roi`, ...), per row or summary key."
+    )
 
 
 def report_answers(model: type[ReportBody]) -> dict[int | str, Any]:
@@ -145,4 +176,5 @@ REPORT_MODELS: list[type[BaseModel]] = [
     FollowUpEfficiencyReport,
     KpisReport,
     ExperimentsReport,
+    ReportDefinitions,
 ]

@@ -54,9 +54,14 @@ class Settings(BaseSettings):
     api_port: int = 8000
     phone_region: str = "CN"
     # The language people and messages get when nothing says otherwise (docs/languages.md),
-    # and the time zone dates are shown and report days counted in (issue #19).
+    # and the time zone dates are shown and report days counted in (issue #19; a report's
+    # `tz` overrides it, docs/analytics.md).
     locale: Literal["zh-CN", "en"] = "zh-CN"
     time_zone: str = "Asia/Shanghai"
+    # The currency report amounts are in (ISO 4217): amounts are summed as recorded.
+    currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
+    # Leads per experiment variant below which a comparison says "not enough data".
+    experiment_min_sample: int = Field(default=30, ge=1)
     smtp_url: str | None = None
     mail_from: str = "leadflow@localhost"
     # The mailto of nurture emails' List-Unsubscribe header (docs/consent.md: a mailbox

@@ -9,6 +9,13 @@ An assignment begins with `lead.assigned` (a rule), `lead.claimed` (from the poo
 `lead.reassigned` (a manual override), and ends with the next of those (`reassigned`),
 `lead.released` (`released`: the rep gave it back) or `lead.returned_to_pool`
 (`reclaimed`: a rule took it back). Winning or losing a lead does not end it.
+
+Response times run on leadflow's clock, as SLA timers do: from `received_at`, when leadflow
+received the lead or the hand-over (a rule's assignment is decided at the receipt of its
+trigger, e.g. the capture's `recorded_at`; a claim or reassignment counts from its own
+`recorded_at`, never from the `occurred_at` a client gave it), to the follow-up's
+`occurred_at`. A follow-up dated before that (back-filled history) answered at once: 0 s,
+never negative.
 """
 
 from __future__ import annotations
@@ -66,6 +73,9 @@ def assignments_table(metadata: MetaData, name: str = NAME) -> Table:
         Column("rule_id", String()),
         Column("ruleset_version", Integer()),
         Column("assigned_at", DateTime(timezone=True), nullable=False),
+        # When leadflow received the lead or the hand-over: where response times start.
+        # Null only in rows from before migration 0008 that a rebuild has not refolded.
+        Column("received_at", DateTime(timezone=True)),
         Column("ended_at", DateTime(timezone=True)),
         Column("ended_how", String()),
         Column("end_reason", String()),
@@ -140,7 +150,7 @@ class AssignmentsProjection(TableProjection):
             if (event.type in _STARTS or event.type in _ENDS) and lead.open is not None:
                 _end(lead, event, at, _ENDS.get(event.type, "reassigned"))
             if event.type in _STARTS:
-                row = _start(event, entry.position, at, lead.latest)
+                row = _start(event, entry.position, at, _received(event), lead.latest)
                 created.append(row)
                 lead.open = lead.latest = row
             elif event.type == "lead.followed_up":
@@ -202,8 +212,18 @@ class AssignmentsProjection(TableProjection):
         return leads
 
 
+def _received(event: LoggedEvent) -> datetime:
+    """When leadflow received the hand-over `event` starts: a decision is made at its
+    trigger's receipt (its `occurred_at`); a posted event's receipt is its `recorded_at`."""
+    return _utc(event.occurred_at if event.type == "lead.assigned" else event.recorded_at)
+
+
 def _start(
-    event: LoggedEvent, position: int, at: datetime, latest: dict[str, Any] | None
+    event: LoggedEvent,
+    position: int,
+    at: datetime,
+    received: datetime,
+    latest: dict[str, Any] | None,
 ) -> dict[str, Any]:
     d = event.data
     if event.type == "lead.assigned":
@@ -222,6 +242,7 @@ def _start(
         "rule_id": event.rule_id,
         "ruleset_version": event.ruleset_version,
         "assigned_at": at,
+        "received_at": received,
         "ended_at": None,
         "ended_how": None,
         "end_reason": None,
@@ -252,7 +273,8 @@ def _follow_up(event: LoggedEvent, position: int, at: datetime, lead: _Lead) -> 
         # Never negative: a back-filled follow-up (an import, history posted late) may
         # have happened before leadflow received the lead and assigned it; it answered
         # the lead at once (docs/imports.md).
-        since = max(0.0, (at - utc(answered["assigned_at"])).total_seconds())
+        clock = answered["received_at"] or answered["assigned_at"]
+        since = max(0.0, (at - utc(clock)).total_seconds())
         changes: dict[str, Any] = {"followups_count": answered["followups_count"] + 1}
         if answered["first_follow_up_at"] is None:
             changes.update(first_follow_up_at=at, first_response_seconds=since)

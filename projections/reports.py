@@ -1,22 +1,24 @@
 """The reports (SPEC §7): queries over the read models and the arithmetic on their results.
 
 Every report reads projection tables only, through their indexes, and answers a `Report`:
-flat rows (the same keys on every row, `columns`), plus summary values. The statistics
-behind `/experiments` are pure functions below (no scipy: `math.erfc`).
+flat rows (the same keys on every row, `columns`), plus summary values. What each number
+counts is written once, in `projections.report_definitions` (served at
+`/v1/reports/definitions`); the experiments' statistics are in `projections.experiment_stats`.
 
-Windows: `Window.start` inclusive, `Window.end` exclusive, both optional, in UTC. Leads are
-selected by capture time (sources, funnel, follow-up efficiency, experiments and the
-MQL→SQL rate of the KPIs), won deals by the time they were won, spend by the days of its
-period (see `spend_by_period`).
+Windows: `Window.start` inclusive, `Window.end` exclusive, both optional, with the time zone
+whose days they mean (a date bound is that zone's midnight; days, weeks and months of spend
+and of won deals are that zone's). Leads are selected by capture time (sources, funnel,
+follow-up efficiency, experiments and the MQL→SQL rate of the KPIs), won deals by the time
+they were won, spend by the days of its period (see `spend_by_period`). Marketing ROI, of
+the KPIs and of the campaign totals alike, is `campaign_returns` (one definition).
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +27,13 @@ from sqlalchemy.engine import Connection
 
 from projections.assignments import assignments_table
 from projections.campaigns import campaign_spend_table
+from projections.experiment_stats import (
+    DEFAULT_MIN_SAMPLE,
+    EXPERIMENT_COLUMNS,
+    VariantCount,
+    experiment_rows,
+    ratio,
+)
 from projections.experiments import experiment_assignments_table
 from projections.leads import leads_table
 from projections.nurture import nurture_messages_table
@@ -46,7 +55,6 @@ LATEST_BOUND = datetime(9999, 12, 31, tzinfo=UTC)
 
 FUNNEL_STAGES = ("MQL", "SQL", "opportunity", "won")
 METRICS = ("followed_up", *FUNNEL_STAGES, "email_opened", "email_clicked")
-Z_95 = 1.959963984540054  # the standard normal's 97.5th percentile
 
 
 # --- windows ---------------------------------------------------------------------------
@@ -54,10 +62,12 @@ Z_95 = 1.959963984540054  # the standard normal's 97.5th percentile
 
 @dataclass(frozen=True)
 class Window:
-    """A report's time range: `start` inclusive, `end` exclusive; None is unbounded."""
+    """A report's time range: `start` inclusive, `end` exclusive; None is unbounded.
+    `zone` is the time zone whose calendar days the report counts in."""
 
     start: datetime | None = None
     end: datetime | None = None
+    zone: tzinfo = UTC
 
     def where(self, column: Any) -> list[ColumnElement[bool]]:
         """The conditions selecting `column` (a timestamp) inside the window. The bounds
@@ -70,28 +80,33 @@ class Window:
             conditions.append(column < self.end.astimezone(UTC))
         return conditions
 
+    def day_of(self, instant: datetime) -> date:
+        """The zone's calendar day of `instant` (naive: UTC, as SQLite gives it back)."""
+        aware = instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant
+        return aware.astimezone(self.zone).date()
+
     def first_day(self) -> date | None:
-        """The first day whose start (00:00 UTC) is inside the window."""
+        """The first day whose start (00:00 in the zone) is inside the window."""
         if self.start is None:
             return None
-        start = self.start.astimezone(UTC)
+        start = self.start.astimezone(self.zone)
         return start.date() if start.time() == time() else start.date() + timedelta(days=1)
 
     def last_day(self) -> date | None:
-        """The last day whose start (00:00 UTC) is inside the window."""
+        """The last day whose start (00:00 in the zone) is inside the window."""
         if self.end is None:
             return None
-        end = self.end.astimezone(UTC)
+        end = self.end.astimezone(self.zone)
         return end.date() - timedelta(days=1) if end.time() == time() else end.date()
 
 
-def parse_bound(raw: str) -> datetime:
-    """An RFC 3339 date (00:00 UTC that day) or date-time with an offset, from
+def parse_bound(raw: str, zone: tzinfo = UTC) -> datetime:
+    """An RFC 3339 date (00:00 that day in `zone`) or date-time with an offset, from
     EARLIEST_BOUND to LATEST_BOUND, in UTC; raises ValueError saying what is accepted."""
     text = raw.strip()
     try:
         if len(text) == 10:
-            parsed = datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
+            parsed = datetime.combine(date.fromisoformat(text), time(), tzinfo=zone)
         else:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
@@ -128,6 +143,7 @@ class Report:
             "report": self.name,
             "from": _iso(self.window.start),
             "to": _iso(self.window.end),
+            "time_zone": str(self.window.zone),
             "rows": self.rows,
             **self.extra,
         }
@@ -135,11 +151,6 @@ class Report:
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat()
-
-
-def ratio(numerator: float, denominator: float) -> float | None:
-    """numerator / denominator, None when the denominator is 0."""
-    return None if denominator == 0 else numerator / denominator
 
 
 def roi(revenue: float, spend: float) -> float | None:
@@ -151,91 +162,7 @@ def _money(value: Decimal | float | None) -> float:
     return 0.0 if value is None else float(round(Decimal(str(value)), 2))
 
 
-# --- statistics ------------------------------------------------------------------------
-
-
-def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float] | None:
-    """The Wilson score interval of a proportion (95% by default); None when n is 0."""
-    if n == 0:
-        return None
-    p = successes / n
-    z2 = z * z
-    denominator = 1 + z2 / n
-    centre = (p + z2 / (2 * n)) / denominator
-    margin = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denominator
-    return max(0.0, centre - margin), min(1.0, centre + margin)
-
-
-def two_proportion_p_value(x1: int, n1: int, x2: int, n2: int) -> float | None:
-    """Two-sided p-value of the pooled two-proportion z-test of x2/n2 against x1/n1; None
-    when a group is empty. Equal proportions of 0 or 1 (no variance) give 1.0."""
-    if n1 == 0 or n2 == 0:
-        return None
-    pooled = (x1 + x2) / (n1 + n2)
-    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    if se == 0:
-        return 1.0
-    z = (x2 / n2 - x1 / n1) / se
-    return math.erfc(abs(z) / math.sqrt(2))
-
-
-def difference_interval(
-    x1: int, n1: int, x2: int, n2: int, z: float = Z_95
-) -> tuple[float, float] | None:
-    """The Wald interval (95% by default) of x2/n2 - x1/n1; None when a group is empty."""
-    if n1 == 0 or n2 == 0:
-        return None
-    p1, p2 = x1 / n1, x2 / n2
-    margin = z * math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
-    return p2 - p1 - margin, p2 - p1 + margin
-
-
-@dataclass(frozen=True)
-class VariantCount:
-    experiment: str
-    variant: str
-    n: int
-    conversions: int
-
-
-def experiment_rows(counts: Iterable[VariantCount]) -> list[dict[str, Any]]:
-    """Per variant: its rate with a 95% Wilson interval and, against the experiment's first
-    variant by name (the control), lift, p-value and the 95% CI of the difference."""
-    by_experiment: dict[str, list[VariantCount]] = defaultdict(list)
-    for count in counts:
-        by_experiment[count.experiment].append(count)
-    rows: list[dict[str, Any]] = []
-    for experiment in sorted(by_experiment):
-        variants = sorted(by_experiment[experiment], key=lambda c: c.variant)
-        control = variants[0]
-        for v in variants:
-            interval = wilson_interval(v.conversions, v.n)
-            rate = ratio(v.conversions, v.n)
-            row: dict[str, Any] = {
-                "experiment": experiment,
-                "variant": v.variant,
-                "n": v.n,
-                "conversions": v.conversions,
-                "rate": rate,
-                "rate_ci_low": None if interval is None else interval[0],
-                "rate_ci_high": None if interval is None else interval[1],
-                "lift": None,
-                "p_value": None,
-                "diff_ci_low": None,
-                "diff_ci_high": None,
-            }
-            if v is not control:
-                control_rate = ratio(control.conversions, control.n)
-                if rate is not None and control_rate:
-                    row["lift"] = (rate - control_rate) / control_rate
-                row["p_value"] = two_proportion_p_value(
-                    control.conversions, control.n, v.conversions, v.n
-                )
-                diff = difference_interval(control.conversions, control.n, v.conversions, v.n)
-                if diff is not None:
-                    row["diff_ci_low"], row["diff_ci_high"] = diff
-            rows.append(row)
-    return rows
+# --- ranks ------------------------------------------------------------------------------
 
 
 def competition_ranks(scores: Sequence[tuple[float, int]]) -> list[int]:
@@ -404,37 +331,79 @@ def _won(window: Window) -> Select[Any]:
     )
 
 
-def _utc_day(value: datetime) -> date:
-    return (value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)).date()
+@dataclass(frozen=True)
+class CampaignReturns:
+    """Spend and first-touch revenue per (campaign, period start; None: the whole window):
+    the one definition of marketing ROI. Spend counts by the days of its period inside the
+    window; revenue is the amount of each deal won in the window, credited to the campaign
+    of the lead's first touch (`leads.campaign_id`) and to the period of the day it was
+    won. Deals of leads without a campaign are not marketing's return and count nowhere."""
+
+    periods: dict[tuple[str, date | None], tuple[Decimal, Decimal]]
+
+    def per_campaign(self) -> dict[str, tuple[Decimal, Decimal]]:
+        totals: dict[str, tuple[Decimal, Decimal]] = {}
+        for (campaign_id, _), (spent, earned) in self.periods.items():
+            before = totals.get(campaign_id, (Decimal(), Decimal()))
+            totals[campaign_id] = (before[0] + spent, before[1] + earned)
+        return dict(sorted(totals.items()))
+
+    def overall(self) -> tuple[Decimal, Decimal]:
+        """All campaigns' spend and revenue together."""
+        spent = sum((s for s, _ in self.periods.values()), Decimal())
+        earned = sum((e for _, e in self.periods.values()), Decimal())
+        return spent, earned
+
+
+def campaign_returns(
+    conn: Connection, window: Window, interval: str | None = None
+) -> CampaignReturns:
+    """The window's spend and first-touch revenue per campaign and week or month (periods
+    of `window.zone`), or without an `interval` per campaign over the whole window, the
+    revenue then summed by the database. The same deals and spend either way: the totals
+    agree (tests/integration/test_report_meaning.py)."""
+    deals = _won(window).where(LEADS.c.campaign_id.is_not(None)).subquery()
+    revenue: dict[tuple[str, date | None], Decimal] = defaultdict(Decimal)
+    spend: dict[tuple[str, date | None], Decimal] = defaultdict(Decimal)
+    records = _spend_records(conn, window)
+    if interval is None:
+        for (campaign_id, _), amount in spend_by_period(records, window, "month").items():
+            spend[(campaign_id, None)] += amount
+        for campaign_id, amount in conn.execute(
+            select(deals.c.campaign_id, func.sum(deals.c.amount)).group_by(deals.c.campaign_id)
+        ):
+            revenue[(campaign_id, None)] += Decimal(str(amount or 0))
+    else:
+        for (campaign_id, start), amount in spend_by_period(records, window, interval).items():
+            spend[(campaign_id, start)] += amount
+        for campaign_id, amount, won_at in conn.execute(select(deals)):
+            key = (campaign_id, period_start(window.day_of(won_at), interval))
+            revenue[key] += Decimal(str(amount or 0))
+    keys = sorted({*spend, *revenue}, key=lambda k: (k[0], k[1] or date.min))
+    return CampaignReturns(
+        {key: (spend.get(key, Decimal()), revenue.get(key, Decimal())) for key in keys}
+    )
+
+
+def _returns(campaign_id: str | None, spent: Decimal, earned: Decimal) -> dict[str, Any]:
+    row: dict[str, Any] = {} if campaign_id is None else {"campaign_id": campaign_id}
+    # ROI of the amounts as shown (to the cent): the same however they were summed.
+    spend, revenue = _money(spent), _money(earned)
+    return {**row, "spend": spend, "revenue": revenue, "roi": roi(revenue, spend)}
 
 
 def campaign_roi_report(conn: Connection, window: Window, interval: str) -> Report:
-    """Spend and first-touch revenue per campaign and period, and their ROI."""
-    spend = spend_by_period(_spend_records(conn, window), window, interval)
-    revenue: dict[tuple[str, date], Decimal] = defaultdict(Decimal)
-    for campaign_id, amount, won_at in conn.execute(
-        _won(window).where(LEADS.c.campaign_id.is_not(None))
-    ):
-        key = (campaign_id, period_start(_utc_day(won_at), interval))
-        revenue[key] += Decimal(str(amount or 0))
-    rows: list[dict[str, Any]] = []
-    totals: dict[str, tuple[Decimal, Decimal]] = {}
-    for campaign_id, start in sorted({*spend, *revenue}):
-        spent, earned = (
-            spend.get((campaign_id, start), Decimal()),
-            revenue.get((campaign_id, start), Decimal()),
-        )
-        rows.append(
-            {
-                "campaign_id": campaign_id,
-                "period_start": start.isoformat(),
-                "spend": _money(spent),
-                "revenue": _money(earned),
-                "roi": roi(float(earned), float(spent)),
-            }
-        )
-        before = totals.get(campaign_id, (Decimal(), Decimal()))
-        totals[campaign_id] = (before[0] + spent, before[1] + earned)
+    """Spend and first-touch revenue per campaign and period, and their ROI; per campaign
+    and over all campaigns (`overall`, the KPIs' marketing ROI) for the whole window."""
+    returns = campaign_returns(conn, window, interval)
+    rows = [
+        {
+            "campaign_id": campaign_id,
+            "period_start": start.isoformat() if start else None,
+            **_returns(None, spent, earned),
+        }
+        for (campaign_id, start), (spent, earned) in returns.periods.items()
+    ]
     return Report(
         "campaign-roi",
         window,
@@ -443,14 +412,10 @@ def campaign_roi_report(conn: Connection, window: Window, interval: str) -> Repo
         {
             "interval": interval,
             "totals": [
-                {
-                    "campaign_id": campaign_id,
-                    "spend": _money(spent),
-                    "revenue": _money(earned),
-                    "roi": roi(float(earned), float(spent)),
-                }
-                for campaign_id, (spent, earned) in totals.items()
+                _returns(campaign_id, spent, earned)
+                for campaign_id, (spent, earned) in returns.per_campaign().items()
             ],
+            "overall": _returns(None, *returns.overall()),
         },
     )
 
@@ -556,25 +521,27 @@ def follow_up_efficiency_report(conn: Connection, window: Window) -> Report:
 
 def kpis_report(conn: Connection, window: Window) -> Report:
     """Spend (by its period), new customers and revenue (by the time won), and the ratios
-    of them; the MQL→SQL rate of the leads captured in the window."""
-    spent = float(sum(spend_by_period(_spend_records(conn, window), window, "month").values()))
+    of them; the MQL→SQL rate of the leads captured in the window; marketing ROI as the
+    campaign-roi report's `overall` (`campaign_returns`)."""
+    spent, campaign_revenue = campaign_returns(conn, window).overall()
     won = _won(window).subquery()
     customers, revenue = conn.execute(
         select(func.count(), func.coalesce(func.sum(won.c.amount), 0))
     ).one()
     customers, revenue = int(customers), float(revenue)
     _, reached = funnel_counts(conn, window)
-    cac = ratio(spent, customers)
+    cac = ratio(float(spent), customers)
     ltv = ratio(revenue, customers)
     row = {
         "spend": _money(spent),
         "new_customers": customers,
         "revenue": _money(revenue),
+        "campaign_revenue": _money(campaign_revenue),
         "cac": cac,
         "ltv": ltv,
         "ltv_to_cac": None if ltv is None or not cac else ltv / cac,
         "mql_to_sql_rate": ratio(reached["SQL"], reached["MQL"]),
-        "marketing_roi": roi(revenue, spent),
+        "marketing_roi": roi(_money(campaign_revenue), _money(spent)),
     }
     return Report("kpis", window, tuple(row), [row])
 
@@ -588,9 +555,11 @@ def _converted(metric: str) -> ColumnElement[bool]:
     return exists().where(MESSAGES.c.lead_id == LEADS.c.lead_id, engaged.is_not(None))
 
 
-def experiments_report(conn: Connection, window: Window, metric: str) -> Report:
+def experiments_report(
+    conn: Connection, window: Window, metric: str, min_sample: int = DEFAULT_MIN_SAMPLE
+) -> Report:
     """Per experiment variant, over the leads captured in the window: how many converted
-    by `metric`, and each variant against the experiment's control."""
+    by `metric`, and each variant against the experiment's control (`experiment_stats`)."""
     e = EXPERIMENTS
     query = (
         select(e.c.experiment, e.c.variant, func.count(), _as_count(_converted(metric)))
@@ -605,19 +574,7 @@ def experiments_report(conn: Connection, window: Window, metric: str) -> Report:
     return Report(
         "experiments",
         window,
-        (
-            "experiment",
-            "variant",
-            "n",
-            "conversions",
-            "rate",
-            "rate_ci_low",
-            "rate_ci_high",
-            "lift",
-            "p_value",
-            "diff_ci_low",
-            "diff_ci_high",
-        ),
-        experiment_rows(counts),
-        {"metric": metric},
+        EXPERIMENT_COLUMNS,
+        experiment_rows(counts, min_sample),
+        {"metric": metric, "min_sample": min_sample},
     )

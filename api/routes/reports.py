@@ -1,9 +1,11 @@
 """GET /v1/reports/*: the reports of SPEC §7, from the read models, as JSON or CSV.
 
-Every report takes `from` and `to` (an RFC 3339 date, meaning 00:00 UTC, or a date-time
-with an offset, from 0001-01-02 to 9999-12-31; `from` inclusive, `to` exclusive) and
-`format=json|csv`. JSON is `{"report", "from", "to", "rows": [...], ...summary}`; CSV is
-the rows alone, with a header line of their keys.
+Every report takes `from` and `to` (an RFC 3339 date, meaning 00:00 that day in `tz`, or
+a date-time with an offset, from 0001-01-02 to 9999-12-31; `from` inclusive, `to`
+exclusive), `tz` (an IANA time zone: the days, weeks and months the report counts in;
+default the setting LEADFLOW_TIME_ZONE) and `format=json|csv`. JSON is `{"report", "from",
+"to", "time_zone", "rows": [...], ...summary}`; CSV is the rows alone, with a header line of
+their keys. `GET /v1/reports/definitions` says what every number means, in en and zh-CN.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import csv
 import io
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from sqlalchemy.engine import Connection
 
-from api.deps import StoreDep, require
+from api.deps import SettingsDep, StoreDep, require
 from api.errors import ApiError
 from api.report_responses import (
     CampaignRoiReport,
@@ -27,10 +30,13 @@ from api.report_responses import (
     FunnelReport,
     KpisReport,
     LeaderboardReport,
+    ReportDefinitions,
     SourcesReport,
     report_answers,
 )
+from api.responses import KEYED, answer, refused
 from leadflow.bootstrap import Store
+from projections.report_definitions import DEFINITIONS
 from projections.reports import (
     Report,
     Window,
@@ -53,6 +59,7 @@ Metric = Literal["followed_up", "MQL", "SQL", "opportunity", "won", "email_opene
 
 
 def window_of(
+    settings: SettingsDep,
     start: Annotated[
         str | None,
         Query(alias="from", max_length=40, description="Inclusive: a date or date-time."),
@@ -61,9 +68,18 @@ def window_of(
         str | None,
         Query(alias="to", max_length=40, description="Exclusive: a date or date-time."),
     ] = None,
+    tz: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="IANA time zone of the report's days (default: the server's).",
+            examples=["Asia/Shanghai"],
+        ),
+    ] = None,
 ) -> Window:
-    """The `from`/`to` of a report request; 422 naming the parameter when one is bad."""
-    window = Window(_bound("/from", start), _bound("/to", end))
+    """The `from`/`to`/`tz` of a report request; 422 naming the parameter when one is bad."""
+    zone = _zone(tz or settings.time_zone)
+    window = Window(_bound("/from", start, zone), _bound("/to", end, zone), zone)
     if window.start is not None and window.end is not None and window.end <= window.start:
         raise _invalid("/to", "must be after from")
     return window
@@ -72,13 +88,20 @@ def window_of(
 WindowDep = Annotated[Window, Depends(window_of)]
 
 
-def _bound(path: str, raw: str | None) -> Any:
+def _bound(path: str, raw: str | None, zone: ZoneInfo) -> Any:
     if raw is None:
         return None
     try:
-        return parse_bound(raw)
+        return parse_bound(raw, zone)
     except ValueError as exc:
         raise _invalid(path, str(exc)) from exc
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise _invalid("/tz", "must be an IANA time zone, e.g. Asia/Shanghai") from exc
 
 
 def _invalid(path: str, message: str) -> ApiError:
@@ -176,9 +199,31 @@ async def kpis(
 async def experiments(
     store: StoreDep,
     window: WindowDep,
+    settings: SettingsDep,
     metric: Metric = "won",
+    min_sample: Annotated[
+        int | None,
+        Query(ge=1, le=1_000_000, description="Default: LEADFLOW_EXPERIMENT_MIN_SAMPLE."),
+    ] = None,
     format_: FormatQuery = "json",
 ) -> dict[str, Any] | Response:
     """Per experiment variant: conversions by `metric` with a 95% Wilson interval, and
-    lift, p-value and the difference's 95% CI against the control (first by name)."""
-    return await _answer(store, lambda conn: experiments_report(conn, window, metric), format_)
+    lift, p-value and the difference's 95% CI (Newcombe's hybrid score) against the control
+    (first by name); a comparison with fewer than `min_sample` leads on either side answers
+    `enough_data: false` and no p-value or interval."""
+    least = min_sample or settings.experiment_min_sample
+    return await _answer(
+        store, lambda conn: experiments_report(conn, window, metric, least), format_
+    )
+
+
+@router.get("/definitions", response_model=answer(ReportDefinitions), responses=refused(*KEYED))
+async def definitions(settings: SettingsDep) -> dict[str, Any]:
+    """What every report number counts, over which window and by which time, in en and
+    zh-CN; and the server's defaults a reader needs to show them (time zone, currency)."""
+    return {
+        "languages": ["en", "zh-CN"],
+        "time_zone": settings.time_zone,
+        "currency": settings.currency,
+        "reports": DEFINITIONS,
+    }

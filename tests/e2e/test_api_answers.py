@@ -133,6 +133,7 @@ def test_the_answers_of_a_lead_with_a_history_are_the_declared_ones(
                     "follow-up-efficiency",
                     "kpis",
                     "experiments",
+                    "definitions",
                 )
             ),
         ]

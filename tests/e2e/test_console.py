@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -250,57 +251,66 @@ def test_dashboard_shows_the_seeded_numbers(browser: Browser) -> None:
     )
     assert label == "Leads by source: website 3, expo 2, ads 1"
     assert browser.rows("#sources") == [
-        ["website", "—", "3", "50.0%"],
+        ["website", "—", "3", "50%"],
         ["expo", "—", "2", "33.3%"],
         ["ads", "—", "1", "16.7%"],
     ]
     assert "(6 in all)" in browser.text("#sources caption")
 
     funnel = browser.chart("#funnel")
-    assert funnel["labels"] == ["MQL (50.0%)", "SQL (66.7%)", "opportunity (50.0%)", "won (100.0%)"]
+    assert funnel["labels"] == ["MQL (50%)", "SQL (66.7%)", "opportunity (50%)", "won (100%)"]
     assert funnel["datasets"][0]["data"] == [3, 2, 1, 1]
     assert browser.rows("#funnel") == [
-        ["MQL", "3", "50.0%"],
+        ["MQL", "3", "50%"],
         ["SQL", "2", "66.7%"],
-        ["opportunity", "1", "50.0%"],
-        ["won", "1", "100.0%"],
+        ["opportunity", "1", "50%"],
+        ["won", "1", "100%"],
     ]
 
     roi = browser.chart("#campaign-roi")
     assert roi["type"] == "line"
     assert {d["label"]: d["data"] for d in roi["datasets"]} == {"autumn": [-1], "spring": [3]}
     roi_rows = {r[0]: [r[2], r[3], r[4]] for r in browser.rows("#campaign-roi table:first-of-type")}
+    # Amounts in the server's currency (CNY; "CN¥" in English), ROI to two places.
     assert roi_rows == {
-        "autumn": ["1,000.00", "0.00", "-1.00"],
-        "spring": ["2,000.00", "8,000.00", "3.00"],
+        "autumn": ["CN¥1,000.00", "CN¥0.00", "-1"],
+        "spring": ["CN¥2,000.00", "CN¥8,000.00", "3"],
     }
-    assert browser.rows("#campaign-roi table:last-of-type") == [
-        ["autumn", "1,000.00", "0.00", "-1.00"],
-        ["spring", "2,000.00", "8,000.00", "3.00"],
+    *totals, overall = browser.rows("#campaign-roi table:last-of-type")
+    assert totals == [
+        ["autumn", "CN¥1,000.00", "CN¥0.00", "-1"],
+        ["spring", "CN¥2,000.00", "CN¥8,000.00", "3"],
     ]
+    # All campaigns together (with its definition): the Marketing ROI tile's number.
+    assert overall[0].startswith("All campaigns")
+    assert overall[1:] == ["CN¥3,000.00", "CN¥8,000.00", "1.67"]
 
     assert browser.chart("#leaderboard")["datasets"][0]["data"] == [8000]
     assert browser.rows("#leaderboard") == [
-        ["1", "rep", "rep-east-1", "east", "1", "8,000.00"],
-        ["1", "team", "east", "east", "1", "8,000.00"],
+        ["1", "rep", "rep-east-1", "east", "1", "CN¥8,000.00"],
+        ["1", "team", "east", "east", "1", "CN¥8,000.00"],
     ]
 
     efficiency = {(r[0], r[1]): r for r in browser.rows("#follow-up-efficiency")}
     rep = efficiency[("rep", "rep-east-1")]
     # Leads, avg follow-ups, share within SLA (fay not followed up yet), reclaimed.
     assert [rep[3], rep[5], rep[6], rep[7]] == ["3", "0.67", "66.7%", "0"]
-    assert rep[4].endswith(" s") or " min" in rep[4] or " h " in rep[4], rep[4]
+    assert rep[4].endswith(" s") or " min" in rep[4] or " h" in rep[4], rep[4]
+    assert not rep[4].startswith("-")
 
     tiles = dict(
         zip(
-            browser.js("return [...document.querySelectorAll('#kpis dt')].map(n => n.textContent)"),
+            browser.js(
+                "return [...document.querySelectorAll('#kpis dt .term')]"
+                ".map(n => n.firstChild.textContent)"
+            ),
             browser.js("return [...document.querySelectorAll('#kpis dd')].map(n => n.textContent)"),
             strict=True,
         )
     )
     assert tiles == {
-        "CAC": "3,000.00",
-        "LTV": "8,000.00",
+        "CAC": "CN¥3,000.00",
+        "LTV": "CN¥8,000.00",
         "LTV:CAC": "2.67",
         "MQL → SQL": "66.7%",
         "Marketing ROI": "1.67",
@@ -310,7 +320,9 @@ def test_dashboard_shows_the_seeded_numbers(browser: Browser) -> None:
     assert [r[0] for r in experiments] and {r[0] for r in experiments} == {"follow-up-process"}
     assert sum(int(r[2]) for r in experiments) == 6  # every lead has its variant
     assert sum(int(r[3]) for r in experiments) == 1  # one won
-    assert all(r[6] == "—" or r[6] == "< 0.001" or 0 <= float(r[6]) <= 1 for r in experiments)
+    # Six leads in all: far below the minimum sample, so no p-value, only "not enough data".
+    assert {r[6] for r in experiments} <= {"—", "Not enough data (under 30 per variant)"}
+    assert "Not enough data (under 30 per variant)" in {r[6] for r in experiments}
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     try:
@@ -335,10 +347,10 @@ def test_dashboard_shows_the_seeded_numbers(browser: Browser) -> None:
 def test_dashboard_period_and_interval_change_the_reports(browser: Browser) -> None:
     browser.open("/dashboard")
     browser.wait(lambda d: "Updated" in browser.text("#updated"), "the dashboard")
-    # By month: each campaign's one row starts on the 1st of this month (UTC, like the
-    # browser's clock here).
+    # By month: each campaign's one row starts on the 1st of this month in the server's
+    # time zone (LEADFLOW_TIME_ZONE, Asia/Shanghai), whose days the dashboard shows.
     browser.tab_to("#interval").send_keys("month")
-    first_of_month = datetime.now(UTC).date().replace(day=1).isoformat()
+    first_of_month = datetime.now(ZoneInfo("Asia/Shanghai")).date().replace(day=1).isoformat()
     browser.wait(
         lambda d: (
             [r[:2] for r in browser.rows("#campaign-roi table:first-of-type")]

@@ -102,7 +102,10 @@ CREATED_BY_LATER_MIGRATIONS = (
     "users",
 )
 # Columns a migration after 0001 adds to a table 0001 created.
-ADDED_BY_LATER_MIGRATIONS = {"leads": ("do_not_contact", "do_not_contact_reason")}
+ADDED_BY_LATER_MIGRATIONS = {
+    "leads": ("do_not_contact", "do_not_contact_reason"),
+    "assignments": ("received_at",),
+}
 
 
 def _before_migrations(engine: Engine) -> None:
@@ -169,6 +172,40 @@ def test_the_tables_stay_as_declared_after_every_read_model_is_rebuilt_and_swapp
         assert_at_head_as_declared(engine)
     finally:
         store.close()
+
+
+def test_response_times_stored_negative_before_0009_become_zero(
+    settings: Settings, engine: Engine
+) -> None:
+    with migrated(engine, "0007"):
+        pass
+    when = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO assignments (lead_id, sequence, owner, how, assigned_at, "
+                "first_follow_up_at, first_response_seconds, followups_count, position) "
+                "VALUES ('l1', 2, 'rep-a', 'assigned', :at, :at, -3600, 1, 5), "
+                "('l2', 2, 'rep-a', 'assigned', :at, :at, 1800, 1, 6)"
+            ),
+            {"at": when},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO follow_ups (lead_id, sequence, rep_id, followed_up_at, is_first, "
+                "assignment_sequence, seconds_since_assignment, position) "
+                "VALUES ('l1', 3, 'rep-a', :at, true, 2, -3600, 7)"
+            ),
+            {"at": when},
+        )
+    with migrated(engine):
+        pass
+    with engine.connect() as conn:
+        assert conn.execute(
+            text("SELECT lead_id, first_response_seconds, received_at FROM assignments ORDER BY 1")
+        ).all() == [("l1", 0, None), ("l2", 1800, None)]
+        assert conn.execute(text("SELECT seconds_since_assignment FROM follow_ups")).all() == [(0,)]
+    assert_at_head_as_declared(engine)
 
 
 def test_without_auto_migrate_a_process_refuses_a_database_behind_head(

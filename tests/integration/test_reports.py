@@ -200,6 +200,8 @@ def leads(client: TestClient) -> dict[str, UUID]:
 
 
 def report(client: TestClient, name: str, **params: str) -> dict[str, Any]:
+    """The report `name`; the history's days are UTC days unless `tz` says otherwise."""
+    params.setdefault("tz", "UTC")
     response = client.get(f"/v1/reports/{name}", params=params, headers=ADMIN)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -423,46 +425,52 @@ def test_follow_up_efficiency_per_rep_and_team(client: TestClient, leads: dict[s
         ("team", "east", "east"),
         ("team", "west", "west"),
     ]
-    # rep-a holds L1 (answered after 2 h), L2 after the reassignment (after 1 h) and L5
-    # (never answered): 3 follow-ups over 3 leads, 2 of 3 within the SLA.
-    assert rows[("rep", "rep-a")] == (3, 5400.0, 1.0, pytest.approx(2 / 3), 0)
+    # rep-a holds L1 (answered 2 h after leadflow received the capture), L2 after the
+    # reassignment and L5 (never answered): 3 follow-ups over 3 leads, 2 of 3 within the
+    # SLA. The reassignment was posted with a past `occurred_at` and is received now: its
+    # follow-up, an hour "later", happened before leadflow heard of it, and counts as 0 s.
+    assert rows[("rep", "rep-a")] == (3, 3600.0, 1.0, pytest.approx(2 / 3), 0)
     # rep-b let L2's first_follow_up timer fire and lost it to the pool.
     assert rows[("rep", "rep-b")] == (1, None, 0.0, 0.0, 1)
     assert rows[("rep", "rep-c")] == (1, 1800.0, 1.0, 1.0, 0)
     assert rows[("rep", "rep-d")] == (1, 3600.0, 1.0, 1.0, 0)
     # east: L1, L2 (twice: rep-b, then rep-a) and L5; 2 of its 4 assignments within SLA.
-    assert rows[("team", "east")] == (3, 5400.0, 1.0, 0.5, 1)
+    assert rows[("team", "east")] == (3, 3600.0, 1.0, 0.5, 1)
     assert rows[("team", "west")] == (2, 2700.0, 1.0, 1.0, 0)
     march = report(client, "follow-up-efficiency", **MARCH)
     rows = {(r["level"], r["id"]): tuple(r[c] for c in columns) for r in march["rows"]}
-    assert rows[("rep", "rep-a")] == (2, 5400.0, 1.5, 1.0, 0)
-    assert rows[("team", "east")] == (2, 5400.0, 1.5, pytest.approx(2 / 3), 1)
+    assert rows[("rep", "rep-a")] == (2, 3600.0, 1.5, 1.0, 0)
+    assert rows[("team", "east")] == (2, 3600.0, 1.5, pytest.approx(2 / 3), 1)
 
 
 def test_kpis(client: TestClient, leads: dict[str, UUID]) -> None:
     [row] = report(client, "kpis")["rows"]
-    # Spend 310 + 70 + 100; won L1 1000, L3 500, L5 200, L6 500; MQL 5 → SQL 4.
+    # Spend 310 + 70 + 100; won L1 1000, L3 500, L5 200, L6 500; MQL 5 → SQL 4. Marketing
+    # ROI counts the deals whose first touch was a campaign (all but L6): 1700.
     assert row == {
         "spend": 480.0,
         "new_customers": 4,
         "revenue": 2200.0,
+        "campaign_revenue": 1700.0,
         "cac": 120.0,
         "ltv": 550.0,
         "ltv_to_cac": pytest.approx(550 / 120),
         "mql_to_sql_rate": 0.8,
-        "marketing_roi": pytest.approx(1720 / 480),
+        "marketing_roi": pytest.approx(1220 / 480),
     }
     [march] = report(client, "kpis", **MARCH)["rows"]
-    # March: spend 330; won L1 and L6 (1500); leads captured in March: MQL 4 → SQL 3.
+    # March: spend 330; won L1 and L6 (1500, of which L1's 1000 from a campaign); leads
+    # captured in March: MQL 4 → SQL 3.
     assert march == {
         "spend": 330.0,
         "new_customers": 2,
         "revenue": 1500.0,
+        "campaign_revenue": 1000.0,
         "cac": 165.0,
         "ltv": 750.0,
         "ltv_to_cac": pytest.approx(750 / 165),
         "mql_to_sql_rate": 0.75,
-        "marketing_roi": pytest.approx(1170 / 330),
+        "marketing_roi": pytest.approx(670 / 330),
     }
     [nothing] = report(client, "kpis", **{"to": "2026-01-01"})["rows"]
     assert (nothing["spend"], nothing["cac"], nothing["ltv_to_cac"], nothing["marketing_roi"]) == (
@@ -476,8 +484,16 @@ def test_kpis(client: TestClient, leads: dict[str, UUID]) -> None:
 def test_experiments_compare_each_variant_with_the_control(
     client: TestClient, leads: dict[str, UUID]
 ) -> None:
-    # Won: A = L1, L2 → 1 of 2; B = L3, L4, L5 → 2 of 3.
-    body = report(client, "experiments")
+    # Won: A = L1, L2 → 1 of 2; B = L3, L4, L5 → 2 of 3. Far below the default minimum
+    # sample (30): no p-value, no interval, only what was seen.
+    default = report(client, "experiments")
+    assert default["min_sample"] == 30
+    assert [(r["enough_data"], r["p_value"], r["diff_ci_low"]) for r in default["rows"]] == [
+        (False, None, None),
+        (False, None, None),
+    ]
+    assert [r["rate"] for r in default["rows"]] == [0.5, pytest.approx(2 / 3)]
+    body = report(client, "experiments", min_sample="2")
     assert body["metric"] == "won"
     a, b = body["rows"]
     assert a == {
@@ -488,6 +504,7 @@ def test_experiments_compare_each_variant_with_the_control(
         "rate": 0.5,
         "rate_ci_low": pytest.approx(0.094531, abs=1e-6),
         "rate_ci_high": pytest.approx(0.905469, abs=1e-6),
+        "enough_data": True,
         "lift": None,
         "p_value": None,
         "diff_ci_low": None,
@@ -502,10 +519,12 @@ def test_experiments_compare_each_variant_with_the_control(
         "rate": pytest.approx(2 / 3),
         "rate_ci_low": pytest.approx(0.207660, abs=1e-6),
         "rate_ci_high": pytest.approx(0.938508, abs=1e-6),
+        "enough_data": True,
         "lift": pytest.approx(1 / 3),
         "p_value": pytest.approx(0.709388, abs=1e-6),
-        "diff_ci_low": pytest.approx(-0.707825, abs=1e-6),
-        "diff_ci_high": pytest.approx(1.041158, abs=1e-6),
+        # Newcombe's hybrid score interval (a Wald interval here went past 1: 1.041).
+        "diff_ci_low": pytest.approx(-0.445781, abs=1e-6),
+        "diff_ci_high": pytest.approx(0.654829, abs=1e-6),
     }
 
     def conversions(metric: str, **params: str) -> list[tuple[str, int, int]]:
@@ -534,6 +553,9 @@ def test_experiments_compare_each_variant_with_the_control(
         ("experiments", {"from": "0001-01-01T00:00:00+01:00"}, "/from"),
         ("kpis", {"to": "9999-12-31T23:59:59-05:00"}, "/to"),
         ("campaign-roi", {"to": "0001-01-01"}, "/to"),
+        ("funnel", {"tz": "Mars/Olympus"}, "/tz"),
+        ("kpis", {"tz": "../../etc/passwd"}, "/tz"),
+        ("experiments", {"min_sample": "0"}, "/min_sample"),
     ],
 )
 def test_bad_parameters_are_422_naming_the_parameter(

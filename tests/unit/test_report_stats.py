@@ -7,20 +7,22 @@ from decimal import Decimal
 
 import pytest
 
-from projections.reports import (
-    SpendRecord,
+from projections.experiment_stats import (
     VariantCount,
-    Window,
-    competition_ranks,
     difference_interval,
     experiment_rows,
+    two_proportion_p_value,
+    wilson_interval,
+)
+from projections.reports import (
+    SpendRecord,
+    Window,
+    competition_ranks,
     funnel_rows,
     parse_bound,
     period_start,
     roi,
     spend_by_period,
-    two_proportion_p_value,
-    wilson_interval,
 )
 
 
@@ -47,19 +49,13 @@ def test_two_proportion_z_test_p_value() -> None:
     assert two_proportion_p_value(1, 0, 1, 5) is None
 
 
-def test_difference_interval_is_the_wald_interval() -> None:
-    # 45/100 → 55/100: 0.1 ± 1.96 x sqrt(2 x 0.2475 / 100) = 0.1 ± 0.1379.
-    assert difference_interval(45, 100, 55, 100) == pytest.approx((-0.0379, 0.2379), abs=5e-5)
-    assert difference_interval(0, 0, 1, 2) is None
-
-
 def test_each_variant_is_compared_with_the_first_by_name() -> None:
     rows = experiment_rows(
         [
             VariantCount("subject", "B", 200, 50),
             VariantCount("subject", "A", 200, 30),
-            VariantCount("cta", "red", 10, 0),
-            VariantCount("cta", "blue", 10, 0),
+            VariantCount("cta", "red", 40, 0),
+            VariantCount("cta", "blue", 40, 0),
         ]
     )
     assert [(r["experiment"], r["variant"]) for r in rows] == [
@@ -73,13 +69,45 @@ def test_each_variant_is_compared_with_the_first_by_name() -> None:
     assert b["rate"] == 0.25
     assert b["lift"] == pytest.approx(2 / 3)
     assert b["p_value"] == pytest.approx(0.012419, abs=1e-6)
-    # 0.1 ± 1.96 x sqrt(0.15 x 0.85 / 200 + 0.25 x 0.75 / 200) = 0.1 ± 0.0778.
-    assert (b["diff_ci_low"], b["diff_ci_high"]) == pytest.approx((0.0222, 0.1778), abs=5e-5)
+    assert (b["diff_ci_low"], b["diff_ci_high"]) == pytest.approx(
+        difference_interval(30, 200, 50, 200)
+    )
     # Wilson, 50/200: (0.25 + 0.0096) / 1.0192 ± 1.96 x sqrt(0.0009375 + 0.000024) / 1.0192.
     assert (b["rate_ci_low"], b["rate_ci_high"]) == pytest.approx((0.1951, 0.3143), abs=5e-5)
     # A control that never converts has no lift.
     assert (red["lift"], red["p_value"]) == (None, 1.0)
-    assert blue["n"] == 10
+    assert blue["n"] == 40
+    assert all(row["enough_data"] for row in rows)
+
+
+def test_a_variant_below_the_minimum_sample_has_no_p_value_or_interval() -> None:
+    rows = experiment_rows(
+        [
+            VariantCount("subject", "A", 30, 3),
+            VariantCount("subject", "B", 29, 20),
+            VariantCount("subject", "C", 30, 12),
+        ],
+        min_sample=30,
+    )
+    a, b, c = rows
+    assert a["enough_data"] and c["enough_data"]
+    assert (b["enough_data"], b["p_value"], b["diff_ci_low"], b["diff_ci_high"]) == (
+        False,
+        None,
+        None,
+        None,
+    )
+    # Its rate and lift are still what was seen.
+    assert (b["rate"], b["lift"]) == (pytest.approx(20 / 29), pytest.approx((20 / 29 - 0.1) / 0.1))
+    assert c["p_value"] is not None and c["diff_ci_low"] is not None
+    # A control below the minimum leaves every comparison without a p-value.
+    small_control = experiment_rows(
+        [VariantCount("x", "A", 10, 1), VariantCount("x", "B", 100, 50)], min_sample=30
+    )
+    assert [(r["enough_data"], r["p_value"]) for r in small_control] == [
+        (False, None),
+        (False, None),
+    ]
 
 
 def test_ties_share_a_rank_and_the_next_rank_skips() -> None:

@@ -1,16 +1,89 @@
 // /dashboard: the report endpoints drawn as charts, each with its numbers in a table (which
-// is also what screen readers and the tests read), for a chosen period, refreshed on a timer.
+// is also what screen readers and the tests read), for a chosen period of days in the
+// user's time zone, refreshed on a timer. Every figure says what it means: the server's
+// definitions (GET /v1/reports/definitions) as a tooltip on hover and focus, and as a
+// footnote list under the charts. Words come from the `dashboard` catalogs (i18n.js).
 
-import { api, describe, el, format, say, startPage, table } from "./console.js";
+import { api, describe, el, say, startPage, table } from "./console.js";
+import { fmt, locale, t, timeZone } from "./i18n.js";
 
 const REFRESH_SECONDS = 30;
 const PALETTE = ["#2563eb", "#16a34a", "#f59e0b", "#dc2626", "#7c3aed", "#0891b2", "#db2777", "#65a30d"];
 const Chart = window.Chart;
 Chart.defaults.animation = false; // numbers, not motion: a refresh redraws at once
-Chart.defaults.font.family = "system-ui, sans-serif";
+// The page's own font stack (with its CJK fonts), so Chinese labels in charts render too.
+Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
 Chart.defaults.maintainAspectRatio = false;
 
 const charts = new Map(); // figure id → its Chart, updated in place on every refresh
+// What the server says each number means, and the currency its amounts are in.
+let meaning = { reports: {}, currency: "CNY" };
+// Per report, "key" → [name, definition], in the order first shown: the footnote list.
+const footnotes = new Map();
+const TITLES = {
+  kpis: "dashboard.kpis.title",
+  sources: "dashboard.sources.title",
+  funnel: "dashboard.funnel.title",
+  "campaign-roi": "dashboard.roi.title",
+  leaderboard: "dashboard.leaderboard.title",
+  "follow-up-efficiency": "dashboard.efficiency.title",
+  experiments: "dashboard.experiments.title",
+};
+let tips = 0;
+
+/** The definition of `report`'s `key` in the chosen language (English if it has none). */
+function definition(report, key) {
+  const entry = (meaning.reports[report] || {})[key];
+  return entry ? entry[locale] || entry.en : "";
+}
+
+/** `name` with its definition: a button that shows it as a tooltip on hover and focus (and
+ * to screen readers as its description), and an entry in the footnote list. */
+function term(name, report, key) {
+  const text = definition(report, key);
+  if (!text) return name;
+  if (!footnotes.has(report)) footnotes.set(report, new Map());
+  footnotes.get(report).set(key, [name, text]);
+  const id = `tip-${++tips}`;
+  const tip = el("span", { class: "tip", role: "tooltip", id }, text);
+  const show = () => requestAnimationFrame(() => fit(tip));
+  return el(
+    "span",
+    { class: "term", onmouseenter: show, onfocusin: show },
+    name,
+    el("button", { type: "button", class: "define", "aria-label": t("dashboard.definition.show", { name }), "aria-describedby": id }, "?"),
+    tip,
+  );
+}
+
+/** Opens `tip` towards the start of the line when it would leave the window at its end. */
+function fit(tip) {
+  tip.classList.remove("flip");
+  const box = tip.getBoundingClientRect();
+  if (box.right > document.documentElement.clientWidth - 8) tip.classList.add("flip");
+}
+
+function showFootnotes() {
+  document.getElementById("definitions-intro").textContent = t("dashboard.definitions.intro", { zone: timeZone() });
+  document.getElementById("definitions-list").replaceChildren(
+    ...Object.keys(TITLES)
+      .filter((report) => footnotes.has(report))
+      .map((report) =>
+        el(
+          "section",
+          { class: "report-definitions" },
+          el("h3", {}, t(TITLES[report])),
+          el("dl", {}, [...footnotes.get(report).values()].flatMap(([name, text]) => [el("dt", {}, name), el("dd", {}, text)])),
+        ),
+      ),
+  );
+}
+
+const money = (amount) => fmt.money(amount, meaning.currency);
+// Large amounts on a tile read better in 万 in Chinese (¥120万); tables keep every digit.
+const tileMoney = (amount) =>
+  fmt.money(amount, meaning.currency, { compact: locale === "zh-CN" && Math.abs(Number(amount)) >= 10000 });
+const ratio = (n) => fmt.decimal(n, 2);
 
 /** Draws (or redraws) the chart in figure `id` with `config`; `summary` is what a screen reader says. */
 function draw(id, config, summary) {
@@ -28,12 +101,29 @@ function draw(id, config, summary) {
 }
 
 function setData(id, ...nodes) {
+  for (const node of nodes) if (node.tHead) labelCells(node);
   document.querySelector(`#${id} .data`).replaceChildren(...nodes);
+}
+
+/** Labels each cell with its column's name alone (a header with a definition would lend
+ * the cell its whole text, definition included, where phones show tables as cards). */
+function labelCells(table) {
+  const names = [...table.tHead.rows[0].cells].map((th) => {
+    const named = th.querySelector(".term");
+    return named ? named.firstChild.textContent : th.textContent;
+  });
+  for (const row of table.tBodies[0].rows) {
+    [...row.cells].forEach((cell, i) => {
+      if (cell.hasAttribute("data-label")) cell.setAttribute("data-label", names[i] ?? "");
+    });
+  }
 }
 
 function showFailure(id, error) {
   setData(id, el("p", { class: "error", role: "alert" }, describe(error)));
 }
+
+const listed = (items) => items.join(", ") || t("dashboard.none");
 
 function drawSources(answer) {
   const bySource = answer.by_source || [];
@@ -41,40 +131,46 @@ function drawSources(answer) {
     type: "pie",
     data: {
       labels: bySource.map((r) => r.source),
-      datasets: [{ label: "Leads", data: bySource.map((r) => r.count), backgroundColor: PALETTE }],
+      datasets: [{ label: t("dashboard.chart.leads"), data: bySource.map((r) => r.count), backgroundColor: PALETTE }],
     },
     options: { plugins: { legend: { position: "right" } } },
-  }, `Leads by source: ${bySource.map((r) => `${r.source} ${r.count}`).join(", ") || "none"}`);
+  }, t("dashboard.sources.summary", { list: listed(bySource.map((r) => `${r.source} ${r.count}`)) }));
   setData(
     "sources",
     table(
-      `Leads by source and channel (${format.count(answer.total)} in all)`,
-      ["Source", "Channel", "Leads", "Share"],
-      answer.rows.map((r) => [r.source, r.channel, format.count(r.count), format.percent(r.share)]),
+      t("dashboard.sources.caption", { total: fmt.count(answer.total) }),
+      [
+        t("dashboard.sources.source"),
+        t("dashboard.sources.channel"),
+        term(t("dashboard.sources.count"), "sources", "count"),
+        term(t("dashboard.sources.share"), "sources", "share"),
+      ],
+      answer.rows.map((r) => [r.source, r.channel, fmt.count(r.count), fmt.percent(r.share)]),
     ),
   );
 }
 
 function drawFunnel(answer) {
   const rows = answer.rows;
+  const stage = (r) => t(`dashboard.stage.${r.stage}`);
   draw("funnel", {
     type: "bar",
     data: {
-      labels: rows.map((r) => `${r.stage} (${format.percent(r.step_rate)})`),
-      datasets: [{ label: "Leads", data: rows.map((r) => r.count), backgroundColor: PALETTE[0] }],
+      labels: rows.map((r) => `${stage(r)} (${fmt.percent(r.step_rate)})`),
+      datasets: [{ label: t("dashboard.chart.leads"), data: rows.map((r) => r.count), backgroundColor: PALETTE[0] }],
     },
     options: {
       indexAxis: "y",
       plugins: { legend: { display: false } },
       scales: { x: { beginAtZero: true, ticks: { precision: 0 } } },
     },
-  }, `Funnel: ${rows.map((r) => `${r.stage} ${r.count}`).join(", ")}`);
+  }, t("dashboard.funnel.summary", { list: listed(rows.map((r) => `${stage(r)} ${r.count}`)) }));
   setData(
     "funnel",
     table(
-      `Leads that reached each stage (of ${format.count(answer.captured)} captured)`,
-      ["Stage", "Leads", "Step rate"],
-      rows.map((r) => [r.stage, format.count(r.count), format.percent(r.step_rate)]),
+      t("dashboard.funnel.caption", { captured: fmt.count(answer.captured) }),
+      [t("dashboard.funnel.stage"), term(t("dashboard.funnel.count"), "funnel", "count"), term(t("dashboard.funnel.step_rate"), "funnel", "step_rate")],
+      rows.map((r) => [stage(r), fmt.count(r.count), fmt.percent(r.step_rate)]),
     ),
   );
 }
@@ -86,7 +182,7 @@ function drawCampaignRoi(answer) {
   draw("campaign-roi", {
     type: "line",
     data: {
-      labels: periods.map((p) => p.slice(0, 10)),
+      labels: periods,
       datasets: campaigns.map((campaign, i) => ({
         label: campaign,
         data: periods.map((p) => {
@@ -99,27 +195,29 @@ function drawCampaignRoi(answer) {
         pointRadius: 5,
       })),
     },
-    options: { scales: { x: { offset: true }, y: { title: { display: true, text: "ROI" } } } },
-  }, `ROI per campaign and period: ${rows.map((r) => `${r.campaign_id} ${r.period_start} ${format.ratio(r.roi)}`).join(", ") || "none"}`);
+    options: { scales: { x: { offset: true }, y: { title: { display: true, text: t("dashboard.roi.axis") } } } },
+  }, t("dashboard.roi.summary", { list: listed(rows.map((r) => `${r.campaign_id} ${r.period_start} ${ratio(r.roi)}`)) }));
+  const amounts = () => [
+    term(t("dashboard.roi.spend"), "campaign-roi", "spend"),
+    term(t("dashboard.roi.revenue"), "campaign-roi", "revenue"),
+    term(t("dashboard.roi.roi"), "campaign-roi", "roi"),
+  ];
+  const overall = answer.overall;
+  const totals = (answer.totals || []).map((r) => [r.campaign_id, money(r.spend), money(r.revenue), ratio(r.roi)]);
+  if (overall) {
+    totals.push([term(t("dashboard.roi.overall"), "campaign-roi", "overall"), money(overall.spend), money(overall.revenue), ratio(overall.roi)]);
+  }
   setData(
     "campaign-roi",
     table(
-      `Spend, first-touch revenue and ROI per campaign and ${answer.interval || "period"}`,
-      ["Campaign", "Period from", "Spend", "Revenue", "ROI"],
-      rows.map((r) => [
-        r.campaign_id,
-        String(r.period_start).slice(0, 10),
-        format.money(r.spend),
-        format.money(r.revenue),
-        format.ratio(r.roi),
-      ]),
+      t(answer.interval === "week" ? "dashboard.roi.caption.week" : "dashboard.roi.caption.month"),
+      [t("dashboard.roi.campaign"), t("dashboard.roi.period"), ...amounts()],
+      rows.map((r) => [r.campaign_id, r.period_start, money(r.spend), money(r.revenue), ratio(r.roi)]),
     ),
-    table(
-      "Per campaign over the whole period",
-      ["Campaign", "Spend", "Revenue", "ROI"],
-      (answer.totals || []).map((t) => [t.campaign_id, format.money(t.spend), format.money(t.revenue), format.ratio(t.roi)]),
-    ),
+    table(t("dashboard.roi.totalsCaption"), [t("dashboard.roi.campaign"), ...amounts()], totals),
   );
+  const last = document.querySelector("#campaign-roi table:last-of-type tbody tr:last-child");
+  if (overall && last) last.classList.add("overall");
 }
 
 function drawLeaderboard(answer) {
@@ -129,43 +227,63 @@ function drawLeaderboard(answer) {
     data: {
       labels: reps.map((r) => r.id),
       datasets: [
-        { label: "Won amount", data: reps.map((r) => Number(r.won_amount)), backgroundColor: PALETTE[1] },
+        { label: t("dashboard.leaderboard.dataset"), data: reps.map((r) => Number(r.won_amount)), backgroundColor: PALETTE[1] },
       ],
     },
-    options: { plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true } } },
-  }, `Won amount per rep: ${reps.map((r) => `${r.id} ${format.money(r.won_amount)}`).join(", ") || "none"}`);
+    options: {
+      plugins: { legend: { display: false } },
+      scales: { y: { beginAtZero: true, ticks: { callback: (value) => tileMoney(value) } } },
+    },
+  }, t("dashboard.leaderboard.summary", { list: listed(reps.map((r) => `${r.id} ${money(r.won_amount)}`)) }));
   setData(
     "leaderboard",
     table(
-      "Won deals per rep and team",
-      ["Rank", "Level", "Rep or team", "Team", "Won", "Won amount"],
+      t("dashboard.leaderboard.caption"),
+      [
+        term(t("dashboard.leaderboard.rank"), "leaderboard", "rank"),
+        t("dashboard.leaderboard.level"),
+        t("dashboard.leaderboard.id"),
+        t("dashboard.leaderboard.team"),
+        term(t("dashboard.leaderboard.won_count"), "leaderboard", "won_count"),
+        term(t("dashboard.leaderboard.won_amount"), "leaderboard", "won_amount"),
+      ],
       answer.rows.map((r) => [
         String(r.rank),
-        r.level,
+        t(`dashboard.level.${r.level}`),
         r.id,
         r.team,
-        format.count(r.won_count),
-        format.money(r.won_amount),
+        fmt.count(r.won_count),
+        money(r.won_amount),
       ]),
     ),
   );
 }
 
 function drawFollowUpEfficiency(answer) {
+  const column = (key) => term(t(`dashboard.efficiency.${key}`), "follow-up-efficiency", key);
   setData(
     "follow-up-efficiency",
     table(
-      "First response and follow-ups per rep and team",
-      ["Level", "Rep or team", "Team", "Leads", "Avg first response", "Avg follow-ups", "Within SLA", "Reclaimed"],
+      t("dashboard.efficiency.caption"),
+      [
+        t("dashboard.efficiency.level"),
+        t("dashboard.efficiency.id"),
+        t("dashboard.efficiency.team"),
+        column("leads"),
+        column("avg_first_response_seconds"),
+        column("avg_followups_per_lead"),
+        column("within_sla_share"),
+        column("reclaimed"),
+      ],
       answer.rows.map((r) => [
-        r.level,
+        t(`dashboard.level.${r.level}`),
         r.id,
         r.team,
-        format.count(r.leads),
-        format.duration(r.avg_first_response_seconds),
-        format.ratio(r.avg_followups_per_lead),
-        format.percent(r.within_sla_share),
-        format.count(r.reclaimed),
+        fmt.count(r.leads),
+        fmt.duration(r.avg_first_response_seconds),
+        ratio(r.avg_followups_per_lead),
+        fmt.percent(r.within_sla_share),
+        fmt.count(r.reclaimed),
       ]),
     ),
   );
@@ -174,40 +292,63 @@ function drawFollowUpEfficiency(answer) {
 function drawKpis(answer) {
   const kpi = answer.rows[0] || {};
   const tiles = [
-    ["CAC", format.money(kpi.cac), "spend per new customer"],
-    ["LTV", format.money(kpi.ltv), "revenue per customer"],
-    ["LTV:CAC", format.ratio(kpi.ltv_to_cac), ""],
-    ["MQL → SQL", format.percent(kpi.mql_to_sql_rate), ""],
-    ["Marketing ROI", format.ratio(kpi.marketing_roi), "(revenue − spend) / spend"],
+    ["cac", tileMoney(kpi.cac)],
+    ["ltv", tileMoney(kpi.ltv)],
+    ["ltv_to_cac", ratio(kpi.ltv_to_cac)],
+    ["mql_to_sql_rate", fmt.percent(kpi.mql_to_sql_rate)],
+    ["marketing_roi", ratio(kpi.marketing_roi)],
   ];
   document.getElementById("kpis").replaceChildren(
-    ...tiles.map(([name, value, hint]) =>
-      el("div", { class: "tile" }, el("dt", {}, name), el("dd", { title: hint }, value)),
+    ...tiles.map(([key, value]) =>
+      el("div", { class: "tile", "data-kpi": key }, el("dt", {}, term(t(`dashboard.kpi.${key}`), "kpis", key)), el("dd", {}, value)),
     ),
   );
 }
 
 function drawExperiments(answer) {
+  const notEnough = t("dashboard.experiments.notEnough", { min: fmt.count(answer.min_sample) });
+  const controls = new Set();
+  const column = (key) => term(t(`dashboard.experiments.${key}`), "experiments", key);
   setData(
     "experiments",
     table(
-      `Experiments: ${answer.metric || "won"} per variant (each against the first)`,
-      ["Experiment", "Variant", "Leads", "Converted", "Rate (95% CI)", "Lift", "p-value", "Difference (95% CI)"],
-      answer.rows.map((r) => [
-        r.experiment,
-        r.variant,
-        format.count(r.n),
-        format.count(r.conversions),
-        `${format.percent(r.rate)} (${format.percent(r.rate_ci_low)}–${format.percent(r.rate_ci_high)})`,
-        format.percent(r.lift),
-        format.pValue(r.p_value),
-        r.diff_ci_low === null || r.diff_ci_low === undefined
-          ? "—"
-          : `${format.percent(r.diff_ci_low)} to ${format.percent(r.diff_ci_high)}`,
-      ]),
-      { empty: "No experiment has assigned a variant in this period." },
+      t("dashboard.experiments.caption", { metric: t(`dashboard.metric.${answer.metric || "won"}`) }),
+      [
+        t("dashboard.experiments.experiment"),
+        t("dashboard.experiments.variant"),
+        column("n"),
+        column("conversions"),
+        column("rate"),
+        column("lift"),
+        column("p_value"),
+        column("diff_ci"),
+      ],
+      answer.rows.map((r) => {
+        const control = !controls.has(r.experiment);
+        controls.add(r.experiment);
+        const compared = control ? "—" : null;
+        return [
+          r.experiment,
+          r.variant,
+          fmt.count(r.n),
+          fmt.count(r.conversions),
+          `${fmt.percent(r.rate)} (${t("dashboard.experiments.range", { low: fmt.percent(r.rate_ci_low), high: fmt.percent(r.rate_ci_high) })})`,
+          fmt.percent(r.lift),
+          compared ?? (r.enough_data ? pValue(r.p_value) : notEnough),
+          compared ??
+            (r.enough_data && r.diff_ci_low !== null
+              ? t("dashboard.experiments.range", { low: fmt.percent(r.diff_ci_low), high: fmt.percent(r.diff_ci_high) })
+              : notEnough),
+        ];
+      }),
+      { empty: t("dashboard.experiments.empty") },
     ),
   );
+}
+
+function pValue(p) {
+  if (p === null || p === undefined) return "—";
+  return Number(p) < 0.001 ? "< 0.001" : fmt.decimal(p, 3);
 }
 
 const REPORTS = [
@@ -224,23 +365,38 @@ function value(id) {
   return document.getElementById(id).value;
 }
 
-function isoDay(date) {
-  const local = new Date(date.getTime() - date.getTimezoneOffset() * 60000);
-  return local.toISOString().slice(0, 10);
+/** Today's date (YYYY-MM-DD) in the user's time zone. */
+function today() {
+  return new Intl.DateTimeFormat("en-CA", { timeZone: timeZone() }).format(new Date());
 }
 
-/** The chosen days as instants: from the start of `from` to the start of the day after `to`. */
+/** `day` (YYYY-MM-DD) moved by `days`. */
+function addDays(day, days) {
+  const date = new Date(`${day}T00:00:00Z`);
+  date.setUTCDate(date.getUTCDate() + days);
+  return date.toISOString().slice(0, 10);
+}
+
+/** The chosen days in the user's time zone: from the start of `from` to the start of the day
+ * after `to`, which the server reads as that zone's midnights (`tz`). */
 function period() {
-  const from = new Date(`${value("from")}T00:00:00`);
-  const to = new Date(`${value("to")}T00:00:00`);
-  to.setDate(to.getDate() + 1);
-  return { from: from.toISOString(), to: to.toISOString() };
+  return { from: value("from"), to: addDays(value("to"), 1), tz: timeZone() };
+}
+
+async function loadDefinitions() {
+  try {
+    meaning = await api("/v1/reports/definitions");
+  } catch (error) {
+    say(document.getElementById("updated"), describe(error), "error");
+  }
 }
 
 async function refresh() {
   const status = document.getElementById("updated");
   if (!value("from") || !value("to")) return;
+  if (!meaning.reports.kpis) await loadDefinitions();
   const range = period();
+  footnotes.clear();
   const results = await Promise.all(
     REPORTS.map(async (spec) => {
       try {
@@ -256,10 +412,11 @@ async function refresh() {
       }
     }),
   );
+  showFootnotes();
   const failed = results.filter((ok) => !ok).length;
   say(
     status,
-    failed ? `${failed} report(s) failed to load; see their panels.` : `Updated ${new Date().toLocaleTimeString("sv-SE")}`,
+    failed ? t("dashboard.status.failed", { count: failed }) : t("dashboard.status.updated", { time: fmt.dateTime(new Date().toISOString()) }),
     failed ? "error" : "info",
   );
 }
@@ -277,18 +434,20 @@ function schedule() {
   }
 }
 
-startPage(() => {
-  const today = new Date();
-  const monthAgo = new Date(today);
-  monthAgo.setDate(today.getDate() - 29);
-  document.getElementById("from").value = isoDay(monthAgo);
-  document.getElementById("to").value = isoDay(today);
-  document.getElementById("range").addEventListener("submit", (event) => {
-    event.preventDefault();
+startPage(
+  () => {
+    const last = today();
+    document.getElementById("from").value = addDays(last, -29);
+    document.getElementById("to").value = last;
+    document.getElementById("time-zone").textContent = t("dashboard.range.timeZone", { zone: timeZone() });
+    document.getElementById("range").addEventListener("submit", (event) => {
+      event.preventDefault();
+      refresh();
+    });
+    for (const id of ["interval", "metric"]) document.getElementById(id).addEventListener("change", refresh);
+    document.getElementById("auto-refresh").addEventListener("change", schedule);
+    schedule();
     refresh();
-  });
-  for (const id of ["interval", "metric"]) document.getElementById(id).addEventListener("change", refresh);
-  document.getElementById("auto-refresh").addEventListener("change", schedule);
-  schedule();
-  refresh();
-});
+  },
+  { namespaces: ["dashboard"] },
+);
