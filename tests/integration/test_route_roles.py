@@ -77,6 +77,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/reports/follow-up-efficiency"): "reports",
     ("GET", "/v1/reports/kpis"): "reports",
     ("GET", "/v1/reports/experiments"): "reports",
+    ("GET", "/v1/reports/definitions"): "reports",
     ("GET", "/t/o/{message_id}"): PUBLIC,
     ("GET", "/t/c/{message_id}"): PUBLIC,
     ("GET", "/t/u/{message_id}"): PUBLIC,
