@@ -45,6 +45,7 @@ from api.routes import (
     template_preview,
     tracking,
     trials,
+    work,
 )
 from delivery.temporal import LeadWorkflows
 from intake.jobs import ImportJobs, ImportRunner
@@ -146,6 +147,7 @@ def create_app(settings: Settings, tracer: Tracer | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(status.router)
+    app.include_router(work.router)  # before `/v1/leads/{lead_id}`
     app.include_router(leads.router)
     app.include_router(consent.router)
     app.include_router(erasure.router)

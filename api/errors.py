@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from delivery.temporal import TemporalUnavailable
 from domain.errors import Conflict, DomainError, InvalidDocument, LeadNotFound
+from domain.permissions import NotPermitted
 from intake.form_book import FormNotFound, FormVersionNotFound
 from intake.jobs import ImportNotFound
 from replay.jobs import ReplayNotFound
@@ -72,6 +73,8 @@ def status_of(error: DomainError) -> int:
         return 404
     if isinstance(error, Conflict):
         return 409
+    if isinstance(error, NotPermitted):
+        return 403
     return 400
 
 

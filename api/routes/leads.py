@@ -15,13 +15,16 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
+from api.deadlines import DeadlineWords
 from api.deps import StoreDep, require
 from api.errors import ApiError
-from api.responses import KEYED, Lead, LeadEvents, LeadPage, answer, refused
+from api.responses import KEYED, LeadEvents, LeadPage, answer, refused
+from api.work_responses import LeadDetail
 from domain.state import LeadState, LoggedEvent
 from leadflow.bootstrap import Store
 from leadflow.tracing import trace_id_of
 from projections.leads import LeadFilters, LeadKey, find_lead, find_leads, key_of
+from store.deadlines import deadlines_of
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"], dependencies=[Depends(require("read"))])
 
@@ -113,11 +116,20 @@ def _bad_cursor(message: str) -> ApiError:
 NO_LEAD = refused(*KEYED, 404, meanings={404: "No such lead (`lead_not_found`)."})
 
 
-@router.get("/{lead_id}", response_model=answer(Lead), responses=NO_LEAD)
+@router.get("/{lead_id}", response_model=answer(LeadDetail), responses=NO_LEAD)
 async def get_lead(lead_id: UUID, store: StoreDep) -> dict[str, Any]:
     """The lead's state from the `leads` projection; a lead the projector has not reached
-    yet (just captured) is folded from the log instead, so it is never a 404."""
-    return lead_body(await run_in_threadpool(_get, store, lead_id))
+    yet (just captured) is folded from the log instead, so it is never a 404. `deadlines`:
+    its running timers, earliest first, each with what it will do (docs/working-leads.md)."""
+    return await run_in_threadpool(_get_with_deadlines, store, lead_id)
+
+
+def _get_with_deadlines(store: Store, lead_id: UUID) -> dict[str, Any]:
+    state = _get(store, lead_id)
+    with store.engine.connect() as conn:
+        found = deadlines_of(conn, str(lead_id))
+    words = DeadlineWords(store)
+    return {**lead_body(state), "deadlines": [words.body(d, state) for d in found]}
 
 
 def _get(store: Store, lead_id: UUID) -> LeadState:

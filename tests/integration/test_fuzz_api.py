@@ -282,6 +282,7 @@ READ_A_BODY = {
     ("post", "/v1/forms/validate"),
     ("post", "/v1/leads/{lead_id}/do-not-contact"),
     ("post", "/v1/leads/{lead_id}/do-not-contact/lift"),
+    ("post", "/v1/leads/reassign"),
     # Not JSON: empty, or the RFC 8058 one-click form.
     ("post", "/t/u/{message_id}"),
 }

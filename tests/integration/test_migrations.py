@@ -97,6 +97,7 @@ CREATED_BY_LATER_MIGRATIONS = (
     "follower_members",
     "imports",
     "lead_data_keys",
+    "lead_deadlines",
     "shadow_decisions",
 )
 # Columns a migration after 0001 adds to a table 0001 created.

@@ -1,0 +1,58 @@
+"""Acting as a person (issue #19): what the events routes check before appending when the
+caller is a person signed in to the console (`Caller.role` set), by the pure
+`domain.permissions` against each lead's current read model row. An API key passes as
+before."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from fastapi.concurrency import run_in_threadpool
+
+from domain.errors import FieldError, LeadNotFound
+from domain.events import IncomingEvent
+from domain.permissions import LeadPlace, NotPermitted, Person, refusal
+from leadflow.bootstrap import Store
+from projections.leads import find_lead
+from store.keys import Caller
+
+
+def lead_place(store: Store, lead_id: str) -> LeadPlace | None:
+    """The lead's owner, team and pool flag from the `leads` read model (folded from the log
+    when the projector has not reached it yet); None when there is no such lead."""
+    with store.engine.connect() as conn:
+        state = find_lead(conn, lead_id)
+    if state is None:
+        try:
+            state = store.event_log.lead_state(UUID(lead_id))
+        except LeadNotFound:
+            return None
+    return LeadPlace(owner=state.owner, team=state.team, in_pool=state.in_pool)
+
+
+def _check_all(
+    store: Store, caller: Caller, events: Sequence[IncomingEvent], prefix: str | None
+) -> None:
+    assert caller.role is not None
+    person = Person(caller.role, caller.person_id)
+    directory = store.rulebook.directory()
+    for index, event in enumerate(events):
+        place = None if event.lead_id is None else lead_place(store, str(event.lead_id))
+        fault = refusal(person, event.type, event.data, place, directory)
+        if fault is not None:
+            if prefix is not None:
+                fault = FieldError(
+                    f"{prefix}/{index}{fault.path}", f"event {index}: {fault.message}"
+                )
+            raise NotPermitted(fault)
+
+
+async def check_acting(
+    store: Store, caller: Caller, events: Sequence[IncomingEvent], prefix: str | None = None
+) -> None:
+    """Raise `NotPermitted` (403) when a person may not append one of `events` (`prefix`: the
+    pointer of the list they came in, e.g. `/events`); nothing to check for an API key."""
+    if caller.role is None:
+        return
+    await run_in_threadpool(_check_all, store, caller, events, prefix)
