@@ -5,6 +5,7 @@ export default {
   "shell.menu": "Menu",
   "nav.dashboard": "Dashboard",
   "nav.leads": "Leads",
+  "nav.worklist": "My leads", // work (issue #19)
   "nav.pool": "Public pool",
   "nav.rulesets": "Rulesets",
   "nav.directory": "Directory",
