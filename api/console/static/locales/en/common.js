@@ -5,7 +5,8 @@ export default {
   "shell.menu": "Menu",
   "nav.dashboard": "Dashboard",
   "nav.leads": "Leads",
-  "nav.worklist": "My leads", // work (issue #19)
+  // work (issue #19): the worklist
+  "nav.worklist": "My leads",
   "nav.pool": "Public pool",
   "nav.rulesets": "Rulesets",
   "nav.directory": "Directory",

@@ -5,7 +5,8 @@ export default {
   "shell.menu": "菜单",
   "nav.dashboard": "仪表盘",
   "nav.leads": "线索",
-  "nav.worklist": "我的线索", // work (issue #19)
+  // work (issue #19): the worklist
+  "nav.worklist": "我的线索",
   "nav.pool": "公海",
   "nav.rulesets": "规则集",
   "nav.directory": "组织架构",
