@@ -31,15 +31,31 @@ def lead_place(store: Store, lead_id: str) -> LeadPlace | None:
     return LeadPlace(owner=state.owner, team=state.team, in_pool=state.in_pool)
 
 
+def refusals_of(
+    store: Store, caller: Caller, events: Sequence[IncomingEvent]
+) -> list[FieldError | None]:
+    """Why the person `caller` may not append each of `events` (None: they may), reading
+    the directory once; all None for an API key."""
+    if caller.role is None:
+        return [None] * len(events)
+    person = Person(caller.role, caller.person_id)
+    directory = store.rulebook.directory()
+    return [
+        refusal(
+            person,
+            event.type,
+            event.data,
+            None if event.lead_id is None else lead_place(store, str(event.lead_id)),
+            directory,
+        )
+        for event in events
+    ]
+
+
 def _check_all(
     store: Store, caller: Caller, events: Sequence[IncomingEvent], prefix: str | None
 ) -> None:
-    assert caller.role is not None
-    person = Person(caller.role, caller.person_id)
-    directory = store.rulebook.directory()
-    for index, event in enumerate(events):
-        place = None if event.lead_id is None else lead_place(store, str(event.lead_id))
-        fault = refusal(person, event.type, event.data, place, directory)
+    for index, fault in enumerate(refusals_of(store, caller, events)):
         if fault is not None:
             if prefix is not None:
                 fault = FieldError(

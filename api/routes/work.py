@@ -15,10 +15,11 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
-from api.acting import check_acting
+from api.acting import refusals_of
 from api.deadlines import DeadlineWords
 from api.deps import IngestBody, IngestCaller, SettingsDep, StoreDep, WriterDep, require
 from api.errors import ApiError
+from api.ingest_writer import GroupCommitter
 from api.openapi_bodies import reassign_body
 from api.responses import KEYED, READS_BODY, answer, refused
 from api.work_responses import Reassigned, Worklist
@@ -119,18 +120,25 @@ async def reassign_leads(
         )
         for lead_id in lead_ids
     ]
+    faults = await run_in_threadpool(refusals_of, store, caller, events)
     answers = await asyncio.gather(
-        *(_reassign_one(store, caller, writer, event) for event in events)
+        *(
+            _reassign_one(caller, writer, event, fault)
+            for event, fault in zip(events, faults, strict=True)
+        )
     )
     return {"results": answers}
 
 
 async def _reassign_one(
-    store: Store, caller: Caller, writer: WriterDep, event: IncomingEvent
+    caller: Caller, writer: GroupCommitter, event: IncomingEvent, fault: FieldError | None
 ) -> dict[str, Any]:
+    """One lead's reassignment: refused when the person may not, else appended alone (the
+    writer commits the leads' appends together, each all or nothing on its own)."""
     lead_id = str(event.lead_id)
+    if fault is not None:
+        return _refused(lead_id, NotPermitted(fault))
     try:
-        await check_acting(store, caller, [event])
         [appended] = await writer.append([event], [None], scope=caller.key_id)
     except ItemRejected as rejected:
         return _refused(lead_id, rejected.cause)
