@@ -7,6 +7,7 @@ export default {
   "nav.leads": "Leads",
   // work (issue #19): the worklist
   "nav.worklist": "My leads",
+  "title.worklist": "My leads",
   "nav.pool": "Public pool",
   "nav.rulesets": "Rulesets",
   "nav.directory": "Directory",
