@@ -14,12 +14,15 @@ from uuid import UUID, uuid4
 import pytest
 from fastapi.testclient import TestClient
 
+from api.acting import refusals_of
 from api.app import create_app
+from domain.events import IncomingEvent, parse_event
 from domain.timers import RunningTimer
 from leadflow.bootstrap import Store, projections
 from leadflow.settings import Settings
 from projections.projector import Projector
 from store import deadlines
+from store.keys import Caller
 
 ADMIN = {"Authorization": "Bearer lf_test_admin"}
 NOW = datetime.now(UTC)
@@ -339,3 +342,49 @@ def test_a_worklist_cursor_is_for_its_owner_only(client: TestClient) -> None:
     )
     assert answer.status_code == 422
     assert "another owner" in answer.json()["error"]["details"][0]["message"]
+
+
+# --- what a person may append, against the store ------------------------------------------
+
+
+def person(role: str, person_id: str) -> Caller:
+    """A signed-in person as the auth part hands one to the routes (no session here: the
+    check itself, `api.acting.refusals_of`, over the real store)."""
+    return Caller(
+        key_id=f"user:{person_id}",
+        name=person_id,
+        scopes=frozenset({"ingest", "read"}),
+        role=role,  # type: ignore[arg-type]
+        person_id=person_id,
+    )
+
+
+def event(body: dict[str, Any]) -> IncomingEvent:
+    return parse_event(body, now=datetime.now(UTC), phone_region="CN")
+
+
+def test_a_persons_events_are_checked_against_the_lead_where_it_stands(
+    client: TestClient,
+) -> None:
+    store = store_of(client)
+    listed, _ = lead(client, "p@x.io")  # Li Wei's (rep-east-1), in the east
+
+    def follow_up(rep_id: str) -> IncomingEvent:
+        return event({"type": "lead.followed_up", "lead_id": listed, "data": {"rep_id": rep_id}})
+
+    reassign = event(
+        {"type": "lead.reassigned", "lead_id": listed, "data": {"rep_id": "rep-east-2"}}
+    )
+    for read_model in (False, True):  # folded from the log, then from the read model
+        if read_model:
+            project(client)
+        assert refusals_of(store, person("rep", "rep-east-1"), [follow_up("rep-east-1")]) == [None]
+        [fault] = refusals_of(store, person("rep", "rep-east-2"), [follow_up("rep-east-2")])
+        assert fault is not None and fault.path == "/lead_id"
+        [fault] = refusals_of(store, person("rep", "rep-east-2"), [follow_up("rep-east-1")])
+        assert fault is not None and fault.path == "/data/rep_id"
+        assert refusals_of(store, person("manager", "mgr-east"), [reassign]) == [None]
+        [fault] = refusals_of(store, person("manager", "mgr-west"), [reassign])
+        assert fault is not None and fault.path == "/lead_id"
+    key = Caller(key_id="k", name="crm", scopes=frozenset({"ingest"}))
+    assert refusals_of(store, key, [follow_up("anyone"), reassign]) == [None, None]
