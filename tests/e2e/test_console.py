@@ -44,7 +44,6 @@ WAIT_SECONDS = 30.0
 SEED_SECONDS = 90.0
 
 T = TypeVar("T")
-WORDS_ROUTE_PENDING = "/v1/words/events"
 
 
 # --- the seeded history ------------------------------------------------------------------
@@ -209,9 +208,7 @@ def signed_in(shared_dev: LeadflowDev, seeded: Seeded) -> Iterator[Browser]:
 def browser(signed_in: Browser) -> Iterator[Browser]:
     """The signed-in browser; the test fails if the page logged an error it did not expect."""
     signed_in.console_errors()  # what an earlier, failed test left behind
-    # MERGER: drop this once the "words" part (GET /v1/words/events) is on main; until then
-    # the pages that work leads meet its 404 and show raw codes (work-words.js).
-    signed_in.expected_errors = [WORDS_ROUTE_PENDING]
+    signed_in.expected_errors = []
     yield signed_in
     errors = signed_in.console_errors()
     assert not errors, f"errors in the browser console: {errors}"

@@ -16,7 +16,7 @@ from chromium import start_chromium
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
-from test_console import WORDS_ROUTE_PENDING, Browser, api_client, post, waited_for
+from test_console import Browser, api_client, post, waited_for
 
 if TYPE_CHECKING:
     from conftest import LeadflowDev
@@ -67,7 +67,7 @@ def browser(shared_dev: LeadflowDev) -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Browser]:
     browser.console_errors()
-    browser.expected_errors = [WORDS_ROUTE_PENDING]  # MERGER: as in test_console.py
+    browser.expected_errors = []
     yield browser
     errors = browser.console_errors()
     assert not errors, f"errors in the browser console: {errors}"

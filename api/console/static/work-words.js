@@ -30,17 +30,10 @@ export async function loadNames() {
 
 const NO_WORDS = { events: {}, kinds: {}, stages: {}, pool_reasons: {} };
 
-/** The words for event types, follow-up kinds, stages and pool reasons in this language. */
+/** The words for event types, follow-up kinds, stages and pool reasons in this language
+ * (`GET /v1/words/events`). */
 export async function loadWords() {
-  // ---- MERGER: remove this fallback once the "words" part (GET /v1/words/events) is on
-  // main: until then that route is a 404 and the pages show the raw codes. ----
-  try {
-    return { ...NO_WORDS, ...(await shared.api("/v1/words/events", { query: { locale } })) };
-  } catch (error) {
-    if (error instanceof shared.ApiError && error.status === 404) return NO_WORDS;
-    throw error;
-  }
-  // ---- end of the fallback ----
+  return { ...NO_WORDS, ...(await shared.api("/v1/words/events", { query: { locale } })) };
 }
 
 export const KINDS = ["call", "visit", "email", "wechat", "meeting", "sms"];
