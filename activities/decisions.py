@@ -178,7 +178,7 @@ class DecisionActivities:
             # Business timers count in the calendar of the lead's (owner's) team, as it is now.
             lead = fold(input.lead_id, events)
             calendar = self.rulebook.directory().lead_calendar(lead.owner, lead.team)
-        return plan_deliveries(
+        planned = plan_deliveries(
             input.timers,
             active.ruleset.timers,
             [
@@ -189,6 +189,9 @@ class DecisionActivities:
             ],
             calendar,
         )
+        # The lead page's deadlines follow the workflow's timers (`store.deadlines`).
+        self.event_log.record_deadlines(input.lead_id, planned, events[-1].sequence, active.version)
+        return planned
 
     @activity.defn(name=PARK_DECISION, no_thread_cancel_exception=True)
     def park(self, input: ParkInput) -> str:

@@ -49,6 +49,7 @@ from api.routes import (
     trials,
     users,
     words,
+    work,
 )
 from delivery.temporal import LeadWorkflows
 from intake.jobs import ImportJobs, ImportRunner
@@ -150,6 +151,7 @@ def create_app(settings: Settings, tracer: Tracer | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(status.router)
+    app.include_router(work.router)  # before `/v1/leads/{lead_id}`
     app.include_router(leads.router)
     app.include_router(consent.router)
     app.include_router(erasure.router)

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from delivery.temporal import TemporalUnavailable
+from domain.acting import NotPermitted
 from domain.errors import Conflict, DomainError, InvalidDocument, LeadNotFound
 from domain.users import UserNotFound
 from intake.form_book import FormNotFound, FormVersionNotFound
@@ -75,6 +76,8 @@ def status_of(error: DomainError) -> int:
         return 404
     if isinstance(error, Conflict):
         return 409
+    if isinstance(error, NotPermitted):
+        return 403
     return 400
 
 

@@ -32,6 +32,7 @@ from api.template_preview_responses import TEMPLATE_PREVIEW_MODELS
 from api.trial_responses import TRIAL_MODELS
 from api.user_responses import USER_MODELS
 from api.word_responses import WORD_MODELS
+from api.work_responses import WORK_MODELS
 from domain.directory import Directory
 from domain.events import EXTERNAL_DATA, LEADLESS_TYPES
 from domain.identity import DECIDED_ID_PREFIX
@@ -60,6 +61,7 @@ _, _ANSWER_DEFS = models_json_schema(
             *RULE_WORD_MODELS,
             *TRIAL_MODELS,
             *TEMPLATE_PREVIEW_MODELS,
+            *WORK_MODELS,
             *WORD_MODELS,
             *USER_MODELS,
         ]
@@ -270,6 +272,40 @@ REPLAY_BODY = _json_body(
         "additionalProperties": False,
     }
 )
+
+
+def reassign_body(max_leads: int) -> dict[str, Any]:
+    """`{"lead_ids": [...], "rep_id", "reason"?}` of at most `max_leads` leads."""
+    return _json_body(
+        {
+            "type": "object",
+            "properties": {
+                "lead_ids": {
+                    "type": "array",
+                    "items": {"type": "string", "format": "uuid"},
+                    "minItems": 1,
+                    "maxItems": max_leads,
+                },
+                "rep_id": {"type": "string", "minLength": 1, "maxLength": 100},
+                "reason": {"type": "string", "minLength": 1, "maxLength": 500},
+            },
+            "required": ["lead_ids", "rep_id"],
+            "additionalProperties": False,
+        },
+        examples={
+            "to-a-rep": {
+                "summary": "Two leads to rep-east-2",
+                "value": {
+                    "lead_ids": [
+                        "0b7e4a52-2c4e-5d8a-9f3e-6a1d2c3b4e5f",
+                        "1c8f5b63-3d5f-4e9b-8a4f-7b2e3d4c5f60",
+                    ],
+                    "rep_id": "rep-east-2",
+                    "reason": "holiday cover",
+                },
+            }
+        },
+    )
 
 
 def new_key_body(max_name_length: int) -> dict[str, Any]:

@@ -100,7 +100,7 @@ def _identity(normalise: Callable[[], str]) -> str:
 
 class LeadFollowedUpData(_Data):
     rep_id: str = Field(min_length=1, max_length=100)
-    kind: Literal["call", "email", "meeting", "visit", "sms"] | None = None
+    kind: Literal["call", "email", "meeting", "visit", "sms", "wechat"] | None = None
     note: str | None = Field(default=None, max_length=5000)
 
 

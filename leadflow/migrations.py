@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from intake.jobs import metadata as imports_metadata
 from leadflow.bootstrap import projections
 from replay.jobs import metadata as replays_metadata
+from store.deadlines import metadata as deadlines_metadata
 from store.keys import metadata as keys_metadata
 from store.leases import metadata as leases_metadata
 from store.positions import metadata as positions_metadata
@@ -41,6 +42,7 @@ def owned_metadata() -> MetaData:
         sealing_metadata,
         shadow_metadata,
         users_metadata,
+        deadlines_metadata,
     ]
     declared += [projection.metadata for projection in projections()]
     for metadata in declared:

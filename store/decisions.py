@@ -44,7 +44,7 @@ from domain.trials import (
     ruleset_version_for,
 )
 from rules.evaluate import Checkpoint
-from store import shadow_decisions
+from store import deadlines, shadow_decisions
 from store.application import MAX_CONFLICT_RETRIES, LogApplication, recorder_of
 from store.shadow_decisions import ShadowDecision
 from store.unit_of_work import UnitOfWork
@@ -142,6 +142,24 @@ class Decisions(LogApplication):
                 continue  # another writer appended to one of these streams first
         raise RuntimeError("could not append decisions: too many concurrent writers")
 
+    def record_deadlines(
+        self,
+        lead_id: str,
+        timers: Mapping[str, RunningTimer],
+        sequence: int,
+        ruleset_version: int | None,
+    ) -> None:
+        """Make `timers`, planned when the lead's stream held `sequence` events, its
+        deadlines (`store.deadlines.replace`): for timers re-planned outside a decision."""
+        with recorder_of(self).transaction(commit=True) as session:
+            deadlines.replace(
+                session.connection(),
+                lead_id,
+                timers,
+                sequence=sequence,
+                ruleset_version=ruleset_version,
+            )
+
     def _decide_once(
         self,
         lead_id: UUID,
@@ -222,8 +240,16 @@ class Decisions(LogApplication):
                     )
                 )
         unit.save()
-        if rows:
-            with recorder_of(self).transaction(commit=True) as session:
+        with recorder_of(self).transaction(commit=True) as session:
+            # Joins the decision's transaction: the deadlines are those of these decisions.
+            deadlines.replace(
+                session.connection(),
+                str(lead_id),
+                outcome.timers,
+                sequence=lead.state.last_sequence,
+                ruleset_version=used.version,
+            )
+            if rows:
                 shadow_decisions.record(session.connection(), rows)
         failures = sum(1 for row in rows if row.error is not None)
         return Decided(outcome.events, outcome.state, outcome.timers, used, failures)

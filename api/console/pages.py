@@ -24,12 +24,15 @@ STATIC_DIR = HERE / "static"
 TEMPLATES_DIR = HERE / "templates"
 STATIC_URL = "/console/static"
 
-Page = Literal["dashboard", "leads", "lead", "pool", "rulesets", "directory", "quarantine"]
+Page = Literal[
+    "dashboard", "leads", "lead", "pool", "worklist", "rulesets", "directory", "quarantine"
+]
 TITLES: dict[Page, str] = {
     "dashboard": "Dashboard",
     "leads": "Leads",
     "lead": "Lead",
     "pool": "Public pool",
+    "worklist": "My leads",
     "rulesets": "Rulesets",
     "directory": "Directory",
     "quarantine": "Quarantine",
@@ -105,6 +108,11 @@ async def lead(lead_id: UUID, settings: SettingsDep) -> HTMLResponse:
 @router.get("/pool")
 async def pool(settings: SettingsDep) -> HTMLResponse:
     return render_page("pool", **_public(settings))
+
+
+@router.get("/worklist")
+async def worklist(settings: SettingsDep) -> HTMLResponse:
+    return render_page("worklist", **_public(settings))
 
 
 @router.get("/rulesets")

@@ -12,7 +12,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
-from api.deps import IngestBody, IngestCaller, SettingsDep, WriterDep
+from api.acting import check_acting
+from api.deps import IngestBody, IngestCaller, SettingsDep, StoreDep, WriterDep
 from api.errors import ApiError
 from api.openapi_bodies import EVENT_BODY, batch_body
 from api.responses import KEYED, READS_BODY, BatchAccepted, EventAccepted, answer, refused
@@ -36,6 +37,8 @@ REFUSALS = refused(
     404,
     409,
     meanings={
+        403: "The key lacks the `ingest` scope (`forbidden`), or a person signed in may not "
+        "post this event on this lead (`not_permitted`, naming the field: docs/working-leads.md).",
         404: "`lead_id` names no lead (`lead_not_found`).",
         409: "The lead's state refuses the event (`lead_not_in_pool`, `rep_at_capacity`, "
         "`lead_closed`, `stage_would_move_backward`, ...) or the key was used for another "
@@ -56,10 +59,12 @@ async def post_event(
     body: IngestBody,
     caller: IngestCaller,
     writer: WriterDep,
+    store: StoreDep,
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     event = parse_event(body, now=datetime.now(UTC), phone_region=settings.phone_region)
+    await check_acting(store, caller, [event])
     key = event.event_id or idempotency_key
     try:
         # Keys are the sending API key's own: another integration's `form-42` is another.
@@ -89,6 +94,7 @@ async def post_batch(
     body: IngestBody,
     caller: IngestCaller,
     writer: WriterDep,
+    store: StoreDep,
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
@@ -107,6 +113,7 @@ async def post_batch(
             errors.extend(invalid.prefixed(f"/events/{index}").errors)
     if errors:
         raise InvalidEvent(errors)
+    await check_acting(store, caller, events, prefix="/events")
     # The batch's Idempotency-Key K stands for "K/<index>" on each item without an event_id.
     keys = [
         e.event_id or (f"{idempotency_key}/{i}" if idempotency_key else None)

@@ -15,15 +15,19 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
+from api.deadlines import DeadlineWords
 from api.deps import ReadCaller, StoreDep, require
 from api.errors import ApiError
-from api.responses import KEYED, Lead, LeadEvents, LeadPage, answer, refused
+from api.responses import KEYED, LeadEvents, LeadPage, answer, refused
 from api.visibility import check_visible, visible_lead
+from api.work_responses import LeadDetail
 from domain.access import LeadScope
 from domain.state import LeadState, LoggedEvent
 from leadflow.bootstrap import Store
 from leadflow.tracing import trace_id_of
 from projections.leads import LeadFilters, LeadKey, find_leads, key_of
+from store.deadlines import deadlines_of
+from store.keys import Caller
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"], dependencies=[Depends(require("read"))])
 
@@ -119,12 +123,21 @@ def _bad_cursor(message: str) -> ApiError:
 NO_LEAD = refused(*KEYED, 404, meanings={404: "No such lead (`lead_not_found`)."})
 
 
-@router.get("/{lead_id}", response_model=answer(Lead), responses=NO_LEAD)
+@router.get("/{lead_id}", response_model=answer(LeadDetail), responses=NO_LEAD)
 async def get_lead(lead_id: UUID, store: StoreDep, caller: ReadCaller) -> dict[str, Any]:
     """The lead's state from the `leads` projection; a lead the projector has not reached
     yet (just captured) is folded from the log instead, so it is never a 404 (but a lead
-    outside a signed-in person's scope is)."""
-    return lead_body(await run_in_threadpool(visible_lead, store, caller, lead_id))
+    outside a signed-in person's scope is). `deadlines`: its running timers, earliest
+    first, each with what it will do (docs/working-leads.md)."""
+    return await run_in_threadpool(_get_with_deadlines, store, caller, lead_id)
+
+
+def _get_with_deadlines(store: Store, caller: Caller, lead_id: UUID) -> dict[str, Any]:
+    state = visible_lead(store, caller, lead_id)
+    with store.engine.connect() as conn:
+        found = deadlines_of(conn, str(lead_id))
+    words = DeadlineWords(store)
+    return {**lead_body(state), "deadlines": [words.body(d, state) for d in found]}
 
 
 @router.get("/{lead_id}/events", response_model=answer(LeadEvents), responses=NO_LEAD)

@@ -390,15 +390,28 @@ def test_lead_search_and_lead_page(browser: Browser, seeded: Seeded) -> None:
     fay = seeded.leads["fay"]
     browser.open(f"/leads/{fay}")
     browser.wait(lambda d: browser.rows("#lead-timeline"), "fay's timeline")
-    [task] = browser.rows("#lead-tasks")
-    assert task[0] == "first_follow_up" and task[1].endswith("UTC")
+    reminder = browser.text('#lead-deadlines li[data-timer="first_follow_up"]')
+    assert reminder.startswith("reminder to Li Wei in "), reminder
+    facts = browser.js(
+        "return Object.fromEntries([...document.querySelectorAll('#lead-facts dd')]"
+        ".map(n => [n.dataset.fact, n.textContent]))"
+    )
+    assert (facts["owner"], facts["team"]) == ("Li Wei", "East")
     timeline = browser.rows("#lead-timeline")
-    by_type = {r[2]: r for r in timeline}
+    types = browser.js(
+        "return [...document.querySelectorAll('#lead-timeline [data-type]')]"
+        ".map(n => n.dataset.type)"
+    )
+    by_type = dict(zip(types, timeline, strict=True))
+    # Columns: when, event, who, details, decided by, sequence.
     assert by_type["lead.captured"][4] == "posted"
     assert by_type["lead.assigned"][4] == "rule east-website · ruleset v2"
-    assert "owner: rep-east-1" in by_type["lead.assigned"][3]
+    assert by_type["lead.assigned"][3] == "owner Li Wei"
     assert by_type["experiment.variant_assigned"][4] == "rule ab-split · ruleset v2"
-    assert [r[0] for r in timeline] == [str(i) for i in range(1, len(timeline) + 1)]
+    times = browser.js(
+        "return [...document.querySelectorAll('#lead-timeline time')].map(n => n.dateTime)"
+    )
+    assert times == sorted(times, key=datetime.fromisoformat)  # in time order
     link = browser.driver.find_element(By.ID, "workflow-link").get_attribute("href")
     assert link == f"http://127.0.0.1:8233/namespaces/default/workflows/lead-{fay}"
 
@@ -409,7 +422,7 @@ def test_pool_claim_with_the_keyboard(
     dee, eve = seeded.leads["dee"], seeded.leads["eve"]
     browser.open("/pool")
     browser.wait(lambda d: "3 lead(s) in the pool" in browser.text("#pool-status"), "the pool")
-    reasons = {r[0]: r[1] for r in browser.rows("#pool-table")}
+    reasons = {r[0]: r[2] for r in browser.rows("#pool-table")}
     assert reasons == {
         "Cy": "team_unavailable",
         "Dee": "team_unavailable",
@@ -430,7 +443,7 @@ def test_pool_claim_with_the_keyboard(
     browser.press(Keys.TAB)
     browser.press(Keys.ENTER)
     browser.wait(lambda d: browser.text(f"#claim-result-{dee}"), "the claim")
-    assert browser.text(f"#claim-result-{dee}") == "Claimed by rep-east-2."
+    assert browser.text(f"#claim-result-{dee}") == "Claimed by Zhang Min."
 
     # GET /v1/leads/{id} reads the `leads` read model, which follows the log a moment later.
     with api_client(shared_dev) as http:

@@ -40,6 +40,7 @@ PAGES: dict[str, str] = {
     "leads": "/leads",
     "lead": "/leads/{lead}",
     "pool": "/pool",
+    "worklist": "/worklist?owner=rep-east-1",
     "rulesets": "/rulesets",
     "directory": "/directory",
     "quarantine": "/quarantine",

@@ -293,6 +293,7 @@ READ_A_BODY = {
     ("patch", "/v1/session"),
     ("post", "/v1/users"),
     ("patch", "/v1/users/{user_id}"),
+    ("post", "/v1/leads/reassign"),
     # Not JSON: empty, or the RFC 8058 one-click form.
     ("post", "/t/u/{message_id}"),
 }

@@ -97,6 +97,7 @@ CREATED_BY_LATER_MIGRATIONS = (
     "follower_members",
     "imports",
     "lead_data_keys",
+    "lead_deadlines",
     "shadow_decisions",
     "user_sessions",
     "users",

@@ -5,6 +5,9 @@ export default {
   "shell.menu": "Menu",
   "nav.dashboard": "Dashboard",
   "nav.leads": "Leads",
+  // work (issue #19): the worklist
+  "nav.worklist": "My leads",
+  "title.worklist": "My leads",
   "nav.pool": "Public pool",
   "nav.rulesets": "Rulesets",
   "nav.directory": "Directory",

@@ -1,0 +1,22 @@
+// 我的线索页（/worklist）的文字，简体中文。
+export default {
+  "worklist.title": "我的线索",
+  "worklist.explained": "未结束的线索，逾期的在前：最早的时限排在最上面，没有时限的按最近活动排序。",
+  "worklist.owner": "负责人",
+  "worklist.chooseOwner": "选择销售",
+  "worklist.show": "显示",
+  "worklist.more": "显示更多",
+  "worklist.caption": "{owner} 未结束的线索",
+  "worklist.lead": "线索",
+  "worklist.company": "公司",
+  "worklist.stage": "阶段",
+  "worklist.next": "下一个时限",
+  "worklist.lastActivity": "最近活动",
+  "worklist.act": "操作",
+  "worklist.logCall": "记录电话",
+  "worklist.callLogged": "已记录电话。",
+  "worklist.none": "没有未结束的线索。",
+  "worklist.noDeadline": "无时限",
+  "worklist.pickOwner": "请选择要查看谁的线索。",
+  "worklist.count": { other: "显示 {count} 条未结束的线索。" },
+};
