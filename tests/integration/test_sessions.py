@@ -107,15 +107,17 @@ def test_too_many_failed_sign_ins_from_one_address_are_refused_with_429(
 def test_an_unsafe_request_by_cookie_needs_the_sessions_csrf_token(client: TestClient) -> None:
     create_user(client, "zhou@example.com", "manager", "mgr-east")
     token = sign_in(client, "zhou@example.com")
-    capture = {"type": "lead.captured", "data": {"email": "a@example.com", "source": "fair"}}
-    missing = client.post("/v1/events", json=capture)
+    # (A person posts no captures: those are the systems'. Their own preferences will do.)
+    prefer = {"locale": "en"}
+    missing = client.patch("/v1/session", json=prefer)
     assert missing.status_code == 403
     assert missing.json()["error"]["code"] == "csrf_failed"
-    wrong = client.post("/v1/events", json=capture, headers={"X-CSRF-Token": token[:-1] + "x"})
+    wrong = client.patch("/v1/session", json=prefer, headers={"X-CSRF-Token": token[:-1] + "x"})
     assert wrong.status_code == 403
-    assert client.get("/v1/session").status_code == 200  # safe methods need no token
-    accepted = client.post("/v1/events", json=capture, headers={"X-CSRF-Token": token})
-    assert accepted.status_code == 202, accepted.text
+    assert client.get("/v1/session").json()["user"]["locale"] != "en"  # nothing changed
+    accepted = client.patch("/v1/session", json=prefer, headers={"X-CSRF-Token": token})
+    assert accepted.status_code == 200, accepted.text
+    assert client.get("/v1/session").json()["user"]["locale"] == "en"
     # A key is not a cookie: no token needed.
     other = {"type": "lead.captured", "data": {"email": "b@example.com", "source": "fair"}}
     client.cookies.clear()
