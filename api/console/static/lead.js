@@ -39,8 +39,8 @@ function traceOf(event, traceUrl) {
 function actorOf(event, names) {
   const actor = event.actor;
   if (!actor) return null;
-  if (typeof actor === "string") return names.person(actor);
-  return actor.name || names.person(actor.person_id) || actor.user_id || actor.key_id || null;
+  // {kind: "user", user_id, person_id, role} or {kind: "key", key_id}
+  return actor.person_id ? names.person(actor.person_id) : actor.user_id || actor.key_id;
 }
 
 function details(event, names, words) {

@@ -2,20 +2,17 @@
 // directory's names, the words for event types, kinds, stages and pool reasons, and a
 // lead's deadlines in words. Their strings are the `lead` namespace's.
 
-import * as shared from "./console.js";
+import { api, currentUser } from "./console.js";
 import { fmt, locale, t } from "./i18n.js";
 
-/** The person signed in ({role, person_id, ...}), or null for an API key: `console.js`'s
- * `currentUser()` once the sign-in part adds it; until then nobody. */
-export async function signedInPerson() {
-  const currentUser = shared.currentUser;
-  if (typeof currentUser !== "function") return null;
-  return (await currentUser()) || null;
+/** The person signed in ({role, person_id, ...}), or null for an API key. */
+export function signedInPerson() {
+  return currentUser();
 }
 
 /** The directory's names: `person(id)` (reps and people), `team(id)`, and the active reps. */
 export async function loadNames() {
-  const directory = await shared.api("/v1/directory");
+  const directory = await api("/v1/directory");
   const people = new Map();
   for (const entry of [...(directory.people || []), ...(directory.reps || [])]) {
     people.set(entry.id, entry.name || entry.id);
@@ -28,12 +25,10 @@ export async function loadNames() {
   };
 }
 
-const NO_WORDS = { events: {}, kinds: {}, stages: {}, pool_reasons: {} };
-
 /** The words for event types, follow-up kinds, stages and pool reasons in this language
  * (`GET /v1/words/events`). */
 export async function loadWords() {
-  return { ...NO_WORDS, ...(await shared.api("/v1/words/events", { query: { locale } })) };
+  return api("/v1/words/events", { query: { locale } });
 }
 
 export const KINDS = ["call", "visit", "email", "wechat", "meeting", "sms"];
