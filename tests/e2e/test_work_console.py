@@ -14,7 +14,6 @@ import httpx
 import pytest
 from chromium import start_chromium
 from selenium.webdriver.common.by import By
-from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 from test_console import Browser, api_client, post, waited_for
 
@@ -56,9 +55,7 @@ def browser(shared_dev: LeadflowDev) -> Iterator[Browser]:
     signed_in = Browser(driver, shared_dev.api_url)
     try:
         signed_in.open("/worklist")
-        signed_in.wait(lambda d: d.find_element(By.ID, "api-key").is_displayed(), "sign-in")
-        signed_in.press(shared_dev.admin_key, Keys.ENTER)
-        signed_in.wait(lambda d: d.find_element(By.ID, "main").is_displayed(), "the page")
+        signed_in.sign_in(shared_dev.admin_key)
         yield signed_in
     finally:
         driver.quit()
