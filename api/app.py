@@ -45,6 +45,7 @@ from api.routes import (
     template_preview,
     tracking,
     trials,
+    views,
 )
 from delivery.temporal import LeadWorkflows
 from intake.jobs import ImportJobs, ImportRunner
@@ -147,6 +148,7 @@ def create_app(settings: Settings, tracer: Tracer | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(status.router)
     app.include_router(leads.router)
+    app.include_router(views.router)  # issue #19: saved views of the lead list
     app.include_router(consent.router)
     app.include_router(erasure.router)
     app.include_router(trials.router)  # before `/v1/rulesets/{version}`

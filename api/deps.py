@@ -199,6 +199,7 @@ def body_for(scope: str) -> Callable[..., Awaitable[Any]]:
 
 AdminCaller = Annotated[Caller, Depends(require("admin"))]
 IngestCaller = Annotated[Caller, Depends(require("ingest"))]
+ReadCaller = Annotated[Caller, Depends(require("read"))]
 AdminBody = Annotated[Any, Depends(body_for("admin"))]
 IngestBody = Annotated[Any, Depends(body_for("ingest"))]
 ReadBody = Annotated[Any, Depends(body_for("read"))]
