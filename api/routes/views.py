@@ -46,31 +46,25 @@ async def list_views(caller: ReadCaller, store: StoreDep) -> dict[str, Any]:
     status_code=201,
     openapi_extra=VIEW_BODY,
     response_model=answer(SavedView),
-    responses={
-        200: {
-            "description": "The caller's view of that name, its query replaced.",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SavedView"}}},
-        },
-        **refused(
-            *KEYED,
-            *READS_BODY,
-            409,
-            meanings={409: "The caller keeps the most views allowed (`too_many_views`)."},
-        ),
-    },
+    responses=refused(
+        *KEYED,
+        *READS_BODY,
+        409,
+        meanings={409: "The caller keeps the most views allowed (`too_many_views`)."},
+    ),
 )
 async def save_view(caller: ReadCaller, body: ReadBody, store: StoreDep) -> JSONResponse:
-    """Save the list's parameters under a name (201); a name the caller already uses has its
-    query replaced (200)."""
+    """Save the list's parameters under a name; saving under a name the caller already uses
+    replaces that view's query (same `view_id`)."""
     name, query = _view_request(body)
     table = ViewTable(store.engine)
     try:
-        view, created = await run_in_threadpool(
+        view, _ = await run_in_threadpool(
             table.save, owner_of(caller), name, query, datetime.now(UTC)
         )
     except TooManyViews as full:
         raise ApiError(409, "too_many_views", str(full)) from None
-    return JSONResponse(view.as_json(), status_code=201 if created else 200)
+    return JSONResponse(view.as_json(), status_code=201)
 
 
 @router.delete(

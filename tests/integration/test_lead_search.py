@@ -422,7 +422,7 @@ def test_saved_views_are_created_listed_replaced_and_deleted_per_owner(client: T
     # The same name again replaces that view's query.
     again = {"name": "科技 leads", "query": {"owner": "rep-a"}}
     replaced = client.post("/v1/views", json=again, headers=ADMIN)
-    assert replaced.status_code == 200
+    assert replaced.status_code == 201
     assert (replaced.json()["view_id"], replaced.json()["query"]) == (
         view["view_id"],
         {"owner": ["rep-a"]},
