@@ -50,7 +50,7 @@ format: install
 	$(BIN)/ruff format .
 
 test: install lint
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2 --dist loadgroup --durations=25
 
 # The API's description, checked in (tests/integration/test_openapi_document.py fails when
 # it is out of date).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,6 +50,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     phone_region: str = "CN"
+    # The language people and messages get when nothing says otherwise (docs/languages.md),
+    # and the time zone dates are shown and report days counted in (issue #19).
+    locale: Literal["zh-CN", "en"] = "zh-CN"
+    time_zone: str = "Asia/Shanghai"
     smtp_url: str | None = None
     mail_from: str = "leadflow@localhost"
     # The mailto of nurture emails' List-Unsubscribe header (docs/consent.md: a mailbox
@@ -118,6 +123,15 @@ class Settings(BaseSettings):
     captcha_secret: SecretStr | None = None
     captcha_site_key: str | None = None
     captcha_script_url: str | None = Field(default=None, pattern=r"^https://")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone, e.g. Asia/Shanghai") from exc
+        return value
 
     @field_validator("log_format", "log_level", mode="before")
     @classmethod

@@ -56,7 +56,13 @@ def _template(name: str) -> Template:
 
 
 def render_page(
-    page: Page, *, temporal_ui_url: str, namespace: str, trace_url: str
+    page: Page,
+    *,
+    temporal_ui_url: str,
+    namespace: str,
+    trace_url: str,
+    locale: str,
+    time_zone: str,
 ) -> HTMLResponse:
     """The page's HTML: the shared shell (navigation, sign-in) around the page's own body."""
     body = _template(f"{page}.html").substitute(static=STATIC_URL)
@@ -68,6 +74,8 @@ def render_page(
         temporal_ui_url=html.escape(temporal_ui_url.rstrip("/"), quote=True),
         namespace=html.escape(namespace, quote=True),
         trace_url=html.escape(trace_url, quote=True),
+        locale=html.escape(locale, quote=True),
+        time_zone=html.escape(time_zone, quote=True),
     )
     return HTMLResponse(document, headers=SECURITY_HEADERS)
 
@@ -120,4 +128,6 @@ def _public(settings: Settings) -> dict[str, str]:
         "temporal_ui_url": settings.temporal_ui_url,
         "namespace": settings.temporal_namespace,
         "trace_url": settings.trace_url or "",
+        "locale": settings.locale,
+        "time_zone": settings.time_zone,
     }

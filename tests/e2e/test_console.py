@@ -664,7 +664,9 @@ def test_a_lead_in_the_quarantine_shows_on_every_page_and_is_skipped_from_its_pa
         "the refused capture in the quarantine",
         seconds=60,
     )
-    browser.wait(lambda d: "wait in the quarantine" in browser.text("#quarantine-banner"), "banner")
+    browser.wait(
+        lambda d: "1 lead waits in the quarantine" in browser.text("#quarantine-banner"), "banner"
+    )
     [row] = browser.rows("#quarantine-table")
     assert (row[0], row[2]) == ("Delivery to the lead's workflow", "lead.captured #1")
     assert "exceeds" in row[6]

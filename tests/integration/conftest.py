@@ -47,6 +47,9 @@ from leadflow.tracing import temporal_interceptors
 from store.log_watch import open_log_watch
 from workflows.lead import LeadWorkflow, workflow_id_for
 
+# Where a history that fails to replay is written (ignored by git; CI keeps the checkout).
+FAILED_HISTORIES = Path(__file__).parents[2] / "artifacts" / "failed-histories"
+
 
 @dataclasses.dataclass
 class Pipeline:
@@ -120,7 +123,14 @@ async def replay_histories(client: Client, task_queue: str) -> int:
     # One at a time: replay_workflows() over the live listing hung here once (temporalio 1.35).
     replayer = Replayer(workflows=[LeadWorkflow], data_converter=LEAD_DATA_CONVERTER)
     for history in histories:
-        await asyncio.wait_for(replayer.replay_workflow(history), 20)
+        try:
+            await asyncio.wait_for(replayer.replay_workflow(history), 20)
+        except Exception as exc:
+            # Kept so a rare non-determinism can be replayed at will (`Replayer` on the file).
+            FAILED_HISTORIES.mkdir(parents=True, exist_ok=True)
+            saved = FAILED_HISTORIES / f"{history.workflow_id}-{history.run_id()}.json"
+            saved.write_text(history.to_json())
+            raise AssertionError(f"{history.workflow_id} did not replay: {saved}") from exc
     save_to = os.environ.get("LEADFLOW_SAVE_HISTORIES")
     if save_to:
         # How tests/histories/ is refreshed: see README, "Changing LeadWorkflow safely".

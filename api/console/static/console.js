@@ -1,5 +1,7 @@
 // What every console page shares: the API key (session storage only), calls to the public
-// API with it, the sign-in form, and small DOM and formatting helpers.
+// API with it, the sign-in form, the language, and small DOM and formatting helpers.
+
+import { loadMessages, locale, setLocale, t, translate } from "./i18n.js";
 
 const KEY_SLOT = "leadflow.apiKey";
 
@@ -7,7 +9,7 @@ const KEY_SLOT = "leadflow.apiKey";
 export class ApiError extends Error {
   constructor(status, body) {
     const error = (body && body.error) || {};
-    super(error.message || `the API answered ${status}`);
+    super(error.message || t("error.status", { status }));
     this.status = status;
     this.code = error.code || `http_${status}`;
     this.details = error.details || [];
@@ -41,7 +43,7 @@ export async function api(path, { method = "GET", query, body } = {}) {
   if (response.status === 401) {
     // The key is gone or revoked: ask for one again rather than fail every call.
     sessionStorage.removeItem(KEY_SLOT);
-    showSignIn("The API refused the key; sign in again.");
+    showSignIn(t("signIn.refused"));
   }
   if (!response.ok) throw new ApiError(response.status, answer);
   return answer;
@@ -64,7 +66,7 @@ export function el(tag, attributes = {}, ...children) {
 }
 
 /** A table with a caption, header cells and rows of cells (strings, numbers or nodes). */
-export function table(caption, headers, rows, { empty = "Nothing yet." } = {}) {
+export function table(caption, headers, rows, { empty = t("table.empty") } = {}) {
   return el(
     "table",
     {},
@@ -108,7 +110,7 @@ export function say(node, message, kind = "info") {
 
 /** The message to show a user for a failed call: the API's message and each bad field. */
 export function describe(error) {
-  if (!(error instanceof ApiError)) return `The console could not reach the API (${error.message}).`;
+  if (!(error instanceof ApiError)) return t("error.unreachable", { reason: error.message });
   const fields = error.details
     .filter((d) => d && d.message)
     .map((d) => (d.path ? `${d.path}: ${d.message}` : d.message));
@@ -152,9 +154,13 @@ function watchQuarantine() {
     banner.hidden = open === 0;
     if (open) {
       banner.replaceChildren(
-        `${open} lead(s) wait in the quarantine (${counts.parked || 0} parked, ` +
-          `${counts.retrying || 0} retrying). `,
-        el("a", { href: "/quarantine" }, "Review them"),
+        t("quarantine.banner", {
+          count: open,
+          parked: counts.parked || 0,
+          retrying: counts.retrying || 0,
+        }),
+        " ",
+        el("a", { href: "/quarantine" }, t("quarantine.review")),
       );
     }
   }
@@ -165,10 +171,16 @@ function watchQuarantine() {
 }
 
 /**
- * Starts a page: marks its navigation link, asks for a key when the tab has none (checking it
+ * Starts a page: loads the words of `namespaces` (beside the shared ones) in the chosen
+ * language, marks its navigation link, asks for a key when the tab has none (checking it
  * against the API before keeping it), then runs `render` once.
  */
-export function startPage(render) {
+export async function startPage(render, { namespaces = [] } = {}) {
+  await loadMessages("common", ...namespaces);
+  translate();
+  const language = document.getElementById("language");
+  language.value = locale;
+  language.addEventListener("change", () => setLocale(language.value));
   const page = document.body.dataset.page;
   const current = document.querySelector(`[data-nav="${page === "lead" ? "leads" : page}"]`);
   if (current) current.setAttribute("aria-current", "page");
@@ -188,7 +200,8 @@ export function startPage(render) {
       await api("/v1/projections");
     } catch (error) {
       sessionStorage.removeItem(KEY_SLOT);
-      const why = error instanceof ApiError && error.status === 401 ? "Unknown API key." : describe(error);
+      const why =
+        error instanceof ApiError && error.status === 401 ? t("signIn.unknownKey") : describe(error);
       document.getElementById("sign-in-error").textContent = why;
       return;
     }
