@@ -40,7 +40,6 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    literal_column,
     or_,
     select,
     true,
@@ -168,8 +167,10 @@ def leads_table(metadata: MetaData, name: str = NAME) -> Table:
             for sort, column in SORT_COLUMNS.items()
             if sort != "created_at"
         ),
-        # PostgreSQL: a trigram index, so `LIKE '%…%'` is an index search; SQLite: a narrow
-        # index a search scans instead of the wide rows.
+        # A narrow index a search scans instead of the wide rows (`_few_found`).
+        Index(f"ix_{name}_search_scan", "search_text", "lead_id"),
+        # PostgreSQL: a trigram index, so `LIKE '%…%'` is an index search. (SQLite makes a
+        # plain index of it: alembic's comparison knows no index for one dialect only.)
         Index(
             f"ix_{name}_search",
             "search_text",
@@ -305,8 +306,10 @@ _PHONE_LIKE = re.compile(r"[0-9+()\-.\s]*")
 _MIN_PHONE_DIGITS = 3
 _TIME_SORTS = ("created_at", "last_activity_at")
 _NUMBER_SORTS = ("stage", "score")
-# SQLite: a search finding at most this many leads reads them by rowid (`_few_found`).
+# A search no index serves that finds at most this many leads reads them by id
+# (`_few_found`); the shortest text PostgreSQL's trigram index can look for.
 _FEW_MATCHES = 3000
+_TRIGRAM = 3
 
 
 @dataclass(frozen=True)
@@ -376,10 +379,10 @@ def find_leads(
     `after`."""
     table = _LIVE
     query = select(table.c.state).where(*filter_clauses(table, filters))
-    if filters.q and conn.dialect.name == "sqlite":
+    if filters.q:
         found = _few_found(conn, table, filters.q)
         if found is not None:
-            query = query.where(literal_column(f"{table.name}.rowid").in_(found))
+            query = query.where(table.c.lead_id.in_(found))
     allowed = scope_clause(table, scope)
     if allowed is not None:
         query = query.where(allowed)
@@ -416,20 +419,28 @@ def filter_clauses(table: Table, filters: LeadFilters) -> list[ColumnElement[boo
     return clauses
 
 
-def _few_found(conn: Connection, table: Table, q: str) -> list[int] | None:
-    """SQLite: the rowids of the leads `q` finds, when at most _FEW_MATCHES; else None.
+def _few_found(conn: Connection, table: Table, q: str) -> list[str] | None:
+    """The ids of the leads `q` finds when they are few (at most _FEW_MATCHES) and no index
+    searches for them; else None.
 
-    SQLite cannot index `LIKE '%…%'`: left to itself it walks the sort's index and reads
-    each wide row until a page is full, which is quick when matches are many and reads the
-    whole table when they are few (a phone number: 0.8 s over 100,000 leads). Scanning the
-    narrow `ix_leads_search` index finds them in one pass instead; few, they are then read
-    by rowid and sorted, many, the walk finds a page soon (bench/lead_search.py)."""
-    rowid: ColumnElement[int] = literal_column(f"{table.name}.rowid", Integer())
-    # `instr` is a plain substring test: LIKE's case folding costs 4x more here.
-    contains = or_(*(func.instr(table.c.search_text, needle) > 0 for needle in needles_of(q)))
-    found = conn.execute(select(rowid).where(contains).limit(_FEW_MATCHES + 1)).scalars()
-    rowids = list(found)
-    return rowids if len(rowids) <= _FEW_MATCHES else None
+    SQLite cannot index `LIKE '%…%'`, nor can PostgreSQL's trigram index look for fewer than
+    three characters (a two-character Chinese name): left to itself the database walks the
+    sort's index and reads each wide row until a page is full, which is quick when matches
+    are many and reads the whole table when they are few (a phone number on SQLite: 0.8 s
+    over 100,000 leads). One pass over the narrow `search_text, lead_id` index finds them
+    instead; few, they are then read by id and sorted, many, the walk fills a page soon
+    (bench/lead_search.py)."""
+    needles = needles_of(q)
+    if conn.dialect.name == "postgresql" and min(len(n) for n in needles) >= _TRIGRAM:
+        return None
+    if conn.dialect.name == "sqlite":
+        # `instr` is a plain substring test: LIKE's ASCII case folding costs 4x more here.
+        contains = or_(*(func.instr(table.c.search_text, needle) > 0 for needle in needles))
+    else:
+        contains = search_clause(table, q)
+    query = select(table.c.lead_id).where(contains).limit(_FEW_MATCHES + 1)
+    found = list(conn.execute(query).scalars())
+    return found if len(found) <= _FEW_MATCHES else None
 
 
 def search_clause(table: Table, q: str) -> ColumnElement[bool]:

@@ -105,6 +105,7 @@ INDEXES_ADDED_BY_LATER_MIGRATIONS = (
     "ix_leads_region",
     "ix_leads_channel",
     "ix_leads_search",
+    "ix_leads_search_scan",
     *(
         f"ix_leads_by_{sort}"
         for sort in ("name", "company", "stage", "score", "last_activity_at", "owner")

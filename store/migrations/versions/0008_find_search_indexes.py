@@ -5,9 +5,11 @@ and their indexes, and the `saved_views` table.
 digits; `name_key`, `company_key`, `owner_key` and `stage_rank` are what the list sorts by
 (never null, so a keyset compares them plainly). Rows already there are filled here, by the
 same rules the projector writes them with (copied, as a migration must not change when the
-code does). PostgreSQL gets a `pg_trgm` GIN index on `search_text` (the extension ships with
-PostgreSQL; creating it needs the CREATE privilege on the database), SQLite a plain one that
-a search scans instead of the wide rows.
+code does). PostgreSQL gets a `pg_trgm` GIN index on `search_text`, SQLite a plain one (the
+extension ships with PostgreSQL; creating it needs the CREATE privilege on the database),
+and both a narrow
+`(search_text, lead_id)` index a search scans instead of the wide rows where no index
+serves it (projections.leads._few_found).
 
 Revision ID: 0008
 Revises: 0007
@@ -43,6 +45,7 @@ def upgrade() -> None:
     for column in SORT_COLUMNS:
         sort = column.removesuffix("_key").removesuffix("_rank")
         op.create_index(f"ix_leads_by_{sort}", "leads", [column, "lead_id"])
+    op.create_index("ix_leads_search_scan", "leads", ["search_text", "lead_id"])
     op.create_index(
         "ix_leads_search",
         "leads",
@@ -134,7 +137,8 @@ def _keys(
 
 def downgrade() -> None:
     op.drop_table("saved_views")
-    for name in ("ix_leads_search", *(f"ix_leads_{c}" for c in NEW_FILTERS)):
+    names = ("ix_leads_search", "ix_leads_search_scan", *(f"ix_leads_{c}" for c in NEW_FILTERS))
+    for name in names:
         op.drop_index(name, table_name="leads")
     for column in SORT_COLUMNS:
         sort = column.removesuffix("_key").removesuffix("_rank")
