@@ -308,7 +308,7 @@ _TIME_SORTS = ("created_at", "last_activity_at")
 _NUMBER_SORTS = ("stage", "score")
 # A search no index serves that finds at most this many leads reads them by id
 # (`_few_found`); the shortest text PostgreSQL's trigram index can look for.
-_FEW_MATCHES = 3000
+_FEW_MATCHES = 1000
 _TRIGRAM = 3
 
 

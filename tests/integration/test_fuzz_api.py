@@ -45,6 +45,7 @@ from replay.jobs import replays
 from store.keys import api_keys, key_generation
 from store.positions import log_positions
 from store.quarantine import quarantine
+from store.saved_views import saved_views
 
 ADMIN_KEY = "lf_test_admin"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -215,6 +216,7 @@ def written(conn: Connection, store: Store) -> dict[str, Any]:
         "quarantine": sorted(conn.execute(select(quarantine)).all(), key=repr),
         "log_positions": sorted(conn.execute(select(log_positions)).all()),
         "replays": conn.execute(select(func.count()).select_from(replays)).scalar_one(),
+        "saved_views": sorted(conn.execute(select(saved_views)).all(), key=repr),
         # The log's snapshots of long streams (eventsourcing's table beside the events).
         "snapshots": conn.execute(
             select(func.count()).select_from(table("leadflow_snapshots"))
@@ -282,6 +284,7 @@ READ_A_BODY = {
     ("post", "/v1/forms/validate"),
     ("post", "/v1/leads/{lead_id}/do-not-contact"),
     ("post", "/v1/leads/{lead_id}/do-not-contact/lift"),
+    ("post", "/v1/views"),
     # Not JSON: empty, or the RFC 8058 one-click form.
     ("post", "/t/u/{message_id}"),
 }
