@@ -21,8 +21,17 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.senders import DeliveryFailed, NotificationSender, field_escape
+from domain.directory import Directory
 from domain.identity import LEADFLOW_NAMESPACE, decided_event_id
-from domain.recipients import NoRecipient, Target, message_fields, resolve_targets
+from domain.locales import Locale
+from domain.recipients import (
+    NoRecipient,
+    Target,
+    lead_locale,
+    message_fields,
+    recipient_locale,
+    resolve_targets,
+)
 from domain.state import Decision, LeadState, LoggedEvent, fold
 from domain.tracking import (
     TrackedMessage,
@@ -33,6 +42,7 @@ from domain.tracking import (
 )
 from rules.model import Ruleset, Template
 from rules.templates import LeadflowUrl, find_template, render
+from rules.vocabulary import vocabulary
 from store.log import EventLog
 from store.rulebook import Rulebook
 from workflows.contracts import DESTINATION_BUSY, MAX_ATTEMPTS, SEND_NOTIFICATION, SendInput
@@ -56,6 +66,8 @@ class NotificationActivities:
         public_url: str,
         *,
         unsubscribe_mailbox: str | None = None,
+        locale: Locale = "zh-CN",
+        time_zone: str = "Asia/Shanghai",
     ) -> None:
         self.event_log = event_log
         self.rulebook = rulebook
@@ -63,6 +75,11 @@ class NotificationActivities:
         self.public_url = public_url
         # The mailto of nurture emails' List-Unsubscribe header; None: the URL alone.
         self.unsubscribe_mailbox = unsubscribe_mailbox
+        # LEADFLOW_LOCALE and LEADFLOW_TIME_ZONE: the language of a message to someone the
+        # directory gives none (or a lead without a `locale` attribute), and the time zone
+        # of a lead whose team has no calendar (docs/languages.md).
+        self.locale = locale
+        self.time_zone = time_zone
 
     @activity.defn(name=SEND_NOTIFICATION, no_thread_cancel_exception=True)
     def send(self, input: SendInput) -> list[str]:
@@ -86,17 +103,15 @@ class NotificationActivities:
         to, template_id = str(queued.data["to"]), str(queued.data["template"])
         again = input.rescheduled_when_busy
         if to == "lead":
-            return [self._nurture(queued, before, ruleset, rescheduled_when_busy=again)]
+            return [self._nurture(queued, before, ruleset, directory, rescheduled_when_busy=again)]
         try:
             targets = resolve_targets(to, queued.data.get("channel"), before, directory)
         except NoRecipient as nobody:
             return [self._record(queued, None, "skipped", nobody.message).data["status"]]
-        template = find_template(ruleset, template_id) if ruleset else None
-        if template is None:
+        if ruleset is None or find_template(ruleset, template_id) is None:
             return [
                 self._record(queued, None, "skipped", f"no template {template_id!r}").data["status"]
             ]
-        fields = message_fields(before, directory=directory)
         statuses: list[str] = []
         for target in targets:
             already = [
@@ -109,7 +124,18 @@ class NotificationActivities:
             if already:
                 statuses.append(str(already[0].data["status"]))
                 continue
-            # Lead data is made inert the way this target's channel reads text.
+            # Each recipient reads it in their own language; lead data is made inert the
+            # way this target's channel reads text.
+            locale = recipient_locale(target, directory, self.locale)
+            template = find_template(ruleset, template_id, locale)
+            assert template is not None  # found above, and every language has every id
+            fields = message_fields(
+                before,
+                {"event_words": _event_words(events, queued, locale)},
+                directory=directory,
+                locale=locale,
+                time_zone=self.time_zone,
+            )
             message = render(template, fields, escape=field_escape(target.channel))
             statuses.append(
                 self._deliver(
@@ -123,6 +149,7 @@ class NotificationActivities:
         queued: LoggedEvent,
         lead: LeadState,
         ruleset: Ruleset | None,
+        directory: Directory,
         *,
         rescheduled_when_busy: bool,
     ) -> str:
@@ -136,7 +163,8 @@ class NotificationActivities:
         ):
             return "sent"
         template_id = str(queued.data["template"])
-        template = find_template(ruleset, template_id) if ruleset else None
+        locale = lead_locale(lead, self.locale)
+        template = find_template(ruleset, template_id, locale) if ruleset else None
         now = fold(queued.lead_id, events)
         if now.do_not_contact or not lead.email or template is None:
             reason = (
@@ -155,7 +183,13 @@ class NotificationActivities:
         # the URLs the template's author wrote, the only ones a click may redirect to.
         message = render(
             template,
-            message_fields(lead, {"unsubscribe_url": unsubscribe}),
+            message_fields(
+                lead,
+                {"unsubscribe_url": unsubscribe},
+                directory=directory,
+                locale=locale,
+                time_zone=self.time_zone,
+            ),
             variant=variant,
             escape=field_escape(target.channel),
         )
@@ -293,6 +327,15 @@ def _without_address(reason: str, target: Target) -> str:
     """A delivery failure's reason as Temporal may keep it (in the workflow's history):
     the recipient's address left out (an SMTP refusal quotes it; docs/erasure.md)."""
     return reason.replace(target.address, "<recipient>").replace(target.recipient, "<recipient>")
+
+
+def _event_words(events: list[LoggedEvent], queued: LoggedEvent, locale: Locale) -> str | None:
+    """The name of the event the notification is about (the one that triggered its rule:
+    a capture, a fired timer), in the recipient's language (`GET /v1/words/events`)."""
+    cause = next((e for e in events if e.event_id == queued.caused_by), None)
+    if cause is None:
+        return None
+    return vocabulary(locale).event_names.get(cause.type, cause.type)
 
 
 def subject_variant(lead: LeadState, template: Template) -> str | None:

@@ -46,6 +46,7 @@ from api.routes import (
     tracking,
     trials,
     views,
+    words,
 )
 from delivery.temporal import LeadWorkflows
 from intake.jobs import ImportJobs, ImportRunner
@@ -154,6 +155,7 @@ def create_app(settings: Settings, tracer: Tracer | None = None) -> FastAPI:
     app.include_router(trials.router)  # before `/v1/rulesets/{version}`
     app.include_router(rulesets.router)
     app.include_router(template_preview.router)
+    app.include_router(words.router)
     app.include_router(forms.router)
     app.include_router(directory.router)
     app.include_router(notifications.router)

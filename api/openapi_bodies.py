@@ -32,10 +32,13 @@ from api.rule_word_responses import RULE_WORD_MODELS
 from api.template_preview_responses import TEMPLATE_PREVIEW_MODELS
 from api.trial_responses import TRIAL_MODELS
 from api.view_responses import VIEW_MODELS
+from api.word_responses import WORD_MODELS
 from domain.directory import Directory
 from domain.events import EXTERNAL_DATA, LEADLESS_TYPES
 from domain.identity import DECIDED_ID_PREFIX
 from domain.limits import MAX_EVENT_DATA_BYTES
+from domain.locales import LOCALES
+from rules.builtin_templates import BUILTIN_TEMPLATES
 from rules.model import Ruleset
 from store.keys import MAX_ROTATION_GRACE, SCOPES
 
@@ -59,6 +62,7 @@ _, _ANSWER_DEFS = models_json_schema(
             *TRIAL_MODELS,
             *TEMPLATE_PREVIEW_MODELS,
             *VIEW_MODELS,
+            *WORD_MODELS,
         ]
     ],
     ref_template="#/components/schemas/{model}",
@@ -207,6 +211,11 @@ DESCRIBE_BODY = _json_body(
                 "minimum": 1,
                 "description": "The version to compare with; null or absent: the active one.",
             },
+            "locale": {
+                "enum": [*LOCALES, None],
+                "description": "The language of the sentences; null or absent: `?locale=`, "
+                "then the `Accept-Language` header's, else en.",
+            },
         },
         "required": ["candidate"],
         "additionalProperties": False,
@@ -217,6 +226,15 @@ PREVIEW_TEMPLATE_BODY = _json_body(
         "type": "object",
         "properties": {
             "template": _component("Template"),
+            "template_id": {
+                "enum": sorted(BUILTIN_TEMPLATES),
+                "description": "Instead of `template`: a built-in template, in `locale`.",
+            },
+            "locale": {
+                "enum": list(LOCALES),
+                "description": "The language: a built-in template's and how times read "
+                "(absent: `?locale=`, then `Accept-Language`'s, then LEADFLOW_LOCALE).",
+            },
             "lead": {
                 "type": "object",
                 "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
@@ -224,13 +242,14 @@ PREVIEW_TEMPLATE_BODY = _json_body(
             },
             "variant": {"type": "string", "description": "Show this variant's subject."},
         },
-        "required": ["template"],
+        "oneOf": [{"required": ["template"]}, {"required": ["template_id"]}],
         "additionalProperties": False,
     },
     examples={
         "welcome": {
             "value": {"template": {"subject": "Welcome, {name}", "body": "Hi {name} of {company}"}}
-        }
+        },
+        "built-in in Chinese": {"value": {"template_id": "follow-up-overdue", "locale": "zh-CN"}},
     },
 )
 REPLAY_BODY = _json_body(
@@ -242,6 +261,11 @@ REPLAY_BODY = _json_body(
             "from": {"type": "string", "description": "An ISO 8601 date or date-time."},
             "to": {"type": "string", "description": "An ISO 8601 date or date-time."},
             "lead_id": {"type": "string", "format": "uuid"},
+            "locale": {
+                "enum": list(LOCALES),
+                "description": "The language of the summary; absent: `?locale=`, then the "
+                "`Accept-Language` header's, else en.",
+            },
         },
         "required": ["ruleset"],
         "additionalProperties": False,

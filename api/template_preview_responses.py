@@ -3,12 +3,19 @@ description (see `api.responses`)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from api.responses import Answer
 
 
 class TemplatePreview(Answer):
+    locale: Literal["zh-CN", "en"] = Field(
+        description="The language the preview is in: the request's `locale` (body, then "
+        "query, then `Accept-Language`), else LEADFLOW_LOCALE (the language messages go "
+        "out in)."
+    )
     subject: str = Field(examples=["Welcome, Ann Lee"])
     body: str
     links: list[str] = Field(description="The http(s) links the template's body makes.")

@@ -29,6 +29,7 @@ from pydantic import (
 from domain.calendar import BusinessCalendar, Interval, business_calendar
 from domain.errors import FieldError, InvalidDocument
 from domain.limits import unsafe_values
+from domain.locales import Locale
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -127,6 +128,9 @@ class Rep(_Entry):
     team: Id
     capacity: Annotated[int, Field(ge=0)]
     active: bool = True
+    locale: Locale | None = Field(
+        None, description="The language of messages to them (none: LEADFLOW_LOCALE)"
+    )
 
 
 class Person(_Entry):
@@ -137,6 +141,9 @@ class Person(_Entry):
     email: Email | None = None
     dingtalk_user_id: str | None = None
     wecom_user_id: str | None = None
+    locale: Locale | None = Field(
+        None, description="The language of messages to them (none: LEADFLOW_LOCALE)"
+    )
 
 
 class Channel(_Entry):

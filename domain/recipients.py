@@ -14,7 +14,9 @@ from typing import Literal
 
 from domain.directory import Channel, Directory, Person, Rep, Team
 from domain.errors import DomainError
+from domain.locales import Locale, UnknownLocale, local_time, money, parse_locale
 from domain.state import LeadState
+from rules.vocabulary import vocabulary
 
 TargetChannel = Literal["email", "dingtalk", "wecom", "slack", "webhook"]
 EMAIL: TargetChannel = "email"
@@ -148,11 +150,29 @@ def resolve_targets(
     return [_by_email(person)]
 
 
+def recipient_locale(target: Target, directory: Directory, fallback: Locale) -> Locale:
+    """The language a message to `target` is written in: the `locale` the directory gives
+    the rep or person it is for, else `fallback` (LEADFLOW_LOCALE; a team's channel too)."""
+    person = directory.person_or_rep(target.recipient)
+    return person.locale if person is not None and person.locale else fallback
+
+
+def lead_locale(lead: LeadState, fallback: Locale) -> Locale:
+    """The language of a nurture email to the lead: its `locale` attribute when that is a
+    language leadflow speaks (`zh-CN`, `en`), else `fallback`."""
+    try:
+        return parse_locale(str(lead.attributes["locale"]))
+    except (KeyError, UnknownLocale):
+        return fallback
+
+
 def message_fields(
     lead: LeadState,
     extra: Mapping[str, object] | None = None,
     *,
     directory: Directory | None = None,
+    locale: Locale = "en",
+    time_zone: str = "Asia/Shanghai",
 ) -> dict[str, object]:
     """The placeholders a template may use for this lead, for `rules.templates.render`.
 
@@ -160,7 +180,14 @@ def message_fields(
     `source`, `channel`, `region`, `industry`, `company_size`, `intent`, `score`, `stage`,
     `owner`, `team` as ids, `tags` comma-separated, `pool_reason`, `lead_id`), plus
     `attributes.<key>` and `variant.<experiment>`. With a directory, `owner_name` and
-    `team_name` too. `lead_url` and `unsubscribe_url` are None (rendered empty) unless
+    `team_name` too. `previous_owner` is who owned it before it went back to the pool (its
+    owner while it is not in the pool), `previous_owner_name` their directory name (else the
+    id). `captured_at` is the capture time as `locale` writes it, in the time
+    zone of the lead's team's calendar when the directory gives one, else `time_zone`;
+    `won_amount` is the won deal with its currency and grouping ("¥1,200,000");
+    `stage_words` and `pool_reason_words` the stage and pool reason in `locale`'s words
+    (`GET /v1/words/events`: "商机", "48 小时未跟进").
+    `lead_url` and `unsubscribe_url` are None (rendered empty) unless
     `extra` gives them; `extra` overrides any field. `name` falls back to the email, then
     the phone, so a message about a lead captured without a name still says who it is.
     """
@@ -184,7 +211,18 @@ def message_fields(
         "team": lead.team,
         "tags": ", ".join(lead.tags),
         "pool_reason": lead.pool_reason,
+        "stage_words": vocabulary(locale).stages.get(lead.stage, lead.stage),
+        "pool_reason_words": (
+            None
+            if lead.pool_reason is None
+            else vocabulary(locale).pool_reasons.get(lead.pool_reason, lead.pool_reason)
+        ),
+        "won_amount": None
+        if lead.won_amount is None
+        else money(lead.won_amount, lead.won_currency),
         "owner_name": None,
+        "previous_owner": _previous_owner(lead),
+        "previous_owner_name": _previous_owner(lead),
         "team_name": None,
         "lead_url": None,
         "unsubscribe_url": None,
@@ -194,8 +232,23 @@ def message_fields(
         team = directory.team(lead.team) if lead.team is not None else None
         fields["owner_name"] = owner.name if owner is not None else None
         fields["team_name"] = team.name if team is not None else None
+        previous = _previous_owner(lead)
+        previous_rep = directory.rep(previous) if previous is not None else None
+        if previous_rep is not None:
+            fields["previous_owner_name"] = previous_rep.name
+        calendar = directory.lead_calendar(lead.owner, lead.team)
+        if calendar is not None:
+            time_zone = calendar.zone.key
+    fields["captured_at"] = local_time(lead.created_at, time_zone, locale)
     fields.update({f"attributes.{key}": value for key, value in lead.attributes.items()})
     fields.update({f"variant.{name}": value for name, value in lead.variants.items()})
     if extra:
         fields.update(extra)
     return fields
+
+
+def _previous_owner(lead: LeadState) -> str | None:
+    if not lead.in_pool or not lead.former_owners:
+        return lead.owner
+    # The rep who lost it last: `former_owners` holds when each one lost it.
+    return max(lead.former_owners.items(), key=lambda item: item[1])[0]

@@ -86,6 +86,7 @@ class LeadState:
     first_response_at: str | None = None
     last_activity_at: str | None = None
     won_amount: str | None = None
+    won_currency: str | None = None
     unsubscribed: bool = False
     # No marketing email (docs/consent.md): set by an unsubscribe, a hard bounce or an
     # admin, lifted only by an admin; why it was first set ("unsubscribed", "hard_bounce",
@@ -209,6 +210,7 @@ def apply_event(state: LeadState, event: LoggedEvent) -> LeadState:
         case "lead.won":
             changes["stage"] = "won"
             changes["won_amount"] = str(d.get("amount"))
+            changes["won_currency"] = d.get("currency")
         case "lead.lost":
             changes["stage"] = "lost"
         case "lead.scored":

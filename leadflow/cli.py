@@ -359,12 +359,23 @@ def rules_diff(
     offline: Annotated[
         bool, typer.Option(help="Show rep and team ids instead of their directory names.")
     ] = False,
+    locale: Annotated[
+        str, typer.Option("--locale", help="The language of the words: en or zh-CN.")
+    ] = "en",
 ) -> None:
     """What CANDIDATE changes against BASE, in words; exit 1 if either is invalid."""
     import json
 
+    from domain.locales import UnknownLocale, parse_locale
+
+    try:
+        language = parse_locale(locale)
+    except UnknownLocale as unknown:
+        raise typer.BadParameter(str(unknown), param_hint="--locale") from unknown
+
     from rules.describe import describe_changes
     from rules.validation import InvalidRuleset, parse_ruleset
+    from rules.vocabulary import vocabulary
 
     directory = None if offline else _stored_directory(data_dir)
     parsed = []
@@ -375,9 +386,9 @@ def rules_diff(
         except (json.JSONDecodeError, InvalidRuleset) as exc:
             console.print(f"[red]{file}: {exc}[/]")
             raise typer.Exit(1) from exc
-    changes = describe_changes(parsed[0], parsed[1], directory)
+    changes = describe_changes(parsed[0], parsed[1], directory, language)
     if not changes:
-        typer.echo("No changes.")
+        typer.echo(vocabulary(language).phrases["no_changes"])
     for change in changes:
         typer.echo(f"{change['kind']} {change['subject']} {change['id']}:")
         if change["kind"] == "changed":

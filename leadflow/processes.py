@@ -94,6 +94,8 @@ async def lead_workers(
         sender,
         settings.public_url,
         unsubscribe_mailbox=settings.unsubscribe_mailbox,
+        locale=settings.locale,
+        time_zone=settings.time_zone,
     )
     leads = Worker(
         client,

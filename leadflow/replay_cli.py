@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from domain.locales import UnknownLocale, parse_locale
 from leadflow.settings import Settings
 from replay.diff import POOL, Mismatch, ReplayDiff, to_json, verify
 from replay.simulator import ReportProgress
@@ -207,6 +208,9 @@ def replay(
         Path | None,
         typer.Option("--data-dir", help="Where SQLite and Temporal keep their files."),
     ] = None,
+    locale: Annotated[
+        str, typer.Option("--locale", help="The language of the summary: en or zh-CN.")
+    ] = "en",
 ) -> None:
     """Re-run history through the lifecycle under a candidate ruleset (nothing is written)
     and report what would have changed, lead by lead."""
@@ -248,6 +252,7 @@ def replay(
                 captured_from,
                 captured_to,
                 lead,
+                parse_locale(locale),
             )
             check_baseline(question, rulebook)
         except json.JSONDecodeError as exc:
@@ -257,6 +262,9 @@ def replay(
             for error in invalid.errors:
                 errors.print(f"{ruleset}:{error.path or '/'}: {error.message}")
             raise typer.Exit(2) from invalid
+        except UnknownLocale as unknown:
+            errors.print(f"--locale: {unknown}")
+            raise typer.Exit(2) from unknown
         except RulesetNotFound as missing:
             errors.print(f"[red]--baseline: {missing.message}[/]")
             raise typer.Exit(2) from missing

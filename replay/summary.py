@@ -4,7 +4,9 @@
 "3 more leads would be reclaimed to the pool.", "12 fewer reminders would be sent.",
 "No change to nurture enrolments." Assignment moves are grouped by (from, to), largest
 first, the first few named and the rest counted. When nothing changes, one sentence says
-so. Every word is in `PHRASES`, the replay layer's one place for them. Pure: no I/O.
+so. Every word is in the language's table (`SUMMARY_PHRASES` and `SUMMARY_OUTCOMES` of
+`rules.vocabulary_en` / `rules.vocabulary_zh_cn`), in English unless asked otherwise.
+Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -14,61 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.directory import Directory
+from domain.locales import API_DEFAULT_LOCALE, Locale
 from replay.diff import AssignmentChange, Movement, ReplayDiff
+from rules.vocabulary import Vocabulary, vocabulary
 
 # Assignment moves named one by one; the rest are counted in one sentence.
 MOVES_SHOWN = 5
-
-PHRASES: dict[str, str] = {
-    "last_days": "Last {days} days ({start} \u2013 {end})",
-    "between": "{start} \u2013 {end} ({days} days)",
-    "since": "Since {start}",
-    "before": "Before {end}",
-    "all_history": "Over all recorded history",
-    "one_lead": "For lead {lead_id}",
-    "nothing": "{window}: the candidate would change nothing for the {leads} replayed.",
-    "leads": "{count} leads",
-    "lead": "{count} lead",
-    "first_move": "{window}: {move}.",
-    "no_move": "{window}: every lead would keep its owner.",
-    "move": "{leads} would go to {to} instead of {from_}",
-    "more_moves": "And {moves} more moves of {leads}.",
-    "pool": "the pool",
-    "team": "team {name}",
-    "same_count": "As many {what} as before, but for other leads ({gained} more, {lost} fewer).",
-    "no_change_to": "No change to {what}.",
-    "rules_changed": "Rules the candidate changes: {rules}.",
-    "list": "{rest} and {last}",
-}
-# Per outcome kind (`replay.diff._outcome`): the sentence for more and for fewer, and the
-# words for "no change to …".
-OUTCOMES: dict[str, tuple[str, str, str]] = {
-    "reclaim": (
-        "{count} more leads would be reclaimed to the pool.",
-        "{count} fewer leads would be reclaimed to the pool.",
-        "reclaims",
-    ),
-    "reminder": (
-        "{count} more reminders would be sent.",
-        "{count} fewer reminders would be sent.",
-        "reminders",
-    ),
-    "nurture enrolment": (
-        "{count} more nurture enrolments.",
-        "{count} fewer nurture enrolments.",
-        "nurture enrolments",
-    ),
-    "email to lead": (
-        "{count} more emails would go to leads.",
-        "{count} fewer emails would go to leads.",
-        "emails to leads",
-    ),
-    "notification": (
-        "{count} more notifications would be sent.",
-        "{count} fewer notifications would be sent.",
-        "notifications",
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -82,10 +35,13 @@ class Window:
     lead_id: str | None = None
 
 
-def _day(moment: datetime, other: datetime | None) -> str:
-    """ "Nov 6", with the year when the other end of the window is in another year."""
-    text = f"{moment:%b} {moment.day}"
-    return text if other is None or other.year == moment.year else f"{text}, {moment.year}"
+def _day(moment: datetime, other: datetime | None, words: Vocabulary) -> str:
+    """ "Nov 6" / "11月6日", with the year when the other end of the window is in another
+    year."""
+    key = "day" if other is None or other.year == moment.year else "day_in_year"
+    return words.summary_phrases[key].format(
+        mon=f"{moment:%b}", month=moment.month, day=moment.day, year=moment.year
+    )
 
 
 def _days(span: timedelta) -> int:
@@ -94,53 +50,55 @@ def _days(span: timedelta) -> int:
     return round(span / timedelta(days=1))
 
 
-def window_in_words(window: Window) -> str:
+def window_in_words(window: Window, locale: Locale = API_DEFAULT_LOCALE) -> str:
     """ "Last 30 days (Nov 6 - Dec 6)", "Nov 1 - Dec 1 (30 days)", "Since Nov 6", …"""
+    words = vocabulary(locale)
+    phrases = words.summary_phrases
     start, end = window.captured_from, window.captured_to
     if window.lead_id is not None:
-        return PHRASES["one_lead"].format(lead_id=window.lead_id)
+        return phrases["one_lead"].format(lead_id=window.lead_id)
     if start is not None and end is None and window.now is not None and window.now >= start:
-        return PHRASES["last_days"].format(
+        return phrases["last_days"].format(
             days=_days(window.now - start),
-            start=_day(start, window.now),
-            end=_day(window.now, start),
+            start=_day(start, window.now, words),
+            end=_day(window.now, start, words),
         )
     if start is not None and end is not None:
-        return PHRASES["between"].format(
-            days=_days(end - start), start=_day(start, end), end=_day(end, start)
+        return phrases["between"].format(
+            days=_days(end - start), start=_day(start, end, words), end=_day(end, start, words)
         )
     if start is not None:
-        return PHRASES["since"].format(start=_day(start, None))
+        return phrases["since"].format(start=_day(start, None, words))
     if end is not None:
-        return PHRASES["before"].format(end=_day(end, None))
-    return PHRASES["all_history"]
-
-
-def _leads(count: int) -> str:
-    return PHRASES["lead" if count == 1 else "leads"].format(count=f"{count:,}")
-
-
-def _listing(words: list[str]) -> str:
-    if len(words) <= 1:
-        return "".join(words)
-    return PHRASES["list"].format(rest=", ".join(words[:-1]), last=words[-1])
+        return phrases["before"].format(end=_day(end, None, words))
+    return phrases["all_history"]
 
 
 @dataclass(frozen=True)
 class _Names:
     directory: Directory | None
+    words: Vocabulary
+
+    def say(self, key: str, **values: object) -> str:
+        return self.words.summary_phrases[key].format(**values)
+
+    def leads(self, count: int) -> str:
+        return self.say("lead" if count == 1 else "leads", count=f"{count:,}")
+
+    def listing(self, items: list[str]) -> str:
+        return self.words.listing(items, "list")
 
     def rep(self, rep_id: str | None) -> str:
         if rep_id is None:
-            return PHRASES["pool"]
+            return self.say("pool")
         rep = self.directory.rep(rep_id) if self.directory else None
         return rep.name if rep else rep_id
 
     def team(self, team_id: str | None) -> str:
         if team_id is None:
-            return PHRASES["pool"]
+            return self.say("pool")
         team = self.directory.team(team_id) if self.directory else None
-        return PHRASES["team"].format(name=team.name if team else team_id)
+        return self.say("team", name=team.name if team else team_id)
 
 
 def _moves(changes: list[AssignmentChange], names: _Names) -> list[tuple[int, str, str]]:
@@ -166,24 +124,24 @@ def _moves(changes: list[AssignmentChange], names: _Names) -> list[tuple[int, st
 def _assignment_sentences(diff: ReplayDiff, window: str, names: _Names) -> list[str]:
     moves = _moves(diff.assignments, names)
     if not moves:
-        return [PHRASES["no_move"].format(window=window)]
+        return [names.say("no_move", window=window)]
     said = [
-        PHRASES["move"].format(leads=_leads(count), to=to, from_=from_)
+        names.say("move", leads=names.leads(count), to=to, from_=from_)
         for count, to, from_ in moves[:MOVES_SHOWN]
     ]
-    sentences = [PHRASES["first_move"].format(window=window, move=said[0])]
-    sentences += [s[0].upper() + s[1:] + "." for s in said[1:]]
+    sentences = [names.say("first_move", window=window, move=said[0])]
+    sentences += [names.say("another_move", move=s[0].upper() + s[1:]) for s in said[1:]]
     rest = moves[MOVES_SHOWN:]
     if rest:
         moved = sum(count for count, _, _ in rest)
-        sentences.append(PHRASES["more_moves"].format(moves=len(rest), leads=_leads(moved)))
+        sentences.append(names.say("more_moves", moves=len(rest), leads=names.leads(moved)))
     return sentences
 
 
-def _outcome_sentences(movements: list[Movement]) -> list[str]:
+def _outcome_sentences(movements: list[Movement], names: _Names) -> list[str]:
     sentences: list[str] = []
     unchanged: list[str] = []
-    for kind, (more, fewer, what) in OUTCOMES.items():
+    for kind, (more, fewer, what) in names.words.summary_outcomes.items():
         rows = [m for m in movements if m.kind == kind]
         delta = sum(m.candidate - m.baseline for m in rows)
         if delta > 0:
@@ -194,24 +152,30 @@ def _outcome_sentences(movements: list[Movement]) -> list[str]:
             gained = len({lead for m in rows for lead in m.gained})
             lost = len({lead for m in rows for lead in m.lost})
             sentences.append(
-                PHRASES["same_count"].format(what=what, gained=f"{gained:,}", lost=f"{lost:,}")
+                names.say("same_count", what=what, gained=f"{gained:,}", lost=f"{lost:,}")
             )
         else:
             unchanged.append(what)
     if unchanged:
-        sentences.append(PHRASES["no_change_to"].format(what=_listing(unchanged)))
+        sentences.append(names.say("no_change_to", what=names.listing(unchanged)))
     return sentences
 
 
-def summary_in_words(diff: ReplayDiff, directory: Directory | None, window: Window) -> list[str]:
-    """The what-if result as sentences in business terms, with directory names (an id
-    the directory does not know reads as itself). One sentence when nothing changes."""
-    names = _Names(directory)
-    when = window_in_words(window)
+def summary_in_words(
+    diff: ReplayDiff,
+    directory: Directory | None,
+    window: Window,
+    locale: Locale = API_DEFAULT_LOCALE,
+) -> list[str]:
+    """The what-if result as sentences in business terms, in `locale`, with directory
+    names (an id the directory does not know reads as itself). One sentence when nothing
+    changes."""
+    names = _Names(directory, vocabulary(locale))
+    when = window_in_words(window, locale)
     if diff.unchanged:
-        return [PHRASES["nothing"].format(window=when, leads=_leads(diff.leads_replayed))]
+        return [names.say("nothing", window=when, leads=names.leads(diff.leads_replayed))]
     sentences = _assignment_sentences(diff, when, names)
-    sentences += _outcome_sentences(diff.movements)
+    sentences += _outcome_sentences(diff.movements, names)
     if diff.rules_changed:
-        sentences.append(PHRASES["rules_changed"].format(rules=_listing(diff.rules_changed)))
+        sentences.append(names.say("rules_changed", rules=names.listing(diff.rules_changed)))
     return sentences

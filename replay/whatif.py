@@ -37,6 +37,7 @@ from domain.directory import Directory
 from domain.errors import FieldError, InvalidDocument
 from domain.lifecycle import ActiveRuleset
 from domain.limits import unsafe_values
+from domain.locales import API_DEFAULT_LOCALE, Locale, UnknownLocale, parse_locale
 from domain.state import LoggedEvent
 from replay.diff import ReplayDiff, RunOutcome, changed_rules, compare, summarise
 from replay.simulator import (
@@ -62,7 +63,7 @@ PHASES = ("baseline", "candidate")
 # (phase, events replayed in that phase, events to replay in it)
 PhaseProgress = Callable[[str, int, int], None]
 
-_REQUEST_KEYS = {"ruleset", "baseline", "from", "to", "lead_id"}
+_REQUEST_KEYS = {"ruleset", "baseline", "from", "to", "lead_id", "locale"}
 
 # From this many selected events on, the baseline runs in a forked child while the
 # candidate runs here. Below it a replay takes about a tenth of a second in one process,
@@ -104,13 +105,14 @@ class InvalidReplay(InvalidDocument):
 class WhatIf:
     """What a candidate ruleset would have changed: compared with `baseline` (a version;
     None: the versions active at each event's time), over the leads first captured in
-    [`captured_from`, `captured_to`), or only `lead_id`."""
+    [`captured_from`, `captured_to`), or only `lead_id`; its summary in `locale`."""
 
     candidate: Ruleset
     baseline: int | None = None
     captured_from: datetime | None = None
     captured_to: datetime | None = None
     lead_id: str | None = None
+    locale: Locale = API_DEFAULT_LOCALE
 
 
 def parse_time(value: str) -> datetime:
@@ -129,9 +131,12 @@ def lead_id_of(raw: object) -> str:
     raise ValueError("expected a lead id (a UUID)")
 
 
-def parse_what_if(body: object, directory: Directory) -> WhatIf:
+def parse_what_if(
+    body: object, directory: Directory, default_locale: Locale = API_DEFAULT_LOCALE
+) -> WhatIf:
     """The question a `POST /v1/replays` body asks:
-    `{"ruleset": {...}, "baseline"?: int, "from"?: T, "to"?: T, "lead_id"?: str}`.
+    `{"ruleset": {...}, "baseline"?: int, "from"?: T, "to"?: T, "lead_id"?: str,
+    "locale"?: "zh-CN" | "en"}` (no `locale`: `default_locale`, the language of the summary).
 
     Raises InvalidReplay naming every bad field by JSON Pointer into the body; the
     candidate's errors are the ones `POST /v1/rulesets/validate` reports, under `/ruleset`.
@@ -177,9 +182,15 @@ def parse_what_if(body: object, directory: Directory) -> WhatIf:
             lead_id = lead_id_of(lead_id)
         except ValueError as bad:
             errors.append(FieldError("/lead_id", str(bad)))
+    locale = default_locale
+    if body.get("locale") is not None:
+        try:
+            locale = parse_locale(str(body["locale"]))
+        except UnknownLocale as unknown:
+            errors.append(FieldError("/locale", str(unknown)))
     if errors or candidate is None:
         raise InvalidReplay(errors)
-    return WhatIf(candidate, baseline, bounds["from"], bounds["to"], lead_id)
+    return WhatIf(candidate, baseline, bounds["from"], bounds["to"], lead_id, locale)
 
 
 def _encoded_size(document: object) -> int:
@@ -262,7 +273,7 @@ def _answer(
     )
     diff = compare(before, after, changed_rules(compared_with, question.candidate))
     window = Window(question.captured_from, question.captured_to, now, question.lead_id)
-    return replace(diff, summary=summary_in_words(diff, directory, window))
+    return replace(diff, summary=summary_in_words(diff, directory, window, question.locale))
 
 
 def can_fork() -> bool:
@@ -487,4 +498,5 @@ def request_json(question: WhatIf, document: Any) -> dict[str, Any]:
         "from": None if question.captured_from is None else question.captured_from.isoformat(),
         "to": None if question.captured_to is None else question.captured_to.isoformat(),
         "lead_id": question.lead_id,
+        "locale": question.locale,
     }

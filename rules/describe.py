@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, JsonValue
 
 from domain.directory import Directory
-from domain.errors import FieldError
+from domain.locales import API_DEFAULT_LOCALE, Locale
 from rules.catalog import OPERATORS, lookup_variable
 from rules.model import (
     Action,
@@ -32,32 +33,20 @@ from rules.model import (
     Sequence,
     Template,
     Timer,
+    parse_duration,
 )
-from rules.validation import InvalidRuleset, parse_ruleset
 from rules.vocabulary import (
-    BOOLEAN_FACTS,
-    PHRASES,
-    VALUE_WORDS,
+    VOCABULARIES,
+    Vocabulary,
     duration_in_words,
     event_in_words,
     operator_in_words,
     variable_in_words,
+    vocabulary,
 )
 
 Subject = Literal["rule", "timer", "sequence", "template", "experiment", "pool"]
 POOL_ID = "pool"
-
-
-def _say(key: str, **values: object) -> str:
-    return PHRASES[key].format(**values)
-
-
-def _listing(items: Iterable[str], joiner: Literal["and", "or"]) -> str:
-    """ "a, b and c" (or "a, b or c")."""
-    words = list(items)
-    if len(words) <= 1:
-        return "".join(words)
-    return _say(joiner, rest=", ".join(words[:-1]), last=words[-1])
 
 
 def _humane(identifier: str) -> str:
@@ -67,9 +56,28 @@ def _humane(identifier: str) -> str:
 
 @dataclass(frozen=True)
 class _Names:
-    """Directory names for the ids a ruleset mentions; an unknown id reads as itself."""
+    """The words of one language, and directory names for the ids a ruleset mentions (an
+    unknown id reads as itself)."""
 
     directory: Directory | None
+    words: Vocabulary = VOCABULARIES[API_DEFAULT_LOCALE]
+
+    @property
+    def locale(self) -> Locale:
+        return self.words.locale
+
+    def say(self, key: str, **values: object) -> str:
+        return self.words.say(key, **values)
+
+    def listing(self, items: Iterable[str], joiner: Literal["and", "or"]) -> str:
+        """ "a, b and c" (or "a, b or c")."""
+        return self.words.listing(list(items), joiner)
+
+    def duration(self, text: str) -> str:
+        return duration_in_words(text, self.locale)
+
+    def event(self, event_type: str) -> str:
+        return event_in_words(event_type, self.locale)
 
     def rep(self, rep_id: str) -> str:
         rep = self.directory.rep(rep_id) if self.directory else None
@@ -80,7 +88,7 @@ class _Names:
         return team.name if team else team_id
 
     def recipient(self, to: str) -> str:
-        words = VALUE_WORDS["to"]
+        words = self.words.values["to"]
         if to.startswith("rep:"):
             return words["rep:"].format(name=self.rep(to.removeprefix("rep:")))
         return words.get(to, to)
@@ -91,31 +99,31 @@ class _Names:
 
 def _value(name: str, value: JsonValue, names: _Names) -> str:
     if isinstance(value, bool):
-        return VALUE_WORDS["boolean"][str(value).lower()]
+        return names.words.values["boolean"][str(value).lower()]
     if isinstance(value, list):
-        return _listing((_value(name, v, names) for v in value), "or")
+        return names.listing((_value(name, v, names) for v in value), "or")
     text = "" if value is None else str(value)
     if name == "owner":
         return names.rep(text)
     if name == "team":
         return names.team(text)
-    if name in VALUE_WORDS:
-        return VALUE_WORDS[name].get(text, text)
+    if name in names.words.values:
+        return names.words.values[name].get(text, text)
     return text
 
 
 def _leaf(leaf: Leaf, names: _Names) -> str:
     variable = lookup_variable(leaf.name)
     type_name = variable.type if variable else "string"
-    if leaf.name in BOOLEAN_FACTS and leaf.operator in ("is_true", "is_false"):
-        return BOOLEAN_FACTS[leaf.name][0 if leaf.operator == "is_true" else 1]
+    if leaf.name in names.words.boolean_facts and leaf.operator in ("is_true", "is_false"):
+        return names.words.boolean_facts[leaf.name][0 if leaf.operator == "is_true" else 1]
     words = {
-        "variable": variable_in_words(leaf.name),
-        "operator": operator_in_words(type_name, leaf.operator),
+        "variable": variable_in_words(leaf.name, names.locale),
+        "operator": operator_in_words(type_name, leaf.operator, names.locale),
     }
     if OPERATORS[type_name].get(leaf.operator) == "none":
-        return _say("leaf_no_value", **words)
-    return _say("leaf", **words, value=_value(leaf.name, leaf.value, names))
+        return names.say("leaf_no_value", **words)
+    return names.say("leaf", **words, value=_value(leaf.name, leaf.value, names))
 
 
 def condition_in_words(condition: Condition, names: _Names, *, nested: bool = False) -> str:
@@ -124,15 +132,23 @@ def condition_in_words(condition: Condition, names: _Names, *, nested: bool = Fa
     if isinstance(condition, Leaf):
         return _leaf(condition, names)
     if isinstance(condition, AllOf):
-        parts, joiner, empty = condition.all_, PHRASES["all_of"], PHRASES["always"]
+        parts, joiner, empty = (
+            condition.all_,
+            names.words.phrases["all_of"],
+            names.words.phrases["always"],
+        )
     else:
-        parts, joiner, empty = condition.any_, PHRASES["any_of"], PHRASES["never"]
+        parts, joiner, empty = (
+            condition.any_,
+            names.words.phrases["any_of"],
+            names.words.phrases["never"],
+        )
     if not parts:
         return empty
     if len(parts) == 1:
         return condition_in_words(parts[0], names, nested=nested)
     inner = joiner.join(condition_in_words(p, names, nested=True) for p in parts)
-    return _say("group", inner=inner) if nested else inner
+    return names.say("group", inner=inner) if nested else inner
 
 
 def _always(condition: Condition) -> bool:
@@ -152,47 +168,53 @@ def action_in_words(action: Action, names: _Names) -> str:
     p = action.params
     match action.name:
         case "assign_to_rep":
-            words = _say("assign_to_rep", rep=names.rep(_text(p, "rep")))
+            words = names.say("assign_to_rep", rep=names.rep(_text(p, "rep")))
         case "assign_to_team":
-            strategy = VALUE_WORDS["strategy"].get(_text(p, "strategy"), _text(p, "strategy"))
-            words = _say("assign_to_team", team=names.team(_text(p, "team")), strategy=strategy)
+            strategy = names.words.values["strategy"].get(
+                _text(p, "strategy"), _text(p, "strategy")
+            )
+            words = names.say(
+                "assign_to_team", team=names.team(_text(p, "team")), strategy=strategy
+            )
         case "return_to_pool":
-            return _say("return_to_pool", reason=_humane(_text(p, "reason")))
+            reason = _text(p, "reason")
+            reason_words = names.words.values["reason"].get(reason, _humane(reason))
+            return names.say("return_to_pool", reason=reason_words)
         case "create_task":
-            due = duration_in_words(_text(p, "due_in"))
-            return _say("create_task", task=_humane(_text(p, "task")), due_in=due)
+            due = names.duration(_text(p, "due_in"))
+            return names.say("create_task", task=_humane(_text(p, "task")), due_in=due)
         case "notify":
             to, template = names.recipient(_text(p, "to")), _text(p, "template")
             channel = p.get("channel")
             if channel is None:
-                return _say("notify", to=to, template=template)
-            channel_words = VALUE_WORDS["channel"].get(str(channel), str(channel))
-            return _say("notify_by", to=to, template=template, channel=channel_words)
+                return names.say("notify", to=to, template=template)
+            channel_words = names.words.values["channel"].get(str(channel), str(channel))
+            return names.say("notify_by", to=to, template=template, channel=channel_words)
         case "enroll_in_sequence":
-            return _say("enroll_in_sequence", sequence=_text(p, "sequence"))
+            return names.say("enroll_in_sequence", sequence=_text(p, "sequence"))
         case "exit_sequence":
             if p.get("sequence") is None:
-                return _say("exit_every_sequence")
-            return _say("exit_sequence", sequence=_text(p, "sequence"))
+                return names.say("exit_every_sequence")
+            return names.say("exit_sequence", sequence=_text(p, "sequence"))
         case "set_intent":
-            intent = VALUE_WORDS["intent"].get(_text(p, "intent"), _text(p, "intent"))
-            return _say("set_intent", intent=intent)
+            intent = names.words.values["intent"].get(_text(p, "intent"), _text(p, "intent"))
+            return names.say("set_intent", intent=intent)
         case "add_score":
             points = p.get("points")
             if isinstance(points, int) and points < 0:
-                return _say("subtract_score", points=-points)
-            return _say("add_score", points=points)
+                return names.say("subtract_score", points=-points)
+            return names.say("add_score", points=points)
         case "set_stage":
-            stage = VALUE_WORDS["stage"].get(_text(p, "stage"), _text(p, "stage"))
-            return _say("set_stage", stage=stage)
+            stage = names.words.values["stage"].get(_text(p, "stage"), _text(p, "stage"))
+            return names.say("set_stage", stage=stage)
         case "assign_variant":
-            return _say("assign_variant", experiment=_text(p, "experiment"))
+            return names.say("assign_variant", experiment=_text(p, "experiment"))
         case "add_tag":
-            return _say("add_tag", tag=_text(p, "tag"))
+            return names.say("add_tag", tag=_text(p, "tag"))
         case _:
             shown = ", ".join(f"{k}: {v}" for k, v in p.items())
-            return _say("unknown_action", name=action.name, params=shown).strip()
-    return _say("reassign", action=words) if p.get("reassign") is True else words
+            return names.say("unknown_action", name=action.name, params=shown).strip()
+    return names.say("reassign", action=words) if p.get("reassign") is True else words
 
 
 # -- one sentence per part -----------------------------------------------------------------
@@ -202,55 +224,62 @@ def rule_in_words(rule: Rule, names: _Names) -> str:
     condition = (
         ""
         if _always(rule.conditions)
-        else _say("rule_if", condition=condition_in_words(rule.conditions, names))
+        else names.say("rule_if", condition=condition_in_words(rule.conditions, names))
     )
-    actions = PHRASES["actions"].join(action_in_words(a, names) for a in rule.actions)
-    sentence = _say(
+    actions = names.words.phrases["actions"].join(action_in_words(a, names) for a in rule.actions)
+    sentence = names.say(
         "rule",
-        trigger=_listing((event_in_words(t) for t in rule.when), "or"),
+        trigger=names.listing((names.event(t) for t in rule.when), "or"),
         condition=condition,
-        actions=actions or PHRASES["no_actions"],
+        actions=actions or names.words.phrases["no_actions"],
     )
-    return sentence + (PHRASES["rule_stops"] if rule.stop else "")
+    return sentence + (names.words.phrases["rule_stops"] if rule.stop else "")
 
 
-def _events(events: list[str]) -> str:
-    return _listing((event_in_words(e) for e in events), "or")
+def _events(events: list[str], names: _Names) -> str:
+    return names.listing((names.event(e) for e in events), "or")
 
 
-def timer_in_words(timer: Timer) -> str:
-    sentence = _say("timer", id=_humane(timer.id), after=duration_in_words(timer.after))
+def timer_in_words(timer: Timer, names: _Names) -> str:
+    sentence = names.say("timer", id=_humane(timer.id), after=names.duration(timer.after))
     for key, events in (
         ("timer_starts", timer.start_on),
         ("timer_restarts", timer.restart_on),
         ("timer_stops", timer.cancel_on),
     ):
         if events:
-            sentence += _say(key, events=_events(events))
+            sentence += names.say(key, events=_events(events, names))
     return sentence
 
 
-def _step(index: int, wait: str, template: str) -> str:
-    if index == 0 and duration_in_words(wait) in ("0 seconds", "0 minutes", "0 hours"):
-        return _say("step_first", template=template)
-    return _say("step", template=template, wait=duration_in_words(wait))
+def _is_zero(duration: str) -> bool:
+    try:
+        return parse_duration(duration) == timedelta(0)
+    except ValueError:
+        return False
 
 
-def sequence_in_words(sequence_id: str, sequence: Sequence) -> str:
-    steps = PHRASES["steps"].join(
-        _step(i, s.wait, s.template) for i, s in enumerate(sequence.steps)
+def _step(index: int, wait: str, template: str, names: _Names) -> str:
+    if index == 0 and _is_zero(wait):
+        return names.say("step_first", template=template)
+    return names.say("step", template=template, wait=names.duration(wait))
+
+
+def sequence_in_words(sequence_id: str, sequence: Sequence, names: _Names) -> str:
+    steps = names.words.phrases["steps"].join(
+        _step(i, s.wait, s.template, names) for i, s in enumerate(sequence.steps)
     )
-    sentence = _say("sequence", id=sequence_id, steps=steps)
+    sentence = names.say("sequence", id=sequence_id, steps=steps)
     if sequence.exit_on:
-        sentence += _say("sequence_ends", events=_events(sequence.exit_on))
+        sentence += names.say("sequence_ends", events=_events(sequence.exit_on, names))
     return sentence
 
 
-def template_in_words(template_id: str, template: Template) -> str:
-    sentence = _say("template", id=template_id, subject=template.subject)
+def template_in_words(template_id: str, template: Template, names: _Names) -> str:
+    sentence = names.say("template", id=template_id, subject=template.subject)
     if template.subject_variants:
-        sentence += _say(
-            "template_variants", variants=_listing(sorted(template.subject_variants), "and")
+        sentence += names.say(
+            "template_variants", variants=names.listing(sorted(template.subject_variants), "and")
         )
     return sentence
 
@@ -262,62 +291,69 @@ def _shares(experiment: Experiment) -> dict[str, str]:
     }
 
 
-def experiment_in_words(experiment_id: str, experiment: Experiment) -> str:
-    variants = _listing(
-        (_say("variant", name=n, share=s) for n, s in _shares(experiment).items()), "and"
+def experiment_in_words(experiment_id: str, experiment: Experiment, names: _Names) -> str:
+    variants = names.listing(
+        (names.say("variant", name=n, share=s) for n, s in _shares(experiment).items()), "and"
     )
-    return _say("experiment", id=experiment_id, variants=variants)
+    return names.say("experiment", id=experiment_id, variants=variants)
 
 
-def pool_in_words(pool: PoolPolicy) -> str:
+def pool_in_words(pool: PoolPolicy, names: _Names) -> str:
     cooldown = (
-        _say("pool_cooldown", duration=duration_in_words(pool.claim_cooldown))
+        names.say("pool_cooldown", duration=names.duration(pool.claim_cooldown))
         if pool.claim_cooldown
-        else _say("pool_no_cooldown")
+        else names.say("pool_no_cooldown")
     )
     limit = (
-        _say("pool_limit", count=pool.daily_claim_limit)
+        names.say("pool_limit", count=pool.daily_claim_limit)
         if pool.daily_claim_limit is not None
-        else _say("pool_no_limit")
+        else names.say("pool_no_limit")
     )
-    return _say("pool", cooldown=cooldown, limit=limit)
+    return names.say("pool", cooldown=cooldown, limit=limit)
 
 
 def _parts(ruleset: Ruleset, names: _Names) -> list[tuple[Subject, str, BaseModel, str]]:
     """(subject, id, part, sentence) for every part, in the document's order."""
     parts: list[tuple[Subject, str, BaseModel, str]] = []
     parts += [("rule", r.id, r, rule_in_words(r, names)) for r in ruleset.rules]
-    parts += [("timer", t.id, t, timer_in_words(t)) for t in ruleset.timers]
-    parts += [("sequence", i, s, sequence_in_words(i, s)) for i, s in ruleset.sequences.items()]
-    parts += [("template", i, t, template_in_words(i, t)) for i, t in ruleset.templates.items()]
+    parts += [("timer", t.id, t, timer_in_words(t, names)) for t in ruleset.timers]
     parts += [
-        ("experiment", i, e, experiment_in_words(i, e)) for i, e in ruleset.experiments.items()
+        ("sequence", i, s, sequence_in_words(i, s, names)) for i, s in ruleset.sequences.items()
     ]
-    parts.append(("pool", POOL_ID, ruleset.pool, pool_in_words(ruleset.pool)))
+    parts += [
+        ("template", i, t, template_in_words(i, t, names)) for i, t in ruleset.templates.items()
+    ]
+    parts += [
+        ("experiment", i, e, experiment_in_words(i, e, names))
+        for i, e in ruleset.experiments.items()
+    ]
+    parts.append(("pool", POOL_ID, ruleset.pool, pool_in_words(ruleset.pool, names)))
     return parts
 
 
-def describe_ruleset(ruleset: Ruleset, directory: Directory | None) -> list[dict[str, str]]:
+def describe_ruleset(
+    ruleset: Ruleset, directory: Directory | None, locale: Locale = API_DEFAULT_LOCALE
+) -> list[dict[str, str]]:
     """One `{"subject", "id", "sentence"}` per rule, timer, sequence, template,
-    experiment, and the pool policy, in that order."""
+    experiment, and the pool policy, in that order, in `locale`."""
     return [
         {"subject": subject, "id": part_id, "sentence": sentence}
-        for subject, part_id, _, sentence in _parts(ruleset, _Names(directory))
+        for subject, part_id, _, sentence in _parts(ruleset, _Names(directory, vocabulary(locale)))
     ]
 
 
 # -- differences ---------------------------------------------------------------------------
 
 
-def _event_changes(verb: str, before: list[str], after: list[str]) -> list[str]:
+def _event_changes(verb: str, before: list[str], after: list[str], names: _Names) -> list[str]:
     added = [e for e in after if e not in before]
     removed = [e for e in before if e not in after]
-    words = PHRASES[verb]
+    words = names.words.phrases[verb]
     changes = []
     if added:
-        changes.append(_say("now_also", verb=words, events=_events(added)))
+        changes.append(names.say("now_also", verb=words, events=_events(added, names)))
     if removed:
-        changes.append(_say("no_longer", verb=words, events=_events(removed)))
+        changes.append(names.say("no_longer", verb=words, events=_events(removed, names)))
     return changes
 
 
@@ -328,7 +364,7 @@ def _action_difference(before: Action, after: Action, names: _Names) -> list[str
     found: list[str] = []
     if "rep" in changed:
         found.append(
-            _say(
+            names.say(
                 "assigns_instead",
                 after=names.rep(_text(a, "rep")),
                 before=names.rep(_text(b, "rep")),
@@ -336,35 +372,35 @@ def _action_difference(before: Action, after: Action, names: _Names) -> list[str
         )
     if "team" in changed and after.name == "assign_to_team":
         found.append(
-            _say(
+            names.say(
                 "assigns_team_instead",
                 after=names.team(_text(a, "team")),
                 before=names.team(_text(b, "team")),
             )
         )
     if "strategy" in changed:
-        strategies = VALUE_WORDS["strategy"]
+        strategies = names.words.values["strategy"]
         found.append(
-            _say(
+            names.say(
                 "strategy_instead",
                 after=strategies.get(_text(a, "strategy"), _text(a, "strategy")),
                 before=strategies.get(_text(b, "strategy"), _text(b, "strategy")),
             )
         )
     if "reassign" in changed:
-        found.append(_say("now_reassigns" if a.get("reassign") else "no_longer_reassigns"))
+        found.append(names.say("now_reassigns" if a.get("reassign") else "no_longer_reassigns"))
     if changed == {"due_in"}:
         found.append(
-            _say(
+            names.say(
                 "task_due_instead",
                 task=_humane(_text(a, "task")),
-                after=duration_in_words(_text(a, "due_in")),
-                before=duration_in_words(_text(b, "due_in")),
+                after=names.duration(_text(a, "due_in")),
+                before=names.duration(_text(b, "due_in")),
             )
         )
     if "to" in changed:
         found.append(
-            _say(
+            names.say(
                 "notifies_instead",
                 after=names.recipient(_text(a, "to")),
                 before=names.recipient(_text(b, "to")),
@@ -372,13 +408,13 @@ def _action_difference(before: Action, after: Action, names: _Names) -> list[str
         )
     if "template" in changed:
         found.append(
-            _say("message_instead", after=_text(a, "template"), before=_text(b, "template"))
+            names.say("message_instead", after=_text(a, "template"), before=_text(b, "template"))
         )
     if changed == {"points"}:
-        found.append(_say("points_instead", after=a.get("points"), before=b.get("points")))
+        found.append(names.say("points_instead", after=a.get("points"), before=b.get("points")))
     if not found:
         found.append(
-            _say(
+            names.say(
                 "action_instead",
                 after=action_in_words(after, names),
                 before=action_in_words(before, names),
@@ -399,10 +435,12 @@ def _action_differences(before: list[Action], after: list[Action], names: _Names
         unmatched_after.remove(new)
         if new != old:
             found += _action_difference(old, new, names)
-    found += [_say("action_added", action=action_in_words(a, names)) for a in unmatched_after]
-    found += [_say("action_removed", action=action_in_words(a, names)) for a in unmatched_before]
+    found += [names.say("action_added", action=action_in_words(a, names)) for a in unmatched_after]
+    found += [
+        names.say("action_removed", action=action_in_words(a, names)) for a in unmatched_before
+    ]
     if not found and [a.name for a in before] != [a.name for a in after]:
-        found.append(_say("actions_reordered"))
+        found.append(names.say("actions_reordered"))
     return found
 
 
@@ -410,27 +448,27 @@ def _rule_differences(before: Rule, after: Rule, names: _Names) -> list[str]:
     found: list[str] = []
     if sorted(before.when) != sorted(after.when):
         found.append(
-            _say(
+            names.say(
                 "runs_when_instead",
-                after=_listing((event_in_words(t) for t in after.when), "or"),
-                before=_listing((event_in_words(t) for t in before.when), "or"),
+                after=names.listing((names.event(t) for t in after.when), "or"),
+                before=names.listing((names.event(t) for t in before.when), "or"),
             )
         )
     if before.conditions != after.conditions:
         found.append(
-            _say(
+            names.say(
                 "applies_if_instead",
                 after=condition_in_words(after.conditions, names),
                 before=condition_in_words(before.conditions, names),
             )
         )
     if before.priority != after.priority:
-        found.append(_say("priority", before=before.priority, after=after.priority))
+        found.append(names.say("priority", before=before.priority, after=after.priority))
     if before.stop != after.stop:
-        found.append(_say("now_stops" if after.stop else "no_longer_stops"))
+        found.append(names.say("now_stops" if after.stop else "no_longer_stops"))
     found += _action_differences(before.actions, after.actions, names)
     if before.description != after.description:
-        found.append(_say("description_changed"))
+        found.append(names.say("description_changed"))
     return found
 
 
@@ -438,15 +476,15 @@ def _timer_differences(before: Timer, after: Timer, names: _Names) -> list[str]:
     found: list[str] = []
     if before.after != after.after:
         found.append(
-            _say(
+            names.say(
                 "runs_out_instead",
-                after=duration_in_words(after.after),
-                before=duration_in_words(before.after),
+                after=names.duration(after.after),
+                before=names.duration(before.after),
             )
         )
-    found += _event_changes("verb_starts", before.start_on, after.start_on)
-    found += _event_changes("verb_restarts", before.restart_on, after.restart_on)
-    found += _event_changes("verb_stops", before.cancel_on, after.cancel_on)
+    found += _event_changes("verb_starts", before.start_on, after.start_on, names)
+    found += _event_changes("verb_restarts", before.restart_on, after.restart_on, names)
+    found += _event_changes("verb_stops", before.cancel_on, after.cancel_on, names)
     return found
 
 
@@ -456,39 +494,47 @@ def _sequence_differences(before: Sequence, after: Sequence, names: _Names) -> l
         step = index + 1
         if index >= len(before.steps):
             new = after.steps[index]
-            found.append(_say("step_added", step=step, words=_step(index, new.wait, new.template)))
+            found.append(
+                names.say(
+                    "step_added", step=step, words=_step(index, new.wait, new.template, names)
+                )
+            )
         elif index >= len(after.steps):
             old = before.steps[index]
             found.append(
-                _say("step_removed", step=step, words=_step(index, old.wait, old.template))
+                names.say(
+                    "step_removed", step=step, words=_step(index, old.wait, old.template, names)
+                )
             )
         else:
             old, new = before.steps[index], after.steps[index]
             if old.wait != new.wait:
                 found.append(
-                    _say(
+                    names.say(
                         "step_waits_instead",
                         step=step,
-                        after=duration_in_words(new.wait),
-                        before=duration_in_words(old.wait),
+                        after=names.duration(new.wait),
+                        before=names.duration(old.wait),
                     )
                 )
             if old.template != new.template:
                 found.append(
-                    _say("step_sends_instead", step=step, after=new.template, before=old.template)
+                    names.say(
+                        "step_sends_instead", step=step, after=new.template, before=old.template
+                    )
                 )
-    found += _event_changes("verb_ends", before.exit_on, after.exit_on)
+    found += _event_changes("verb_ends", before.exit_on, after.exit_on, names)
     return found
 
 
 def _template_differences(before: Template, after: Template, names: _Names) -> list[str]:
     found: list[str] = []
     if before.subject != after.subject:
-        found.append(_say("subject_instead", after=after.subject, before=before.subject))
+        found.append(names.say("subject_instead", after=after.subject, before=before.subject))
     if before.body != after.body:
-        found.append(_say("body_changed"))
+        found.append(names.say("body_changed"))
     if before.subject_variants != after.subject_variants:
-        found.append(_say("variant_subjects_changed"))
+        found.append(names.say("variant_subjects_changed"))
     return found
 
 
@@ -497,10 +543,14 @@ def _experiment_differences(before: Experiment, after: Experiment, names: _Names
     found: list[str] = []
     for name, share in new.items():
         if name not in old:
-            found.append(_say("variant_added", words=_say("variant", name=name, share=share)))
+            found.append(
+                names.say("variant_added", words=names.say("variant", name=name, share=share))
+            )
         elif old[name] != share:
-            found.append(_say("variant_share_instead", name=name, after=share, before=old[name]))
-    found += [_say("variant_removed", name=name) for name in old if name not in new]
+            found.append(
+                names.say("variant_share_instead", name=name, after=share, before=old[name])
+            )
+    found += [names.say("variant_removed", name=name) for name in old if name not in new]
     return found
 
 
@@ -509,24 +559,24 @@ def _pool_differences(before: PoolPolicy, after: PoolPolicy, names: _Names) -> l
     old_wait, new_wait = before.claim_cooldown, after.claim_cooldown
     if old_wait != new_wait:
         if new_wait is None and old_wait is not None:
-            found.append(_say("cooldown_removed", before=duration_in_words(old_wait)))
+            found.append(names.say("cooldown_removed", before=names.duration(old_wait)))
         elif old_wait is None and new_wait is not None:
-            found.append(_say("cooldown_added", after=duration_in_words(new_wait)))
+            found.append(names.say("cooldown_added", after=names.duration(new_wait)))
         elif old_wait is not None and new_wait is not None:
             found.append(
-                _say(
+                names.say(
                     "cooldown_instead",
-                    after=duration_in_words(new_wait),
-                    before=duration_in_words(old_wait),
+                    after=names.duration(new_wait),
+                    before=names.duration(old_wait),
                 )
             )
     if before.daily_claim_limit != after.daily_claim_limit:
 
         def limit(policy: PoolPolicy) -> object:
             count = policy.daily_claim_limit
-            return PHRASES["any_number"] if count is None else count
+            return names.words.phrases["any_number"] if count is None else count
 
-        found.append(_say("limit_instead", after=limit(after), before=limit(before)))
+        found.append(names.say("limit_instead", after=limit(after), before=limit(before)))
     return found
 
 
@@ -541,14 +591,17 @@ _DIFFERENCES: dict[Subject, Callable[[Any, Any, _Names], list[str]]] = {
 
 
 def describe_changes(
-    base: Ruleset, candidate: Ruleset, directory: Directory | None
+    base: Ruleset,
+    candidate: Ruleset,
+    directory: Directory | None,
+    locale: Locale = API_DEFAULT_LOCALE,
 ) -> list[dict[str, Any]]:
     """What `candidate` adds, removes and changes against `base`: one
     `{"kind", "subject", "id", "before", "after", "differences"}` per part that differs:
     added and changed parts in the candidate's order, then removed ones in the base's.
     `before`/`after` are the part's sentences (None where it does not exist);
     `differences` name each change of a changed part (empty for added and removed)."""
-    names = _Names(directory)
+    names = _Names(directory, vocabulary(locale))
     return _changes(_parts(base, names), _parts(candidate, names), names)
 
 
@@ -568,7 +621,9 @@ def _changes(
         old_part, old_sentence = old[key]
         if old_part == part:
             continue
-        differences = _DIFFERENCES[subject](old_part, part, names) or [PHRASES["other_change"]]
+        differences = _DIFFERENCES[subject](old_part, part, names) or [
+            names.words.phrases["other_change"]
+        ]
         changes.append(_change("changed", subject, part_id, old_sentence, sentence, differences))
     for key, (_, sentence) in old.items():
         if key not in new:
@@ -594,50 +649,19 @@ def _change(
     }
 
 
-_REQUEST_KEYS = {"candidate", "base_version"}
-
-
-@dataclass(frozen=True)
-class DescribeRequest:
-    """`POST /v1/rulesets/describe`: the candidate, and the version to compare it with
-    (None: the active one)."""
-
-    candidate: Ruleset
-    base_version: int | None
-
-
-def parse_describe_request(body: object, directory: Directory | None) -> DescribeRequest:
-    """`{"candidate": <ruleset document>, "base_version": int | null}`; raises
-    InvalidRuleset naming every bad field, the candidate's errors (those
-    `POST /v1/rulesets/validate` reports) under `/candidate`."""
-    if not isinstance(body, dict):
-        raise InvalidRuleset([FieldError("", "expected a JSON object")])
-    errors = [FieldError(f"/{key}", "unknown field") for key in body if key not in _REQUEST_KEYS]
-    candidate: Ruleset | None = None
-    if "candidate" not in body:
-        errors.append(FieldError("/candidate", "required: the candidate ruleset document"))
-    else:
-        try:
-            candidate = parse_ruleset(body["candidate"], directory)
-        except InvalidRuleset as invalid:
-            errors += [FieldError("/candidate" + e.path, e.message) for e in invalid.errors]
-    base = body.get("base_version")
-    if base is not None and (type(base) is not int or base < 1):
-        errors.append(FieldError("/base_version", "expected a ruleset version (an integer ≥ 1)"))
-    if errors or candidate is None:
-        raise InvalidRuleset(errors)
-    return DescribeRequest(candidate, base)
-
-
 NO_RULESET = Ruleset(name="(none)")
 
 
 def describe_against(
-    base: Ruleset, base_version: int | None, candidate: Ruleset, directory: Directory | None
+    base: Ruleset,
+    base_version: int | None,
+    candidate: Ruleset,
+    directory: Directory | None,
+    locale: Locale = API_DEFAULT_LOCALE,
 ) -> dict[str, Any]:
     """The answer of `POST /v1/rulesets/describe`: the changes, and both rulesets in
-    sentences (each part described once)."""
-    names = _Names(directory)
+    sentences (each part described once), in `locale`."""
+    names = _Names(directory, vocabulary(locale))
     base_parts, candidate_parts = _parts(base, names), _parts(candidate, names)
 
     def sentences(parts: list[tuple[Subject, str, BaseModel, str]]) -> list[dict[str, str]]:

@@ -10,6 +10,8 @@ from typing import Any
 
 from business_rules.operators import BooleanType, NumericType, SelectType, StringType
 
+from domain.locales import API_DEFAULT_LOCALE, Locale
+from rules.builtin_templates import BUILTIN_TEMPLATES
 from rules.catalog import (
     ACTIONS,
     LEAD_EVENT_TYPES,
@@ -21,7 +23,6 @@ from rules.catalog import (
     VariableType,
 )
 from rules.model import Ruleset
-from rules.templates import BUILTIN_TEMPLATES
 from rules.vocabulary import labels
 
 _BUSINESS_RULES_TYPES: dict[VariableType, Any] = {
@@ -41,8 +42,9 @@ def _variable(variable: Variable) -> dict[str, Any]:
     }
 
 
-def ruleset_schema() -> dict[str, Any]:
-    """Everything a rule-builder UI needs, as JSON-serialisable data.
+def ruleset_schema(locale: Locale = API_DEFAULT_LOCALE) -> dict[str, Any]:
+    """Everything a rule-builder UI needs, as JSON-serialisable data, its `labels` in
+    `locale` (the rest is names and schemas, the same in every language).
 
     Variable families (`variant.<experiment>`, `attributes.<key>`) are listed with a
     `pattern` their names match. Operators come from business-rules' own export, in the
@@ -83,5 +85,5 @@ def ruleset_schema() -> dict[str, Any]:
         },
         "builtin_templates": sorted(BUILTIN_TEMPLATES),
         "ruleset": Ruleset.model_json_schema(),
-        "labels": labels(),
+        "labels": labels(locale),
     }

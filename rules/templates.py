@@ -1,9 +1,11 @@
 """Built-in message templates and their rendering.
 
 leadflow's own notifications (overdue follow-up, reclaim, idle) and the default nurture
-emails ship here; a ruleset's `templates` add to or override them by id. Placeholders are
-`{field}`; the fields senders fill are `name`, `company`, `lead_id`, `owner`, `team`,
-`source`, `region`, `lead_url` and, in nurture emails, `unsubscribe_url`.
+emails ship in `rules.builtin_templates`, in each language; a ruleset's `templates` add to
+or override them by id. Placeholders are `{field}`; the fields are those of
+`domain.recipients.message_fields` (`name`, `company`, `owner_name`, `captured_at`,
+`won_amount`, `stage_words`, …), `event_words` in notifications and, in nurture emails,
+`unsubscribe_url`.
 
 Rendering knows who wrote what. The template's own text is the author's and is trusted;
 a field value comes from lead data (a web form, an ad platform) and is not: it is
@@ -20,67 +22,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from urllib.parse import quote, urlsplit
 
+from domain.locales import API_DEFAULT_LOCALE, Locale
+from rules.builtin_templates import BUILTIN_TRANSLATIONS
 from rules.model import Ruleset, Template
-
-BUILTIN_TEMPLATES: Mapping[str, Template] = MappingProxyType(
-    {
-        "follow-up-overdue": Template(
-            subject="First follow-up overdue: {name} ({company})",
-            body=(
-                "Lead {name} from {company} was assigned to you 24 hours ago and has no "
-                "follow-up yet. Call or email them now; without a follow-up the lead returns "
-                "to the public pool.\n\n{lead_url}"
-            ),
-        ),
-        "reclaim-warning": Template(
-            subject="Lead {name} returns to the pool soon",
-            body=(
-                "Lead {name} from {company} still has no follow-up. Record one now or it goes "
-                "back to the public pool.\n\n{lead_url}"
-            ),
-        ),
-        "lead-reclaimed": Template(
-            subject="Lead reclaimed to the pool: {name} ({company})",
-            body=(
-                "Lead {name} from {company} had no follow-up within 48 hours of assignment "
-                "and was returned to the public pool. Previous owner: {owner}.\n\n{lead_url}"
-            ),
-        ),
-        "lead-idle": Template(
-            subject="Idle lead returned to the pool: {name} ({company})",
-            body=(
-                "Lead {name} from {company} had no follow-up for 7 days and was returned to "
-                "the public pool. Previous owner: {owner}, team: {team}.\n\n{lead_url}"
-            ),
-        ),
-        "welcome": Template(
-            subject="Welcome, {name}",
-            body=(
-                "Hi {name},\n\nthank you for your interest. Over the next weeks we will send "
-                "you one short article a week on getting the most out of it.\n\n"
-                "Unsubscribe: {unsubscribe_url}"
-            ),
-        ),
-        **{
-            f"article-{week}": Template(
-                subject=f"{{name}}, week {week}: {topic}",
-                body=(
-                    f"Hi {{name}},\n\nthis week: {topic.lower()}.\n\n"
-                    "Reply to this email to talk to us.\n\nUnsubscribe: {unsubscribe_url}"
-                ),
-            )
-            for week, topic in (
-                (1, "Getting started"),
-                (2, "What similar companies did"),
-                (3, "Measuring the results"),
-                (4, "Planning the next step"),
-            )
-        },
-    }
-)
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}")
 # An http(s) URL in the template text, placeholders included; sentence punctuation right
@@ -172,9 +118,12 @@ class Message:
     links: tuple[str, ...] = ()
 
 
-def find_template(ruleset: Ruleset, template_id: str) -> Template | None:
-    """The ruleset's template with this id, else the built-in one, else None."""
-    return ruleset.templates.get(template_id) or BUILTIN_TEMPLATES.get(template_id)
+def find_template(
+    ruleset: Ruleset, template_id: str, locale: Locale = API_DEFAULT_LOCALE
+) -> Template | None:
+    """The ruleset's template with this id (as its author wrote it, whatever `locale`),
+    else the built-in one in `locale`, else None."""
+    return ruleset.templates.get(template_id) or BUILTIN_TRANSLATIONS[locale].get(template_id)
 
 
 def _fill(text: str, fields: Mapping[str, object], write: Callable[[object], str]) -> str:

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from domain.directory import Directory
 from domain.errors import FieldError, InvalidDocument
+from rules.builtin_templates import BUILTIN_TEMPLATES
 from rules.catalog import (
     ACTIONS,
     LEAD_EVENT_TYPES,
@@ -30,7 +31,6 @@ from rules.catalog import (
 )
 from rules.compile import InvalidRegex, compile_regex
 from rules.model import Ruleset, parse_duration
-from rules.templates import BUILTIN_TEMPLATES
 
 # Limits. Every rule of a trigger is tested on every lead event and every timer, and every
 # worker keeps each version it has used compiled in memory, so a ruleset's size is its

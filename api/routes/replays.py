@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import AdminBody, AdminCaller, StoreDep, require
 from api.errors import error_body
+from api.locales import RequestLocale
 from api.openapi_bodies import REPLAY_BODY
 from api.responses import KEYED, READS_BODY, Replay, ReplayCancelled, ReplayQueued, answer, refused
 from replay.jobs import ReplayRunner, TooManyReplays
@@ -53,14 +54,17 @@ NO_REPLAY = {404: "No such replay (`replay_not_found`)."}
         },
     ),
 )
-async def start_replay(body: AdminBody, store: StoreDep, replays: ReplaysDep) -> JSONResponse:
+async def start_replay(
+    body: AdminBody, store: StoreDep, replays: ReplaysDep, asked: RequestLocale
+) -> JSONResponse:
     """Queue a replay of the log's history under the candidate `ruleset`; 422 naming every
     bad field (the candidate's under `/ruleset`, over 256 KiB included), 404 for an
     unknown `baseline` version, 429 with Retry-After when this API process already holds
-    `MAX_QUEUED` unfinished replays. Records nothing unless it answers 202."""
+    `MAX_QUEUED` unfinished replays. Records nothing unless it answers 202. The summary is
+    in the body's `locale`, else `?locale=`, else `Accept-Language`'s, else en."""
 
     def accept() -> str:
-        question = parse_what_if(body, store.rulebook.directory())
+        question = parse_what_if(body, store.rulebook.directory(), asked)
         check_baseline(question, store.rulebook)
         return replays.submit(question, request_json(question, body["ruleset"]))
 

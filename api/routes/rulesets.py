@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.deps import AdminBody, AdminCaller, ReadBody, StoreDep, require
+from api.locales import RequestLocale
 from api.openapi_bodies import DESCRIBE_BODY, RULESET_BODY
 from api.responses import (
     KEYED,
@@ -25,7 +26,8 @@ from api.responses import (
     refused,
 )
 from api.rule_word_responses import RulesetDescription
-from rules.describe import NO_RULESET, describe_against, parse_describe_request
+from rules.describe import NO_RULESET, describe_against
+from rules.describe_request import parse_describe_request
 from rules.model import Ruleset
 from rules.schema import ruleset_schema
 from rules.validation import validate_ruleset
@@ -38,10 +40,10 @@ NO_VERSION = {404: "No such version (`ruleset_not_found`)."}
 @router.get(
     "/schema", dependencies=Reader, response_model=answer(RuleVocabulary), responses=refused(*KEYED)
 )
-async def get_schema() -> dict[str, Any]:
+async def get_schema(locale: RequestLocale) -> dict[str, Any]:
     """Variables (types, operators), actions (param schemas) and triggers: what a
-    rule-builder UI needs."""
-    return ruleset_schema()
+    rule-builder UI needs; `labels` in `locale` (else `Accept-Language`'s, else en)."""
+    return ruleset_schema(locale)
 
 
 @router.post(
@@ -73,16 +75,17 @@ async def validate(body: ReadBody, store: StoreDep) -> dict[str, Any]:
         },
     ),
 )
-async def describe(body: ReadBody, store: StoreDep) -> dict[str, Any]:
+async def describe(body: ReadBody, store: StoreDep, asked: RequestLocale) -> dict[str, Any]:
     """The candidate ruleset in sentences, and what it changes against `base_version`
     (null: the active version) in words: each rule, timer, sequence, template,
     experiment and the pool policy added, removed or changed, with reps and teams by
-    their directory names."""
+    their directory names; in the body's `locale`, else `?locale=`, else
+    `Accept-Language`'s, else en."""
 
     def read() -> dict[str, Any]:
         directory = store.rulebook.directory()
-        request = parse_describe_request(body, directory)
-        version = request.base_version
+        question = parse_describe_request(body, directory)
+        version = question.base_version
         if version is None:
             version = store.rulebook.active_version()
         # A published version is shown as stored, even if the directory has changed since.
@@ -91,7 +94,8 @@ async def describe(body: ReadBody, store: StoreDep) -> dict[str, Any]:
             if version is None
             else Ruleset.model_validate(store.rulebook.get(version).document)
         )
-        return describe_against(base, version, request.candidate, directory)
+        locale = question.locale or asked
+        return describe_against(base, version, question.candidate, directory, locale)
 
     return await run_in_threadpool(read)
 

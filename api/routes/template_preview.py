@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import ReadBody, StoreDep, require
+from api.deps import ReadBody, SettingsDep, StoreDep, require
+from api.locales import RequestedLocale
 from api.openapi_bodies import PREVIEW_TEMPLATE_BODY
 from api.responses import KEYED, READS_BODY, answer, refused
 from api.template_preview_responses import TemplatePreview
@@ -28,15 +29,24 @@ router = APIRouter(prefix="/v1/rulesets", tags=["rulesets"])
         meanings={422: "The template or a lead field is not valid: every bad field, by path."},
     ),
 )
-async def preview(body: ReadBody, store: StoreDep) -> dict[str, Any]:
-    """`template` rendered on a sample lead (owner and team named from the directory), with
-    `lead`'s fields in place of the sample's and `variant`'s subject if given; also the
-    fields a template may use, with the sample's values. Writes nothing."""
+async def preview(
+    body: ReadBody, store: StoreDep, settings: SettingsDep, asked: RequestedLocale
+) -> dict[str, Any]:
+    """`template` (or the built-in `template_id` in `locale`) rendered on a sample lead
+    (owner and team named from the directory), with `lead`'s fields in place of the
+    sample's and `variant`'s subject if given; also the fields a template may use, with the
+    sample's values. The language (the body's `locale`, else `?locale=`, else
+    `Accept-Language`'s, else LEADFLOW_LOCALE, the language messages go out in) picks the
+    built-in template's words and how times read; the answer names it. Writes nothing."""
     request = parse_preview_request(body)
+    locale = request.locale or asked or settings.locale
     directory = await run_in_threadpool(store.rulebook.directory)
-    message = preview_template(request.template, directory, request.lead, request.variant)
-    fields = sample_fields(directory, request.lead)
+    template = request.template_in(locale)
+    zone = settings.time_zone
+    message = preview_template(template, directory, request.lead, request.variant, locale, zone)
+    fields = sample_fields(directory, request.lead, locale, zone)
     return {
+        "locale": locale,
         "subject": message.subject,
         "body": message.body,
         "links": list(message.links),

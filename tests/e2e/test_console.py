@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -23,12 +24,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import pytest
-from chromium import start_chromium
-from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
+from chromium import Browser, start_chromium
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 from support import eventually
 
@@ -172,77 +170,6 @@ def seed(http: httpx.Client) -> Seeded:
 
 
 # --- the browser -------------------------------------------------------------------------
-
-
-@dataclass
-class Browser:
-    """Chromium under chromedriver, on the console of one `leadflow dev`."""
-
-    driver: webdriver.Chrome
-    base_url: str
-    # Browser-log errors a test provokes on purpose (e.g. "409" for a refused claim).
-    expected_errors: list[str] = field(default_factory=list)
-
-    def open(self, path: str) -> None:
-        self.driver.get(self.base_url + path)
-
-    def wait(self, condition: Callable[[webdriver.Chrome], T], what: str) -> T:
-        try:
-            return WebDriverWait(self.driver, WAIT_SECONDS).until(condition, message=what)
-        except WebDriverException as exc:
-            raise AssertionError(f"{what} (page {self.driver.current_url})") from exc
-
-    def js(self, script: str, *args: Any) -> Any:
-        return self.driver.execute_script(script, *args)
-
-    def text(self, css: str) -> str:
-        found: str = self.js(
-            "const n = document.querySelector(arguments[0]); return n ? n.textContent : ''", css
-        )
-        return " ".join(found.split())
-
-    def rows(self, css: str) -> list[list[str]]:
-        """The cells' text of each body row of the table inside `css`."""
-        found: list[list[str]] = self.js(
-            "return [...document.querySelectorAll(arguments[0] + ' tbody tr')]"
-            ".map(r => [...r.cells].map(c => c.textContent.replace(/\\s+/g, ' ').trim()))",
-            css,
-        )
-        return found
-
-    def chart(self, figure: str) -> dict[str, Any]:
-        """The labels and datasets the Chart.js chart in `figure` draws."""
-        data: dict[str, Any] = self.js(
-            "const c = Chart.getChart(document.querySelector(arguments[0] + ' canvas'));"
-            "return c ? {type: c.config.type, labels: c.data.labels,"
-            " datasets: c.data.datasets.map(d => ({label: d.label, data: d.data}))} : null",
-            figure,
-        )
-        return data
-
-    def active(self) -> WebElement:
-        return self.driver.switch_to.active_element
-
-    def press(self, *keys: str) -> None:
-        self.active().send_keys(*keys)
-
-    def tab_to(self, css: str, limit: int = 300) -> WebElement:
-        """Press Tab until the focus is on the element `css` matches; that element."""
-        target = self.driver.find_element(By.CSS_SELECTOR, css)
-        for _ in range(limit):
-            if self.active() == target:
-                return target
-            self.press(Keys.TAB)
-        raise AssertionError(f"Tab never reached {css}")
-
-    def console_errors(self) -> list[str]:
-        """Errors logged in the browser since the last call, less the expected ones."""
-        errors = [
-            entry["message"]
-            for entry in self.driver.get_log("browser")
-            if entry["level"] == "SEVERE"
-        ]
-        return [e for e in errors if not any(expected in e for expected in self.expected_errors)]
 
 
 @pytest.fixture(scope="module")
@@ -538,7 +465,10 @@ def test_ruleset_editor(browser: Browser, shared_dev: LeadflowDev) -> None:
     versions = browser.rows("#versions")
     assert [r[0] for r in versions] == ["v2", "v1"]
     assert versions[0][4] == "● active" and versions[1][4] == ""
-    assert versions[0][2] and versions[0][3].endswith("UTC")
+    # Published at: a date and time in the console's language (en here) and time zone.
+    assert versions[0][2] and re.fullmatch(
+        r"\w{3} \d{1,2}, \d{4}, \d{1,2}:\d{2} [AP]M", versions[0][3]
+    )
     assert versions[1][5] == "Roll back to v1"
     text = browser.js("return document.getElementById('ruleset-editor').value")
     active = json.loads(text)
@@ -661,7 +591,7 @@ def test_a_lead_in_the_quarantine_shows_on_every_page_and_is_skipped_from_its_pa
         return browser.text("#quarantine-status")
 
     waited_for(
-        lambda: True if "1 item(s) open" in quarantine_status() else None,
+        lambda: True if "1 item open" in quarantine_status() else None,
         "the refused capture in the quarantine",
         seconds=60,
     )

@@ -17,12 +17,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from chromium import start_chromium
+from chromium import Browser, retype, start_chromium
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select
-from test_console import ARTIFACTS, Browser, api_client, post, waited_for
+from test_console import ARTIFACTS, api_client, post, waited_for
 
 if TYPE_CHECKING:
     from conftest import LeadflowDev
@@ -88,12 +88,6 @@ def click(browser: Browser, css: str) -> WebElement:
     browser.js("arguments[0].scrollIntoView({block: 'center'})", element)
     element.click()
     return element
-
-
-def retype(element: WebElement, text: str) -> None:
-    """Replaces a field's text with the keyboard: select all, then type."""
-    element.send_keys(Keys.CONTROL, "a")
-    element.send_keys(text if text else Keys.BACKSPACE)
 
 
 def draft(browser: Browser) -> dict[str, Any]:

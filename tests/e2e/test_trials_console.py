@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
-from chromium import start_chromium
+from chromium import Browser, start_chromium
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from support import eventually
-from test_console import Browser, api_client, post
+from test_console import api_client, post
 
 if TYPE_CHECKING:
     from conftest import LeadflowDev
@@ -86,7 +86,7 @@ def test_shadow_report_stop_canary_and_promote(browser: Browser, shared_dev: Lea
             ),
             "the shadow report",
         )
-        assert "3 lead(s) would go to Zhang Min instead of Li Wei" in summary
+        assert "3 leads would go to Zhang Min instead of Li Wei" in summary
 
         press(browser, '.trial[data-version="2"] .toolbar button:last-child')  # Stop v2
         browser.wait(lambda d: "stopped" in browser.text("#trials-status"), "stopped")
@@ -99,7 +99,9 @@ def test_shadow_report_stop_canary_and_promote(browser: Browser, shared_dev: Lea
         share.clear()
         share.send_keys("0.5")
         press(browser, "#trials-candidates span button")  # "Canary v2"
-        browser.wait(lambda d: "canary for 50.0%" in browser.text("#trials-status"), "canary")
+        browser.wait(
+            lambda d: "canary for 50% of new leads" in browser.text("#trials-status"), "canary"
+        )
         assert http.get("/v1/rulesets/trials").json()["trials"][0]["share"] == 0.5
         owners = {}
         for i in range(6):
@@ -125,7 +127,10 @@ def test_shadow_report_stop_canary_and_promote(browser: Browser, shared_dev: Lea
         assert report["disagreeing"] == inside
         browser.open("/rulesets")
         browser.wait(
-            lambda d: f"Since the start: {inside} lead(s) in the canary" in browser.text("#trials"),
+            lambda d: (
+                f"Since the start: {inside} lead{'' if inside == 1 else 's'} in the canary"
+                in browser.text("#trials")
+            ),
             "the canary's leads",
         )
 

@@ -93,7 +93,13 @@ async def test_killing_the_worker_mid_sequence_loses_no_step_and_sends_none_twic
                     "/v1/events",
                     json={
                         "type": "lead.captured",
-                        "data": {"email": "ann@example.com", "name": "Ann", "source": "website"},
+                        "data": {
+                            "email": "ann@example.com",
+                            "name": "Ann",
+                            "source": "website",
+                            # Reads English (LEADFLOW_LOCALE's default is zh-CN).
+                            "attributes": {"locale": "en"},
+                        },
                     },
                 )
             ).json()["lead_id"]

@@ -156,6 +156,15 @@ def test_rules_diff_prints_the_changes_in_words(tmp_path: Path) -> None:
         "  - runs out after 72 hours instead of 48 hours",
     ]
     assert run("rules", "diff", str(base), str(base), "--offline").stdout == "No changes.\n"
+    chinese = run("rules", "diff", str(base), str(candidate), "--offline", "--locale", "zh-CN")
+    assert chinese.stdout.splitlines() == [
+        "changed timer reclaim:",
+        "  - 改为 72 小时后到期（原为 48 小时）",
+    ]
+    same = run("rules", "diff", str(base), str(base), "--offline", "--locale", "zh-CN")
+    assert same.stdout == "没有改动。\n"
+    unknown = run("rules", "diff", str(base), str(base), "--offline", "--locale", "fr")
+    assert unknown.returncode == 2 and "zh-CN" in unknown.stderr
 
 
 def test_openapi_prints_the_checked_in_description_and_writes_it(tmp_path: Path) -> None:

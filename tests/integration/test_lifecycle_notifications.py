@@ -45,6 +45,8 @@ def directory(hook: str) -> dict[str, Any]:
                 "email": "li.wei@example.com",
                 "team": "east",
                 "capacity": 10,
+                # Reads English; everyone else gets LEADFLOW_LOCALE's Chinese (the default).
+                "locale": "en",
             }
         ],
         "people": [
@@ -125,17 +127,21 @@ async def test_reminder_then_reclaim_notify_owner_team_and_manager(
 
         recipients = {tuple(e.rcpt_tos) for e in smtp.handler.envelopes}
         assert recipients == {("li.wei@example.com",), ("liu.yang@example.com",)}
-        subjects = {smtp.handler.message(i)["Subject"] for i in range(2)}
+        # Each in the recipient's language: the owner's directory entry says en, the
+        # manager has none and reads the default zh-CN.
+        subjects = {
+            tuple(smtp.handler.envelopes[i].rcpt_tos): smtp.handler.message(i)["Subject"]
+            for i in range(2)
+        }
         assert subjects == {
-            "First follow-up overdue: Ann (Acme)",
-            "Lead reclaimed to the pool: Ann (Acme)",
+            ("li.wei@example.com",): "First follow-up overdue: Ann (Acme)",
+            ("liu.yang@example.com",): "线索已收回公海：Ann（Acme）",
         }
         # Internal mail, not marketing: no unsubscribe headers (docs/consent.md).
         assert not any(smtp.handler.message(i)["List-Unsubscribe"] for i in range(2))
         [hook] = receiver.requests
-        assert (
-            hook.path == "/east" and hook.json()["subject"] == "First follow-up overdue: Ann (Acme)"
-        )
+        # The team's channel is no person: it reads LEADFLOW_LOCALE's Chinese.
+        assert hook.path == "/east" and hook.json()["subject"] == "跟进超时提醒：Ann（Acme）"
 
         records = {
             (n["to"], n["recipient"], n["channel"], n["status"], n["rule_id"])
@@ -246,7 +252,11 @@ async def test_an_idle_lead_returns_to_the_pool_and_the_director_hears_of_it(
         [told] = sent(pipeline, lead)
         assert (told["to"], told["recipient"], told["status"]) == ("director", "dir", "sent")
         assert [tuple(e.rcpt_tos) for e in smtp.handler.envelopes] == [("sun.hui@example.com",)]
-        assert smtp.handler.message(0)["Subject"] == "Idle lead returned to the pool: Di (Dyn)"
+        told_director = smtp.handler.message(0)
+        assert told_director["Subject"] == "线索 7 天未跟进，已退回公海：Di（Dyn）"
+        body = told_director.get_body(("plain",))
+        assert body is not None
+        assert "原负责人：Li Wei，所属团队：East。" in body.get_content()
         state = pipeline.store.event_log.lead_state(lead)
         assert (state.in_pool, state.pool_reason) == (True, "idle_7d")
 
@@ -368,3 +378,44 @@ async def test_a_delivery_that_finds_its_receiver_busy_waits_its_turn_and_is_sen
     # Busy through a whole round of attempts, and sent once its turn came: never failed.
     assert [n["status"] for n in sent(pipeline, first) + sent(pipeline, second)] == ["sent"] * 2
     assert len(receiver.requests) == 2  # a busy attempt never reaches the receiver
+
+
+async def test_a_message_names_its_event_and_stage_in_each_recipients_language(
+    temporal_settings: Settings, run_pipeline: RunPipeline, smtp: MailServer, receiver: Receiver
+) -> None:
+    settings = temporal_settings.model_copy(update={"smtp_url": smtp.url})
+    announce = {
+        "name": "announce",
+        "templates": {"new-lead": {"subject": "{event_words}: {name}", "body": "{stage_words}"}},
+        "rules": [
+            {
+                "id": "announce",
+                "when": ["lead.captured"],
+                "actions": [
+                    {"name": "notify", "params": {"to": "rep:rep-east-1", "template": "new-lead"}},
+                    {"name": "notify", "params": {"to": "rep:mgr", "template": "new-lead"}},
+                ],
+            }
+        ],
+    }
+    async with run_pipeline(settings) as pipeline:
+        rulebook = pipeline.store.rulebook
+        doc = directory(f"{receiver.base}/east")
+        # The manager takes no leads here but is a rep so `rep:` can name him.
+        doc["reps"].append(
+            {"id": "mgr", "name": "Liu", "email": "liu@example.com", "team": "east", "capacity": 0}
+        )
+        doc["people"] = [p for p in doc["people"] if p["id"] != "mgr"]
+        rulebook.replace_directory(doc, "test", NOW)
+        rulebook.activate(rulebook.publish(announce, "test", NOW), "test", NOW)
+        lead = pipeline.capture("ann@x.io", name="Ann")
+        await pipeline.until(lambda: len(sent(pipeline, lead)) == 2, "both told")
+        messages = {
+            tuple(smtp.handler.envelopes[i].rcpt_tos): smtp.handler.message(i) for i in range(2)
+        }
+        english = messages["li.wei@example.com",]
+        chinese = messages["liu@example.com",]
+        # The event from the server's catalog (GET /v1/words/events), in each one's language.
+        assert (english["Subject"], chinese["Subject"]) == ("Captured: Ann", "新线索: Ann")
+        bodies = [m.get_body(("plain",)) for m in (english, chinese)]
+        assert [b.get_content().strip() for b in bodies if b is not None] == ["New", "新线索"]

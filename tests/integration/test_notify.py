@@ -458,8 +458,8 @@ async def test_lead_data_is_inert_in_every_channels_message(
     link = f"https://crm.example.com/leads/{lead}"
     by_path = {r.path: r.json() for r in receiver.requests}
 
-    robot_name = "［click］（hxxps://evil［.］example/x） ＜@all＞"  # noqa: RUF001
-    robot_body = f"**{robot_name}** from ＃ Boss ＊Inc＊: {link}"  # noqa: RUF001
+    robot_name = "［click］（hxxps://evil［.］example/x） ＜@all＞"
+    robot_body = f"**{robot_name}** from ＃ Boss ＊Inc＊: {link}"
     assert by_path["/dingtalk"]["markdown"]["text"] == f"### New lead: {robot_name}\n\n{robot_body}"
     assert by_path["/wecom"]["markdown"]["content"] == f"### New lead: {robot_name}\n{robot_body}"
 

@@ -79,7 +79,9 @@ async def test_a_sequence_sends_each_step_then_ends(
             {"sequence": "drip", "reason": "completed"}
         ]
         subjects = [smtp.handler.message(i)["Subject"] for i in range(3)]
-        assert subjects[:2] == ["Welcome, Ann", "Ann, read this"]
+        # The built-in welcome in LEADFLOW_LOCALE's Chinese (the lead names no `locale`);
+        # the ruleset's own template as its author wrote it.
+        assert subjects[:2] == ["Ann，您好！感谢关注", "Ann, read this"]
         assert {tuple(e.rcpt_tos) for e in smtp.handler.envelopes} == {("ann@x.io",)}
         # Each email carries its message id, a tracked link and an unsubscribe link.
         article = smtp.handler.message(1)

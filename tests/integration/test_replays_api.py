@@ -188,6 +188,7 @@ def test_a_candidate_moving_east_website_leads_reports_exactly_those_leads(
         "from": None,
         "to": None,
         "lead_id": None,
+        "locale": "en",
     }
     result = replay["result"]
     assert [(c["lead_id"], c["from_owner"], c["to_owner"]) for c in result["assignments"]] == [

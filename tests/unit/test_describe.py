@@ -11,12 +11,11 @@ import pytest
 from domain.directory import Directory, parse_directory
 from rules.describe import (
     NO_RULESET,
-    DescribeRequest,
     describe_against,
     describe_changes,
     describe_ruleset,
-    parse_describe_request,
 )
+from rules.describe_request import DescribeRequest, parse_describe_request
 from rules.model import Ruleset
 from rules.validation import InvalidRuleset, parse_ruleset
 from store.rulebook import default_directory_document, default_ruleset_document

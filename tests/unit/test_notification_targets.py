@@ -10,7 +10,8 @@ import pytest
 from domain.directory import Directory, parse_directory
 from domain.recipients import NoRecipient, Target, message_fields, resolve_targets
 from domain.state import LeadState
-from rules.templates import BUILTIN_TEMPLATES, LeadflowUrl, render
+from rules.builtin_templates import BUILTIN_TEMPLATES
+from rules.templates import LeadflowUrl, render
 
 DINGTALK_URL = "https://oapi.dingtalk.com/robot/send?access_token=east"
 WECOM_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=west"
@@ -82,6 +83,7 @@ def directory() -> Directory:
 
 EAST_LEAD = LeadState(
     lead_id="lead-1",
+    created_at="2026-12-07T06:00:00+00:00",
     owner="rep-a",
     team="east",
     name="Ann Lee",
@@ -201,7 +203,10 @@ def test_follow_up_overdue_names_the_lead_and_its_company(directory: Directory) 
     )
     message = render(BUILTIN_TEMPLATES["follow-up-overdue"], fields)
     assert message.subject == "First follow-up overdue: Ann Lee (Acme)"
-    assert message.body.startswith("Lead Ann Lee from Acme was assigned to you")
+    # Captured at 06:00 UTC: 14:00 on the sales floor's clock (Asia/Shanghai by default).
+    assert message.body.startswith(
+        "Lead Ann Lee from Acme (captured 2026-12-07 14:00) was assigned to you"
+    )
     assert message.body.endswith("\n\nhttps://crm.example.com/leads/lead-1")
 
 

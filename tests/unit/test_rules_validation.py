@@ -8,10 +8,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.directory import Directory, parse_directory
+from rules.builtin_templates import BUILTIN_TEMPLATES
 from rules.catalog import ACTIONS, OPERATORS, VARIABLES
 from rules.model import Ruleset, Template
 from rules.schema import ruleset_schema
-from rules.templates import BUILTIN_TEMPLATES, find_template, render
+from rules.templates import find_template, render
 from rules.validation import InvalidRuleset, parse_ruleset, validate_ruleset
 
 

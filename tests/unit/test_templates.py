@@ -10,9 +10,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from rules.builtin_templates import BUILTIN_TEMPLATES
 from rules.model import Template
 from rules.templates import (
-    BUILTIN_TEMPLATES,
     LeadflowUrl,
     as_is,
     inert_markdown,
@@ -79,10 +79,10 @@ def test_robot_markdown_keeps_the_authors_markup_and_makes_lead_data_full_width(
         "note": "a_b *c* `d` |e| ~f~ & g\n# heading",
     }
     message = render(template, fields, escape=inert_markdown)
-    assert message.subject == "New lead: ［click］（hxxps://evil［.］example/x）"  # noqa: RUF001
+    assert message.subject == "New lead: ［click］（hxxps://evil［.］example/x）"
     assert message.body == (
-        "**［click］（hxxps://evil［.］example/x）** from ＜@all＞ ！［x］（y） ＃ Boss\n"  # noqa: RUF001
-        "> a＿b ＊c＊ ｀d｀ ｜e｜ ～f～ ＆ g ＃ heading"  # noqa: RUF001
+        "**［click］（hxxps://evil［.］example/x）** from ＜@all＞ ！［x］（y） ＃ Boss\n"
+        "> a＿b ＊c＊ ｀d｀ ｜e｜ ～f～ ＆ g ＃ heading"
     )
 
 

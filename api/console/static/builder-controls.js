@@ -3,9 +3,10 @@
 // text, number, checkbox, a list of event pickers) that carry `data-path`.
 
 import { el } from "./console.js";
+import { t } from "./i18n.js";
 
 function tokens(path) {
-  return path === "" ? [] : path.slice(1).split("/").map((t) => t.replaceAll("~1", "/").replaceAll("~0", "~"));
+  return path === "" ? [] : path.slice(1).split("/").map((token) => token.replaceAll("~1", "/").replaceAll("~0", "~"));
 }
 
 /** The value at `path` in `doc`, or undefined. */
@@ -48,7 +49,7 @@ export function select({ path, value, options, onChange, id = idFor(path), label
   const known = options.some(([v]) => v === value);
   const all = [
     ...(blank !== undefined ? [["", blank]] : []),
-    ...(known || value === undefined || value === null || value === "" ? [] : [[value, `${value} (unknown)`]]),
+    ...(known || value === undefined || value === null || value === "" ? [] : [[value, t("builder.unknownValue", { value })]]),
     ...options,
   ];
   return el(
@@ -98,10 +99,10 @@ export function eventList({ path, values, options, label, addText, onChange }) {
         path: `${path}/${index}`,
         value,
         options,
-        label: `${label} ${index + 1}`,
+        label: t("builder.list.item", { label, number: index + 1 }),
         onChange: (v) => onChange(list.map((x, i) => (i === index ? v : x))),
       }),
-      button("Remove", () => onChange(list.filter((_, i) => i !== index)), { label: `Remove ${label.toLowerCase()} ${index + 1}`, kind: "small", id: idFor(`${path}/${index}`, "remove") }),
+      button(t("builder.remove"), () => onChange(list.filter((_, i) => i !== index)), { label: t("builder.list.remove", { label: label.toLowerCase(), number: index + 1 }), kind: "small", id: idFor(`${path}/${index}`, "remove") }),
     ),
   );
   const unused = options.find(([v]) => !list.includes(v));
@@ -109,7 +110,7 @@ export function eventList({ path, values, options, label, addText, onChange }) {
     "div",
     { class: "event-list", "data-path": path, role: "group", "aria-label": label },
     el("span", { class: "group-label" }, label),
-    items.length ? el("ul", {}, items) : el("span", { class: "muted" }, " none "),
+    items.length ? el("ul", {}, items) : el("span", { class: "muted" }, t("builder.list.none")),
     button(addText, () => onChange([...list, unused ? unused[0] : options[0][0]]), { kind: "small", id: idFor(path, "add") }),
   );
 }

@@ -22,7 +22,9 @@ export async function api(path, { method = "GET", query, body } = {}) {
   for (const [name, value] of Object.entries(query || {})) {
     if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, value);
   }
-  const headers = { Authorization: `Bearer ${sessionStorage.getItem(KEY_SLOT) || ""}` };
+  // Accept-Language: the server words its own sentences (rule descriptions, replay
+  // summaries, labels) in the console's language where it can.
+  const headers = { Authorization: `Bearer ${sessionStorage.getItem(KEY_SLOT) || ""}`, "Accept-Language": locale };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(url, {
     method,
@@ -65,7 +67,9 @@ export function el(tag, attributes = {}, ...children) {
   return node;
 }
 
-/** A table with a caption, header cells and rows of cells (strings, numbers or nodes). */
+/** A table with a caption, header cells and rows of cells (strings, numbers or nodes); each
+ * cell carries its header as `data-label`, shown beside the value when narrow screens turn
+ * the rows into cards. */
 export function table(caption, headers, rows, { empty = t("table.empty") } = {}) {
   return el(
     "table",
@@ -76,10 +80,15 @@ export function table(caption, headers, rows, { empty = t("table.empty") } = {})
       "tbody",
       {},
       rows.length
-        ? rows.map((cells) => el("tr", {}, cells.map((c) => el("td", {}, c ?? "—"))))
+        ? rows.map((cells) => el("tr", {}, cells.map((c, i) => el("td", { "data-label": headerText(headers[i]) }, c ?? "—"))))
         : el("tr", {}, el("td", { colspan: headers.length, class: "muted" }, empty)),
     ),
   );
+}
+
+function headerText(header) {
+  if (header instanceof Node) return header.textContent;
+  return header === undefined || header === null ? "" : String(header);
 }
 
 export const format = {
@@ -178,6 +187,11 @@ function watchQuarantine() {
 export async function startPage(render, { namespaces = [] } = {}) {
   await loadMessages("common", ...namespaces);
   translate();
+  // ---- responsive shell (i18n part): the title in the page's language, the menu button ----
+  const title = t(`title.${document.body.dataset.page}`);
+  if (!title.startsWith("title.")) document.title = `${title} · leadflow`;
+  wireMenu();
+  // ---- end of the responsive shell block ----
   const language = document.getElementById("language");
   language.value = locale;
   language.addEventListener("change", () => setLocale(language.value));
@@ -223,6 +237,24 @@ export async function startPage(render, { namespaces = [] } = {}) {
   } else {
     showSignIn();
   }
+}
+
+/** The navigation's Menu button (shown on narrow screens): opens and closes the links,
+ * says so in aria-expanded; Escape closes it and gives the focus back to the button. */
+function wireMenu() {
+  const button = document.getElementById("menu-toggle");
+  const header = button.closest("header");
+  const open = (yes) => {
+    button.setAttribute("aria-expanded", String(yes));
+    header.classList.toggle("menu-open", yes);
+  };
+  button.addEventListener("click", () => open(button.getAttribute("aria-expanded") !== "true"));
+  header.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && button.getAttribute("aria-expanded") === "true") {
+      open(false);
+      button.focus();
+    }
+  });
 }
 
 /** Public settings the server wrote into the page (never secrets). */

@@ -5,59 +5,94 @@
 // Fields this page does not know (in the document or in an entry) are sent back as loaded.
 
 import { api, ApiError, describe, el, say, startPage } from "./console.js";
+import { t } from "./i18n.js";
 
-// Every word this page shows, in one place (another language is another LABELS).
-const LABELS = {
-  sections: { teams: "Teams", reps: "Reps", people: "Managers and directors", channels: "Channels", calendars: "Calendars" },
-  intros: {
-    teams: "A team's manager and director are a rep or a person below; regions route leads to it.",
-    reps: "Capacity is how many open leads a rep may hold; an inactive rep takes none.",
-    people: "People who manage teams or are notified, but take no leads.",
-    channels: "Webhooks a team is notified on (DingTalk or WeCom robots, Slack, any JSON webhook).",
-    calendars: "Working hours, public holidays and make-up workdays, by time zone.",
-  },
-  fields: {
-    id: "Id",
-    name: "Name",
-    manager: "Manager",
-    director: "Director",
-    regions: "Regions (comma-separated)",
-    channel: "Channel",
-    calendar: "Calendar",
-    email: "Email",
-    team: "Team",
-    capacity: "Capacity",
-    active: "Active",
-    dingtalk_user_id: "DingTalk user id",
-    wecom_user_id: "WeCom user id",
-    kind: "Kind",
-    url: "URL",
-    time_zone: "Time zone",
-    hours: "Working hours (e.g. mon 09:00-18:00; one day a line)",
-    holidays: "Holidays (date name; one a line)",
-    workdays: "Make-up workdays (date hours_of; one a line)",
-  },
-  kinds: { dingtalk: "DingTalk robot", wecom: "WeCom robot", slack: "Slack", webhook: "JSON webhook" },
-  add: { teams: "Add a team", reps: "Add a rep", people: "Add a person", channels: "Add a channel", calendars: "Add a calendar" },
-  remove: "Remove",
-  removeRow: (what, name) => `Remove ${what} ${name}`,
-  rowName: { teams: "team", reps: "rep", people: "person", channels: "channel", calendars: "calendar" },
-  choose: "choose…",
-  none: "none",
-  rep: "rep",
-  person: "person",
-  missing: (id) => `${id} (not in the directory)`,
-  loading: "Loading the directory…",
-  loaded: (d) => `${d.teams.length} team(s), ${d.reps.length} rep(s), ${(d.people || []).length} person(s), ${(d.channels || []).length} channel(s).`,
-  saving: "Saving…",
-  saved: "Saved: the directory is replaced.",
-  notSaved: (n) => `Nothing was saved: ${n} field(s) need a change.`,
-  unplaced: "Other problems",
-  fillHolidays: (year) => `Fill China's public holidays for ${year}`,
-  holidaysFilled: (n, year) => `${n} holiday(s) filled in for ${year}; save to keep them.`,
-  holidaysUnavailable: "This server has no holiday calendar to fill from.",
-  year: "Year",
-};
+// Every word this page shows, from the page's catalogs (locales/<locale>/directory.js);
+// made once the catalogs are loaded.
+let LABELS = null;
+
+function labels() {
+  return {
+    sections: {
+      teams: t("directory.section.teams"),
+      reps: t("directory.section.reps"),
+      people: t("directory.section.people"),
+      channels: t("directory.section.channels"),
+      calendars: t("directory.section.calendars"),
+    },
+    intros: {
+      teams: t("directory.intro.teams"),
+      reps: t("directory.intro.reps"),
+      people: t("directory.intro.people"),
+      channels: t("directory.intro.channels"),
+      calendars: t("directory.intro.calendars"),
+    },
+    fields: {
+      id: t("directory.field.id"),
+      name: t("directory.field.name"),
+      manager: t("directory.field.manager"),
+      director: t("directory.field.director"),
+      regions: t("directory.field.regions"),
+      channel: t("directory.field.channel"),
+      calendar: t("directory.field.calendar"),
+      email: t("directory.field.email"),
+      team: t("directory.field.team"),
+      capacity: t("directory.field.capacity"),
+      active: t("directory.field.active"),
+      dingtalk_user_id: t("directory.field.dingtalk_user_id"),
+      wecom_user_id: t("directory.field.wecom_user_id"),
+      kind: t("directory.field.kind"),
+      url: t("directory.field.url"),
+      time_zone: t("directory.field.time_zone"),
+      hours: t("directory.field.hours"),
+      holidays: t("directory.field.holidays"),
+      workdays: t("directory.field.workdays"),
+    },
+    kinds: {
+      dingtalk: t("directory.kind.dingtalk"),
+      wecom: t("directory.kind.wecom"),
+      slack: t("directory.kind.slack"),
+      webhook: t("directory.kind.webhook"),
+    },
+    add: {
+      teams: t("directory.add.teams"),
+      reps: t("directory.add.reps"),
+      people: t("directory.add.people"),
+      channels: t("directory.add.channels"),
+      calendars: t("directory.add.calendars"),
+    },
+    remove: t("directory.remove"),
+    removeRow: (what, name) => t("directory.removeRow", { what, name }),
+    rowName: {
+      teams: t("directory.row.teams"),
+      reps: t("directory.row.reps"),
+      people: t("directory.row.people"),
+      channels: t("directory.row.channels"),
+      calendars: t("directory.row.calendars"),
+    },
+    choose: t("directory.choose"),
+    none: t("directory.none"),
+    rep: t("directory.rep"),
+    person: t("directory.person"),
+    missing: (id) => t("directory.missing", { id }),
+    loading: t("directory.loading"),
+    loaded: (d) =>
+      t("directory.loaded", {
+        teams: t("directory.count.teams", { count: d.teams.length }),
+        reps: t("directory.count.reps", { count: d.reps.length }),
+        people: t("directory.count.people", { count: (d.people || []).length }),
+        channels: t("directory.count.channels", { count: (d.channels || []).length }),
+      }),
+    saving: t("directory.saving"),
+    saved: t("directory.saved"),
+    notSaved: (n) => t("directory.notSaved", { count: n }),
+    unplaced: t("directory.unplaced"),
+    fillHolidays: (year) => t("directory.fillHolidays", { year }),
+    holidaysFilled: (n, year) => t("directory.holidaysFilled", { count: n, year }),
+    holidaysUnavailable: t("directory.holidaysUnavailable"),
+    year: t("directory.year"),
+  };
+}
 const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 const SECTIONS = ["teams", "reps", "people", "channels"];
 
@@ -90,7 +125,7 @@ function personChoices() {
 const PICKERS = {
   manager: () => personChoices(),
   director: () => personChoices(),
-  team: () => rows.teams.filter((t) => t.id).map((t) => [t.id, t.name || t.id]),
+  team: () => rows.teams.filter((team) => team.id).map((team) => [team.id, team.name || team.id]),
   channel: () => (rows.channels || []).filter((c) => c.id).map((c) => [c.id, `${c.id} (${LABELS.kinds[c.kind] || c.kind})`]),
   calendar: () => (rows.calendars || []).filter((c) => c.id).map((c) => [c.id, c.name || c.id]),
 };
@@ -444,7 +479,8 @@ async function save(event) {
 }
 
 startPage(async () => {
+  LABELS = labels();
   document.getElementById("directory-form").addEventListener("submit", save);
   document.getElementById("directory-reload").addEventListener("click", load);
   await load();
-});
+}, { namespaces: ["directory"] });

@@ -2,6 +2,7 @@
 // (number + unit select) for the rule builder, and "72 hours" for sentences.
 
 import { el } from "./console.js";
+import { t } from "./i18n.js";
 
 const ISO = /^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:[.,]\d+)?)S)?)?$/;
 
@@ -13,6 +14,18 @@ export const UNITS = [
   ["days", 86400],
   ["weeks", 604800],
 ];
+
+/** A unit's name in the chosen language ("hours", "小时"). */
+function unitWords(unit) {
+  const words = {
+    seconds: t("duration.unit.seconds"),
+    minutes: t("duration.unit.minutes"),
+    hours: t("duration.unit.hours"),
+    days: t("duration.unit.days"),
+    weeks: t("duration.unit.weeks"),
+  };
+  return words[unit] || unit;
+}
 
 /** The seconds of an ISO 8601 duration (no years or months), or null if it is not one. */
 export function durationSeconds(text) {
@@ -60,7 +73,7 @@ export function durationInput({ id, label, value, path, onChange }) {
       type: "text",
       value: value ?? "",
       "data-path": path,
-      placeholder: "e.g. PT24H",
+      placeholder: t("duration.example"),
       oninput: (e) => onChange(e.target.value),
     });
     return el("span", { class: "duration" }, el("label", { for: id }, label), raw);
@@ -77,8 +90,8 @@ export function durationInput({ id, label, value, path, onChange }) {
   });
   const unit = el(
     "select",
-    { id: `${id}-unit`, "aria-label": `${label}: unit` },
-    units.map(([name]) => el("option", { value: name, selected: name === parts.unit }, name)),
+    { id: `${id}-unit`, "aria-label": t("duration.unitOf", { label }) },
+    units.map(([name]) => el("option", { value: name, selected: name === parts.unit }, unitWords(name))),
   );
   const changed = () => onChange(isoDuration(amount.value, unit.value));
   amount.addEventListener("input", changed);

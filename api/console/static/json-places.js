@@ -1,6 +1,9 @@
 // Where each value of a JSON text is: JSON Pointer → its span in the text, so an error
 // that names a path (`/rules/2/conditions/all/0/name`) can be shown at its place in the
-// editor. A syntax error is thrown as a SyntaxError with the `offset` where parsing stopped.
+// editor. A syntax error is thrown as a SyntaxError with the `offset` where parsing stopped,
+// its message in the console's language (it is shown in the JSON tab).
+
+import { t } from "./i18n.js";
 
 const STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
 const LITERAL = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y;
@@ -22,10 +25,10 @@ export function locateValues(text) {
   const space = () => {
     while (i < text.length && " \t\n\r".includes(text[i])) i++;
   };
-  const match = (pattern, what) => {
+  const match = (pattern, expected) => {
     pattern.lastIndex = i;
     const found = pattern.exec(text);
-    if (!found) fail(`expected ${what}`);
+    if (!found) fail(expected);
     i += found[0].length;
     return found[0];
   };
@@ -42,10 +45,10 @@ export function locateValues(text) {
         for (;;) {
           space();
           const keyStart = i;
-          if (text[i] !== '"') fail("expected a property name in double quotes");
-          const key = JSON.parse(match(STRING, "a property name"));
+          if (text[i] !== '"') fail(t("json.quotedName"));
+          const key = JSON.parse(match(STRING, t("json.name")));
           space();
-          if (text[i] !== ":") fail("expected ':' after the property name");
+          if (text[i] !== ":") fail(t("json.colon"));
           i++;
           const child = `${path}/${escapeToken(key)}`;
           value(child);
@@ -59,7 +62,7 @@ export function locateValues(text) {
             i++;
             break;
           }
-          fail("expected ',' or '}'");
+          fail(t("json.commaOrBrace"));
         }
     } else if (c === "[") {
       i++;
@@ -77,21 +80,21 @@ export function locateValues(text) {
             i++;
             break;
           }
-          fail("expected ',' or ']'");
+          fail(t("json.commaOrBracket"));
         }
     } else if (c === '"') {
-      match(STRING, "a string");
+      match(STRING, t("json.string"));
     } else if (i < text.length) {
-      match(LITERAL, "a value");
+      match(LITERAL, t("json.value"));
     } else {
-      fail("unexpected end of the text");
+      fail(t("json.end"));
     }
     spans.set(path, { start, end: i });
   }
 
   value("");
   space();
-  if (i < text.length) fail("unexpected text after the document");
+  if (i < text.length) fail(t("json.after"));
   return spans;
 }
 

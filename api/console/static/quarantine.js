@@ -2,17 +2,24 @@
 // for the open ones; the API's refusal (a read-only key, an item handled meanwhile) is
 // shown next to the item it concerns.
 
-import { api, describe, el, format, say, startPage, table } from "./console.js";
-
-const STAGES = {
-  delivery: "Delivery to the lead's workflow",
-  decision: "The lead's decisions (rules)",
-};
+import { api, describe, el, say, startPage, table } from "./console.js";
+import { fmt, t } from "./i18n.js";
 
 function stage(name) {
-  if (STAGES[name]) return STAGES[name];
-  if (name.startsWith("projection:")) return `Read model ${name.slice("projection:".length)}`;
+  if (name === "delivery") return t("quarantine.stage.delivery");
+  if (name === "decision") return t("quarantine.stage.decision");
+  if (name.startsWith("projection:")) return t("quarantine.stage.projection", { name: name.slice("projection:".length) });
   return name;
+}
+
+function statusWords(status) {
+  const words = {
+    retrying: t("quarantine.status.retrying"),
+    parked: t("quarantine.status.parked"),
+    resolved: t("quarantine.status.resolved"),
+    skipped: t("quarantine.status.skipped"),
+  };
+  return words[status] || status;
 }
 
 function lastLine(text) {
@@ -32,7 +39,7 @@ startPage(async () => {
       buttons.forEach((b) => (b.disabled = true));
       try {
         const answer = await api(`/v1/quarantine/${item.item_id}/${action}`, { method: "POST" });
-        say(result, `${action === "retry" ? "Retry" : "Skip"} asked (${answer.status}).`, "ok");
+        say(result, t(action === "retry" ? "quarantine.retryAsked" : "quarantine.skipAsked", { status: statusWords(answer.status) }), "ok");
         setTimeout(load, 1500);
       } catch (error) {
         say(result, describe(error), "error");
@@ -42,8 +49,8 @@ startPage(async () => {
     return el(
       "div",
       { class: "quarantine-actions", "data-item": item.item_id },
-      el("button", { type: "button", onclick: act("retry") }, "Retry"),
-      el("button", { type: "button", onclick: act("skip") }, "Skip"),
+      el("button", { type: "button", onclick: act("retry") }, t("quarantine.retry")),
+      el("button", { type: "button", onclick: act("skip") }, t("quarantine.skip")),
       result,
     );
   }
@@ -60,29 +67,38 @@ startPage(async () => {
     say(
       status,
       open
-        ? `${open} item(s) open: ${answer.counts.parked} parked, ${answer.counts.retrying} retrying.`
-        : "Nothing waits in the quarantine.",
+        ? t("quarantine.open", { count: open, parked: answer.counts.parked, retrying: answer.counts.retrying })
+        : t("quarantine.nothing"),
       open ? "error" : "ok",
     );
     document.getElementById("quarantine-table").replaceChildren(
       table(
-        "Quarantine items, oldest first",
-        ["Stage", "Lead", "Event", "Status", "Attempts", "Last failed", "Error", "Act"],
+        t("quarantine.caption"),
+        [
+          t("quarantine.column.stage"),
+          t("quarantine.column.lead"),
+          t("quarantine.column.event"),
+          t("quarantine.column.status"),
+          t("quarantine.column.attempts"),
+          t("quarantine.column.lastFailed"),
+          t("quarantine.column.error"),
+          t("quarantine.column.act"),
+        ],
         answer.items.map((item) => [
           stage(item.stage),
           item.lead_id ? el("a", { href: `/leads/${item.lead_id}` }, item.lead_id) : item.stream_id,
           item.sequence ? `${item.event_type} #${item.sequence}` : item.event_type,
-          item.status,
-          format.count(item.attempts),
-          format.time(item.last_failed_at),
+          statusWords(item.status),
+          fmt.count(item.attempts),
+          fmt.dateTime(item.last_failed_at),
           el("span", { title: item.error }, lastLine(item.error)),
           actions(item),
         ]),
-        { empty: "Nothing waits in the quarantine." },
+        { empty: t("quarantine.nothing") },
       ),
     );
   }
 
   showClosed.addEventListener("change", load);
   await load();
-});
+}, { namespaces: ["quarantine"] });

@@ -4,6 +4,7 @@
 // through `ctx.change(path, value)`, which rewrites the draft document (and the JSON).
 
 import { el } from "./console.js";
+import { t } from "./i18n.js";
 import { button, checkbox, eventList, field, idFor, select, textInput } from "./builder-controls.js";
 import { durationInput } from "./duration-input.js";
 
@@ -43,13 +44,13 @@ function valuesInUse(doc, variable) {
 
 /** `<datalist>`s of known values (regions, sources, channels) shared by the value inputs. */
 export function suggestionLists(doc, directory) {
-  const regions = new Set((directory.teams || []).flatMap((t) => t.regions || []));
+  const regions = new Set((directory.teams || []).flatMap((team) => team.regions || []));
   valuesInUse(doc, "region").forEach((r) => regions.add(r));
   const lists = {
     region: [...regions],
     source: [...new Set([...valuesInUse(doc, "source"), ...COMMON_SOURCES])],
     channel: [...new Set([...valuesInUse(doc, "channel"), ...COMMON_CHANNELS])],
-    task: [...new Set([...(doc.timers || []).map((t) => t.id), ...tasksInUse(doc)])],
+    task: [...new Set([...(doc.timers || []).map((timer) => timer.id), ...tasksInUse(doc)])],
   };
   return el(
     "div",
@@ -67,13 +68,13 @@ export function repOptions(ctx) {
 }
 
 export function teamOptions(ctx) {
-  return (ctx.directory.teams || []).map((t) => [t.id, t.name]);
+  return (ctx.directory.teams || []).map((team) => [team.id, team.name]);
 }
 
 export function templateOptions(ctx) {
   const own = Object.keys(ctx.doc.templates || {});
-  const builtin = (ctx.schema.builtin_templates || []).filter((t) => !own.includes(t));
-  return [...own.map((t) => [t, t]), ...builtin.map((t) => [t, `${t} (built in)`])];
+  const builtin = (ctx.schema.builtin_templates || []).filter((name) => !own.includes(name));
+  return [...own.map((name) => [name, name]), ...builtin.map((name) => [name, t("builder.builtIn", { name })])];
 }
 
 export function eventOptions(ctx, extra = []) {
@@ -82,7 +83,7 @@ export function eventOptions(ctx, extra = []) {
 }
 
 function triggerOptions(ctx, current) {
-  const timers = (ctx.doc.timers || []).map((t) => [`timer.${t.id}`, ctx.words.trigger(`timer.${t.id}`)]);
+  const timers = (ctx.doc.timers || []).map((timer) => [`timer.${timer.id}`, ctx.words.trigger(`timer.${timer.id}`)]);
   const events = eventOptions(ctx, (current || []).filter((n) => !n.startsWith("timer.")));
   return [...timers, ...events];
 }
@@ -116,7 +117,7 @@ function valueControl(ctx, leaf, path, label) {
 function variableOptions(ctx) {
   const plain = ctx.schema.variables.filter((v) => !v.pattern).map((v) => [v.name, ctx.words.variable(v.name)]);
   const variants = Object.keys(ctx.doc.experiments || {}).map((x) => [`variant.${x}`, ctx.words.variable(`variant.${x}`)]);
-  return [...plain, ...variants, ["attributes.", "a capture attribute…"]];
+  return [...plain, ...variants, ["attributes.", t("builder.captureAttribute")]];
 }
 
 function leafRow(ctx, leaf, path, number, onRemove) {
@@ -147,7 +148,7 @@ function leafRow(ctx, leaf, path, number, onRemove) {
       path: `${path}/name`,
       value: isAttribute ? "attributes." : leaf.name,
       options: variableOptions(ctx),
-      label: `Condition ${number}: what`,
+      label: t("builder.condition.what", { number }),
       onChange: setVariable,
     }),
     isAttribute
@@ -155,7 +156,7 @@ function leafRow(ctx, leaf, path, number, onRemove) {
           path: `${path}/name`,
           id: idFor(`${path}/name`, "key"),
           value: leaf.name.slice("attributes.".length),
-          label: `Condition ${number}: attribute name`,
+          label: t("builder.condition.attribute", { number }),
           onChange: (v) => ctx.change(`${path}/name`, `attributes.${v}`),
         })
       : null,
@@ -163,11 +164,11 @@ function leafRow(ctx, leaf, path, number, onRemove) {
       path: `${path}/operator`,
       value: leaf.operator,
       options: operatorsOf(ctx.schema, type).map((o) => [o.name, ctx.words.operatorOfType(o.name, type)]),
-      label: `Condition ${number}: test`,
+      label: t("builder.condition.test", { number }),
       onChange: setOperator,
     }),
-    valueControl(ctx, leaf, path, `Condition ${number}: value`),
-    button("Remove", onRemove, { label: `Remove condition ${number}`, kind: "small", id: idFor(path, "remove") }),
+    valueControl(ctx, leaf, path, t("builder.condition.value", { number })),
+    button(t("builder.remove"), onRemove, { label: t("builder.condition.remove", { number }), kind: "small", id: idFor(path, "remove") }),
   );
 }
 
@@ -184,7 +185,7 @@ function groupNode(ctx, group, path, depth, label) {
         "li",
         { class: "nested" },
         groupNode(ctx, child, childPath, depth + 1, number),
-        button("Remove group", remove(index), { label: `Remove group ${number}`, kind: "small", id: idFor(childPath, "remove") }),
+        button(t("builder.group.remove"), remove(index), { label: t("builder.group.removeNumbered", { number }), kind: "small", id: idFor(childPath, "remove") }),
       );
     }
     return leafRow(ctx, child || {}, childPath, number, remove(index));
@@ -195,7 +196,7 @@ function groupNode(ctx, group, path, depth, label) {
   if (defaultValue(firstOp.input_type) !== undefined) newLeaf.value = defaultValue(firstOp.input_type);
   return el(
     "div",
-    { class: "cond-group", "data-path": path, role: "group", "aria-label": `Conditions ${label}` },
+    { class: "cond-group", "data-path": path, role: "group", "aria-label": t("builder.group.label", { number: label }) },
     el(
       "span",
       { class: "match" },
@@ -204,21 +205,21 @@ function groupNode(ctx, group, path, depth, label) {
         id: idFor(path, "match"),
         value: key,
         options: [
-          ["all", "all of these are true"],
-          ["any", "any of these is true"],
+          ["all", t("builder.group.all")],
+          ["any", t("builder.group.any")],
         ],
-        label: `Conditions ${label}: match`,
+        label: t("builder.group.match", { number: label }),
         onChange: (v) => ctx.change(path, { [v]: items }, { render: true }),
       }),
-      items.length ? "" : el("span", { class: "muted" }, key === "all" ? " (always true)" : " (never true)"),
+      items.length ? "" : el("span", { class: "muted" }, key === "all" ? t("builder.group.alwaysTrue") : t("builder.group.neverTrue")),
     ),
     rows.length ? el("ol", {}, rows) : null,
     el(
       "span",
       { class: "row-buttons" },
-      button("Add a condition", () => ctx.change(listPath, [...items, newLeaf], { render: true }), { kind: "small", id: idFor(path, "add") }),
+      button(t("builder.condition.add"), () => ctx.change(listPath, [...items, newLeaf], { render: true }), { kind: "small", id: idFor(path, "add") }),
       depth < MAX_DEPTH
-        ? button("Add a group", () => ctx.change(listPath, [...items, { any: [newLeaf] }], { render: true }), { kind: "small", id: idFor(path, "add-group") })
+        ? button(t("builder.group.add"), () => ctx.change(listPath, [...items, { any: [newLeaf] }], { render: true }), { kind: "small", id: idFor(path, "add-group") })
         : null,
     ),
   );
@@ -232,7 +233,7 @@ function conditionsNode(ctx, rule, path) {
     "div",
     { class: "cond-group" },
     el("ol", {}, leafRow(ctx, conditions, `${path}/conditions`, "1", () => ctx.change(`${path}/conditions`, { all: [] }, { render: true }))),
-    button("Add a condition", () => ctx.change(`${path}/conditions`, { all: [conditions, { ...conditions }] }, { render: true }), { kind: "small" }),
+    button(t("builder.condition.add"), () => ctx.change(`${path}/conditions`, { all: [conditions, { ...conditions }] }, { render: true }), { kind: "small" }),
   );
 }
 
@@ -267,22 +268,25 @@ function paramControl(ctx, action, name, rawSchema, path, required, label) {
   const set = (v, render = false) => ctx.change(path, !required && (v === "" || v === null) ? undefined : v, { render });
   const pick = (options, blank) => select({ path, value, options, label, blank: required ? undefined : blank, onChange: (v) => set(v) });
   if (schema.format === "duration") return durationInput({ id: idFor(path), label, value, path, onChange: (v) => set(v) });
-  if (schema.enum) return field(label, pick(schema.enum.map((v) => [v, ctx.words.choice(name, v)]), "(none)"));
+  if (schema.enum) return field(label, pick(schema.enum.map((v) => [v, ctx.words.choice(name, v)]), t("builder.none")));
   if (name === "rep") return field(label, pick(repOptions(ctx)));
   if (name === "team") return field(label, pick(teamOptions(ctx)));
   if (name === "template") return field(label, pick(templateOptions(ctx)));
-  if (name === "sequence") return field(label, pick(Object.keys(ctx.doc.sequences || {}).map((s) => [s, s]), "(every sequence)"));
+  if (name === "sequence") return field(label, pick(Object.keys(ctx.doc.sequences || {}).map((s) => [s, s]), t("builder.everySequence")));
   if (name === "experiment") return field(label, pick(Object.keys(ctx.doc.experiments || {}).map((s) => [s, s])));
   if (name === "to") {
-    const people = [["owner", "the owner"], ["manager", "the team's manager"], ["director", "the director"], ["team", "the team's channel"]].map(
-      ([v, text]) => [v, ctx.words.choice("to", v) === v ? text : ctx.words.choice("to", v)],
-    );
-    const reps = (ctx.directory.reps || []).map((r) => [`rep:${r.id}`, `rep ${ctx.words.repLabel(r.id)}`]);
+    const people = [
+      ["owner", t("builder.to.owner")],
+      ["manager", t("builder.to.manager")],
+      ["director", t("builder.to.director")],
+      ["team", t("builder.to.team")],
+    ].map(([v, text]) => [v, ctx.words.choice("to", v) === v ? text : ctx.words.choice("to", v)]);
+    const reps = (ctx.directory.reps || []).map((r) => [`rep:${r.id}`, t("builder.to.rep", { rep: ctx.words.repLabel(r.id) })]);
     return field(label, pick([...people, ...reps]));
   }
   if (name === "channel") {
     const channels = (ctx.directory.channels || []).map((c) => [c.id, `${c.id} (${c.kind})`]);
-    return field(label, pick([["email", "email"], ...channels], "(the usual one)"));
+    return field(label, pick([["email", t("builder.channel.email")], ...channels], t("builder.channel.usual")));
   }
   if (schema.type === "boolean") return checkbox({ path, checked: value, label, onChange: (v) => set(v) });
   if (schema.type === "integer" || schema.type === "number")
@@ -311,7 +315,7 @@ function actionRow(ctx, action, path, number, actions, listPath) {
       path: `${path}/name`,
       value: action.name,
       options: ctx.schema.actions.map((a) => [a.name, ctx.words.action(a.name)]),
-      label: `Action ${number}`,
+      label: t("builder.action.label", { number }),
       onChange: setName,
     }),
     el(
@@ -321,8 +325,8 @@ function actionRow(ctx, action, path, number, actions, listPath) {
         paramControl(ctx, action, name, property, `${path}/params/${name}`, required.has(name), ctx.words.param(action.name, name)),
       ),
     ),
-    button("Remove", () => ctx.change(listPath, actions.filter((_, i) => i !== number - 1), { render: true }), {
-      label: `Remove action ${number}`,
+    button(t("builder.remove"), () => ctx.change(listPath, actions.filter((_, i) => i !== number - 1), { render: true }), {
+      label: t("builder.action.remove", { number }),
       kind: "small",
       id: idFor(path, "remove"),
     }),
@@ -351,7 +355,7 @@ function moveRule(ctx, order, position, step) {
 
 function ruleCard(ctx, rule, index, position, order) {
   const path = `/rules/${index}`;
-  const title = rule.id || `rule ${index + 1}`;
+  const title = rule.id || t("builder.rule.untitled", { number: index + 1 });
   const details = el(
     "details",
     { class: "rule card", "data-path": path, "data-rule": rule.id, open: ctx.opened.has(path) },
@@ -369,36 +373,36 @@ function ruleCard(ctx, rule, index, position, order) {
     el(
       "div",
       { class: "rule-head" },
-      field("Rule id", textInput({ path: `${path}/id`, value: rule.id, onChange: (v) => ctx.change(`${path}/id`, v) })),
+      field(t("builder.rule.id"), textInput({ path: `${path}/id`, value: rule.id, onChange: (v) => ctx.change(`${path}/id`, v) })),
       field(
-        "Description",
+        t("builder.rule.description"),
         textInput({ path: `${path}/description`, value: rule.description, onChange: (v) => ctx.change(`${path}/description`, v === "" ? undefined : v) }),
       ),
-      field("Priority", textInput({ path: `${path}/priority`, value: rule.priority ?? 0, type: "number", commit: (v) => ctx.change(`${path}/priority`, Number(v) || 0, { render: true }) })),
-      checkbox({ path: `${path}/stop`, checked: rule.stop, label: "Stop: no lower rule runs after this one", onChange: (v) => ctx.change(`${path}/stop`, v || undefined) }),
+      field(t("builder.rule.priority"), textInput({ path: `${path}/priority`, value: rule.priority ?? 0, type: "number", commit: (v) => ctx.change(`${path}/priority`, Number(v) || 0, { render: true }) })),
+      checkbox({ path: `${path}/stop`, checked: rule.stop, label: t("builder.rule.stop"), onChange: (v) => ctx.change(`${path}/stop`, v || undefined) }),
       el(
         "span",
         { class: "row-buttons" },
-        button("Move up", () => moveRule(ctx, order, position, -1), { id: idFor(path, "up"), label: `Move ${title} up` }),
-        button("Move down", () => moveRule(ctx, order, position, 1), { id: idFor(path, "down"), label: `Move ${title} down` }),
-        button("Remove rule", () => ctx.change(path, undefined, { render: true }), { id: idFor(path, "remove"), label: `Remove rule ${title}` }),
+        button(t("builder.rule.up"), () => moveRule(ctx, order, position, -1), { id: idFor(path, "up"), label: t("builder.rule.upNamed", { title }) }),
+        button(t("builder.rule.down"), () => moveRule(ctx, order, position, 1), { id: idFor(path, "down"), label: t("builder.rule.downNamed", { title }) }),
+        button(t("builder.rule.remove"), () => ctx.change(path, undefined, { render: true }), { id: idFor(path, "remove"), label: t("builder.rule.removeNamed", { title }) }),
       ),
     ),
-    el("h4", {}, "When"),
+    el("h4", {}, t("builder.rule.when")),
     eventList({
       path: `${path}/when`,
       values: rule.when,
       options: triggerOptions(ctx, rule.when),
-      label: "Trigger",
-      addText: "Add a trigger",
+      label: t("builder.rule.trigger"),
+      addText: t("builder.rule.addTrigger"),
       onChange: (list) => ctx.change(`${path}/when`, list, { render: true }),
     }),
-    el("h4", {}, "If"),
+    el("h4", {}, t("builder.rule.if")),
     conditionsNode(ctx, rule, path),
-    el("h4", {}, "Then"),
+    el("h4", {}, t("builder.rule.then")),
     el("ol", { class: "actions", "data-path": `${path}/actions` }, actions.map((a, i) => actionRow(ctx, a, `${path}/actions/${i}`, i + 1, actions, `${path}/actions`))),
     button(
-      "Add an action",
+      t("builder.action.add"),
       () => {
         const first = ctx.schema.actions[0];
         const params = {};
@@ -431,16 +435,16 @@ export function renderRules(ctx, panel) {
     el(
       "div",
       { class: "rule-head" },
-      field("Name of this version", textInput({ path: "/name", value: ctx.doc.name, onChange: (v) => ctx.change("/name", v) })),
+      field(t("builder.version.name"), textInput({ path: "/name", value: ctx.doc.name, onChange: (v) => ctx.change("/name", v) })),
       field(
-        "What it does",
+        t("builder.version.description"),
         textInput({ path: "/description", value: ctx.doc.description, onChange: (v) => ctx.change("/description", v === "" ? undefined : v) }),
       ),
     ),
-    el("p", { class: "muted" }, "Rules run in this order, top first, for each trigger; a rule with Stop ends the run. Open a rule to change it."),
+    el("p", { class: "muted" }, t("builder.rules.intro")),
     suggestionLists(ctx.doc, ctx.directory),
     el("ol", { class: "rule-list" }, order.map((index, position) => ruleCard(ctx, rules[index], index, position, order))),
-    button("Add a rule", add, { id: "add-rule" }),
+    button(t("builder.rule.add"), add, { id: "add-rule" }),
   );
   // The first and last rules cannot move further.
   const first = order[0];

@@ -5,6 +5,8 @@
 // (rules/vocabulary.py); a name it has no words for (an attribute, a timer) is made
 // readable here.
 
+import { t } from "./i18n.js";
+
 /** "touch_count" → "touch count"; "lead.opportunity_opened" → "lead opportunity opened". */
 export function readable(name) {
   return String(name).replace(/[._-]+/g, " ").trim();
@@ -15,7 +17,7 @@ export function wordsFor(schema, directory) {
   const labels = (schema && schema.labels) || {};
   const pick = (group, name) => (labels[group] && labels[group][name]) || null;
   const reps = new Map(((directory && directory.reps) || []).map((r) => [r.id, r]));
-  const teams = new Map(((directory && directory.teams) || []).map((t) => [t.id, t]));
+  const teams = new Map(((directory && directory.teams) || []).map((team) => [team.id, team]));
   const operators = new Map();
   for (const [type, list] of Object.entries((schema && schema.operators) || {}))
     for (const op of list) operators.set(`${type}:${op.name}`, op.label);
@@ -36,12 +38,12 @@ export function wordsFor(schema, directory) {
   const words = {
     event: (name) => pick("events", name) || readable(name),
     trigger(name) {
-      if (String(name).startsWith("timer.")) return `the ${readable(name.slice(6))} timer runs out`;
+      if (String(name).startsWith("timer.")) return t("words.timerRunsOut", { timer: readable(name.slice(6)) });
       return words.event(name);
     },
     variable: (name) => {
-      if (String(name).startsWith("variant.")) return `variant of ${name.slice(8)}`;
-      if (String(name).startsWith("attributes.")) return `attribute ${name.slice(11)}`;
+      if (String(name).startsWith("variant.")) return t("words.variantOf", { experiment: name.slice(8) });
+      if (String(name).startsWith("attributes.")) return t("words.attribute", { name: name.slice(11) });
       return pick("variables", name) || readable(name);
     },
     /** The operator `name` as applied to `variable` (its type picks the words). */
@@ -57,14 +59,16 @@ export function wordsFor(schema, directory) {
     rep: (id) => (reps.has(id) ? reps.get(id).name : id),
     repLabel: (id) => {
       const rep = reps.get(id);
-      if (!rep) return `${id} (not in the directory)`;
+      if (!rep) return t("words.notInDirectory", { id });
       const team = teams.get(rep.team);
-      return `${rep.name}${team ? ` (${team.name})` : ""}${rep.active === false ? " – inactive" : ""}`;
+      const named = team ? t("words.repOfTeam", { rep: rep.name, team: team.name }) : rep.name;
+      return rep.active === false ? t("words.inactive", { rep: named }) : named;
     },
     team: (id) => (teams.has(id) ? teams.get(id).name : id),
     recipient(to) {
       if (String(to).startsWith("rep:")) return words.rep(to.slice(4));
-      return grouped("values", "to", to) || { owner: "the owner", manager: "the team's manager", director: "the director", team: "the team's channel" }[to] || to;
+      const people = { owner: t("builder.to.owner"), manager: t("builder.to.manager"), director: t("builder.to.director"), team: t("builder.to.team") };
+      return grouped("values", "to", to) || people[to] || to;
     },
     value(variable, value) {
       if (variable === "owner") return words.rep(value);

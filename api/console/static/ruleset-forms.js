@@ -3,6 +3,7 @@
 // message templates (subject and body, placeholder buttons, a live preview).
 
 import { el } from "./console.js";
+import { t } from "./i18n.js";
 import { button, checkbox, eventList, field, idFor, select, textInput } from "./builder-controls.js";
 import { durationInput } from "./duration-input.js";
 import { eventOptions, templateOptions } from "./rule-builder.js";
@@ -29,7 +30,7 @@ function renameTimer(ctx, index, to) {
   const from = ctx.doc.timers[index].id;
   ctx.doc.timers[index].id = to;
   // Rules that ran when the timer ran out still do.
-  for (const rule of ctx.doc.rules || []) rule.when = (rule.when || []).map((t) => (t === `timer.${from}` ? `timer.${to}` : t));
+  for (const rule of ctx.doc.rules || []) rule.when = (rule.when || []).map((w) => (w === `timer.${from}` ? `timer.${to}` : w));
   ctx.change("/timers", ctx.doc.timers, { render: true });
 }
 
@@ -49,42 +50,42 @@ function timerCard(ctx, timer, index) {
   return el(
     "li",
     { class: "card timer", "data-path": path, "data-timer": timer.id },
-    el("h3", {}, `The ${timer.id} timer`),
+    el("h3", {}, t("forms.timer.title", { id: timer.id })),
     el("p", { class: "sentence" }, ctx.sentences.get(`timer:${timer.id}`) || ""),
     el(
       "div",
       { class: "rule-head" },
-      field("Timer id", textInput({ path: `${path}/id`, value: timer.id, commit: (v) => renameTimer(ctx, index, v) })),
-      durationInput({ id: idFor(`${path}/after`), label: "Runs out after", value: timer.after, path: `${path}/after`, onChange: (v) => ctx.change(`${path}/after`, v) }),
+      field(t("forms.timer.id"), textInput({ path: `${path}/id`, value: timer.id, commit: (v) => renameTimer(ctx, index, v) })),
+      durationInput({ id: idFor(`${path}/after`), label: t("forms.timer.after"), value: timer.after, path: `${path}/after`, onChange: (v) => ctx.change(`${path}/after`, v) }),
       hasCalendar
         ? checkbox({
             path: `${path}/calendar`,
             checked: timer.calendar === "business",
-            label: "Count business hours only",
+            label: t("forms.timer.business"),
             onChange: (v) => ctx.change(`${path}/calendar`, v ? "business" : undefined),
           })
         : null,
-      button("Remove timer", () => ctx.change(path, undefined, { render: true }), { id: idFor(path, "remove"), label: `Remove the ${timer.id} timer` }),
+      button(t("forms.timer.remove"), () => ctx.change(path, undefined, { render: true }), { id: idFor(path, "remove"), label: t("forms.timer.removeNamed", { id: timer.id }) }),
     ),
-    list("start_on", "Starts when", "Add a start event"),
-    list("restart_on", "Starts again when (if running)", "Add a restart event"),
-    list("cancel_on", "Stops when", "Add a stop event"),
+    list("start_on", t("forms.timer.startOn"), t("forms.timer.addStart")),
+    list("restart_on", t("forms.timer.restartOn"), t("forms.timer.addRestart")),
+    list("cancel_on", t("forms.timer.cancelOn"), t("forms.timer.addCancel")),
   );
 }
 
 export function renderTimers(ctx, panel) {
   const timers = ctx.doc.timers || [];
   const add = () => {
-    const id = freshName(timers.map((t) => t.id), "timer").replace("-", "_");
+    const id = freshName(timers.map((timer) => timer.id), "timer").replace("-", "_");
     ctx.change("/timers", [...timers, { id, start_on: ["lead.assigned"], cancel_on: ["lead.followed_up"], after: "PT24H" }], {
       render: true,
       focus: idFor(`/timers/${timers.length}/id`),
     });
   };
   panel.replaceChildren(
-    el("p", { class: "muted" }, "A timer starts on an event and runs out after its time unless an event stops it; rules can run when it runs out."),
-    el("ol", { class: "plain" }, timers.map((t, i) => timerCard(ctx, t, i))),
-    button("Add a timer", add, { id: "add-timer" }),
+    el("p", { class: "muted" }, t("forms.timers.intro")),
+    el("ol", { class: "plain" }, timers.map((timer, i) => timerCard(ctx, timer, i))),
+    button(t("forms.timer.add"), add, { id: "add-timer" }),
   );
 }
 
@@ -107,27 +108,27 @@ function sequenceCard(ctx, name) {
     return el(
       "li",
       { "data-path": stepPath },
-      durationInput({ id: idFor(`${stepPath}/wait`), label: i === 0 ? "Wait after enrolment" : "Wait after the previous email", value: step.wait, path: `${stepPath}/wait`, onChange: (v) => ctx.change(`${stepPath}/wait`, v) }),
+      durationInput({ id: idFor(`${stepPath}/wait`), label: i === 0 ? t("forms.step.firstWait") : t("forms.step.wait"), value: step.wait, path: `${stepPath}/wait`, onChange: (v) => ctx.change(`${stepPath}/wait`, v) }),
       field(
-        "then send",
+        t("forms.step.send"),
         select({ path: `${stepPath}/template`, value: step.template, options: templateOptions(ctx), onChange: (v) => ctx.change(`${stepPath}/template`, v) }),
       ),
-      button("Remove step", () => ctx.change(`${path}/steps`, steps.filter((_, k) => k !== i), { render: true }), { kind: "small", id: idFor(stepPath, "remove"), label: `Remove step ${i + 1}` }),
+      button(t("forms.step.remove"), () => ctx.change(`${path}/steps`, steps.filter((_, k) => k !== i), { render: true }), { kind: "small", id: idFor(stepPath, "remove"), label: t("forms.step.removeNumbered", { number: i + 1 }) }),
     );
   };
   return el(
     "li",
     { class: "card sequence", "data-path": path },
-    el("h3", {}, `The ${name} sequence`),
+    el("h3", {}, t("forms.sequence.title", { name })),
     el(
       "div",
       { class: "rule-head" },
-      field("Sequence name", textInput({ path: `${path}`, id: idFor(path, "name"), value: name, commit: (v) => renameSequence(ctx, name, v) })),
-      button("Remove sequence", () => ctx.change(path, undefined, { render: true }), { id: idFor(path, "remove"), label: `Remove the ${name} sequence` }),
+      field(t("forms.sequence.name"), textInput({ path: `${path}`, id: idFor(path, "name"), value: name, commit: (v) => renameSequence(ctx, name, v) })),
+      button(t("forms.sequence.remove"), () => ctx.change(path, undefined, { render: true }), { id: idFor(path, "remove"), label: t("forms.sequence.removeNamed", { name }) }),
     ),
-    el("h4", {}, "Steps"),
+    el("h4", {}, t("forms.sequence.steps")),
     el("ol", { class: "steps", "data-path": `${path}/steps` }, steps.map(stepRow)),
-    button("Add a step", () => ctx.change(`${path}/steps`, [...steps, { wait: "P7D", template: templateOptions(ctx)[0]?.[0] ?? "" }], { render: true }), {
+    button(t("forms.step.add"), () => ctx.change(`${path}/steps`, [...steps, { wait: "P7D", template: templateOptions(ctx)[0]?.[0] ?? "" }], { render: true }), {
       kind: "small",
       id: idFor(path, "add-step"),
     }),
@@ -135,8 +136,8 @@ function sequenceCard(ctx, name) {
       path: `${path}/exit_on`,
       values: sequence.exit_on,
       options: eventOptions(ctx, sequence.exit_on || []),
-      label: "Ends when",
-      addText: "Add an event that ends it",
+      label: t("forms.sequence.exitOn"),
+      addText: t("forms.sequence.addExit"),
       onChange: (values) => ctx.change(`${path}/exit_on`, values, { render: true }),
     }),
   );
@@ -149,9 +150,9 @@ export function renderSequences(ctx, panel) {
     ctx.change(`/sequences/${name}`, { steps: [{ wait: "PT0S", template: templateOptions(ctx)[0]?.[0] ?? "" }] }, { render: true });
   };
   panel.replaceChildren(
-    el("p", { class: "muted" }, "A nurture sequence sends its emails one after the other, each after its wait, until an event ends it."),
+    el("p", { class: "muted" }, t("forms.sequences.intro")),
     el("ol", { class: "plain" }, names.map((n) => sequenceCard(ctx, n))),
-    button("Add a sequence", add, { id: "add-sequence" }),
+    button(t("forms.sequence.add"), add, { id: "add-sequence" }),
   );
 }
 
@@ -180,7 +181,7 @@ function insertAt(input, text) {
 function templateCard(ctx, name) {
   const template = ctx.doc.templates[name];
   const path = `/templates/${name.replaceAll("~", "~0").replaceAll("/", "~1")}`;
-  const preview = el("div", { class: "preview", "aria-live": "polite", "aria-label": `Preview of ${name}` });
+  const preview = el("div", { class: "preview", "aria-live": "polite", "aria-label": t("forms.template.previewOf", { name }) });
   const refresh = () => previewInto(preview, ctx.doc.templates[name]);
   const subject = textInput({ path: `${path}/subject`, value: template.subject, onChange: (v) => (ctx.change(`${path}/subject`, v), refresh()) });
   const body = el("textarea", {
@@ -198,40 +199,40 @@ function templateCard(ctx, name) {
   return el(
     "li",
     { class: "card template", "data-path": path },
-    el("h3", {}, `The ${name} template`),
+    el("h3", {}, t("forms.template.title", { name })),
     el(
       "div",
       { class: "columns" },
       el(
         "div",
         { class: "template-form" },
-        field("Template name", textInput({ path, id: idFor(path, "name"), value: name, commit: (v) => renameTemplate(ctx, name, v) })),
-        field("Subject", subject),
-        field("Body", body),
+        field(t("forms.template.name"), textInput({ path, id: idFor(path, "name"), value: name, commit: (v) => renameTemplate(ctx, name, v) })),
+        field(t("forms.template.subject"), subject),
+        field(t("forms.template.body"), body),
         el(
           "div",
-          { class: "placeholders", role: "group", "aria-label": "Insert a lead field" },
-          el("span", { class: "group-label" }, "Insert a lead field: "),
-          fields.map((f) => button(`{${f}}`, () => insertAt(target, `{${f}}`), { kind: "small", label: `Insert ${f}` })),
+          { class: "placeholders", role: "group", "aria-label": t("forms.template.insertField") },
+          el("span", { class: "group-label" }, t("forms.template.insertFieldLabel")),
+          fields.map((f) => button(`{${f}}`, () => insertAt(target, `{${f}}`), { kind: "small", label: t("forms.template.insert", { field: f }) })),
         ),
-        button("Remove template", () => ctx.change(path, undefined, { render: true }), { id: idFor(path, "remove"), label: `Remove the ${name} template` }),
+        button(t("forms.template.remove"), () => ctx.change(path, undefined, { render: true }), { id: idFor(path, "remove"), label: t("forms.template.removeNamed", { name }) }),
       ),
-      el("div", {}, el("h4", {}, "Preview on a sample lead"), preview),
+      el("div", {}, el("h4", {}, t("forms.template.preview")), preview),
     ),
   );
 }
 
 export function renderTemplates(ctx, panel) {
   const names = keysOf(ctx.doc.templates);
-  const builtin = (ctx.schema.builtin_templates || []).filter((t) => !names.includes(t));
+  const builtin = (ctx.schema.builtin_templates || []).filter((name) => !names.includes(name));
   const add = () => {
     const name = freshName(names, "template");
-    ctx.change(`/templates/${name}`, { subject: "Hello {name}", body: "Hi {name},\n\n" }, { render: true, focus: idFor(`/templates/${name}/subject`) });
+    ctx.change(`/templates/${name}`, { subject: t("forms.template.newSubject"), body: t("forms.template.newBody") }, { render: true, focus: idFor(`/templates/${name}/subject`) });
   };
   panel.replaceChildren(
-    el("p", { class: "muted" }, `Built-in templates (a template here with the same name replaces one): ${builtin.join(", ") || "none"}.`),
+    el("p", { class: "muted" }, t("forms.templates.intro", { names: builtin.join(", ") || t("forms.none") })),
     el("ol", { class: "plain" }, names.map((n) => templateCard(ctx, n))),
-    button("Add a template", add, { id: "add-template" }),
+    button(t("forms.template.add"), add, { id: "add-template" }),
   );
 }
 
@@ -251,32 +252,32 @@ function experimentCard(ctx, name) {
   const total = Object.values(variants).reduce((sum, v) => sum + (Number(v.weight) || 0), 0);
   const row = ([variant, spec]) => {
     const variantPath = `${path}/variants/${variant.replaceAll("~", "~0").replaceAll("/", "~1")}`;
-    const share = total ? ` (${Math.round((100 * (Number(spec.weight) || 0)) / total)}% of leads)` : "";
+    const share = total ? t("forms.variant.share", { percent: Math.round((100 * (Number(spec.weight) || 0)) / total) }) : "";
     return el(
       "li",
       { "data-path": variantPath },
       field(
-        `Variant ${variant}: weight`,
+        t("forms.variant.weight", { variant }),
         textInput({ path: `${variantPath}/weight`, type: "number", value: spec.weight, commit: (v) => ctx.change(`${variantPath}/weight`, Number(v), { render: true }) }),
       ),
       el("span", { class: "muted" }, share),
-      button("Remove variant", () => ctx.change(variantPath, undefined, { render: true }), { kind: "small", id: idFor(variantPath, "remove"), label: `Remove variant ${variant}` }),
+      button(t("forms.variant.remove"), () => ctx.change(variantPath, undefined, { render: true }), { kind: "small", id: idFor(variantPath, "remove"), label: t("forms.variant.removeNamed", { variant }) }),
     );
   };
   const letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ".split("").filter((l) => !(l in variants));
   return el(
     "li",
     { class: "card experiment", "data-path": path },
-    el("h3", {}, `The ${name} experiment`),
+    el("h3", {}, t("forms.experiment.title", { name })),
     el(
       "div",
       { class: "rule-head" },
-      field("Experiment name", textInput({ path, id: idFor(path, "name"), value: name, commit: (v) => renameExperiment(ctx, name, v) })),
-      button("Remove experiment", () => ctx.change(path, undefined, { render: true }), { id: idFor(path, "remove"), label: `Remove the ${name} experiment` }),
+      field(t("forms.experiment.name"), textInput({ path, id: idFor(path, "name"), value: name, commit: (v) => renameExperiment(ctx, name, v) })),
+      button(t("forms.experiment.remove"), () => ctx.change(path, undefined, { render: true }), { id: idFor(path, "remove"), label: t("forms.experiment.removeNamed", { name }) }),
     ),
     el("ol", { class: "steps", "data-path": `${path}/variants` }, Object.entries(variants).map(row)),
     letters.length
-      ? button("Add a variant", () => ctx.change(`${path}/variants/${letters[0]}`, { weight: 50 }, { render: true }), { kind: "small", id: idFor(path, "add-variant") })
+      ? button(t("forms.variant.add"), () => ctx.change(`${path}/variants/${letters[0]}`, { weight: 50 }, { render: true }), { kind: "small", id: idFor(path, "add-variant") })
       : null,
   );
 }
@@ -287,14 +288,14 @@ export function renderOther(ctx, panel) {
   const cooldown = pool.claim_cooldown
     ? durationInput({
         id: idFor("/pool/claim_cooldown"),
-        label: "A former owner waits",
+        label: t("forms.pool.cooldown"),
         value: pool.claim_cooldown,
         path: "/pool/claim_cooldown",
         onChange: (v) => ctx.change("/pool/claim_cooldown", v),
       })
     : null;
   panel.replaceChildren(
-    el("h3", {}, "The public pool"),
+    el("h3", {}, t("forms.pool.title")),
     el(
       "div",
       { class: "rule-head", "data-path": "/pool" },
@@ -302,12 +303,12 @@ export function renderOther(ctx, panel) {
         path: "/pool/claim_cooldown",
         id: idFor("/pool/claim_cooldown", "on"),
         checked: Boolean(pool.claim_cooldown),
-        label: "A rep who lost a lead waits before claiming it again",
+        label: t("forms.pool.cooldownOn"),
         onChange: (on) => ctx.change("/pool/claim_cooldown", on ? "P2D" : undefined, { render: true }),
       }),
       cooldown,
       field(
-        "Most leads a rep may claim a day (empty: no limit)",
+        t("forms.pool.dailyLimit"),
         textInput({
           path: "/pool/daily_claim_limit",
           type: "number",
@@ -316,11 +317,11 @@ export function renderOther(ctx, panel) {
         }),
       ),
     ),
-    el("h3", {}, "Experiments"),
-    el("p", { class: "muted" }, "Each lead gets one variant of an experiment (the assign variant action), in proportion to the weights; rules can then test it."),
+    el("h3", {}, t("forms.experiments.title")),
+    el("p", { class: "muted" }, t("forms.experiments.intro")),
     el("ol", { class: "plain" }, names.map((n) => experimentCard(ctx, n))),
     button(
-      "Add an experiment",
+      t("forms.experiment.add"),
       () => ctx.change(`/experiments/${freshName(names, "experiment")}`, { variants: { A: { weight: 50 }, B: { weight: 50 } } }, { render: true }),
       { id: "add-experiment" },
     ),

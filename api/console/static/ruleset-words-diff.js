@@ -3,6 +3,26 @@
 // the server's `POST /v1/rulesets/describe` (rules/describe.py) words them.
 
 import { el } from "./console.js";
+import { t } from "./i18n.js";
+
+/** "rule", "timer"… in the chosen language. */
+function subjectWords(subject) {
+  const words = {
+    rule: t("wordsDiff.subject.rule"),
+    timer: t("wordsDiff.subject.timer"),
+    sequence: t("wordsDiff.subject.sequence"),
+    template: t("wordsDiff.subject.template"),
+    experiment: t("wordsDiff.subject.experiment"),
+    pool: t("wordsDiff.subject.pool"),
+  };
+  return words[subject] || subject;
+}
+
+/** "added", "removed", "changed" in the chosen language. */
+function kindWords(kind) {
+  const words = { added: t("wordsDiff.kind.added"), removed: t("wordsDiff.kind.removed"), changed: t("wordsDiff.kind.changed") };
+  return words[kind] || kind;
+}
 
 /** A side-by-side table of `described` (the describe answer): active left, draft right. */
 export function wordsDiff(described, activeVersion) {
@@ -20,11 +40,11 @@ export function wordsDiff(described, activeVersion) {
     return el(
       "tr",
       { class: change ? `change ${change.kind}` : "same", "data-subject": subject, "data-id": id.join(":") },
-      el("th", { scope: "row" }, `${subject} ${id.join(":")}`, change ? el("span", { class: "kind" }, ` (${change.kind})`) : ""),
-      el("td", {}, (change ? change.before : base.get(k)) ?? "—"),
+      el("th", { scope: "row" }, t("wordsDiff.row", { subject: subjectWords(subject), id: id.join(":") }), change ? el("span", { class: "kind" }, t("wordsDiff.kind", { kind: kindWords(change.kind) })) : ""),
+      el("td", { "data-label": t("wordsDiff.active", { version: activeVersion }) }, (change ? change.before : base.get(k)) ?? "—"),
       el(
         "td",
-        {},
+        { "data-label": t("wordsDiff.draft") },
         after ?? "—",
         change && change.differences && change.differences.length ? el("ul", { class: "differences" }, change.differences.map((d) => el("li", {}, d))) : null,
       ),
@@ -33,8 +53,18 @@ export function wordsDiff(described, activeVersion) {
   return el(
     "table",
     { class: "words-diff" },
-    el("caption", {}, described.changes.length ? `${described.changes.length} change(s) against v${activeVersion}` : `No change against v${activeVersion}`),
-    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, ""), el("th", { scope: "col" }, `Active (v${activeVersion})`), el("th", { scope: "col" }, "Draft"))),
+    el(
+      "caption",
+      {},
+      described.changes.length
+        ? t("wordsDiff.changes", { count: described.changes.length, version: activeVersion })
+        : t("wordsDiff.noChange", { version: activeVersion }),
+    ),
+    el(
+      "thead",
+      {},
+      el("tr", {}, el("th", { scope: "col" }, ""), el("th", { scope: "col" }, t("wordsDiff.active", { version: activeVersion })), el("th", { scope: "col" }, t("wordsDiff.draft"))),
+    ),
     el("tbody", {}, rows),
   );
 }

@@ -4,7 +4,8 @@
 // at their line, a comparison with the active version in words, a what-if replay in
 // business terms, then publish and activate.
 
-import { api, ApiError, describe, el, format, say, startPage, table } from "./console.js";
+import { api, ApiError, describe, el, say, startPage, table } from "./console.js";
+import { fmt, locale, t } from "./i18n.js";
 import { getAt, setAt } from "./builder-controls.js";
 import { lineAndColumn, locateValues, placeOf } from "./json-places.js";
 import { diffLines, withContext } from "./line-diff.js";
@@ -23,7 +24,7 @@ const gutter = document.getElementById("gutter");
 const errorsBox = document.getElementById("editor-errors");
 const builderErrors = document.getElementById("builder-errors");
 const status = document.getElementById("rulesets-status");
-const panels = Object.fromEntries(TABS.map((t) => [t, document.getElementById(`panel-${t}`)]));
+const panels = Object.fromEntries(TABS.map((tab) => [tab, document.getElementById(`panel-${tab}`)]));
 
 let active = { version: null, ruleset: null };
 let published = null; // the version the last publish made, offered for activation
@@ -47,12 +48,12 @@ let sentencesTimer = null;
 
 // ---- versions -------------------------------------------------------------------------
 
-async function activate(version, verb) {
+async function activate(version, rollBack) {
   try {
     await api(`/v1/rulesets/${version}/activate`, { method: "POST" });
-    say(status, `${verb} version ${version}: it is now active.`, "ok");
+    say(status, t(rollBack ? "rulesets.rolledBack" : "rulesets.activated", { version }), "ok");
   } catch (error) {
-    say(status, `Version ${version} was not activated: ${describe(error)}`, "error");
+    say(status, t("rulesets.notActivated", { version, reason: describe(error) }), "error");
     return;
   }
   if (version === published) {
@@ -68,19 +69,26 @@ async function loadVersions() {
   const rows = [...listing.rulesets].sort((x, y) => y.version - x.version);
   document.getElementById("versions").replaceChildren(
     table(
-      "Published versions, newest first",
-      ["Version", "Name", "Published by", "Published at", "State", ""],
+      t("rulesets.versions.caption"),
+      [
+        t("rulesets.versions.version"),
+        t("rulesets.versions.name"),
+        t("rulesets.versions.publishedBy"),
+        t("rulesets.versions.publishedAt"),
+        t("rulesets.versions.state"),
+        "",
+      ],
       rows.map((v) => {
-        const state = v.active ? el("strong", { class: "active-mark" }, "● active") : "";
-        const verb = active.version !== null && v.version < active.version ? "Rolled back to" : "Activated";
+        const state = v.active ? el("strong", { class: "active-mark" }, t("rulesets.versions.active")) : "";
+        const rollBack = active.version !== null && v.version < active.version;
         const action = v.active
           ? ""
           : el(
               "button",
-              { type: "button", "data-version": v.version, onclick: () => activate(v.version, verb) },
-              verb === "Activated" ? `Activate v${v.version}` : `Roll back to v${v.version}`,
+              { type: "button", "data-version": v.version, onclick: () => activate(v.version, rollBack) },
+              t(rollBack ? "rulesets.rollBackTo" : "rulesets.activate", { version: v.version }),
             );
-        return [`v${v.version}`, v.name, v.published_by, format.time(v.published_at), state, action];
+        return [`v${v.version}`, v.name, v.published_by, fmt.dateTime(v.published_at), state, action];
       }),
     ),
   );
@@ -104,7 +112,7 @@ function selectTab(name, { focus = false } = {}) {
 function wireTabs() {
   for (const tab of TABS) document.getElementById(`tab-${tab}`).addEventListener("click", () => selectTab(tab));
   document.querySelector('[role="tablist"]').addEventListener("keydown", (event) => {
-    const current = TABS.findIndex((t) => document.getElementById(`tab-${t}`).getAttribute("aria-selected") === "true");
+    const current = TABS.findIndex((tab) => document.getElementById(`tab-${tab}`).getAttribute("aria-selected") === "true");
     const next = { ArrowRight: current + 1, ArrowLeft: current - 1, Home: 0, End: TABS.length - 1 }[event.key];
     if (next === undefined) return;
     event.preventDefault();
@@ -153,7 +161,7 @@ async function refreshSentences(document) {
   } catch (error) {
     // An invalid draft keeps its last sentences: validation says what is wrong with it.
     if (!(error instanceof ApiError && error.status === 422)) {
-      say(status, `The rules could not be put in words: ${describe(error)}`, "error");
+      say(status, t("rulesets.noSentences", { reason: describe(error) }), "error");
     }
     return;
   }
@@ -237,7 +245,7 @@ function markFields(errors) {
     return { ...error, control };
   });
   builderErrors.replaceChildren(
-    el("h3", {}, `${errors.length} problem(s): this draft cannot be published yet`),
+    el("h3", {}, t("rulesets.draftProblems", { count: errors.length })),
     el(
       "ol",
       { class: "error-list" },
@@ -279,7 +287,7 @@ function where(path) {
       words.push(item && item.id ? item.id : `#${Number(part) + 1}`);
     } else words.push(part.replaceAll("_", " "));
   }
-  const text = words.join(" › ") || "the ruleset";
+  const text = words.join(" › ") || t("rulesets.theRuleset");
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
@@ -335,7 +343,7 @@ function showErrors(title, errors, spans) {
           el(
             "button",
             { type: "button", class: "place", onclick: () => reveal(p.start, p.end) },
-            `Line ${p.line}, column ${p.column}`,
+            t("rulesets.lineColumn", { line: p.line, column: p.column }),
           ),
           " ",
           p.path !== undefined ? el("code", {}, p.path || "/") : "",
@@ -358,7 +366,7 @@ function candidate() {
     spans = locateValues(editor.value);
   } catch (error) {
     if (!(error instanceof SyntaxError)) throw error;
-    showErrors("The text is not valid JSON", [{ message: error.message, offset: error.offset }], null);
+    showErrors(t("rulesets.notJson"), [{ message: error.message, offset: error.offset }], null);
     return null;
   }
   return { document: JSON.parse(editor.value), spans };
@@ -376,12 +384,12 @@ async function validate({ quiet = false } = {}) {
     return false;
   }
   if (!answer.valid) {
-    showErrors(`${answer.errors.length} error(s): this ruleset cannot be published`, answer.errors, parsed.spans);
+    showErrors(t("rulesets.invalid", { count: answer.errors.length }), answer.errors, parsed.spans);
     return false;
   }
   clearErrors();
   refreshSentences(parsed.document);
-  const ok = "Valid: this ruleset can be published.";
+  const ok = t("rulesets.valid");
   errorsBox.replaceChildren(el("p", { class: "ok" }, ok));
   if (!quiet) builderErrors.replaceChildren(el("p", { class: "ok" }, ok));
   return true;
@@ -401,7 +409,8 @@ function ruleChanges(before, after) {
 
 /** The draft and the active version in sentences, and what changed (rules/describe.py). */
 function described(document) {
-  return api("/v1/rulesets/describe", { method: "POST", body: { candidate: document, base_version: null } });
+  // The server words the sentences in the console's language.
+  return api("/v1/rulesets/describe", { method: "POST", query: { locale }, body: { candidate: document, base_version: null } });
 }
 
 async function showDiff() {
@@ -412,14 +421,14 @@ async function showDiff() {
   const lines = withContext(diffLines(before, after));
   const { added, removed, changed } = ruleChanges(active.ruleset, parsed.document);
   const summary = [
-    ["Rules added", added],
-    ["Rules removed", removed],
-    ["Rules changed", changed],
+    [t("rulesets.diff.added"), added],
+    [t("rulesets.diff.removed"), removed],
+    [t("rulesets.diff.changed"), changed],
   ].filter(([, ids]) => ids.length);
   document.getElementById("diff-summary").replaceChildren(
     lines.length
-      ? el("ul", {}, summary.map(([what, ids]) => el("li", {}, `${what}: ${ids.join(", ")}`)))
-      : el("p", {}, `No change against active version v${active.version}.`),
+      ? el("ul", {}, summary.map(([what, ids]) => el("li", {}, t("rulesets.diff.item", { what, ids: ids.join(", ") }))))
+      : el("p", {}, t("rulesets.diff.none", { version: active.version })),
   );
   document.getElementById("diff-lines").replaceChildren(
     ...lines.map(([kind, line]) =>
@@ -430,7 +439,7 @@ async function showDiff() {
   try {
     document.getElementById("diff-words").replaceChildren(wordsDiff(await described(parsed.document), active.version));
   } catch (error) {
-    say(status, `The comparison in words failed: ${describe(error)}`, "error");
+    say(status, t("rulesets.diff.failed", { reason: describe(error) }), "error");
   }
 }
 
@@ -438,35 +447,35 @@ async function showDiff() {
 
 function replayReport(result) {
   const rows = [
-    ["Leads replayed", format.count(result.leads_replayed)],
-    ["Events replayed", format.count(result.events_replayed)],
-    ["Assignments that change", format.count((result.assignments || []).length)],
-    ["Rules the candidate changes", (result.rules_changed || []).join(", ") || "none"],
+    [t("replay.leads"), fmt.count(result.leads_replayed)],
+    [t("replay.events"), fmt.count(result.events_replayed)],
+    [t("replay.assignments"), fmt.count((result.assignments || []).length)],
+    [t("replay.rulesChanged"), (result.rules_changed || []).join(", ") || t("replay.none")],
   ];
-  const name = (id) => (id ? ctx.words.rep(id) : "pool");
+  const name = (id) => (id ? ctx.words.rep(id) : t("replay.pool"));
   return [
-    el("p", {}, result.unchanged ? "Nothing a user would see changes." : "Changes under this candidate:"),
-    table("Replay summary", ["", ""], rows),
+    el("p", {}, result.unchanged ? t("replay.unchanged") : t("replay.changes")),
+    table(t("replay.summaryCaption"), ["", ""], rows),
     table(
-      "Assignments that change",
-      ["Lead", "From", "To"],
+      t("replay.assignments"),
+      [t("replay.lead"), t("replay.from"), t("replay.to")],
       (result.assignments || []).map((a) => [
         el("a", { href: `/leads/${a.lead_id}` }, a.lead_id),
         `${name(a.from_owner)} (${a.from_team || "—"})`,
         `${name(a.to_owner)} (${a.to_team || "—"})`,
       ]),
-      { empty: "No assignment changes." },
+      { empty: t("replay.noAssignments") },
     ),
     table(
-      "Outcomes that change",
-      ["What", "", "Before", "After"],
+      t("replay.outcomes"),
+      [t("replay.what"), "", t("replay.before"), t("replay.after")],
       [...(result.movements || []), ...(result.rules || [])].map((m) => [
         m.kind,
         m.detail,
-        format.count(m.baseline),
-        format.count(m.candidate),
+        fmt.count(m.baseline),
+        fmt.count(m.candidate),
       ]),
-      { empty: "No outcome changes." },
+      { empty: t("replay.noOutcomes") },
     ),
   ];
 }
@@ -483,20 +492,20 @@ async function runReplay() {
   report.replaceChildren();
   summary.replaceChildren();
   progress.value = 0;
-  say(replayStatus, "Starting the replay…");
+  say(replayStatus, t("replay.starting"));
   const days = Number(document.getElementById("replay-window").value);
   const from = days ? new Date(Date.now() - days * 86400000).toISOString() : undefined;
   let replayId;
   try {
-    ({ replay_id: replayId } = await api("/v1/replays", { method: "POST", body: { ruleset: parsed.document, from } }));
+    ({ replay_id: replayId } = await api("/v1/replays", { method: "POST", query: { locale }, body: { ruleset: parsed.document, from } }));
   } catch (error) {
     if (error instanceof ApiError && error.status === 422) {
       // The candidate's own errors come back under /ruleset: show them in the editor.
       const own = error.details.filter((d) => String(d.path || "").startsWith("/ruleset"));
       const errors = own.map((d) => ({ ...d, path: d.path.slice("/ruleset".length) }));
-      if (errors.length) showErrors("The replay refused this ruleset", errors, parsed.spans);
+      if (errors.length) showErrors(t("replay.refused"), errors, parsed.spans);
     }
-    say(replayStatus, `The replay was not started: ${describe(error)}`, "error");
+    say(replayStatus, t("replay.notStarted", { reason: describe(error) }), "error");
     return;
   }
   for (;;) {
@@ -511,23 +520,24 @@ async function runReplay() {
     if (total) progress.value = done / total;
     if (run.status === "succeeded") {
       progress.value = 1;
-      say(replayStatus, "Replay finished.", "ok");
+      say(replayStatus, t("replay.finished"), "ok");
       const result = run.result || {};
       // In business terms, with names and the period (replay/summary.py).
       summary.replaceChildren(...(result.summary || []).map((s) => el("li", {}, s)));
-      report.replaceChildren(el("details", {}, el("summary", {}, "The detailed report"), ...replayReport(result)));
+      report.replaceChildren(el("details", {}, el("summary", {}, t("replay.details")), ...replayReport(result)));
       report.querySelector("details").open = true;
       return;
     }
     if (run.status === "failed") {
-      say(replayStatus, `The replay failed: ${run.error}`, "error");
+      say(replayStatus, t("replay.failed", { reason: run.error }), "error");
       return;
     }
     if (run.status === "cancelled") {
-      say(replayStatus, "The replay was cancelled.", "error");
+      say(replayStatus, t("replay.cancelled"), "error");
       return;
     }
-    say(replayStatus, `Replay ${run.status}: ${format.count(done)} of ${total ? format.count(total) : "?"} events.`);
+    const state = { queued: t("replay.queued"), running: t("replay.running"), cancelling: t("replay.cancelling") }[run.status];
+    say(replayStatus, t("replay.progress", { status: state || run.status, done: fmt.count(done), total: total ? fmt.count(total) : "?" }));
     await new Promise((resolve) => setTimeout(resolve, REPLAY_POLL_MS));
   }
 }
@@ -542,14 +552,14 @@ async function publish() {
     clearErrors();
     published = version;
     const offer = document.getElementById("activate-published");
-    offer.textContent = `Activate v${version}`;
+    offer.textContent = t("rulesets.activate", { version });
     offer.hidden = false;
-    say(status, `Published version ${version}. Activate it in the list above when you are ready.`, "ok");
+    say(status, t("rulesets.published", { version }), "ok");
   } catch (error) {
     if (error instanceof ApiError && error.status === 422 && error.details.length) {
-      showErrors("Not published: fix these first", error.details, parsed.spans);
+      showErrors(t("rulesets.notPublishedFix"), error.details, parsed.spans);
     } else {
-      say(status, `Not published: ${describe(error)}`, "error");
+      say(status, t("rulesets.notPublished", { reason: describe(error) }), "error");
     }
     return;
   }
@@ -566,10 +576,10 @@ startPage(async () => {
   document.getElementById("show-diff").addEventListener("click", showDiff);
   document.getElementById("run-replay").addEventListener("click", runReplay);
   document.getElementById("publish").addEventListener("click", publish);
-  document.getElementById("activate-published").addEventListener("click", () => activate(published, "Activated"));
+  document.getElementById("activate-published").addEventListener("click", () => activate(published, false));
   let directory;
   try {
-    [, ctx.schema, directory] = await Promise.all([loadVersions(), api("/v1/rulesets/schema"), api("/v1/directory")]);
+    [, ctx.schema, directory] = await Promise.all([loadVersions(), api("/v1/rulesets/schema", { query: { locale } }), api("/v1/directory")]);
   } catch (error) {
     say(status, describe(error), "error");
     return;
@@ -580,4 +590,4 @@ startPage(async () => {
   editor.value = JSON.stringify(active.ruleset ?? { name: "new", rules: [] }, null, 2);
   jsonEdited();
   document.body.dataset.builderReady = "true";
-});
+}, { namespaces: ["rulesets"] });

@@ -3,6 +3,7 @@
 // the last keystroke.
 
 import { api, describe, el } from "./console.js";
+import { locale, t } from "./i18n.js";
 
 const WAIT_MS = 300;
 const pending = new WeakMap();
@@ -11,20 +12,20 @@ const pending = new WeakMap();
 export function previewInto(node, template) {
   clearTimeout(pending.get(node));
   if (!template || typeof template.subject !== "string" || typeof template.body !== "string") {
-    node.replaceChildren(el("p", { class: "muted" }, "No preview: the template needs a subject and a body."));
+    node.replaceChildren(el("p", { class: "muted" }, t("preview.needsBoth")));
     return;
   }
   pending.set(
     node,
     setTimeout(async () => {
       try {
-        const answer = await api("/v1/rulesets/preview-template", { method: "POST", body: { template } });
+        const answer = await api("/v1/rulesets/preview-template", { method: "POST", query: { locale }, body: { template } });
         node.replaceChildren(
-          el("p", { class: "preview-subject" }, el("strong", {}, "Subject: "), answer.subject),
+          el("p", { class: "preview-subject" }, el("strong", {}, t("preview.subject")), answer.subject),
           el("pre", { class: "preview-body" }, answer.body),
         );
       } catch (error) {
-        node.replaceChildren(el("p", { class: "error" }, `No preview: ${describe(error)}`));
+        node.replaceChildren(el("p", { class: "error" }, t("preview.failed", { reason: describe(error) })));
       }
     }, WAIT_MS),
   );

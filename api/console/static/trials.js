@@ -5,7 +5,8 @@
 // The page's own module (rulesets.js) starts the page; this one waits until the console is
 // signed in, then renders and refreshes every few seconds while the tab is visible.
 
-import { api, describe, el, format, say, table } from "./console.js";
+import { api, describe, el, say, table } from "./console.js";
+import { fmt, t } from "./i18n.js";
 
 const REFRESH_MS = 10000;
 
@@ -25,25 +26,28 @@ async function loadNames() {
   }
 }
 
-const nameOf = (id) => (id === null || id === undefined ? "nobody" : id === "(pool)" ? "the pool" : names.get(id) || id);
+const nameOf = (id) => (id === null || id === undefined ? t("trials.nobody") : id === "(pool)" ? t("trials.pool") : names.get(id) || id);
 
 /** "12 of 80 decisions differ: 9 leads would go to Zhang Min instead of Li Wei; …" */
 function sentence(report) {
-  const verb = report.mode === "canary" ? "went" : "would go";
-  if (!report.triggers_compared) return "No decisions compared yet.";
-  const head = `${format.count(report.disagreeing)} of ${format.count(report.triggers_compared)} decisions differ`;
-  const moves = report.assignment_moves.map(
-    (m) => `${format.count(m.count)} lead(s) ${verb} to ${nameOf(m.to_owner)} instead of ${nameOf(m.from_owner)}`,
+  if (!report.triggers_compared) return t("trials.noneCompared");
+  const head = t("trials.differ", { count: report.disagreeing, differ: fmt.count(report.disagreeing), compared: fmt.count(report.triggers_compared) });
+  const moves = report.assignment_moves.map((m) =>
+    t(report.mode === "canary" ? "trials.moved" : "trials.wouldMove", {
+      count: m.count,
+      leads: fmt.count(m.count),
+      to: nameOf(m.to_owner),
+      from: nameOf(m.from_owner),
+    }),
   );
-  const pool = report.pool_returns.map(
-    (p) => `${p.change > 0 ? "+" : ""}${p.change} return(s) to the pool (${p.reason})`,
+  const signed = (n) => `${n > 0 ? "+" : ""}${n}`;
+  const pool = report.pool_returns.map((p) => t("trials.poolReturns", { count: Math.abs(p.change), change: signed(p.change), reason: p.reason }));
+  const notes = report.notifications.map((n) =>
+    t("trials.notifications", { count: Math.abs(n.change), change: signed(n.change), notification: n.notification }),
   );
-  const notes = report.notifications.map(
-    (n) => `${n.change > 0 ? "+" : ""}${n.change} notification(s) ${n.notification}`,
-  );
-  const failed = report.failures ? [`${format.count(report.failures)} evaluation(s) failed`] : [];
+  const failed = report.failures ? [t("trials.failures", { count: report.failures, failures: fmt.count(report.failures) })] : [];
   const details = [...moves, ...pool, ...notes, ...failed];
-  return details.length ? `${head}: ${details.join("; ")}.` : `${head}.`;
+  return details.length ? t("trials.sentence", { head, details: details.join(t("trials.joiner")) }) : t("trials.sentenceShort", { head });
 }
 
 async function act(path, body, done) {
@@ -59,27 +63,30 @@ async function act(path, body, done) {
 function trialCard(trial, report) {
   const what =
     trial.mode === "canary"
-      ? `Version ${trial.version} is the canary for ${format.percent(trial.share)} of new leads`
-      : `Version ${trial.version} runs in shadow`;
+      ? t("trials.isCanary", { version: trial.version, share: fmt.percent(trial.share) })
+      : t("trials.isShadow", { version: trial.version });
   const canary = report.canary_leads
     ? el(
         "p",
         {},
-        `Since the start: ${format.count(report.canary_leads.in_canary)} lead(s) in the canary, ` +
-          `${format.count(report.canary_leads.not_in_canary)} not.`,
+        t("trials.canaryLeads", {
+          count: report.canary_leads.in_canary,
+          inCanary: fmt.count(report.canary_leads.in_canary),
+          notInCanary: fmt.count(report.canary_leads.not_in_canary),
+        }),
       )
     : null;
   const byRule = report.by_rule.length
     ? table(
-        "Differences by rule",
-        ["Rule", "Decisions"],
-        report.by_rule.map((r) => [r.rule_id, format.count(r.count)]),
+        t("trials.byRule"),
+        [t("trials.rule"), t("trials.decisions")],
+        report.by_rule.map((r) => [r.rule_id, fmt.count(r.count)]),
       )
     : null;
   return el(
     "article",
     { class: "trial", "data-version": trial.version, "data-mode": trial.mode },
-    el("h3", {}, `${what} (since ${format.time(trial.started_at)}, by ${trial.started_by || "—"})`),
+    el("h3", {}, t("trials.heading", { what, since: fmt.dateTime(trial.started_at), by: trial.started_by || "—" })),
     el("p", { class: "trial-summary" }, sentence(report)),
     canary,
     byRule,
@@ -90,17 +97,17 @@ function trialCard(trial, report) {
         "button",
         {
           type: "button",
-          onclick: () => act(`/v1/rulesets/${trial.version}/promote`, undefined, `Version ${trial.version} is now active.`),
+          onclick: () => act(`/v1/rulesets/${trial.version}/promote`, undefined, t("trials.promoted", { version: trial.version })),
         },
-        `Promote v${trial.version}`,
+        t("trials.promote", { version: trial.version }),
       ),
       el(
         "button",
         {
           type: "button",
-          onclick: () => act(`/v1/rulesets/${trial.version}/stop`, undefined, `The trial of version ${trial.version} stopped.`),
+          onclick: () => act(`/v1/rulesets/${trial.version}/stop`, undefined, t("trials.stopped", { version: trial.version })),
         },
-        `Stop v${trial.version}`,
+        t("trials.stop", { version: trial.version }),
       ),
     ),
   );
@@ -113,7 +120,7 @@ function candidateRow(version) {
     max: "0.99",
     step: "0.01",
     value: "0.1",
-    "aria-label": `Canary share for v${version.version} (a fraction, 0.1 = 10%)`,
+    "aria-label": t("trials.shareLabel", { version: version.version }),
   });
   return [
     `v${version.version}`,
@@ -122,9 +129,9 @@ function candidateRow(version) {
       "button",
       {
         type: "button",
-        onclick: () => act(`/v1/rulesets/${version.version}/shadow`, undefined, `Version ${version.version} runs in shadow.`),
+        onclick: () => act(`/v1/rulesets/${version.version}/shadow`, undefined, t("trials.shadowStarted", { version: version.version })),
       },
-      `Shadow v${version.version}`,
+      t("trials.shadow", { version: version.version }),
     ),
     el(
       "span",
@@ -139,10 +146,10 @@ function candidateRow(version) {
             act(
               `/v1/rulesets/${version.version}/canary`,
               { share: Number(share.value) },
-              `Version ${version.version} is the canary for ${format.percent(Number(share.value))} of new leads.`,
+              t("trials.canaryStarted", { version: version.version, share: fmt.percent(Number(share.value)) }),
             ),
         },
-        `Canary v${version.version}`,
+        t("trials.canary", { version: version.version }),
       ),
     ),
   ];
@@ -152,18 +159,21 @@ async function render() {
   try {
     const [listing, trials] = await Promise.all([api("/v1/rulesets"), api("/v1/rulesets/trials")]);
     const reports = await Promise.all(
-      trials.trials.map((t) => api(`/v1/rulesets/${t.version}/trial-report`)),
+      trials.trials.map((trial) => api(`/v1/rulesets/${trial.version}/trial-report`)),
     );
     running.replaceChildren(
       ...(trials.trials.length
-        ? trials.trials.map((t, i) => trialCard(t, reports[i]))
-        : [el("p", { class: "muted" }, "No version is on trial.")]),
+        ? trials.trials.map((trial, i) => trialCard(trial, reports[i]))
+        : [el("p", { class: "muted" }, t("trials.none"))]),
     );
     const startable = listing.rulesets.filter((v) => !v.mode).sort((x, y) => y.version - x.version);
     candidates.replaceChildren(
-      table("Published versions you can try", ["Version", "Name", "Shadow", "Canary (share of new leads)"], startable.map(candidateRow), {
-        empty: "Publish a version to try it.",
-      }),
+      table(
+        t("trials.candidates"),
+        [t("trials.version"), t("trials.name"), t("trials.shadowColumn"), t("trials.canaryColumn")],
+        startable.map(candidateRow),
+        { empty: t("trials.publishFirst") },
+      ),
     );
   } catch (error) {
     say(status, describe(error), "error");

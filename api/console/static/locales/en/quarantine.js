@@ -1,0 +1,32 @@
+// The words of the quarantine page (what failed for one lead, retry and skip), in English.
+export default {
+  "quarantine.title": "Quarantine",
+  "quarantine.intro":
+    "What failed for one lead and was set aside so that every other lead goes on: an event that could not be delivered to the lead's workflow, a read model that could not take it, or a decision whose rules kept failing. Each is tried again on its own with backoff; after the last attempt it is parked and waits for you. Retry once the cause is fixed; Skip drops the event that failed for that stage and goes on with the lead's later events. Acting needs an admin key.",
+  "quarantine.showClosed": "Also show resolved and skipped items",
+  "quarantine.stage.delivery": "Delivery to the lead's workflow",
+  "quarantine.stage.decision": "The lead's decisions (rules)",
+  "quarantine.stage.projection": "Read model {name}",
+  "quarantine.status.retrying": "retrying",
+  "quarantine.status.parked": "parked",
+  "quarantine.status.resolved": "resolved",
+  "quarantine.status.skipped": "skipped",
+  "quarantine.retryAsked": "Retry asked ({status}).",
+  "quarantine.skipAsked": "Skip asked ({status}).",
+  "quarantine.retry": "Retry",
+  "quarantine.skip": "Skip",
+  "quarantine.open": {
+    one: "{count} item open: {parked} parked, {retrying} retrying.",
+    other: "{count} items open: {parked} parked, {retrying} retrying.",
+  },
+  "quarantine.nothing": "Nothing waits in the quarantine.",
+  "quarantine.caption": "Quarantine items, oldest first",
+  "quarantine.column.stage": "Stage",
+  "quarantine.column.lead": "Lead",
+  "quarantine.column.event": "Event",
+  "quarantine.column.status": "Status",
+  "quarantine.column.attempts": "Attempts",
+  "quarantine.column.lastFailed": "Last failed",
+  "quarantine.column.error": "Error",
+  "quarantine.column.act": "Act",
+};
