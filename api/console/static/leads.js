@@ -268,7 +268,7 @@ startPage(
         say(bulkStatus, t("leads.chooseRepFirst"), "error");
         return;
       }
-      const body = { lead_ids: [...selected], rep_id: rep, reason: document.getElementById("bulk-reason").value.trim() || "bulk reassign" };
+      const body = { lead_ids: [...selected], rep_id: rep, reason: document.getElementById("bulk-reason").value.trim() || t("leads.bulkReason") };
       try {
         await api("/v1/leads/reassign", { method: "POST", body });
         say(bulkStatus, t("leads.reassigned", { count: body.lead_ids.length, name: names.get(rep) || rep }), "ok");

@@ -33,6 +33,7 @@ export default {
   "leads.selected": { one: "{count} lead selected", other: "{count} leads selected" },
   "leads.reassignTo": "Reassign selected to",
   "leads.reason": "Reason",
+  "leads.bulkReason": "Bulk reassign from the lead list",
   "leads.reassign": "Reassign",
   "leads.chooseRep": "choose a rep",
   "leads.chooseRepFirst": "Choose the rep who takes the leads first.",

@@ -33,6 +33,7 @@ export default {
   "leads.selected": { other: "已选 {count} 条线索" },
   "leads.reassignTo": "将所选改派给",
   "leads.reason": "原因",
+  "leads.bulkReason": "从线索列表批量改派",
   "leads.reassign": "改派",
   "leads.chooseRep": "选择销售",
   "leads.chooseRepFirst": "请先选择接手的销售。",
