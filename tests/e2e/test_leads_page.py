@@ -93,7 +93,12 @@ def seeded(shared_dev: LeadflowDev) -> LeadflowDev:
             assert captured.status_code == 202, captured.text
             lead_id = captured.json()["lead_id"]
             # After whatever the rules decided on capture: the owner the test names.
-            time.sleep(1.0)
+            placed = time.monotonic() + 30
+            while time.monotonic() < placed:
+                lead = http.get(f"/v1/leads/{lead_id}").json()
+                if lead["owner"] or lead["in_pool"]:
+                    break
+                time.sleep(0.2)
             reassigned = http.post(
                 "/v1/events",
                 json={
