@@ -48,6 +48,7 @@ from api.routes import (
     tracking,
     trials,
     users,
+    views,
     words,
     work,
 )
@@ -153,6 +154,7 @@ def create_app(settings: Settings, tracer: Tracer | None = None) -> FastAPI:
     app.include_router(status.router)
     app.include_router(work.router)  # before `/v1/leads/{lead_id}`
     app.include_router(leads.router)
+    app.include_router(views.router)  # issue #19: saved views of the lead list
     app.include_router(consent.router)
     app.include_router(erasure.router)
     app.include_router(trials.router)  # before `/v1/rulesets/{version}`

@@ -25,12 +25,14 @@ from api.deps import SCOPE_OF
 from api.erasure_responses import ERASURE_MODELS
 from api.form_responses import FORM_MODELS
 from api.import_responses import IMPORT_MODELS
+from api.lead_query import MAX_TEXT, MAX_VALUES, MULTI_VALUED, VIEW_PARAMETERS
 from api.report_responses import REPORT_MODELS
 from api.responses import MODELS as ANSWER_MODELS
 from api.rule_word_responses import RULE_WORD_MODELS
 from api.template_preview_responses import TEMPLATE_PREVIEW_MODELS
 from api.trial_responses import TRIAL_MODELS
 from api.user_responses import USER_MODELS
+from api.view_responses import VIEW_MODELS
 from api.word_responses import WORD_MODELS
 from api.work_responses import WORK_MODELS
 from domain.directory import Directory
@@ -62,6 +64,7 @@ _, _ANSWER_DEFS = models_json_schema(
             *TRIAL_MODELS,
             *TEMPLATE_PREVIEW_MODELS,
             *WORK_MODELS,
+            *VIEW_MODELS,
             *WORD_MODELS,
             *USER_MODELS,
         ]
@@ -385,6 +388,42 @@ USER_CHANGES_BODY = _json_body(
         "additionalProperties": False,
     },
     examples={"disable": {"value": {"disabled": True}}},
+)
+
+
+def _view_parameter(name: str) -> dict[str, Any]:
+    text = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
+    if name == "in_pool":
+        return {"type": "boolean"}
+    if name in MULTI_VALUED:
+        return {"anyOf": [text, {"type": "array", "items": text, "maxItems": MAX_VALUES}]}
+    return text
+
+
+VIEW_BODY = _json_body(
+    {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 100},
+            "query": {
+                "type": "object",
+                "description": "The `GET /v1/leads` parameters the view applies.",
+                "properties": {name: _view_parameter(name) for name in VIEW_PARAMETERS},
+                "additionalProperties": False,
+            },
+        },
+        "required": ["name", "query"],
+        "additionalProperties": False,
+    },
+    examples={
+        "a view": {
+            "summary": "New and MQL leads of a company search, newest first",
+            "value": {
+                "name": "科技, new",
+                "query": {"q": "科技", "stage": ["new", "MQL"], "sort": "-created_at"},
+            },
+        }
+    },
 )
 
 

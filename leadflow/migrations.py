@@ -24,6 +24,7 @@ from store.keys import metadata as keys_metadata
 from store.leases import metadata as leases_metadata
 from store.positions import metadata as positions_metadata
 from store.quarantine import metadata as quarantine_metadata
+from store.saved_views import metadata as saved_views_metadata
 from store.sealing import metadata as sealing_metadata
 from store.shadow_decisions import metadata as shadow_metadata
 from store.users import metadata as users_metadata
@@ -43,6 +44,7 @@ def owned_metadata() -> MetaData:
         shadow_metadata,
         users_metadata,
         deadlines_metadata,
+        saved_views_metadata,
     ]
     declared += [projection.metadata for projection in projections()]
     for metadata in declared:

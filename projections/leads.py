@@ -13,8 +13,9 @@ change, and no value has to survive a round trip through a column type.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, get_origin, get_type_hints
@@ -36,6 +37,7 @@ from sqlalchemy import (
     Text,
     bindparam,
     false,
+    func,
     insert,
     literal,
     or_,
@@ -54,8 +56,21 @@ from projections.base import LogEntry, TableProjection
 NAME = "leads"
 
 _JSON = JSON().with_variant(JSONB(), "postgresql")
-# The columns a page of leads is filtered by; each has an index ending in the page order.
-FILTERS = ("owner", "team", "stage", "in_pool", "source")
+# The columns a page of leads is filtered by; each has an index ending in capture order.
+FILTERS = ("owner", "team", "stage", "in_pool", "source", "region", "channel")
+# The funnel's order: what sorting by stage means (`stage_rank`).
+STAGES = ("new", "MQL", "SQL", "opportunity", "won", "lost")
+# Each sort `GET /v1/leads` offers and the column it orders by (then `lead_id`); each has an
+# index (docs/leads-search.md). The keys are never null, so a keyset compares plainly.
+SORT_COLUMNS = {
+    "created_at": "created_at",
+    "name": "name_key",
+    "company": "company_key",
+    "stage": "stage_rank",
+    "score": "score",
+    "last_activity_at": "last_activity_at",
+    "owner": "owner_key",
+}
 # LeadState fields stored as they are.
 _PLAIN = (
     "lead_id",
@@ -138,9 +153,30 @@ def leads_table(metadata: MetaData, name: str = NAME) -> Table:
         Column("last_sequence", Integer(), nullable=False),
         Column("last_position", BigInteger(), nullable=False),
         Column("state", Text(), nullable=False),
+        # Derived for search and sorting (`search_keys`; migration 0008).
+        Column("search_text", Text(), nullable=False, server_default=""),
+        Column("name_key", String(), nullable=False, server_default=""),
+        Column("company_key", String(), nullable=False, server_default=""),
+        Column("owner_key", String(), nullable=False, server_default=""),
+        Column("stage_rank", Integer(), nullable=False, server_default="0"),
         PrimaryKeyConstraint("lead_id", name=f"pk_{name}"),
         Index(f"ix_{name}_created_at", "created_at", "lead_id"),
         *(Index(f"ix_{name}_{column}", column, "created_at", "lead_id") for column in FILTERS),
+        *(
+            Index(f"ix_{name}_by_{sort}", column, "lead_id")
+            for sort, column in SORT_COLUMNS.items()
+            if sort != "created_at"
+        ),
+        # A narrow index a search scans instead of the wide rows (`_few_found`).
+        Index(f"ix_{name}_search_scan", "search_text", "lead_id"),
+        # PostgreSQL: a trigram index, so `LIKE '%…%'` is an index search. (SQLite makes a
+        # plain index of it: alembic's comparison knows no index for one dialect only.)
+        Index(
+            f"ix_{name}_search",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ),
     )
 
 
@@ -189,9 +225,42 @@ def row_of(state: LeadState, position: int) -> dict[str, Any]:
     for name in _TIMES:
         row[name] = _utc(getattr(state, name))
     row["won_amount"] = _amount(state.won_amount)
+    row.update(search_keys(state.name, state.company, state.email, state.phone))
+    row["owner_key"] = state.owner or ""
+    row["stage_rank"] = stage_rank(state.stage)
     row["last_position"] = position
     row["state"] = json.dumps({name: getattr(state, name) for name in _STATE_FIELDS})
     return row
+
+
+def search_keys(
+    name: str | None, company: str | None, email: str | None, phone: str | None
+) -> dict[str, str]:
+    """The columns a search and a sort by name or company read: lower-cased name and
+    company, and `search_text`, one line each of name, company, email and the phone's
+    digits (empty once the lead is erased: its state holds none of them then)."""
+    name_key, company_key = fold(name or ""), fold(company or "")
+    lines = (name_key, company_key, fold(email or ""), digits_of(phone or ""))
+    return {
+        "name_key": name_key,
+        "company_key": company_key,
+        "search_text": "\n".join(lines) if any(lines) else "",
+    }
+
+
+def fold(text: str) -> str:
+    """Text as searches compare it: lower case (Chinese has no case and stays as it is)."""
+    return text.lower()
+
+
+def digits_of(text: str) -> str:
+    """The digits of a phone number however it is written ("+86 138-0013" → "86138")."""
+    return "".join(c for c in text if c.isascii() and c.isdigit())
+
+
+def stage_rank(stage: str) -> int:
+    """A stage's place in the funnel (an unknown stage sorts last)."""
+    return STAGES.index(stage) if stage in STAGES else len(STAGES)
 
 
 def state_of(stored: str) -> LeadState:
@@ -231,27 +300,69 @@ def _amount(value: str | None) -> Decimal | None:
 # --- reading -------------------------------------------------------------------------
 
 _LIVE = leads_table(MetaData())
+# A query that looks like a phone number (digits and the usual separators) also matches
+# the phone's digits, whatever the formatting on either side.
+_PHONE_LIKE = re.compile(r"[0-9+()\-.\s]*")
+_MIN_PHONE_DIGITS = 3
+_TIME_SORTS = ("created_at", "last_activity_at")
+_NUMBER_SORTS = ("stage", "score")
+# A search no index serves that finds at most this many leads reads them by id
+# (`_few_found`); the shortest text PostgreSQL's trigram index can look for.
+_FEW_MATCHES = 1000
+_TRIGRAM = 3
 
 
 @dataclass(frozen=True)
 class LeadFilters:
-    """What `GET /v1/leads` filters by; None matches every value."""
+    """What `GET /v1/leads` filters by. A tuple matches any of its values (empty: any
+    value); None matches everything; `created_to` is exclusive; `q` is a search of name,
+    company, email and phone (docs/leads-search.md)."""
 
-    owner: str | None = None
-    team: str | None = None
-    stage: str | None = None
+    owner: tuple[str, ...] = ()
+    team: tuple[str, ...] = ()
+    stage: tuple[str, ...] = ()
+    source: tuple[str, ...] = ()
+    region: tuple[str, ...] = ()
+    channel: tuple[str, ...] = ()
     in_pool: bool | None = None
-    source: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    q: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in FILTERS}
+        """The filters as JSON values (times in RFC 3339)."""
+        values = asdict(self)
+        for name in ("created_from", "created_to"):
+            if values[name] is not None:
+                values[name] = values[name].isoformat()
+        return {name: list(v) if isinstance(v, tuple) else v for name, v in values.items()}
+
+
+@dataclass(frozen=True)
+class LeadOrder:
+    """A page order: one of `SORT_COLUMNS`, ascending or descending, ties by lead id."""
+
+    sort: str = "created_at"
+    descending: bool = True
+
+    @classmethod
+    def parse(cls, text: str) -> LeadOrder:
+        """`name` or `-name` (descending); ValueError naming the sorts for anything else."""
+        sort = text.removeprefix("-")
+        if sort not in SORT_COLUMNS:
+            raise ValueError(f"sort by one of {', '.join(SORT_COLUMNS)}, with - for descending")
+        return cls(sort, text.startswith("-"))
+
+    def __str__(self) -> str:
+        return f"-{self.sort}" if self.descending else self.sort
 
 
 @dataclass(frozen=True)
 class LeadKey:
-    """A lead's place in the page order: by capture time, then id."""
+    """A lead's place in a page order: its sort value (a time in RFC 3339 UTC, a number or
+    text, as `key_of` gives it), then its id."""
 
-    created_at: str
+    value: str | int
     lead_id: str
 
 
@@ -260,48 +371,138 @@ def find_leads(
     filters: LeadFilters,
     after: LeadKey | None,
     limit: int,
+    *,
+    order: LeadOrder = LeadOrder(),
     scope: LeadScope = EVERYTHING,
 ) -> list[LeadState]:
-    """Up to `limit` leads matching `filters` within `scope`, in page order, after `after`."""
+    """Up to `limit` leads matching `filters` that `scope` may see, in `order`, after
+    `after`."""
     table = _LIVE
-    query = select(table.c.state)
-    visible = scope_clause(table, scope)
-    if visible is not None:
-        query = query.where(visible)
-    for name, value in filters.as_dict().items():
-        if value is not None:
-            query = query.where(table.c[name] == value)
+    query = select(table.c.state).where(*filter_clauses(table, filters))
+    if filters.q:
+        found = _few_found(conn, table, filters.q)
+        if found is not None:
+            query = query.where(table.c.lead_id.in_(found))
+    allowed = scope_clause(table, scope)
+    if allowed is not None:
+        query = query.where(allowed)
+    column = table.c[SORT_COLUMNS[order.sort]]
     if after is not None:
-        query = query.where(
-            tuple_(table.c.created_at, table.c.lead_id)
-            > tuple_(
-                literal(_utc(after.created_at), table.c.created_at.type),
-                literal(after.lead_id, table.c.lead_id.type),
-            )
-        )
-    query = query.order_by(table.c.created_at, table.c.lead_id).limit(limit)
-    return [state_of(stored) for stored in conn.execute(query).scalars()]
+        value = _utc(str(after.value)) if order.sort in _TIME_SORTS else after.value
+        place = tuple_(column, table.c.lead_id)
+        key = tuple_(literal(value, column.type), literal(after.lead_id, table.c.lead_id.type))
+        query = query.where(place < key if order.descending else place > key)
+    if order.descending:
+        query = query.order_by(column.desc(), table.c.lead_id.desc())
+    else:
+        query = query.order_by(column, table.c.lead_id)
+    return [state_of(stored) for stored in conn.execute(query.limit(limit)).scalars()]
+
+
+def filter_clauses(table: Table, filters: LeadFilters) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of `filters` on a `leads` table."""
+    clauses: list[ColumnElement[bool]] = []
+    for name in ("owner", "team", "stage", "source", "region", "channel"):
+        values: tuple[str, ...] = getattr(filters, name)
+        if len(values) == 1:
+            clauses.append(table.c[name] == values[0])
+        elif values:
+            clauses.append(table.c[name].in_(values))
+    if filters.in_pool is not None:
+        clauses.append(table.c.in_pool == filters.in_pool)
+    if filters.created_from is not None:
+        clauses.append(table.c.created_at >= filters.created_from.astimezone(UTC))
+    if filters.created_to is not None:
+        clauses.append(table.c.created_at < filters.created_to.astimezone(UTC))
+    if filters.q:
+        clauses.append(search_clause(table, filters.q))
+    return clauses
+
+
+def _few_found(conn: Connection, table: Table, q: str) -> list[str] | None:
+    """The ids of the leads `q` finds when they are few (at most _FEW_MATCHES) and no index
+    searches for them; else None.
+
+    SQLite cannot index `LIKE '%…%'`, nor can PostgreSQL's trigram index look for fewer than
+    three characters (a two-character Chinese name): left to itself the database walks the
+    sort's index and reads each wide row until a page is full, which is quick when matches
+    are many and reads the whole table when they are few (a phone number on SQLite: 0.8 s
+    over 100,000 leads). One pass over the narrow `search_text, lead_id` index finds them
+    instead; few, they are then read by id and sorted, many, the walk fills a page soon
+    (bench/lead_search.py)."""
+    needles = needles_of(q)
+    if conn.dialect.name == "postgresql" and min(len(n) for n in needles) >= _TRIGRAM:
+        return None
+    if conn.dialect.name == "sqlite":
+        # `instr` is a plain substring test: LIKE's ASCII case folding costs 4x more here.
+        contains = or_(*(func.instr(table.c.search_text, needle) > 0 for needle in needles))
+    else:
+        contains = search_clause(table, q)
+    query = select(table.c.lead_id).where(contains).limit(_FEW_MATCHES + 1)
+    found = list(conn.execute(query).scalars())
+    return found if len(found) <= _FEW_MATCHES else None
+
+
+def search_clause(table: Table, q: str) -> ColumnElement[bool]:
+    """Leads whose name, company or email contains `q` (any case), or whose phone's digits
+    contain the digits of a `q` written like a phone number."""
+    return or_(
+        *(table.c.search_text.like(_contains(needle), escape="\\") for needle in needles_of(q))
+    )
+
+
+def needles_of(q: str) -> list[str]:
+    """What a search looks for in `search_text`: the folded text, and its digits when it
+    looks like a phone number."""
+    needles = {fold(q.strip())}
+    digits = digits_of(q)
+    if len(digits) >= _MIN_PHONE_DIGITS and _PHONE_LIKE.fullmatch(q):
+        needles.add(digits)
+    return sorted(needles)
+
+
+def _contains(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def scope_clause(table: Table, scope: LeadScope) -> ColumnElement[bool] | None:
-    """The condition selecting the leads in `scope` (None: every lead): owned by one of its
-    owners, of one of its teams, or (with `pool`) in the pool. Each arm has its index
-    (`ix_leads_owner`, `_team`, `_in_pool`), so the database combines them in one query."""
+    """The leads `scope` allows, as a WHERE condition on a `leads` table: owned by one of its
+    owners, of one of its teams, or (with `pool`) in the pool; None for every lead."""
     if scope.everything:
         return None
-    arms: list[ColumnElement[bool]] = []
+    allowed: list[ColumnElement[bool]] = []
     if scope.owners:
-        arms.append(table.c.owner.in_(sorted(scope.owners)))
+        allowed.append(table.c.owner.in_(sorted(scope.owners)))
     if scope.teams:
-        arms.append(table.c.team.in_(sorted(scope.teams)))
+        allowed.append(table.c.team.in_(sorted(scope.teams)))
     if scope.pool:
-        arms.append(table.c.in_pool == true())
-    return or_(*arms) if arms else false()
+        allowed.append(table.c.in_pool == true())
+    return or_(*allowed) if allowed else false()
 
 
-def key_of(state: LeadState) -> LeadKey:
-    assert state.created_at is not None
-    return LeadKey(state.created_at, state.lead_id)
+def key_of(state: LeadState, order: LeadOrder = LeadOrder()) -> LeadKey:
+    """The lead's place in `order`: the value its row holds in the sort's column."""
+    value: str | int
+    match order.sort:
+        case "created_at" | "last_activity_at":
+            stored = _utc(getattr(state, order.sort))
+            assert stored is not None  # set by the capture that made the row
+            value = stored.isoformat()
+        case "name" | "company":
+            value = search_keys(state.name, state.company, None, None)[f"{order.sort}_key"]
+        case "stage":
+            value = stage_rank(state.stage)
+        case "score":
+            value = state.score
+        case _:
+            value = state.owner or ""
+    return LeadKey(value, state.lead_id)
+
+
+def sort_value_type(sort: str) -> type:
+    """What a cursor's value must be for `sort`: text (times too) or a number."""
+    return int if sort in _NUMBER_SORTS else str
 
 
 def find_lead(conn: Connection, lead_id: str) -> LeadState | None:

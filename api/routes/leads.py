@@ -14,61 +14,151 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
 
 from api.deadlines import DeadlineWords
 from api.deps import ReadCaller, StoreDep, require
 from api.errors import ApiError
-from api.responses import KEYED, LeadEvents, LeadPage, answer, refused
+from api.lead_export import export_rows
+from api.lead_query import DEFAULT_SORT, InvalidLeadQuery, parse_lead_query
+from api.responses import KEYED, LeadEvents, LeadPage, answer, component, refused
 from api.visibility import check_visible, visible_lead
 from api.work_responses import LeadDetail
 from domain.access import LeadScope
 from domain.state import LeadState, LoggedEvent
 from leadflow.bootstrap import Store
 from leadflow.tracing import trace_id_of
-from projections.leads import LeadFilters, LeadKey, find_leads, key_of
+from projections.leads import (
+    SORT_COLUMNS,
+    LeadFilters,
+    LeadKey,
+    LeadOrder,
+    find_leads,
+    key_of,
+    sort_value_type,
+)
 from store.deadlines import deadlines_of
 from store.keys import Caller
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"], dependencies=[Depends(require("read"))])
 
-Stage = Literal["new", "MQL", "SQL", "opportunity", "won", "lost"]
-FilterValue = Annotated[str | None, Query(min_length=1, max_length=200)]
-
-
-@router.get(
-    "",
-    response_model=answer(LeadPage),
-    responses=refused(
-        *KEYED, meanings={422: "A filter is not valid, or `cursor` is not one this API made."}
+FilterValues = Annotated[
+    list[str] | None,
+    Query(description="Repeat the parameter for several values: a lead matching any of them."),
+]
+TimeBound = Annotated[str | None, Query(max_length=40)]
+LIST_ANSWERS = {
+    200: {
+        "content": {
+            "application/json": {"schema": component(LeadPage.__name__)},
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": "\ufefflead_id,name,company,email,phone,stage,...\r\n",
+            },
+        }
+    },
+    **refused(
+        *KEYED, meanings={422: "A filter, `sort` or `cursor` is not valid: `details` names it."}
     ),
-)
+}
+
+
+@router.get("", response_model=None, responses=LIST_ANSWERS)
 async def list_leads(
     store: StoreDep,
     caller: ReadCaller,
-    owner: FilterValue = None,
-    team: FilterValue = None,
-    stage: Stage | None = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Search: name, company or email containing it (any case), or a phone "
+            "number containing its digits however either is formatted.",
+        ),
+    ] = None,
+    owner: FilterValues = None,
+    team: FilterValues = None,
+    stage: FilterValues = None,
+    source: FilterValues = None,
+    region: FilterValues = None,
+    channel: FilterValues = None,
     in_pool: bool | None = None,
-    source: FilterValue = None,
+    created_from: Annotated[
+        str | None, Query(max_length=40, description="Inclusive: a date or date-time.")
+    ] = None,
+    created_to: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="A date (that whole day included, UTC) or date-time (exclusive).",
+        ),
+    ] = None,
+    sort: Annotated[
+        str,
+        Query(
+            max_length=40,
+            description="One of " + ", ".join(SORT_COLUMNS) + "; `-` first for descending.",
+        ),
+    ] = DEFAULT_SORT,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
-) -> dict[str, Any]:
-    """Leads matching every given filter, oldest capture first, `limit` at a time; pass
-    `next_cursor` back as `cursor` for the next page (null: no more). A person signed in
-    sees only the leads their role allows (docs/access.md)."""
-    filters = LeadFilters(owner=owner, team=team, stage=stage, in_pool=in_pool, source=source)
-    after = None if cursor is None else _decode_cursor(cursor, filters)
-    found = await run_in_threadpool(_find, store, filters, after, limit + 1, caller.lead_scope)
+    format_: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
+) -> dict[str, Any] | Response:
+    """Leads the caller may see matching the search and every given filter, in `sort` order
+    (default newest first), `limit` at a time; pass `next_cursor` back as `cursor` for the
+    next page (null: no more). `format=csv`: every such lead (at most 100,000) as CSV,
+    without paging."""
+    given = {
+        "q": q,
+        "owner": owner,
+        "team": team,
+        "stage": stage,
+        "source": source,
+        "region": region,
+        "channel": channel,
+        "in_pool": None if in_pool is None else str(in_pool).lower(),
+        "created_from": created_from,
+        "created_to": created_to,
+        "sort": sort,
+    }
+    values = {k: v if isinstance(v, list) else [v] for k, v in given.items() if v is not None}
+    try:
+        asked = parse_lead_query(values)
+    except InvalidLeadQuery as invalid:
+        raise ApiError(
+            422,
+            "invalid_request",
+            "the request is not valid",
+            [
+                {"path": f"/{name}", "message": message, "in": "query"}
+                for name, message in invalid.problems
+            ],
+        ) from None
+    filters, order, scope = asked.filters, asked.order, caller.lead_scope
+    if format_ == "csv":
+        return StreamingResponse(
+            export_rows(store, filters, order, scope),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="leads.csv"'},
+        )
+    after = None if cursor is None else _decode_cursor(cursor, filters, order)
+    found = await run_in_threadpool(_find, store, filters, order, after, limit + 1, scope)
     page = found[:limit]
-    next_cursor = _encode_cursor(key_of(page[-1]), filters) if len(found) > limit else None
+    next_cursor = None
+    if len(found) > limit:
+        next_cursor = _encode_cursor(key_of(page[-1], order), filters, order)
     return {"items": [lead_body(state) for state in page], "next_cursor": next_cursor}
 
 
 def _find(
-    store: Store, filters: LeadFilters, after: LeadKey | None, limit: int, scope: LeadScope
+    store: Store,
+    filters: LeadFilters,
+    order: LeadOrder,
+    after: LeadKey | None,
+    limit: int,
+    scope: LeadScope,
 ) -> list[LeadState]:
     with store.engine.connect() as conn:
-        return find_leads(conn, filters, after, limit, scope)
+        return find_leads(conn, filters, after, limit, order=order, scope=scope)
 
 
 def lead_body(state: LeadState) -> dict[str, Any]:
@@ -80,33 +170,39 @@ def lead_body(state: LeadState) -> dict[str, Any]:
     return body
 
 
-# A cursor is opaque to clients: base64url of the last lead's place in the page order and a
-# digest of the filters, so a cursor reused with other filters is refused, not misapplied.
+# A cursor is opaque to clients: base64url of the sort, the last lead's place in it and a
+# digest of the filters and sort, so a cursor reused with others is refused, not misapplied.
 
 
-def _filters_digest(filters: LeadFilters) -> str:
-    canonical = json.dumps(filters.as_dict(), sort_keys=True)
+def _query_digest(filters: LeadFilters, order: LeadOrder) -> str:
+    canonical = json.dumps([filters.as_dict(), str(order)], sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def _encode_cursor(key: LeadKey, filters: LeadFilters) -> str:
-    raw = json.dumps([key.created_at, key.lead_id, _filters_digest(filters)])
+def _encode_cursor(key: LeadKey, filters: LeadFilters, order: LeadOrder) -> str:
+    raw = json.dumps([order.sort, key.value, key.lead_id, _query_digest(filters, order)])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, filters: LeadFilters) -> LeadKey:
+def _decode_cursor(cursor: str, filters: LeadFilters, order: LeadOrder) -> LeadKey:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, lead_id, digest = json.loads(raw)
-        # As `_encode_cursor` writes them: a time with its offset, one a UTC datetime can
-        # hold (a crafted year 1 or 9999 overflowed in the query), and a lead id.
-        after = datetime.fromisoformat(created_at)
-        if after.tzinfo is None:
-            raise ValueError("a cursor's time has an offset")
-        key = LeadKey(after.astimezone(UTC).isoformat(), str(UUID(lead_id)))
+        sort, value, lead_id, digest = json.loads(raw)
+        if sort != order.sort or type(value) is not sort_value_type(sort):
+            raise ValueError("a cursor of another sort")
+        if isinstance(value, int) and not -(2**31) <= value < 2**31:
+            raise ValueError("a number no lead holds")
+        if sort in ("created_at", "last_activity_at"):
+            # As `_encode_cursor` writes them: a time with its offset, one a UTC datetime can
+            # hold (a crafted year 1 or 9999 overflowed in the query).
+            after = datetime.fromisoformat(str(value))
+            if after.tzinfo is None:
+                raise ValueError("a cursor's time has an offset")
+            value = after.astimezone(UTC).isoformat()
+        key = LeadKey(value, str(UUID(lead_id)))
     except (binascii.Error, ValueError, TypeError, OverflowError) as exc:
         raise _bad_cursor("not a cursor from this API: pass next_cursor back unchanged") from exc
-    if digest != _filters_digest(filters):
+    if digest != _query_digest(filters, order):
         raise _bad_cursor("this cursor was made for other filters: keep them the same")
     return key
 

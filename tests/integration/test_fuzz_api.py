@@ -46,6 +46,7 @@ from replay.jobs import replays
 from store.keys import api_keys, key_generation
 from store.positions import log_positions
 from store.quarantine import quarantine
+from store.saved_views import saved_views
 from store.users import user_sessions, users
 
 ADMIN_KEY = "lf_test_admin"
@@ -222,6 +223,7 @@ def written(conn: Connection, store: Store) -> dict[str, Any]:
         "users": sorted(conn.execute(select(users)).all()),
         "user_sessions": sorted(conn.execute(select(user_sessions)).all()),
         "replays": conn.execute(select(func.count()).select_from(replays)).scalar_one(),
+        "saved_views": sorted(conn.execute(select(saved_views)).all(), key=repr),
         # The log's snapshots of long streams (eventsourcing's table beside the events).
         "snapshots": conn.execute(
             select(func.count()).select_from(table("leadflow_snapshots"))
@@ -294,6 +296,7 @@ READ_A_BODY = {
     ("post", "/v1/users"),
     ("patch", "/v1/users/{user_id}"),
     ("post", "/v1/leads/reassign"),
+    ("post", "/v1/views"),
     # Not JSON: empty, or the RFC 8058 one-click form.
     ("post", "/t/u/{message_id}"),
 }

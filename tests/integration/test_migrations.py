@@ -101,10 +101,29 @@ CREATED_BY_LATER_MIGRATIONS = (
     "shadow_decisions",
     "user_sessions",
     "users",
+    "saved_views",
 )
-# Columns a migration after 0001 adds to a table 0001 created.
+# Indexes and columns a migration after 0001 adds to a table 0001 created.
+INDEXES_ADDED_BY_LATER_MIGRATIONS = (
+    "ix_leads_region",
+    "ix_leads_channel",
+    "ix_leads_search",
+    "ix_leads_search_scan",
+    *(
+        f"ix_leads_by_{sort}"
+        for sort in ("name", "company", "stage", "score", "last_activity_at", "owner")
+    ),
+)
 ADDED_BY_LATER_MIGRATIONS = {
-    "leads": ("do_not_contact", "do_not_contact_reason"),
+    "leads": (
+        "do_not_contact",
+        "do_not_contact_reason",
+        "search_text",
+        "name_key",
+        "company_key",
+        "owner_key",
+        "stage_rank",
+    ),
     "assignments": ("received_at",),
 }
 
@@ -116,6 +135,9 @@ def _before_migrations(engine: Engine) -> None:
     for name in CREATED_BY_LATER_MIGRATIONS:
         metadata.remove(metadata.tables[name])
     metadata.tables["api_keys"].c.key_id.nullable = True
+    leads = metadata.tables["leads"]
+    for index in [i for i in leads.indexes if i.name in INDEXES_ADDED_BY_LATER_MIGRATIONS]:
+        leads.indexes.remove(index)
     metadata.create_all(engine)
     with engine.begin() as conn:
         for table, columns in ADDED_BY_LATER_MIGRATIONS.items():

@@ -294,7 +294,9 @@ def test_leads_page_by_capture_time_with_filters_and_no_gaps_or_repeats(
     store = app_store(client)
     ids = capture_120_leads(store)
     project(store)
-    order = [str(lead_id) for lead_id in sorted(ids, key=lambda i: (ids.index(i) // 2, str(i)))]
+    # Newest capture first (ties: the greater id first).
+    oldest_first = sorted(ids, key=lambda i: (ids.index(i) // 2, str(i)))
+    order = [str(lead_id) for lead_id in reversed(oldest_first)]
 
     paged = every_page(client, limit=7)
     assert [item["lead_id"] for item in paged] == order
@@ -369,8 +371,10 @@ def test_a_cursor_altered_to_a_time_the_api_never_writes_is_422(
         capture(store, f"c{i}@example.com", at=T0 + timedelta(minutes=i))
     project(store)
     cursor = client.get("/v1/leads", params={"limit": 1}, headers=ADMIN).json()["next_cursor"]
-    _, lead_id, digest = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    altered = base64.urlsafe_b64encode(json.dumps([created_at, lead_id, digest]).encode())
+    sort, _, lead_id, digest = json.loads(
+        base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    )
+    altered = base64.urlsafe_b64encode(json.dumps([sort, created_at, lead_id, digest]).encode())
     response = client.get("/v1/leads", params={"cursor": altered.decode()}, headers=ADMIN)
     assert response.status_code == 422, response.text
     assert response.json()["error"]["details"][0]["path"] == "/cursor"

@@ -327,3 +327,26 @@ export function pageSetting(name) {
   const meta = document.querySelector(`meta[name="leadflow-${name}"]`);
   return meta ? meta.content : "";
 }
+
+// --- issue #19, "find": an answer that is not JSON (the lead list's CSV export) ----------
+
+/** Calls the public API like `api` (GET, the signed-in key) and resolves to the answer's
+ * body as a Blob; rejects with ApiError. */
+export async function apiBlob(path, { query } = {}) {
+  const url = new URL(path, window.location.origin);
+  for (const [name, value] of Object.entries(query || {})) {
+    if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, value);
+  }
+  const headers = { Authorization: `Bearer ${sessionStorage.getItem(KEY_SLOT) || ""}` };
+  const response = await fetch(url, { headers, cache: "no-store", credentials: "omit" });
+  if (!response.ok) {
+    let answer = null;
+    try {
+      answer = await response.json();
+    } catch {
+      answer = null;
+    }
+    throw new ApiError(response.status, answer);
+  }
+  return response.blob();
+}
