@@ -271,24 +271,24 @@ def test_dashboard_shows_the_seeded_numbers(browser: Browser) -> None:
     assert roi["type"] == "line"
     assert {d["label"]: d["data"] for d in roi["datasets"]} == {"autumn": [-1], "spring": [3]}
     roi_rows = {r[0]: [r[2], r[3], r[4]] for r in browser.rows("#campaign-roi table:first-of-type")}
-    # Amounts in the server's currency (CNY; "CN¥" in English), ROI to two places.
+    # Amounts in the server's currency (CNY: "¥", in English too), ROI to two places.
     assert roi_rows == {
-        "autumn": ["CN¥1,000.00", "CN¥0.00", "-1"],
-        "spring": ["CN¥2,000.00", "CN¥8,000.00", "3"],
+        "autumn": ["¥1,000.00", "¥0.00", "-1"],
+        "spring": ["¥2,000.00", "¥8,000.00", "3"],
     }
     *totals, overall = browser.rows("#campaign-roi table:last-of-type")
     assert totals == [
-        ["autumn", "CN¥1,000.00", "CN¥0.00", "-1"],
-        ["spring", "CN¥2,000.00", "CN¥8,000.00", "3"],
+        ["autumn", "¥1,000.00", "¥0.00", "-1"],
+        ["spring", "¥2,000.00", "¥8,000.00", "3"],
     ]
     # All campaigns together (with its definition): the Marketing ROI tile's number.
     assert overall[0].startswith("All campaigns")
-    assert overall[1:] == ["CN¥3,000.00", "CN¥8,000.00", "1.67"]
+    assert overall[1:] == ["¥3,000.00", "¥8,000.00", "1.67"]
 
     assert browser.chart("#leaderboard")["datasets"][0]["data"] == [8000]
     assert browser.rows("#leaderboard") == [
-        ["1", "rep", "rep-east-1", "east", "1", "CN¥8,000.00"],
-        ["1", "team", "east", "east", "1", "CN¥8,000.00"],
+        ["1", "rep", "rep-east-1", "east", "1", "¥8,000.00"],
+        ["1", "team", "east", "east", "1", "¥8,000.00"],
     ]
 
     efficiency = {(r[0], r[1]): r for r in browser.rows("#follow-up-efficiency")}
@@ -309,8 +309,8 @@ def test_dashboard_shows_the_seeded_numbers(browser: Browser) -> None:
         )
     )
     assert tiles == {
-        "CAC": "CN¥3,000.00",
-        "LTV": "CN¥8,000.00",
+        "CAC": "¥3,000.00",
+        "LTV": "¥8,000.00",
         "LTV:CAC": "2.67",
         "MQL → SQL": "66.7%",
         "Marketing ROI": "1.67",

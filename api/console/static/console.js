@@ -1,5 +1,5 @@
 // What every console page shares: the API key (session storage only), calls to the public
-// API with it, the sign-in form, the language, and small DOM and formatting helpers.
+// API with it, the sign-in form, the language, and small DOM helpers (formatting is i18n.js's `fmt`).
 
 import { loadMessages, locale, setLocale, t, translate } from "./i18n.js";
 
@@ -121,26 +121,6 @@ function headerText(header) {
   if (header instanceof Node) return header.textContent;
   return header === undefined || header === null ? "" : String(header);
 }
-
-export const format = {
-  count: (n) => (n === null || n === undefined ? "—" : Number(n).toLocaleString("en-US")),
-  money: (n) =>
-    n === null || n === undefined
-      ? "—"
-      : Number(n).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 }),
-  percent: (f) => (f === null || f === undefined ? "—" : `${(Number(f) * 100).toFixed(1)}%`),
-  ratio: (n) => (n === null || n === undefined ? "—" : Number(n).toFixed(2)),
-  pValue: (p) =>
-    p === null || p === undefined ? "—" : Number(p) < 0.001 ? "< 0.001" : Number(p).toFixed(3),
-  duration(seconds) {
-    if (seconds === null || seconds === undefined) return "—";
-    const s = Math.round(Number(seconds));
-    if (s < 60) return `${s} s`;
-    if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
-    return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
-  },
-  time: (iso) => (iso ? new Date(iso).toLocaleString("sv-SE", { timeZoneName: "short" }) : "—"),
-};
 
 /** Shows `message` in the status region `node` (an element with role=status or alert). */
 export function say(node, message, kind = "info") {

@@ -128,7 +128,12 @@ export const fmt = {
   /** ¥1,200,000.00 (`CNY`), $1,200.50; `compact` shows ¥120万 in zh-CN, ¥1.2M in en. */
   money(amount, currency = "CNY", { compact = false } = {}) {
     if (missing(amount)) return DASH;
-    const options = { style: "currency", currency: currency || "CNY" };
+    // narrowSymbol: ¥ in English too (the default writes CN¥ outside Chinese).
+    const options = {
+      style: "currency",
+      currency: currency || "CNY",
+      currencyDisplay: "narrowSymbol",
+    };
     if (compact) Object.assign(options, { notation: "compact", maximumFractionDigits: 1 });
     return formatter("number", options).format(Number(amount));
   },

@@ -3,7 +3,7 @@
 // can be bookmarked or shared and the browser's back button works; owners and teams are
 // picked by their directory names while the API gets their ids (docs/leads-search.md).
 
-import { api, apiBlob, describe, el, say, startPage } from "./console.js";
+import { api, apiBlob, currentUser, describe, el, say, startPage } from "./console.js";
 import { fmt, t } from "./i18n.js";
 
 const PAGE_SIZE = 50;
@@ -183,8 +183,10 @@ startPage(
       say(status, t(cursor ? "leads.shownMore" : "leads.shown", { count: found.length }));
     }
 
+    // A rep may not reassign (the API refuses it): no bar for them.
+    const mayReassign = currentUser()?.role !== "rep";
     function showBulk() {
-      bulk.hidden = selected.size === 0;
+      bulk.hidden = selected.size === 0 || !mayReassign;
       document.getElementById("bulk-count").textContent = t("leads.selected", { count: selected.size });
     }
 
@@ -270,8 +272,15 @@ startPage(
       }
       const body = { lead_ids: [...selected], rep_id: rep, reason: document.getElementById("bulk-reason").value.trim() || t("leads.bulkReason") };
       try {
-        await api("/v1/leads/reassign", { method: "POST", body });
-        say(bulkStatus, t("leads.reassigned", { count: body.lead_ids.length, name: names.get(rep) || rep }), "ok");
+        const { results } = await api("/v1/leads/reassign", { method: "POST", body });
+        const name = names.get(rep) || rep;
+        const refused = results.filter((result) => result.status !== "reassigned");
+        if (refused.length) {
+          const why = refused.map((result) => `${result.lead_id.slice(0, 8)}: ${result.error.message}`);
+          say(bulkStatus, t("leads.reassignedSome", { done: results.length - refused.length, count: results.length, name, refused: why.join("; ") }), "error");
+        } else {
+          say(bulkStatus, t("leads.reassigned", { count: results.length, name }), "ok");
+        }
         selected.clear();
         showBulk();
         load(true);

@@ -41,6 +41,7 @@ export default {
     one: "Reassigned {count} lead to {name}.",
     other: "Reassigned {count} leads to {name}.",
   },
+  "leads.reassignedSome": "Reassigned {done} of {count} leads to {name}; refused: {refused}",
   "leads.select": "Select {name}",
   "leads.selectColumn": "Select",
   "leads.caption": "Leads",

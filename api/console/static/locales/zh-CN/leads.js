@@ -38,6 +38,7 @@ export default {
   "leads.chooseRep": "选择销售",
   "leads.chooseRepFirst": "请先选择接手的销售。",
   "leads.reassigned": { other: "已将 {count} 条线索改派给 {name}。" },
+  "leads.reassignedSome": "已将 {count} 条中的 {done} 条线索改派给 {name}；被拒绝：{refused}",
   "leads.select": "选择 {name}",
   "leads.selectColumn": "选择",
   "leads.caption": "线索",
