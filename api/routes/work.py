@@ -22,6 +22,7 @@ from api.errors import ApiError
 from api.ingest_writer import GroupCommitter
 from api.openapi_bodies import reassign_body
 from api.responses import KEYED, READS_BODY, answer, refused
+from api.sessions import actor_of
 from api.work_responses import Reassigned, Worklist
 from domain.acting import NotPermitted, managed_teams
 from domain.errors import DomainError, FieldError
@@ -139,7 +140,9 @@ async def _reassign_one(
     if fault is not None:
         return _refused(lead_id, NotPermitted(fault))
     try:
-        [appended] = await writer.append([event], [None], scope=caller.key_id)
+        [appended] = await writer.append(
+            [event], [None], scope=caller.key_id, actor=actor_of(caller)
+        )
     except ItemRejected as rejected:
         return _refused(lead_id, rejected.cause)
     except DomainError as refusal:

@@ -8,6 +8,7 @@ screenshots with `LEADFLOW_README_SCREENS=1`), each checked for sideways overflo
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -61,13 +62,14 @@ def signed_in(dev: LeadflowDev, login: str, path: str, language: str = "zh-CN") 
     return browser
 
 
-def session_client(dev: LeadflowDev, login: str) -> httpx.Client:
+@contextlib.contextmanager
+def session_client(dev: LeadflowDev, login: str) -> Iterator[httpx.Client]:
     """An HTTP client signed in as `login` (the session cookie, the CSRF token)."""
-    http = httpx.Client(base_url=dev.api_url, timeout=30)
-    answered = http.post("/v1/session", json={"login": login, "password": PASSWORD})
-    assert answered.status_code == 200, answered.text
-    http.headers["X-CSRF-Token"] = answered.json()["csrf_token"]
-    return http
+    with httpx.Client(base_url=dev.api_url, timeout=30) as http:
+        answered = http.post("/v1/session", json={"login": login, "password": PASSWORD})
+        assert answered.status_code == 200, answered.text
+        http.headers["X-CSRF-Token"] = answered.json()["csrf_token"]
+        yield http
 
 
 def fits(browser: Browser, name: str) -> None:
