@@ -420,11 +420,6 @@ class Lead(Answer):
     has_phone: bool = Field(default=False, description="It has a phone number (for rules).")
 
 
-class LeadPage(Answer):
-    items: list[Lead]
-    next_cursor: str | None = Field(description="Pass back as `cursor`; null: no more.")
-
-
 class LeadEvent(Answer):
     """One event of a lead's stream: external, or decided (with the rule behind it)."""
 
@@ -675,8 +670,6 @@ MODELS: list[type[BaseModel]] = [
     FlowStatus,
     EventAccepted,
     BatchAccepted,
-    Lead,
-    LeadPage,
     LeadEvents,
     RuleVocabulary,
     RulesetValidation,

@@ -72,6 +72,17 @@ class LeadDetail(Lead):
     deadlines: list[Deadline]
 
 
+class ListedLead(Lead):
+    """A lead in a list: its state and its earliest running deadline (null: none)."""
+
+    next_deadline: Deadline | None
+
+
+class LeadPage(Answer):
+    items: list[ListedLead]
+    next_cursor: str | None = Field(description="Pass back as `cursor`; null: no more.")
+
+
 class ReassignError(Answer):
     code: str
     message: str
@@ -132,4 +143,11 @@ class Worklist(Answer):
     next_cursor: str | None
 
 
-WORK_MODELS: list[type[Answer]] = [LeadDetail, Deadline, Consequence, Reassigned, Worklist]
+WORK_MODELS: list[type[Answer]] = [
+    LeadDetail,
+    LeadPage,
+    Deadline,
+    Consequence,
+    Reassigned,
+    Worklist,
+]

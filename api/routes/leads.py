@@ -21,9 +21,9 @@ from api.deps import ReadCaller, StoreDep, require
 from api.errors import ApiError
 from api.lead_export import export_rows
 from api.lead_query import DEFAULT_SORT, InvalidLeadQuery, parse_lead_query
-from api.responses import KEYED, LeadEvents, LeadPage, answer, component, refused
+from api.responses import KEYED, LeadEvents, answer, component, refused
 from api.visibility import check_visible, visible_lead
-from api.work_responses import LeadDetail
+from api.work_responses import LeadDetail, LeadPage
 from domain.access import LeadScope
 from domain.state import LeadState, LoggedEvent
 from leadflow.bootstrap import Store
@@ -37,7 +37,7 @@ from projections.leads import (
     key_of,
     sort_value_type,
 )
-from store.deadlines import deadlines_of
+from store.deadlines import deadlines_of, next_deadlines
 from store.keys import Caller
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"], dependencies=[Depends(require("read"))])
@@ -146,7 +146,24 @@ async def list_leads(
     next_cursor = None
     if len(found) > limit:
         next_cursor = _encode_cursor(key_of(page[-1], order), filters, order)
-    return {"items": [lead_body(state) for state in page], "next_cursor": next_cursor}
+    items = await run_in_threadpool(_with_next_deadlines, store, page)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+def _with_next_deadlines(store: Store, page: list[LeadState]) -> list[dict[str, Any]]:
+    """Each lead's body with its earliest running deadline in words' terms (one query)."""
+    with store.engine.connect() as conn:
+        earliest = next_deadlines(conn, [state.lead_id for state in page])
+    words = DeadlineWords(store)
+    return [
+        {
+            **lead_body(state),
+            "next_deadline": (
+                words.body(earliest[state.lead_id], state) if state.lead_id in earliest else None
+            ),
+        }
+        for state in page
+    ]
 
 
 def _find(

@@ -382,7 +382,7 @@ def test_lead_search_and_lead_page(browser: Browser, seeded: Seeded) -> None:
     browser.wait(lambda d: "1 lead." in browser.text("#leads-status"), "the filtered list")
     assert "owner=rep-east-1" in browser.driver.current_url
     [row] = browser.rows("#leads-table")
-    assert row[1:7] == ["Ann", "—", "Won", "Li Wei", "East", "Website"]
+    assert row[1:8] == ["Ann", "—", "Won", "—", "Li Wei", "East", "Website"]  # won: no deadline
 
     browser.open("/leads?in_pool=true")
     browser.wait(lambda d: " lead" in browser.text("#leads-status"), "the pool filter")

@@ -23,7 +23,6 @@ import httpx
 import pytest
 from chromium import Browser, start_chromium
 from selenium.webdriver.common.by import By
-from selenium.webdriver.common.keys import Keys
 from test_console import ARTIFACTS, api_client, post, waited_for
 
 if TYPE_CHECKING:
@@ -92,9 +91,7 @@ def browser(shared_dev: LeadflowDev) -> Iterator[Browser]:
     browser = Browser(driver, shared_dev.api_url)
     try:
         browser.open("/dashboard")
-        browser.wait(lambda d: d.find_element(By.ID, "api-key").is_displayed(), "the sign-in form")
-        browser.press(shared_dev.admin_key, Keys.ENTER)
-        browser.wait(lambda d: d.find_element(By.ID, "main").is_displayed(), "the dashboard")
+        browser.sign_in(shared_dev.admin_key)
         yield browser
     finally:
         driver.quit()

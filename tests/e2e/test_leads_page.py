@@ -146,8 +146,10 @@ def test_search_filter_by_owner_name_and_sort_follow_the_url(browser: webdriver.
     wait_for(browser, shows(["张敏"]), "Li Wei's 科技 lead")
     assert query_of(browser)["owner"] == ["rep-east-1"]
     row = browser.find_elements(By.CSS_SELECTOR, "#leads-table tbody td")
-    # Stage and source as words, owner and team by their directory names.
-    stage, owner, team, source = (cell.text for cell in row[3:7])
+    # Stage and source as words, owner and team by their directory names; the next
+    # deadline in words.
+    stage, deadline, owner, team, source = (cell.text for cell in row[3:8])
+    assert "李伟" in deadline, deadline
     assert (stage, owner, team, source) == ("新线索", "李伟", team, "官网")
     assert team in ("华东", "华西")
 

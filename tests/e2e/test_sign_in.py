@@ -5,6 +5,7 @@ the admin user `leadflow dev` created signs in with the password it printed."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -75,7 +76,7 @@ def test_a_rep_signs_in_with_login_and_password_and_signs_out(shared_dev: Leadfl
         assert driver.find_element(By.ID, "who").text == "Li Wei · Rep"
         waited(
             driver,
-            lambda d: "lead(s)" in d.find_element(By.ID, "leads-status").text,
+            lambda d: re.fullmatch(r"\d+ leads?\.", d.find_element(By.ID, "leads-status").text),
             "the leads list",
         )
         # No key in the tab, and the session cookie is out of the page's reach (HttpOnly):

@@ -247,6 +247,10 @@ def test_a_lead_shows_its_deadlines_earliest_first_with_what_each_will_do(
         ("return_to_pool", "no_follow_up_48h", None),
         ("notify", None, "Liu Yang"),
     ]
+    # The list shows the earliest of them beside the lead.
+    project(client)
+    [item] = client.get("/v1/leads", params={"q": "g@x.io"}, headers=ADMIN).json()["items"]
+    assert item["next_deadline"] == body["deadlines"][0]
     # A follow-up cancels both and starts the idle timer, which no rule answers.
     followed = post(
         client,

@@ -5,6 +5,7 @@
 
 import { api, apiBlob, currentUser, describe, el, say, startPage } from "./console.js";
 import { fmt, t } from "./i18n.js";
+import { deadlineInWords, loadWords } from "./work-words.js";
 
 const PAGE_SIZE = 50;
 const SEARCH_DELAY_MS = 300;
@@ -19,6 +20,7 @@ const COLUMNS = [
   ["name", "name"],
   ["company", "company"],
   ["stage", "stage"],
+  ["deadline", null],
   ["owner", "owner"],
   ["team", null],
   ["source", null],
@@ -48,8 +50,10 @@ startPage(
     let cursor = null;
     let asked = 0; // answers to older questions are dropped
 
+    // The words of pool reasons, for the deadlines that send a lead back to the pool.
+    let words = { pool_reasons: {} };
     try {
-      directory = await api("/v1/directory");
+      [directory, words] = await Promise.all([api("/v1/directory"), loadWords()]);
     } catch (error) {
       say(status, describe(error), "error");
     }
@@ -140,6 +144,7 @@ startPage(
         el("a", { href: `/leads/${lead.lead_id}` }, lead.name || lead.email || lead.phone || lead.lead_id),
         lead.company,
         word("stages", lead.stage),
+        lead.next_deadline ? deadlineInWords(lead.next_deadline, words) : null,
         lead.owner ? names.get(lead.owner) || lead.owner : lead.in_pool ? t("leads.pool") : null,
         lead.team ? teamNames.get(lead.team) || lead.team : null,
         lead.source ? word("sources", lead.source) : null,
@@ -308,5 +313,5 @@ startPage(
 
     await Promise.all([load(true), loadViews()]);
   },
-  { namespaces: ["leads"] },
+  { namespaces: ["leads", "lead"] },
 );

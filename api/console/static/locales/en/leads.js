@@ -53,6 +53,7 @@ export default {
   "leads.column.name": "Name",
   "leads.column.company": "Company",
   "leads.column.stage": "Stage",
+  "leads.column.deadline": "Next deadline",
   "leads.column.owner": "Owner",
   "leads.column.team": "Team",
   "leads.column.source": "Source",

@@ -50,6 +50,7 @@ export default {
   "leads.column.name": "姓名",
   "leads.column.company": "公司",
   "leads.column.stage": "阶段",
+  "leads.column.deadline": "下一个时限",
   "leads.column.owner": "负责人",
   "leads.column.team": "团队",
   "leads.column.source": "来源",
