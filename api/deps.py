@@ -65,6 +65,22 @@ WorkflowsDep = Annotated[LeadWorkflows | None, Depends(get_workflows)]
 SCOPE_OF: dict[Callable[..., Awaitable[Caller]], str] = {}
 
 
+def unthrottled_address(request: Request) -> str:
+    """The client's address; 429 while it is refused for failing to authenticate too often
+    (with a key, a session or a password)."""
+    failures: FailedAuthentications = request.app.state.failed_authentications
+    address = request.client.host if request.client else "unknown"
+    retry_after = failures.retry_after(address)
+    if retry_after is not None:
+        raise ApiError(
+            429,
+            "too_many_failed_authentications",
+            f"too many failed authentications from {address}: try again in {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        )
+    return address
+
+
 @functools.cache
 def require(scope: str) -> Callable[..., Awaitable[Caller]]:
     """A dependency that lets the request through only with a key, or (without an
@@ -78,15 +94,7 @@ def require(scope: str) -> Callable[..., Awaitable[Caller]]:
     async def check(request: Request) -> Caller:
         store: Store = request.app.state.store
         failures: FailedAuthentications = request.app.state.failed_authentications
-        address = request.client.host if request.client else "unknown"
-        retry_after = failures.retry_after(address)
-        if retry_after is not None:
-            raise ApiError(
-                429,
-                "too_many_failed_authentications",
-                f"too many failed authentications from {address}: try again in {retry_after} s",
-                headers={"Retry-After": str(retry_after)},
-            )
+        address = unthrottled_address(request)
         header = request.headers.get("authorization", "")
         if not header:
             signed_in = await session_of(request)

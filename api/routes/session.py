@@ -17,7 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.auth_failures import FailedAuthentications
-from api.deps import JsonBody, StoreDep
+from api.deps import JsonBody, StoreDep, unthrottled_address
 from api.errors import ApiError
 from api.openapi_bodies import PREFERENCES_BODY, SESSION_ONLY, SIGN_IN_BODY
 from api.responses import KEYED, READS_BODY, answer, refused
@@ -62,15 +62,7 @@ async def sign_in(request: Request, body: JsonBody, store: StoreDep) -> JSONResp
     token, and sets the `leadflow_session` cookie (HttpOnly, SameSite=Lax, Secure over
     https). The session ends after 12 h unused or 7 days after sign-in."""
     failures: FailedAuthentications = request.app.state.failed_authentications
-    address = request.client.host if request.client else "unknown"
-    retry_after = failures.retry_after(address)
-    if retry_after is not None:
-        raise ApiError(
-            429,
-            "too_many_failed_authentications",
-            f"too many failed authentications from {address}: try again in {retry_after} s",
-            headers={"Retry-After": str(retry_after)},
-        )
+    address = unthrottled_address(request)
     login, password = _credentials(body)
     opened = await run_in_threadpool(_sign_in, store, login, password)
     if opened is None:
