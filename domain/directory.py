@@ -128,6 +128,9 @@ class Rep(_Entry):
     team: Id
     capacity: Annotated[int, Field(ge=0)]
     active: bool = True
+    # Their DingTalk / WeCom account: how they sign in there and are @-mentioned.
+    dingtalk_user_id: str | None = None
+    wecom_user_id: str | None = None
     locale: Locale | None = Field(
         None, description="The language of messages to them (none: LEADFLOW_LOCALE)"
     )

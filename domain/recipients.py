@@ -94,8 +94,6 @@ def _on_channel(channel: Channel, recipient: str, mention: str | None = None) ->
 
 
 def _mention(person: Person | Rep, channel: Channel) -> str | None:
-    if not isinstance(person, Person):
-        return None
     if channel.kind == "dingtalk":
         return person.dingtalk_user_id
     if channel.kind == "wecom":

@@ -27,6 +27,7 @@ from api.oauth_providers import Provider, ProviderFailed, ProviderName, configur
 from api.responses import answer, refused
 from api.sessions import session_cookies, with_cookies
 from api.user_responses import SignInProviders
+from domain.directory import Person, Rep
 from leadflow.bootstrap import Store
 from leadflow.settings import Settings
 
@@ -115,9 +116,8 @@ async def callback(
 
 def _open_session(store: Store, provider: Provider, account: str) -> str:
     directory = store.rulebook.directory()
-    person = next(
-        (p for p in directory.people if getattr(p, provider.person_field) == account), None
-    )
+    people: list[Person | Rep] = [*directory.people, *directory.reps]
+    person = next((p for p in people if getattr(p, provider.person_field) == account), None)
     if person is None:
         raise ApiError(
             403,

@@ -22,7 +22,11 @@ from leadflow.settings import Settings
 from store.rulebook import default_directory_document
 
 # The code the fake provider accepts for each account it knows; any other code fails.
-DINGTALK_CODES = {"code-liu": "union-liu-yang", "code-stranger": "union-nobody"}
+DINGTALK_CODES = {
+    "code-liu": "union-liu-yang",
+    "code-li": "union-li-wei",
+    "code-stranger": "union-nobody",
+}
 WECOM_CODES = {"code-zhao": "ZhaoLei", "code-sun": "SunHui"}
 CLIENT_SECRET = "dingtalk-secret"
 CORP_SECRET = "wecom-secret"
@@ -113,10 +117,14 @@ def client(settings: Settings, provider_url: str) -> Iterator[TestClient]:
         }
         for person in directory["people"]:
             person.update(ids.get(person["id"], {}))
+        for rep in directory["reps"]:
+            if rep["id"] == "rep-east-1":
+                rep["dingtalk_user_id"] = "union-li-wei"
         stored = test_client.put("/v1/directory", json=directory, headers=ADMIN)
         assert stored.status_code == 200, stored.text
         create_user(test_client, "liu@example.com", "manager", "mgr-east")
         create_user(test_client, "zhao@example.com", "manager", "mgr-west")
+        create_user(test_client, "li@example.com", "rep", "rep-east-1")
         yield test_client
 
 
@@ -155,6 +163,16 @@ def test_a_manager_signs_in_through_dingtalk(client: TestClient) -> None:
         "liu@example.com",
         "manager",
     )
+
+
+def test_a_rep_signs_in_through_dingtalk(client: TestClient) -> None:
+    query = started(client, "dingtalk")
+    back = client.get(
+        "/auth/dingtalk/callback", params={"code": "code-li", "state": query["state"]}
+    )
+    assert back.status_code == 302, back.text
+    who = client.get("/v1/session").json()["user"]
+    assert (who["login"], who["role"], who["person_id"]) == ("li@example.com", "rep", "rep-east-1")
 
 
 def test_a_manager_signs_in_through_wecom(client: TestClient) -> None:
