@@ -350,6 +350,7 @@ class Lead(Answer):
                     "first_response_at": None,
                     "last_activity_at": "2026-03-01T09:00:00+00:00",
                     "won_amount": None,
+                    "won_currency": None,
                     "unsubscribed": False,
                     "do_not_contact": False,
                     "do_not_contact_reason": None,
@@ -396,6 +397,7 @@ class Lead(Answer):
     first_response_at: Timestamp | None
     last_activity_at: Timestamp | None
     won_amount: str | None = Field(description="A decimal number, as text.")
+    won_currency: str | None = Field(description="ISO 4217, as the win gave it (e.g. CNY).")
     unsubscribed: bool = Field(
         description="The lead once unsubscribed (a fact; see do_not_contact)."
     )
