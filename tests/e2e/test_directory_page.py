@@ -110,6 +110,9 @@ def test_edit_reps_add_a_team_with_a_manager_picked_by_name_and_save(
         "team": "east",
         "capacity": 30,
         "active": True,
+        "dingtalk_user_id": None,
+        "wecom_user_id": None,
+        "locale": None,
     }
     north = next(t for t in stored["teams"] if t["id"] == "north")
     assert north == {
