@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -84,9 +84,13 @@ def page_text(driver: webdriver.Chrome, css: str) -> str:
 
 
 def wait_for(driver: webdriver.Chrome, condition: Callable[[webdriver.Chrome], T], what: str) -> T:
-    """`condition`'s first truthy answer within 30 s; else an AssertionError naming `what`."""
+    """`condition`'s first truthy answer within 30 s; else an AssertionError naming `what`.
+    An element the page redrew while the condition read it is stale: the condition is asked
+    again."""
     try:
-        return WebDriverWait(driver, WAIT_SECONDS).until(condition, message=what)
+        return WebDriverWait(
+            driver, WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException,)
+        ).until(condition, message=what)
     except WebDriverException as exc:
         raise AssertionError(f"{what} (page {driver.current_url})") from exc
 

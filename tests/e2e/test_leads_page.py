@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 from chromium import start_chromium
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -60,7 +61,11 @@ LEADS = [
 
 
 def wait_for(driver: webdriver.Chrome, condition: Any, what: str) -> Any:
-    return WebDriverWait(driver, WAIT_SECONDS).until(condition, message=what)
+    # The page redraws its lists as answers arrive: an element read mid-redraw is stale,
+    # and the condition is asked again.
+    return WebDriverWait(
+        driver, WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(condition, message=what)
 
 
 def shown_names(driver: webdriver.Chrome) -> list[str]:
