@@ -40,6 +40,13 @@ class LeadScope:
 EVERYTHING = LeadScope(everything=True)
 
 
+def managed_teams(person_id: str | None, directory: Directory) -> frozenset[str]:
+    """The ids of the teams `person_id` manages."""
+    if person_id is None:
+        return frozenset()
+    return frozenset(team.id for team in directory.teams if team.manager == person_id)
+
+
 def lead_scope(role: Role, person_id: str | None, directory: Directory) -> LeadScope:
     """The leads a person with `role`, who is `person_id` in the directory, may see."""
     if role in ("director", "admin"):
@@ -47,7 +54,4 @@ def lead_scope(role: Role, person_id: str | None, directory: Directory) -> LeadS
     owners = frozenset({person_id}) if person_id else frozenset()
     if role == "rep":
         return LeadScope(owners=owners, pool=True)
-    managed = frozenset(
-        team.id for team in directory.teams if person_id is not None and team.manager == person_id
-    )
-    return LeadScope(owners=owners, teams=managed, pool=True)
+    return LeadScope(owners=owners, teams=managed_teams(person_id, directory), pool=True)

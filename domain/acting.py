@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from domain.access import Role
+from domain.access import Role, managed_teams
 from domain.directory import Directory
 from domain.errors import DomainError, FieldError
 
@@ -69,13 +69,6 @@ class NotPermitted(DomainError):
     def __init__(self, fault: FieldError) -> None:
         super().__init__(fault.message, [fault.as_dict()])
         self.fault = fault
-
-
-def managed_teams(person_id: str | None, directory: Directory) -> frozenset[str]:
-    """The ids of the teams `person_id` manages."""
-    if person_id is None:
-        return frozenset()
-    return frozenset(team.id for team in directory.teams if team.manager == person_id)
 
 
 def _team_of(lead: LeadPlace, directory: Directory) -> str | None:

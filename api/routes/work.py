@@ -24,7 +24,8 @@ from api.openapi_bodies import reassign_body
 from api.responses import KEYED, READS_BODY, answer, refused
 from api.sessions import actor_of
 from api.work_responses import Reassigned, Worklist
-from domain.acting import NotPermitted, managed_teams
+from domain.access import managed_teams
+from domain.acting import NotPermitted
 from domain.errors import DomainError, FieldError
 from domain.events import IncomingEvent, parse_event
 from domain.state import LeadState
