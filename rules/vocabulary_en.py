@@ -112,6 +112,8 @@ POOL_REASONS: dict[str, str] = {
     "no_follow_up_48h": "No follow-up within 48 hours",
     "idle_7d": "No follow-up for 7 days",
     "released": "Released by its owner",
+    "rep_unavailable": "The rep the rule named could not take it",
+    "team_unavailable": "No one in the team the rule named could take it",
 }
 
 VARIABLE_WORDS: dict[str, str] = {

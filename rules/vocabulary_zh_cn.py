@@ -108,6 +108,8 @@ POOL_REASONS: dict[str, str] = {
     "no_follow_up_48h": "48 小时未跟进",
     "idle_7d": "7 天未跟进",
     "released": "负责人主动释放",
+    "rep_unavailable": "规则指定的销售无法接手",
+    "team_unavailable": "规则指定的团队无人可接手",
 }
 
 VARIABLE_WORDS: dict[str, str] = {

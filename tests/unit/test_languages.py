@@ -5,6 +5,7 @@ in natural Chinese, and how a language, an amount and a moment are chosen and wr
 from __future__ import annotations
 
 import copy
+import inspect
 import re
 from datetime import UTC, datetime
 from typing import Any, get_args
@@ -13,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from domain import lifecycle
 from domain.directory import InvalidDirectory, parse_directory
 from domain.events import LeadFollowedUpData
 from domain.locales import LOCALES, UnknownLocale, local_time, money, negotiate, parse_locale
@@ -87,7 +89,10 @@ def test_every_follow_up_kind_stage_and_variable_has_words(locale: str) -> None:
     kinds = set(get_args(get_args(LeadFollowedUpData.model_fields["kind"].annotation)[0]))
     assert kinds | {"wechat"} <= set(words.follow_up_kinds)
     assert set(words.stages) == {"new", "MQL", "SQL", "opportunity", "won", "lost"}
-    assert set(words.pool_reasons) == {"unassigned", "no_follow_up_48h", "idle_7d", "released"}
+    # The reasons the lifecycle itself gives, the default ruleset's and a release.
+    own = set(re.findall(r'to_pool\("(\w+)"', inspect.getsource(lifecycle)))
+    assert own == {"unassigned", "rep_unavailable", "team_unavailable"}
+    assert set(words.pool_reasons) == own | {"no_follow_up_48h", "idle_7d", "released"}
     assert set(VARIABLES) <= set(words.variables)
     assert set(words.variable_families) == set(VARIABLE_FAMILIES)
     assert set(ACTIONS) == set(words.actions) == set(words.params)
