@@ -14,6 +14,7 @@ import httpx
 import pytest
 from chromium import start_chromium
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -26,7 +27,11 @@ PASSWORD = "a rep's own password"
 
 
 def waited(driver: webdriver.Chrome, condition: Callable[[Any], Any], what: str) -> Any:
-    return WebDriverWait(driver, 30).until(condition, message=f"waiting for {what}")
+    # Signing out reloads the page: an element read across the reload is stale, and the
+    # condition is asked again.
+    return WebDriverWait(driver, 30, ignored_exceptions=(StaleElementReferenceException,)).until(
+        condition, message=f"waiting for {what}"
+    )
 
 
 def shown(element_id: str) -> Callable[[Any], bool]:
