@@ -71,12 +71,14 @@ def page(browser: Browser) -> Iterator[Browser]:
 
 
 def timeline(page: Browser) -> list[tuple[str, list[str]]]:
-    """Each timeline row's event type and cells."""
-    types = page.js(
-        "return [...document.querySelectorAll('#lead-timeline [data-type]')]"
-        ".map(n => n.dataset.type)"
+    """Each timeline row's event type and cells, read in one script: the page re-renders
+    its timeline as events arrive, and two reads could see two different renders."""
+    found: list[list[Any]] = page.js(
+        "return [...document.querySelectorAll('#lead-timeline tbody tr')].map(r => ["
+        " r.querySelector('[data-type]').dataset.type,"
+        " [...r.cells].map(c => c.textContent.replace(/\\s+/g, ' ').trim())])"
     )
-    return list(zip(types, page.rows("#lead-timeline"), strict=True))
+    return [(kind, cells) for kind, cells in found]
 
 
 def deadline_timers(page: Browser) -> list[str]:
