@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from projections.leads import STAGES, LeadFilters, LeadOrder
-from projections.reports import LATEST_BOUND, parse_bound
+from projections.reports import LATEST_BOUND, parse_bound, parse_zone
 
 # The parameters a view keeps (paging and the format are not part of a view).
 VIEW_PARAMETERS = (
@@ -24,6 +24,7 @@ VIEW_PARAMETERS = (
     "in_pool",
     "created_from",
     "created_to",
+    "tz",
     "sort",
 )
 # Those that take several values (repeat the parameter): a lead matching any of them.
@@ -68,8 +69,9 @@ def parse_lead_query(values: Mapping[str, list[str]]) -> LeadQuery:
     in_pool = _single(values, "in_pool", problems)
     if in_pool is not None and in_pool not in ("true", "false"):
         problems.append(("in_pool", "true or false"))
-    created_from = _bound(values, "created_from", problems, end=False)
-    created_to = _bound(values, "created_to", problems, end=True)
+    zone = _zone(values, problems)
+    created_from = _bound(values, "created_from", problems, zone, end=False)
+    created_to = _bound(values, "created_to", problems, zone, end=True)
     if created_from and created_to and created_to <= created_from:
         problems.append(("created_to", "must be after created_from"))
     order = LeadOrder()
@@ -146,17 +148,40 @@ def _single(
     return given[0] if given else None
 
 
+def _zone(values: Mapping[str, list[str]], problems: list[tuple[str, str]]) -> tzinfo:
+    """The zone whose midnights the date bounds mean: `tz`, else UTC."""
+    name = _single(values, "tz", problems)
+    if name is None:
+        return UTC
+    try:
+        return parse_zone(name)
+    except ValueError as exc:
+        problems.append(("tz", str(exc)))
+        return UTC
+
+
 def _bound(
-    values: Mapping[str, list[str]], name: str, problems: list[tuple[str, str]], *, end: bool
+    values: Mapping[str, list[str]],
+    name: str,
+    problems: list[tuple[str, str]],
+    zone: tzinfo,
+    *,
+    end: bool,
 ) -> datetime | None:
-    """A date or date-time; `created_to` as a date includes that whole day (UTC)."""
+    """A date (00:00 that day in `zone`) or date-time; `created_to` as a date includes that
+    whole day: it ends at the next day's midnight in `zone`."""
     raw = _single(values, name, problems)
     if raw is None:
         return None
     try:
-        bound = parse_bound(raw)
+        bound = parse_bound(raw, zone)
     except ValueError as exc:
         problems.append((name, str(exc)))
         return None
-    whole_day = end and len(raw.strip()) == 10 and bound < LATEST_BOUND
-    return bound + timedelta(days=1) if whole_day else bound
+    if not (end and len(raw.strip()) == 10):
+        return bound
+    try:
+        next_day = date.fromisoformat(raw.strip()) + timedelta(days=1)
+        return parse_bound(next_day.isoformat(), zone)
+    except (OverflowError, ValueError):  # the next midnight is past the latest bound
+        return LATEST_BOUND

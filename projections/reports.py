@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import ColumnElement, MetaData, Select, and_, case, exists, func, select
 from sqlalchemy.engine import Connection
@@ -98,6 +99,14 @@ class Window:
             return None
         end = self.end.astimezone(self.zone)
         return end.date() - timedelta(days=1) if end.time() == time() else end.date()
+
+
+def parse_zone(name: str) -> ZoneInfo:
+    """The IANA time zone `name`; raises ValueError saying what is accepted."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("must be an IANA time zone, e.g. Asia/Shanghai") from exc
 
 
 def parse_bound(raw: str, zone: tzinfo = UTC) -> datetime:

@@ -89,7 +89,15 @@ async def list_leads(
         str | None,
         Query(
             max_length=40,
-            description="A date (that whole day included, UTC) or date-time (exclusive).",
+            description="A date (that whole day included) or date-time (exclusive).",
+        ),
+    ] = None,
+    tz: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="IANA time zone whose midnights the date bounds mean (default UTC).",
+            examples=["Asia/Shanghai"],
         ),
     ] = None,
     sort: Annotated[
@@ -118,6 +126,7 @@ async def list_leads(
         "in_pool": None if in_pool is None else str(in_pool).lower(),
         "created_from": created_from,
         "created_to": created_to,
+        "tz": tz,
         "sort": sort,
     }
     values = {k: v if isinstance(v, list) else [v] for k, v in given.items() if v is not None}

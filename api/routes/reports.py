@@ -14,7 +14,7 @@ import csv
 import io
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
@@ -47,6 +47,7 @@ from projections.reports import (
     kpis_report,
     leaderboard_report,
     parse_bound,
+    parse_zone,
     sources_report,
 )
 
@@ -99,9 +100,9 @@ def _bound(path: str, raw: str | None, zone: ZoneInfo) -> Any:
 
 def _zone(name: str) -> ZoneInfo:
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise _invalid("/tz", "must be an IANA time zone, e.g. Asia/Shanghai") from exc
+        return parse_zone(name)
+    except ValueError as exc:
+        raise _invalid("/tz", str(exc)) from exc
 
 
 def _invalid(path: str, message: str) -> ApiError:

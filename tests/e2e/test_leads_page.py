@@ -212,3 +212,35 @@ def test_a_saved_view_is_picked_again_after_a_reload_and_exported(
     assert [row.split(",")[1:3] for row in rows] == [["王芳", "西部科技"], ["赵磊", "南方物流"]]
     # The phone is a number a spreadsheet must not read as a formula.
     assert all(row.split(",")[4].startswith("'+86") for row in rows)
+
+
+def test_date_filters_mean_days_in_the_persons_time_zone(
+    browser: webdriver.Chrome, seeded: LeadflowDev
+) -> None:
+    # Captured 2026-03-02 17:00 UTC: 03-03 01:00 in Shanghai, the console's time zone here.
+    headers = {"Authorization": f"Bearer {seeded.admin_key}"}
+    with httpx.Client(base_url=seeded.api_url, headers=headers, timeout=30) as http:
+        captured = http.post(
+            "/v1/events",
+            json={
+                "type": "lead.captured",
+                "occurred_at": "2026-03-02T17:00:00Z",
+                "data": {"name": "孙丽", "phone": "+8613800138099", "source": "website"},
+            },
+        )
+        assert captured.status_code == 202, captured.text
+        # The page asks once: only after the lead is in the read model.
+        projected = time.monotonic() + WAIT_SECONDS
+        while not http.get("/v1/leads", params={"q": "孙丽"}).json()["items"]:
+            assert time.monotonic() < projected, "the lead was not projected in time"
+            time.sleep(0.2)
+    browser.get(seeded.api_url + "/leads?created_from=2026-03-03&created_to=2026-03-03")
+    wait_for(browser, shows(["孙丽"]), "the lead captured on 03-03 in Shanghai")
+    browser.get(seeded.api_url + "/leads?created_from=2026-03-02&created_to=2026-03-02")
+    # In UTC the lead was captured on 03-02; in Shanghai nothing was.
+    wait_for(
+        browser,
+        lambda d: "没有匹配的线索" in d.find_element(By.ID, "leads-table").text,
+        "nothing on 03-02 in Shanghai",
+    )
+    assert shown_names(browser) == []

@@ -201,6 +201,13 @@ def test_an_erased_lead_is_not_found_by_its_erased_data(
         ({"created_from": "2026-03-04"}, {"Ann Lee", "王芳", '=HYPERLINK("x")', "李娜"}),
         ({"created_to": "2026-03-03"}, {"张敏", "张伟"}),  # a date: that day included
         ({"created_to": "2026-03-03T09:00:00Z"}, {"张敏"}),  # a time: exclusive
+        # Dates are UTC days unless `tz` names another zone: 张伟's 03-03 09:00 UTC is
+        # 03-02 23:00 in Honolulu.
+        ({"created_to": "2026-03-02"}, {"张敏"}),
+        ({"created_to": "2026-03-02", "tz": "Pacific/Honolulu"}, {"张敏", "张伟"}),
+        ({"created_from": "2026-03-03", "tz": "Pacific/Honolulu"}, {p[0] for p in PEOPLE[2:]}),
+        ({"created_to": "9999-12-31", "tz": "Asia/Shanghai"}, {p[0] for p in PEOPLE}),
+        ({"created_to": "2026-03-03T09:00:00Z", "tz": "Asia/Shanghai"}, {"张敏"}),
         (
             {"created_from": "2026-03-03T17:00:00+08:00", "created_to": "2026-03-04"},
             {"张伟", "Ann Lee"},
@@ -327,6 +334,8 @@ def test_every_sort_pages_through_every_matching_lead_once_in_order(client: Test
         ({"created_to": "2026-03-01T09:00:00"}, "/created_to"),  # no offset
         ({"created_from": "2026-03-05", "created_to": "2026-03-04"}, "/created_to"),
         ({"format": "xml"}, "/format"),
+        ({"tz": "Mars/Olympus_Mons", "created_from": "2026-03-01"}, "/tz"),
+        ({"tz": "+08:00"}, "/tz"),
     ],
 )
 def test_bad_search_filter_or_sort_is_422_naming_it(
@@ -420,13 +429,19 @@ def test_saved_views_are_created_listed_replaced_and_deleted_per_owner(client: T
     listed = client.get("/v1/views", headers=ADMIN).json()["views"]
     assert [v["view_id"] for v in listed] == [view["view_id"]]
     # The same name again replaces that view's query.
-    again = {"name": "科技 leads", "query": {"owner": "rep-a"}}
+    # A view keeps the time zone its dates mean.
+    zoned = {"owner": "rep-a", "created_from": "2026-03-01", "tz": "Asia/Shanghai"}
+    again = {"name": "科技 leads", "query": zoned}
     replaced = client.post("/v1/views", json=again, headers=ADMIN)
     assert replaced.status_code == 201
     assert (replaced.json()["view_id"], replaced.json()["query"]) == (
         view["view_id"],
-        {"owner": ["rep-a"]},
+        {**zoned, "owner": ["rep-a"]},
     )
+    bad_zone = {"name": "x", "query": {"tz": "Shanghai"}}
+    refused = client.post("/v1/views", json=bad_zone, headers=ADMIN)
+    assert refused.status_code == 422
+    assert "/query/tz" in [d["path"] for d in refused.json()["error"]["details"]]
     # Another key neither sees nor deletes it.
     other_key = app_store(client).keys.issue(["read"], "other").key
     other = {"Authorization": f"Bearer {other_key}"}

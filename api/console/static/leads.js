@@ -4,7 +4,7 @@
 // picked by their directory names while the API gets their ids (docs/leads-search.md).
 
 import { api, apiBlob, currentUser, describe, el, say, startPage } from "./console.js";
-import { fmt, t } from "./i18n.js";
+import { fmt, t, timeZone } from "./i18n.js";
 import { deadlineInWords, loadWords } from "./work-words.js";
 
 const PAGE_SIZE = 50;
@@ -67,6 +67,11 @@ startPage(
       for (const name of PARAMETERS) if (params.get(name)) query[name] = params.get(name);
       query.sort = params.get("sort") || DEFAULT_SORT;
       return query;
+    }
+
+    /** `query` as the API is asked it: date bounds are days in the person's time zone. */
+    function zoned(query) {
+      return query.created_from || query.created_to ? { ...query, tz: timeZone() } : query;
     }
 
     function fillPickers(query) {
@@ -175,7 +180,7 @@ startPage(
       say(status, t("leads.loading"));
       let answer;
       try {
-        answer = await api("/v1/leads", { query: { ...query, limit: PAGE_SIZE, cursor } });
+        answer = await api("/v1/leads", { query: { ...zoned(query), limit: PAGE_SIZE, cursor } });
       } catch (error) {
         if (mine === asked) say(status, describe(error), "error");
         return;
@@ -229,7 +234,7 @@ startPage(
         document.getElementById("view-name").focus();
         return;
       }
-      const { sort, ...rest } = current();
+      const { sort, ...rest } = zoned(current());
       const query = { ...rest, sort };
       if (query.in_pool) query.in_pool = query.in_pool === "true";
       try {
@@ -256,7 +261,7 @@ startPage(
     document.getElementById("export").addEventListener("click", async () => {
       say(status, t("leads.exporting"));
       try {
-        const file = await apiBlob("/v1/leads", { query: { ...current(), format: "csv" } });
+        const file = await apiBlob("/v1/leads", { query: { ...zoned(current()), format: "csv" } });
         const link = document.getElementById("export-file");
         if (link.href) URL.revokeObjectURL(link.href);
         link.href = URL.createObjectURL(file);
