@@ -116,6 +116,7 @@ def test_a_rep_works_own_leads_and_claims_from_the_pool(
             ".filter(b => !b.id.startsWith('call-result-')).map(b => b.id.slice(5))"
         )
         assert set(shown) <= set(own), "the worklist shows only the rep's own leads"
+        assert not browser.driver.find_element(By.ID, "worklist-owner-form").is_displayed()
         fits(browser, "worklist")
 
         # Log a call with a note from the lead's page.

@@ -8,11 +8,9 @@ import { leadActions } from "./lead-actions.js";
 import {
   deadlineInWords,
   kindWord,
-  loadNames,
-  loadWords,
+  loadWorkContext,
   overdue,
   poolReasonWord,
-  signedInPerson,
   stageWord,
 } from "./work-words.js";
 
@@ -94,13 +92,9 @@ startPage(
       `${ui}/namespaces/${encodeURIComponent(namespace)}/workflows/lead-${leadId}`;
     say(status, t("lead.loading"));
 
-    let names, words, person;
-    try {
-      [names, words, person] = await Promise.all([loadNames(), loadWords(), signedInPerson()]);
-    } catch (error) {
-      say(status, describe(error), "error");
-      return;
-    }
+    const context = await loadWorkContext(status);
+    if (!context) return;
+    const { names, words, person } = context;
 
     function showFacts(lead, stream) {
       const won = stream.events.filter((e) => e.type === "lead.won").pop();

@@ -5,7 +5,7 @@
 
 import { ApiError, api, describe, el, say, startPage, table } from "./console.js";
 import { fmt, t } from "./i18n.js";
-import { loadNames, loadWords, poolReasonWord, signedInPerson } from "./work-words.js";
+import { loadWorkContext, poolReasonWord } from "./work-words.js";
 
 const PAGE_SIZE = 100;
 const REFUSALS = [
@@ -32,13 +32,9 @@ startPage(
     const more = document.getElementById("pool-more");
     const rows = [];
     let cursor = null;
-    let names, words, person;
-    try {
-      [names, words, person] = await Promise.all([loadNames(), loadWords(), signedInPerson()]);
-    } catch (error) {
-      say(status, describe(error), "error");
-      return;
-    }
+    const context = await loadWorkContext(status);
+    if (!context) return;
+    const { names, words, person } = context;
     const forMe = person && person.role === "rep" && person.person_id;
 
     function claimCell(lead) {

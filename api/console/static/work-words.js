@@ -2,12 +2,20 @@
 // directory's names, the words for event types, kinds, stages and pool reasons, and a
 // lead's deadlines in words. Their strings are the `lead` namespace's.
 
-import { api, currentUser } from "./console.js";
+import { api, currentUser, describe, say } from "./console.js";
 import { fmt, locale, t } from "./i18n.js";
 
-/** The person signed in ({role, person_id, ...}), or null for an API key. */
-export function signedInPerson() {
-  return currentUser();
+/** What a work page reads first: the directory's `names`, the event `words`, and the
+ * `person` signed in ({role, person_id, ...}; null for an API key). Null, with the error
+ * said in `status`, when the names or the words cannot be read. */
+export async function loadWorkContext(status) {
+  try {
+    const [names, words] = await Promise.all([loadNames(), loadWords()]);
+    return { names, words, person: currentUser() };
+  } catch (error) {
+    say(status, describe(error), "error");
+    return null;
+  }
 }
 
 /** The directory's names: `person(id)` (reps and people), `team(id)`, and the active reps. */

@@ -4,7 +4,7 @@
 
 import { api, describe, el, say, startPage, table } from "./console.js";
 import { fmt, t } from "./i18n.js";
-import { deadlineInWords, loadNames, loadWords, overdue, signedInPerson, stageWord } from "./work-words.js";
+import { deadlineInWords, loadWorkContext, overdue, stageWord } from "./work-words.js";
 
 const PAGE_SIZE = 50;
 
@@ -13,13 +13,11 @@ startPage(
     const status = document.getElementById("worklist-status");
     const more = document.getElementById("worklist-more");
     const picker = document.getElementById("worklist-owner");
-    let names, words, person;
-    try {
-      [names, words, person] = await Promise.all([loadNames(), loadWords(), signedInPerson()]);
-    } catch (error) {
-      say(status, describe(error), "error");
-      return;
-    }
+    const context = await loadWorkContext(status);
+    if (!context) return;
+    const { names, words, person } = context;
+    // A rep sees only their own leads: no one else's to pick.
+    document.getElementById("worklist-owner-form").hidden = Boolean(person && person.role === "rep");
     const wanted = new URLSearchParams(window.location.search).get("owner") || (person && person.person_id) || "";
     picker.replaceChildren(
       el("option", { value: "" }, t("worklist.chooseOwner")),
