@@ -129,6 +129,10 @@ def plan_leases(me: str, members: Sequence[str], leases: Sequence[Lease], now: d
 # --- the tables ----------------------------------------------------------------------------
 
 
+# Making a group's partitions: a race lost to another member is looked at once more.
+ENSURE_ATTEMPTS = 2
+
+
 class LeaseStore:
     """The lease and member rows of follower groups, and the conditional updates that
     take, renew and release leases."""
@@ -146,29 +150,37 @@ class LeaseStore:
         allowed is from one partition (the whole log) to more, with no member seen within
         `ttl` before `now` (every projector stopped; without them, no member at all): each
         partition then starts from the whole log's position. Otherwise
-        PartitionCountChanged."""
-        with self.engine.begin() as conn:
-            existing = set(
-                conn.execute(
-                    select(follower_leases.c.partition).where(
-                        follower_leases.c.follower_group == group
-                    )
-                ).scalars()
-            )
-        if existing and len(existing) != partitions:
-            alive = self._seen(group, now, ttl)
-            if len(existing) != 1 or alive:
-                raise PartitionCountChanged(group, len(existing), partitions, alive)
-        for partition in range(partitions):
-            if partition in existing:
-                continue
+        PartitionCountChanged.
+
+        The missing rows are made in one transaction: a member starting at the same time
+        sees none of them or all (row by row, it once read 3 of 4 and refused to start)."""
+        for attempt in range(ENSURE_ATTEMPTS):
+            with self.engine.connect() as conn:
+                existing = set(
+                    conn.execute(
+                        select(follower_leases.c.partition).where(
+                            follower_leases.c.follower_group == group
+                        )
+                    ).scalars()
+                )
+            if existing and len(existing) != partitions:
+                alive = self._seen(group, now, ttl)
+                if len(existing) != 1 or alive:
+                    raise PartitionCountChanged(group, len(existing), partitions, alive)
+            missing = [p for p in range(partitions) if p not in existing]
+            if not missing:
+                return
             try:
                 with self.engine.begin() as conn:
                     conn.execute(
-                        insert(follower_leases).values(follower_group=group, partition=partition)
+                        insert(follower_leases),
+                        [{"follower_group": group, "partition": p} for p in missing],
                     )
+                return
             except IntegrityError:
-                pass  # another member created it meanwhile
+                if attempt == ENSURE_ATTEMPTS - 1:
+                    raise
+                # Another member made them meanwhile: look again at what it made.
 
     def heartbeat(self, group: str, me: str, now: datetime, ttl: timedelta) -> list[int]:
         """Say `me` is alive and extend the leases it still holds; returns those."""

@@ -5,7 +5,9 @@ every partition is held by one of them, evenly (store.leases.LeaseKeeper)."""
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -118,3 +120,20 @@ def test_leaving_frees_the_partitions_at_once(engine: Engine) -> None:
     store.leave("leaving", first.me)
     second.round()
     assert second.held == {0, 1}
+
+
+def test_members_starting_at_once_agree_on_the_partition_count(engine: Engine) -> None:
+    """Projectors starting together on a new group each create its partitions, and none
+    sees the other's half made (in CI one read 3 of 4 and refused to start)."""
+    leases = LeaseStore(engine)
+    for group in (f"together-{n}" for n in range(20)):
+        together = threading.Barrier(2)
+
+        def start(group: str = group, together: threading.Barrier = together) -> None:
+            together.wait()
+            leases.ensure_partitions(group, PARTITIONS)
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for started in [pool.submit(start), pool.submit(start)]:
+                started.result()  # PartitionCountChanged fails the test
+        assert [lease.partition for lease in leases.leases(group)] == list(range(PARTITIONS))
