@@ -18,6 +18,7 @@ from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy import Select, Text, bindparam, cast, func, insert, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -286,3 +287,10 @@ class LogFactory(SQLAlchemyFactory):
 
     datastore_class = LogDatastore
     application_recorder_class = LogRecorder
+
+    def close(self) -> None:
+        """Closes the log's connections (the library leaves its engine's pool open until
+        the engine is collected: a PostgreSQL session stayed behind each closed store)."""
+        if isinstance(self.datastore.engine, Engine):
+            self.datastore.engine.dispose()
+        super().close()

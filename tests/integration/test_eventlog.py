@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -19,8 +20,9 @@ from eventsourcing_sqlalchemy.recorders import SQLAlchemyAggregateRecorder
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from sqlalchemy import create_engine, text
 from sqlalchemy import event as sqlalchemy_event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from api.errors import ApiError
 from api.ingest_writer import GroupCommitter
@@ -688,3 +690,29 @@ def test_a_streams_events_read_as_the_library_reads_them(store: Store) -> None:
                     ours = recorder.select_events(lead.lead_id, **asked)
                     assert ours == library(recorder, lead.lead_id, **asked), asked
     assert recorder.select_events(UUID(int=7)) == []
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_closed_store_leaves_no_session_on_the_database(settings: Settings) -> None:
+    """Closing a store closes every connection it opened, the log's included (the library
+    keeps its engine's pool open until the engine is collected)."""
+    store = open_store(settings)
+    store.event_log.append([capture(email="ann@example.com")], [None])
+    store.close()
+    database = make_url(settings.sqlalchemy_url).database
+    admin = create_engine(make_url(settings.sqlalchemy_url).set(database="postgres"))
+    sessions = -1
+    try:
+        deadline = time.monotonic() + 5  # a backend ends a moment after its client
+        while time.monotonic() < deadline:
+            with admin.connect() as conn:
+                sessions = conn.execute(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE datname = :name"),
+                    {"name": database},
+                ).scalar_one()
+            if sessions == 0:
+                break
+            time.sleep(0.1)
+    finally:
+        admin.dispose()
+    assert sessions == 0
