@@ -178,6 +178,7 @@ def test_openapi_prints_the_checked_in_description_and_writes_it(tmp_path: Path)
     assert (tmp_path / "openapi.json").read_text(encoding="utf-8") == checked_in
 
 
+@pytest.mark.fresh_database
 def test_migrate_upgrades_an_old_database_and_prints_its_revision_before_and_after(
     settings: Settings,
 ) -> None:
@@ -208,6 +209,7 @@ def test_migrate_upgrades_an_old_database_and_prints_its_revision_before_and_aft
     assert downgrade.returncode == 1 and "does not downgrade" in downgrade.stderr
 
 
+@pytest.mark.fresh_database
 def test_migrate_names_what_differs_from_the_models(settings: Settings) -> None:
     env = {"LEADFLOW_DATABASE_URL": settings.database_url} if settings.database_url else {}
     data_dir = ["--data-dir", str(settings.data_dir)]

@@ -283,6 +283,7 @@ def _old_api_keys(engine: Any) -> Table:
     return table
 
 
+@pytest.mark.fresh_database
 def test_a_database_with_the_old_keys_table_keeps_its_keys_working(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True)
     old_key = "lf_from_the_first_release"
@@ -307,6 +308,7 @@ def test_a_database_with_the_old_keys_table_keeps_its_keys_working(settings: Set
         assert client.post("/v1/events", json=capture, headers=bearer(old_key)).status_code == 401
 
 
+@pytest.mark.fresh_database
 def test_processes_starting_at_once_upgrade_the_old_keys_table_once(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True)
     engine = create_engine(settings.sqlalchemy_url)

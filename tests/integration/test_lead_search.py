@@ -482,6 +482,7 @@ def test_a_bad_view_is_422_naming_the_field_and_nothing_is_saved(
 # --- the migration ----------------------------------------------------------------------
 
 
+@pytest.mark.fresh_database
 def test_leads_projected_before_the_search_columns_are_found_once_migrated(
     settings: Settings,
 ) -> None:

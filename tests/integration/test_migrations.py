@@ -33,6 +33,9 @@ from store.schema import (
     revisions,
 )
 
+# Migrations are what these tests are about: each database starts empty.
+pytestmark = pytest.mark.fresh_database
+
 ADMIN = {"Authorization": "Bearer lf_test_admin"}
 CAPTURE = {"type": "lead.captured", "data": {"email": "ann@example.com", "source": "web"}}
 
