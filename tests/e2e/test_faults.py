@@ -427,8 +427,8 @@ WELCOME_EVERYONE: dict[str, Any] = {
     ],
     "sequences": {"welcome-once": {"steps": [{"wait": "PT0S", "template": "welcome"}]}},
 }
-LOAD_PER_SECOND = 20.0
-LOAD_SECONDS = 40.0
+LOAD_PER_SECOND = 10.0
+LOAD_SECONDS = 32.0
 KILLED_IN_TURN = ("worker", "projector", "api", "temporal")
 RESTART_SECONDS = 60.0
 
@@ -484,14 +484,15 @@ async def open_loop(
 
 async def kill_in_turn(dev: LeadflowDev, roles: Iterable[str], pause: float) -> list[str]:
     """SIGKILL each child playing one of `roles`, one after the other, `pause` seconds
-    apart, each once the supervisor has restarted the one before; what was killed."""
+    apart, each once the supervisor has restarted the one before; what was killed, when."""
     killed = []
+    started = time.monotonic()
     for role in roles:
         await asyncio.sleep(pause)
         pid = dev.child_pid(role)
         assert pid is not None, f"no {role} running"
         os.kill(pid, signal.SIGKILL)
-        killed.append(f"{role} ({pid})")
+        killed.append(f"{role} ({pid}) at {time.monotonic() - started:.0f} s")
 
         async def restarted(role: str = role, pid: int = pid) -> int | None:
             again = dev.child_pid(role)
