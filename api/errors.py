@@ -59,6 +59,17 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
+def invalid_query(*problems: tuple[str, str]) -> ApiError:
+    """The 422 of bad query parameters, as FastAPI's own validation words it: each
+    (path, message) one detail `in` the query."""
+    return ApiError(
+        422,
+        "invalid_request",
+        "the request is not valid",
+        [{"path": path, "message": message, "in": "query"} for path, message in problems],
+    )
+
+
 def error_body(
     code: str, message: str, details: Sequence[Mapping[str, object]] | None = None
 ) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import AdminBody, AdminCaller, StoreDep, require
-from api.errors import ApiError
+from api.errors import invalid_query
 from api.openapi_bodies import DIRECTORY_BODY
 from api.responses import (
     KEYED,
@@ -76,10 +76,5 @@ async def get_public_holidays(
     try:
         found = await run_in_threadpool(public_holidays, country, year)
     except NoPublicHolidays as error:
-        raise ApiError(
-            422,
-            "invalid_request",
-            "the request is not valid",
-            [{"path": f"/{error.parameter}", "message": error.message, "in": "query"}],
-        ) from error
+        raise invalid_query((f"/{error.parameter}", error.message)) from error
     return asdict(found)

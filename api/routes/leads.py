@@ -18,7 +18,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from api.deadlines import DeadlineWords
 from api.deps import ReadCaller, StoreDep, require
-from api.errors import ApiError
+from api.errors import invalid_query
 from api.lead_export import export_rows
 from api.lead_query import DEFAULT_SORT, InvalidLeadQuery, parse_lead_query
 from api.responses import KEYED, LeadEvents, answer, component, refused
@@ -133,14 +133,8 @@ async def list_leads(
     try:
         asked = parse_lead_query(values)
     except InvalidLeadQuery as invalid:
-        raise ApiError(
-            422,
-            "invalid_request",
-            "the request is not valid",
-            [
-                {"path": f"/{name}", "message": message, "in": "query"}
-                for name, message in invalid.problems
-            ],
+        raise invalid_query(
+            *((f"/{name}", message) for name, message in invalid.problems)
         ) from None
     filters, order, scope = asked.filters, asked.order, caller.lead_scope
     if format_ == "csv":
@@ -227,19 +221,14 @@ def _decode_cursor(cursor: str, filters: LeadFilters, order: LeadOrder) -> LeadK
             value = after.astimezone(UTC).isoformat()
         key = LeadKey(value, str(UUID(lead_id)))
     except (binascii.Error, ValueError, TypeError, OverflowError) as exc:
-        raise _bad_cursor("not a cursor from this API: pass next_cursor back unchanged") from exc
+        raise invalid_query(
+            ("/cursor", "not a cursor from this API: pass next_cursor back unchanged")
+        ) from exc
     if digest != _query_digest(filters, order):
-        raise _bad_cursor("this cursor was made for other filters: keep them the same")
+        raise invalid_query(
+            ("/cursor", "this cursor was made for other filters: keep them the same")
+        )
     return key
-
-
-def _bad_cursor(message: str) -> ApiError:
-    return ApiError(
-        422,
-        "invalid_request",
-        "the request is not valid",
-        [{"path": "/cursor", "message": message, "in": "query"}],
-    )
 
 
 NO_LEAD = refused(*KEYED, 404, meanings={404: "No such lead (`lead_not_found`)."})

@@ -22,7 +22,7 @@ from fastapi.responses import Response
 from sqlalchemy.engine import Connection
 
 from api.deps import SettingsDep, StoreDep, require
-from api.errors import ApiError
+from api.errors import invalid_query
 from api.report_responses import (
     CampaignRoiReport,
     ExperimentsReport,
@@ -82,7 +82,7 @@ def window_of(
     zone = _zone(tz or settings.time_zone)
     window = Window(_bound("/from", start, zone), _bound("/to", end, zone), zone)
     if window.start is not None and window.end is not None and window.end <= window.start:
-        raise _invalid("/to", "must be after from")
+        raise invalid_query(("/to", "must be after from"))
     return window
 
 
@@ -95,23 +95,14 @@ def _bound(path: str, raw: str | None, zone: ZoneInfo) -> Any:
     try:
         return parse_bound(raw, zone)
     except ValueError as exc:
-        raise _invalid(path, str(exc)) from exc
+        raise invalid_query((path, str(exc))) from exc
 
 
 def _zone(name: str) -> ZoneInfo:
     try:
         return parse_zone(name)
     except ValueError as exc:
-        raise _invalid("/tz", str(exc)) from exc
-
-
-def _invalid(path: str, message: str) -> ApiError:
-    return ApiError(
-        422,
-        "invalid_request",
-        "the request is not valid",
-        [{"path": path, "message": message, "in": "query"}],
-    )
+        raise invalid_query(("/tz", str(exc))) from exc
 
 
 async def _answer(

@@ -18,7 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from api.acting import refusals_of
 from api.deadlines import DeadlineWords
 from api.deps import IngestBody, IngestCaller, SettingsDep, StoreDep, WriterDep, require
-from api.errors import ApiError
+from api.errors import ApiError, invalid_query
 from api.ingest_writer import GroupCommitter
 from api.openapi_bodies import reassign_body
 from api.responses import KEYED, READS_BODY, answer, refused
@@ -186,9 +186,9 @@ def _owner_for(caller: Caller, owner: str | None, store: Store) -> str:
     """Whose worklist: `owner`, or the person signed in; refuses what their role may not."""
     if owner is None:
         if caller.role is None:
-            raise _query_fault("an API key must name the owner")
+            raise invalid_query(("/owner", "an API key must name the owner"))
         if caller.person_id is None:
-            raise _query_fault("you are not a person of the directory: name the owner")
+            raise invalid_query(("/owner", "you are not a person of the directory: name the owner"))
         return caller.person_id
     if caller.role in (None, "director", "admin") or owner == caller.person_id:
         return owner
@@ -199,15 +199,6 @@ def _owner_for(caller: Caller, owner: str | None, store: Store) -> str:
             return owner
     raise NotPermitted(
         FieldError("/owner", f"a {caller.role} may see only their own worklist or their reps'")
-    )
-
-
-def _query_fault(message: str) -> ApiError:
-    return ApiError(
-        422,
-        "invalid_request",
-        "the request is not valid",
-        [{"path": "/owner", "message": message, "in": "query"}],
     )
 
 
@@ -223,19 +214,12 @@ def _decode_cursor(cursor: str, owner: str) -> WorklistKey:
         if rank not in (0, 1) or not isinstance(moment, str) or not isinstance(lead_id, str):
             raise ValueError("not a worklist place")
     except (binascii.Error, ValueError, TypeError) as exc:
-        raise _bad_cursor("not a cursor from this API: pass next_cursor back unchanged") from exc
+        raise invalid_query(
+            ("/cursor", "not a cursor from this API: pass next_cursor back unchanged")
+        ) from exc
     if for_owner != owner:
-        raise _bad_cursor("this cursor was made for another owner")
+        raise invalid_query(("/cursor", "this cursor was made for another owner"))
     return (rank, moment, lead_id)
-
-
-def _bad_cursor(message: str) -> ApiError:
-    return ApiError(
-        422,
-        "invalid_request",
-        "the request is not valid",
-        [{"path": "/cursor", "message": message, "in": "query"}],
-    )
 
 
 def _worklist(
