@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 from dataclasses import asdict
@@ -16,6 +14,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
+from api.cursors import bad_cursor, pack, unpack
 from api.deadlines import DeadlineWords
 from api.deps import ReadCaller, StoreDep, require
 from api.errors import invalid_query
@@ -200,14 +199,12 @@ def _query_digest(filters: LeadFilters, order: LeadOrder) -> str:
 
 
 def _encode_cursor(key: LeadKey, filters: LeadFilters, order: LeadOrder) -> str:
-    raw = json.dumps([order.sort, key.value, key.lead_id, _query_digest(filters, order)])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return pack([order.sort, key.value, key.lead_id, _query_digest(filters, order)])
 
 
 def _decode_cursor(cursor: str, filters: LeadFilters, order: LeadOrder) -> LeadKey:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        sort, value, lead_id, digest = json.loads(raw)
+        sort, value, lead_id, digest = unpack(cursor)
         if sort != order.sort or type(value) is not sort_value_type(sort):
             raise ValueError("a cursor of another sort")
         if isinstance(value, int) and not -(2**31) <= value < 2**31:
@@ -220,14 +217,10 @@ def _decode_cursor(cursor: str, filters: LeadFilters, order: LeadOrder) -> LeadK
                 raise ValueError("a cursor's time has an offset")
             value = after.astimezone(UTC).isoformat()
         key = LeadKey(value, str(UUID(lead_id)))
-    except (binascii.Error, ValueError, TypeError, OverflowError) as exc:
-        raise invalid_query(
-            ("/cursor", "not a cursor from this API: pass next_cursor back unchanged")
-        ) from exc
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise bad_cursor() from exc
     if digest != _query_digest(filters, order):
-        raise invalid_query(
-            ("/cursor", "this cursor was made for other filters: keep them the same")
-        )
+        raise bad_cursor("this cursor was made for other filters: keep them the same")
     return key
 
 

@@ -5,9 +5,6 @@ leads, overdue first). docs/working-leads.md."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -16,6 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
 from api.acting import refusals_of
+from api.cursors import bad_cursor, pack, unpack
 from api.deadlines import DeadlineWords
 from api.deps import IngestBody, IngestCaller, SettingsDep, StoreDep, WriterDep, require
 from api.errors import ApiError, invalid_query
@@ -203,22 +201,18 @@ def _owner_for(caller: Caller, owner: str | None, store: Store) -> str:
 
 
 def _encode_cursor(key: WorklistKey, owner: str) -> str:
-    raw = json.dumps([*key, owner])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return pack([*key, owner])
 
 
 def _decode_cursor(cursor: str, owner: str) -> WorklistKey:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        rank, moment, lead_id, for_owner = json.loads(raw)
+        rank, moment, lead_id, for_owner = unpack(cursor)
         if rank not in (0, 1) or not isinstance(moment, str) or not isinstance(lead_id, str):
             raise ValueError("not a worklist place")
-    except (binascii.Error, ValueError, TypeError) as exc:
-        raise invalid_query(
-            ("/cursor", "not a cursor from this API: pass next_cursor back unchanged")
-        ) from exc
+    except (ValueError, TypeError) as exc:
+        raise bad_cursor() from exc
     if for_owner != owner:
-        raise invalid_query(("/cursor", "this cursor was made for another owner"))
+        raise bad_cursor("this cursor was made for another owner")
     return (rank, moment, lead_id)
 
 
